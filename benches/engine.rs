@@ -1,0 +1,61 @@
+//! The pure engine's cost: a verdict on one record, and a plan on a 20-statement policy.
+//! Run: cargo bench --bench engine
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use invokeguard::plan::plan;
+use invokeguard::policies::Policies;
+use invokeguard::record::{invocation, parse_input};
+use invokeguard::resource_policy::ResourcePolicy;
+use invokeguard::verdict::decide;
+use serde_json::json;
+use std::hint::black_box;
+
+fn policies() -> Policies {
+    let text = json!({"version": 1, "functions": {
+        "function239": {"allow": [
+            {"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": "111111111111"},
+            {"account": "222233334444"},
+            {"principal": "arn:aws:iam::999999999999:role/ops"}
+        ]}
+    }})
+    .to_string();
+    Policies::from_json(&text, "bench", None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn bench(c: &mut Criterion) {
+    let policies = policies();
+    let record_bytes =
+        std::fs::read("tests/fixtures/made/eventbridge_invoke_s3_async_alias_arn.json")
+            .unwrap_or_else(|e| panic!("{e}"));
+    c.bench_function("verdict: parse + decide one EventBridge record", |b| {
+        b.iter(|| {
+            let found = parse_input(black_box(&record_bytes), "bench").unwrap_or_default();
+            found
+                .iter()
+                .filter_map(|f| invocation(&f.record).ok())
+                .map(|i| decide(&policies, &i))
+                .collect::<Vec<_>>()
+        })
+    });
+    let statements: Vec<_> = (0..20)
+        .map(|i| {
+            json!({"Sid": format!("s{i}"), "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                   "Action": "lambda:InvokeFunction",
+                   "Condition": {"ArnLike": {"AWS:SourceArn": format!("arn:aws:sns:us-east-1:111111111111:t{i}")}}})
+        })
+        .collect();
+    let current = ResourcePolicy::from_value(&json!({"Statement": statements}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let allow = policies
+        .lookup("function239", None)
+        .map(|(_, f)| f.allow.clone())
+        .unwrap_or_default();
+    c.bench_function("plan: 20-statement policy", |b| {
+        b.iter(|| plan("function239", None, black_box(&allow), black_box(&current)))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,53 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Keeps AWS Lambda resource policies to an allowlist of expected invokers.
+#[derive(Debug, Parser)]
+#[command(name = "invokeguard", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a policies file; exit 0 when valid, 2 when not.
+    Validate {
+        /// The policies file.
+        #[arg(default_value = "policies/invokers.json")]
+        file: PathBuf,
+        /// The guard's own function name, which the file must not guard.
+        #[arg(long)]
+        guard_function: Option<String>,
+    },
+    /// Judge CloudTrail records; one JSON verdict per line. Exit 1 when any is a violation.
+    Check {
+        #[arg(long)]
+        policies: PathBuf,
+        /// Files of records (EventBridge events, records, {"Records":[...]}, arrays, .gz); `-` or none for stdin.
+        events: Vec<PathBuf>,
+    },
+    /// The reconcile plan for one resource policy, as JSON. Exit 1 when it changes something.
+    Plan {
+        #[arg(long)]
+        policies: PathBuf,
+        /// NAME, NAME:QUALIFIER or a function ARN (qualified or not).
+        #[arg(long)]
+        function: String,
+        /// A GetPolicy response or a bare policy document.
+        #[arg(long)]
+        current: PathBuf,
+    },
+    /// Judge records and reconcile the policies of violated functions, against AWS (or AWS_ENDPOINT_URL).
+    Remediate {
+        #[arg(long)]
+        policies: PathBuf,
+        /// Report only: log and notify the plans, change nothing.
+        #[arg(long)]
+        report: bool,
+        events: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of the policies file.
+    Schema,
+}

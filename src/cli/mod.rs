@@ -1,0 +1,17 @@
+//! The `invokeguard` command line: argument parsing and the offline commands.
+
+mod args;
+mod inputs;
+mod offline;
+
+pub use args::{Cli, Command};
+pub use inputs::{CliError, read_limited};
+pub use offline::{check, plan_command, schema, validate};
+
+/// Exit codes of the contract: 0 nothing to report, 1 violations or changes, 2 bad input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Findings = 1,
+    BadInput = 2,
+}

@@ -1,0 +1,168 @@
+//! `validate`, `check`, `plan` and `schema`: the commands that need no AWS.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::Exit;
+use super::inputs::{CliError, read_limited};
+use crate::plan::plan;
+use crate::policies::Policies;
+use crate::record::{invocation, parse_input};
+use crate::resource_policy::ResourcePolicy;
+use crate::verdict::{Outcome, decide};
+
+pub fn validate(file: &Path, guard: Option<&str>, err: &mut dyn Write) -> Result<Exit, CliError> {
+    let policies = Policies::load(file, guard)?;
+    for w in policies.warnings() {
+        let _ = writeln!(
+            err,
+            "warning: {}: at {}: {}",
+            policies.origin(),
+            w.path,
+            w.message
+        );
+    }
+    let _ = writeln!(
+        err,
+        "{}: valid ({} guarded functions)",
+        policies.origin(),
+        policies.functions().count()
+    );
+    Ok(Exit::Ok)
+}
+
+/// Judges every record of every input. A bad input or record is reported on `err` and makes the
+/// exit code 2, but the other records are still judged.
+pub fn check(
+    policies: &Path,
+    events: &[PathBuf],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Exit, CliError> {
+    let policies = Policies::load(policies, None)?;
+    let mut bad = false;
+    let mut violating = false;
+    for (origin, bytes) in inputs(events, err, &mut bad) {
+        let found = match parse_input(&bytes, &origin) {
+            Ok(found) => found,
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                bad = true;
+                continue;
+            }
+        };
+        for rec in found {
+            match invocation(&rec.record) {
+                Ok(inv) => {
+                    let verdict = decide(&policies, &inv);
+                    violating |= verdict.verdict == Outcome::Violation;
+                    let line =
+                        serde_json::to_string(&verdict).map_err(|e| CliError::Output(e.into()))?;
+                    writeln!(out, "{line}").map_err(CliError::Output)?;
+                }
+                Err(e) => {
+                    let at = if rec.path.is_empty() {
+                        e.path.clone()
+                    } else {
+                        format!("{}.{}", rec.path, e.path)
+                    };
+                    let _ = writeln!(err, "error: {origin}: at {at}: {}", e.message);
+                    bad = true;
+                }
+            }
+        }
+    }
+    Ok(if bad {
+        Exit::BadInput
+    } else if violating {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
+}
+
+/// The inputs named on the command line, or stdin when there are none.
+pub(crate) fn inputs(
+    events: &[PathBuf],
+    err: &mut dyn Write,
+    bad: &mut bool,
+) -> Vec<(String, Vec<u8>)> {
+    let stdin = [PathBuf::from("-")];
+    let paths = if events.is_empty() {
+        &stdin[..]
+    } else {
+        events
+    };
+    let mut out = Vec::new();
+    for p in paths {
+        match read_limited(p) {
+            Ok(input) => out.push(input),
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                *bad = true;
+            }
+        }
+    }
+    out
+}
+
+pub fn plan_command(
+    policies: &Path,
+    function: &str,
+    current: &Path,
+    out: &mut dyn Write,
+) -> Result<Exit, CliError> {
+    let policies = Policies::load(policies, None)?;
+    let (name, arn, qualifier) = split_function_arg(function)?;
+    let (key, guarded) =
+        policies
+            .lookup(&name, arn.as_deref())
+            .ok_or_else(|| CliError::NotGuarded {
+                function: function.to_owned(),
+                policies: policies.origin().to_owned(),
+            })?;
+    let (file, bytes) = read_limited(current)?;
+    let text = String::from_utf8(bytes).map_err(|_| CliError::Current {
+        file: file.clone(),
+        source: crate::resource_policy::PolicyDocError::Json("not UTF-8 text".to_owned()),
+    })?;
+    let current =
+        ResourcePolicy::parse(&text).map_err(|source| CliError::Current { file, source })?;
+    let plan = plan(key.as_str(), qualifier.as_deref(), &guarded.allow, &current);
+    let json = serde_json::to_string_pretty(&plan).map_err(|e| CliError::Output(e.into()))?;
+    writeln!(out, "{json}").map_err(CliError::Output)?;
+    Ok(if plan.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Findings
+    })
+}
+
+/// `NAME`, `NAME:QUALIFIER`, `arn:…:function:NAME[:QUALIFIER]` → (name, unqualified ARN, qualifier).
+fn split_function_arg(arg: &str) -> Result<(String, Option<String>, Option<String>), CliError> {
+    let bad = || CliError::FunctionArg(arg.to_owned());
+    let parts: Vec<&str> = arg.split(':').collect();
+    let (name, arn, qualifier) = match parts.as_slice() {
+        ["arn", p, "lambda", r, a, "function", name, rest @ ..] if rest.len() <= 1 => (
+            *name,
+            Some(format!("arn:{p}:lambda:{r}:{a}:function:{name}")),
+            rest.first().copied(),
+        ),
+        [name] => (*name, None, None),
+        [name, q] => (*name, None, Some(*q)),
+        _ => return Err(bad()),
+    };
+    if !crate::policies::ids::is_function_name(name)
+        || qualifier.is_some_and(|q| q.is_empty() || q == "$LATEST")
+    {
+        return Err(bad());
+    }
+    Ok((name.to_owned(), arn, qualifier.map(str::to_owned)))
+}
+
+pub fn schema(out: &mut dyn Write) -> Result<Exit, CliError> {
+    let json = serde_json::to_string_pretty(&crate::policies::json_schema())
+        .map_err(|e| CliError::Output(e.into()))?;
+    writeln!(out, "{json}").map_err(CliError::Output)?;
+    Ok(Exit::Ok)
+}

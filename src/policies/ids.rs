@@ -1,0 +1,305 @@
+//! Validated string types of the policies file. Each one is checked while the file is being
+//! deserialized, so a bad value is reported with its line, column and JSON path.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+/// Declares a string newtype validated by `$check`, with a JSON Schema carrying `$pattern`.
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $name:ident, $pattern:expr, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(&value).map(|()| Self(value))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({ "type": "string", "pattern": $pattern })
+            }
+        }
+    };
+}
+
+validated_string!(
+    /// A 12-digit AWS account id.
+    AccountId,
+    "^[0-9]{12}$",
+    |v| {
+        if is_account_id(v) {
+            Ok(())
+        } else {
+            Err(format!("expected a 12-digit AWS account id, got {v:?}"))
+        }
+    }
+);
+
+validated_string!(
+    /// An AWS service principal such as `s3.amazonaws.com` or `logs.us-east-1.amazonaws.com`.
+    ServicePrincipal,
+    "^[a-z0-9][a-z0-9.-]*\\.amazonaws\\.com(\\.cn)?$",
+    |v| {
+        let host = v
+            .strip_suffix(".amazonaws.com")
+            .or_else(|| v.strip_suffix(".amazonaws.com.cn"));
+        match host {
+            Some(h) if !h.is_empty()
+                && h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+                && !h.starts_with(['.', '-']) => Ok(()),
+            _ => Err(format!(
+                "expected a service principal such as \"s3.amazonaws.com\" (lower case), got {v:?}"
+            )),
+        }
+    }
+);
+
+validated_string!(
+    /// An ARN pattern for `aws:SourceArn`; `*` and `?` are wildcards (ArnLike semantics).
+    SourceArnPattern,
+    "^arn:[^:]+:[^:]+:[^:]*:[^:]*:.+$",
+    |v| {
+        let parts: Vec<&str> = v.splitn(6, ':').collect();
+        let ok = parts.len() == 6
+            && parts[0] == "arn"
+            && !parts[1].is_empty()
+            && !parts[2].is_empty()
+            && !parts[5].is_empty()
+            && (parts[4].is_empty() || parts[4].contains(['*', '?']) || is_account_id(parts[4]))
+            && !v.chars().any(char::is_whitespace);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected an ARN (wildcards * and ? allowed) such as \"arn:aws:s3:::my-bucket\", got {v:?}"
+            ))
+        }
+    }
+);
+
+validated_string!(
+    /// An IAM principal ARN: an account root, a user or a role.
+    PrincipalArn,
+    "^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(root|user/.+|role/.+)$",
+    |v| {
+        if iam_arn_parts(v).is_some() {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected an IAM principal ARN such as \"arn:aws:iam::111122223333:role/ops\" (root, user/… or role/…), got {v:?}"
+            ))
+        }
+    }
+);
+
+validated_string!(
+    /// An AWS Organizations id such as `o-a1b2c3d4e5`.
+    OrganizationId,
+    "^o-[a-z0-9]{10,32}$",
+    |v| {
+        let ok = v.strip_prefix("o-").is_some_and(|rest| {
+            (10..=32).contains(&rest.len())
+                && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("expected an organization id such as \"o-a1b2c3d4e5\", got {v:?}"))
+        }
+    }
+);
+
+validated_string!(
+    /// An alias or version whose resource policy is managed too (not `$LATEST`).
+    Qualifier,
+    "^[a-zA-Z0-9_-]{1,128}$",
+    |v| {
+        let ok = !v.is_empty()
+            && v.len() <= 128
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected an alias name or version number (\"$LATEST\" has no policy of its own), got {v:?}"
+            ))
+        }
+    }
+);
+
+validated_string!(
+    /// A function name or an unqualified function ARN.
+    FunctionKey,
+    "^([a-zA-Z0-9_-]{1,64}|arn:aws(-cn|-us-gov)?:lambda:[a-z0-9-]+:[0-9]{12}:function:[a-zA-Z0-9_-]{1,64})$",
+    |v| {
+        let name = match v.strip_prefix("arn:") {
+            Some(_) => lambda_arn_name(v),
+            None => Some(v),
+        };
+        match name {
+            Some(n) if is_function_name(n) && !(v.starts_with("arn:") && v.matches(':').count() != 6) => Ok(()),
+            _ => Err(format!(
+                "expected a function name or an unqualified function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME), got {v:?}"
+            )),
+        }
+    }
+);
+
+impl FunctionKey {
+    /// The function name, whether the key is a name or an ARN.
+    pub fn name(&self) -> &str {
+        lambda_arn_name(&self.0).unwrap_or(&self.0)
+    }
+
+    /// The unqualified ARN, when the key is one.
+    pub fn arn(&self) -> Option<&str> {
+        self.0.starts_with("arn:").then_some(self.0.as_str())
+    }
+}
+
+pub fn is_account_id(v: &str) -> bool {
+    v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn is_function_name(v: &str) -> bool {
+    (1..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` → `NAME`.
+pub fn lambda_arn_name(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    let ok = parts.next() == Some("arn")
+        && parts.next().is_some_and(|p| p.starts_with("aws"))
+        && parts.next() == Some("lambda")
+        && parts.next().is_some_and(|r| !r.is_empty())
+        && parts.next().is_some_and(is_account_id)
+        && parts.next() == Some("function");
+    if ok { parts.next() } else { None }
+}
+
+/// `arn:aws:iam::ACCOUNT:root|user/…|role/…` → (account, resource).
+pub fn iam_arn_parts(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn
+        .strip_prefix("arn:aws:iam::")
+        .or_else(|| arn.strip_prefix("arn:aws-cn:iam::"))
+        .or_else(|| arn.strip_prefix("arn:aws-us-gov:iam::"))?;
+    let (account, resource) = rest.split_once(':')?;
+    let resource_ok = resource == "root"
+        || resource
+            .strip_prefix("user/")
+            .is_some_and(|n| !n.is_empty())
+        || resource
+            .strip_prefix("role/")
+            .is_some_and(|n| !n.is_empty());
+    (is_account_id(account) && resource_ok).then_some((account, resource))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok<T: TryFrom<String, Error = String>>(v: &str) -> bool {
+        T::try_from(v.to_owned()).is_ok()
+    }
+
+    #[test]
+    fn account_ids_are_twelve_digits() {
+        assert!(ok::<AccountId>("111122223333"));
+        assert!(!ok::<AccountId>("11112222333"));
+        assert!(!ok::<AccountId>("11112222333a"));
+    }
+
+    #[test]
+    fn service_principals_are_lower_case_amazonaws_hosts() {
+        assert!(ok::<ServicePrincipal>("s3.amazonaws.com"));
+        assert!(ok::<ServicePrincipal>("logs.us-east-1.amazonaws.com"));
+        assert!(!ok::<ServicePrincipal>("S3.amazonaws.com"));
+        assert!(!ok::<ServicePrincipal>("amazonaws.com"));
+        assert!(!ok::<ServicePrincipal>("s3.example.com"));
+    }
+
+    #[test]
+    fn source_arns_need_six_parts_and_a_valid_account() {
+        assert!(ok::<SourceArnPattern>("arn:aws:s3:::uploads"));
+        assert!(ok::<SourceArnPattern>(
+            "arn:aws:sns:us-east-2:123456789012:lambda*"
+        ));
+        assert!(ok::<SourceArnPattern>(
+            "arn:aws:logs:us-east-1:*:log-group:x:*"
+        ));
+        assert!(!ok::<SourceArnPattern>("arn:aws:s3::uploads"));
+        assert!(!ok::<SourceArnPattern>("arn:aws:sns:us-east-2:1234:topic"));
+        assert!(!ok::<SourceArnPattern>("uploads"));
+    }
+
+    #[test]
+    fn principals_are_iam_roots_users_or_roles() {
+        assert!(ok::<PrincipalArn>("arn:aws:iam::999999999999:role/ops"));
+        assert!(ok::<PrincipalArn>("arn:aws:iam::999999999999:root"));
+        assert!(!ok::<PrincipalArn>(
+            "arn:aws:sts::999999999999:assumed-role/ops/s"
+        ));
+        assert!(!ok::<PrincipalArn>("arn:aws:iam::999999999999:group/ops"));
+    }
+
+    #[test]
+    fn function_keys_are_names_or_unqualified_arns() {
+        assert!(ok::<FunctionKey>("BlogFunction"));
+        assert!(ok::<FunctionKey>(
+            "arn:aws:lambda:us-east-1:111122223333:function:Blog"
+        ));
+        assert!(!ok::<FunctionKey>(
+            "arn:aws:lambda:us-east-1:111122223333:function:Blog:prod"
+        ));
+        assert!(!ok::<FunctionKey>("Blog Function"));
+        let key =
+            FunctionKey::try_from("arn:aws:lambda:us-east-1:111122223333:function:Blog".to_owned());
+        assert_eq!(key.map(|k| k.name().to_owned()), Ok("Blog".to_owned()));
+    }
+
+    #[test]
+    fn qualifiers_exclude_latest_and_odd_characters() {
+        assert!(ok::<Qualifier>("prod"));
+        assert!(ok::<Qualifier>("7"));
+        assert!(!ok::<Qualifier>("$LATEST"));
+        assert!(!ok::<Qualifier>(""));
+    }
+
+    #[test]
+    fn organization_ids_have_the_o_prefix() {
+        assert!(ok::<OrganizationId>("o-a1b2c3d4e5"));
+        assert!(!ok::<OrganizationId>("o-short"));
+        assert!(!ok::<OrganizationId>("a1b2c3d4e5f6"));
+    }
+}

@@ -1,0 +1,336 @@
+//! Reading and validating the policies file: every error names the file, line:column and JSON path.
+
+use std::path::Path;
+
+use super::ids::FunctionKey;
+use super::model::{FunctionPolicy, Grant, Mode, PoliciesFile};
+
+/// A policies file larger than this is refused: a real one is a few kilobytes.
+pub const MAX_POLICIES_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{file}: cannot read the policies file: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: is a directory, expected a JSON policies file")]
+    Directory { file: String },
+    #[error(
+        "{file}: is {size} bytes, more than the {MAX_POLICIES_BYTES}-byte limit for a policies file"
+    )]
+    TooLarge { file: String, size: u64 },
+    #[error("{file}: is empty, expected a JSON object with \"version\" and \"functions\"")]
+    Empty { file: String },
+    #[error("{file}: is not UTF-8 text")]
+    NotUtf8 { file: String },
+    #[error("{file}:{line}:{column}: at {path}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        path: String,
+        message: String,
+    },
+}
+
+/// A non-fatal finding of `validate`: the file works, but may not do what its author wants.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    pub path: String,
+    pub message: String,
+}
+
+/// A validated policies file.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    file: PoliciesFile,
+    origin: String,
+    forced_mode: Option<Mode>,
+}
+
+impl Policies {
+    /// Reads and validates `path`; `guard` is the guard's own function name, which must not be guarded.
+    pub fn load(path: &Path, guard: Option<&str>) -> Result<Self, PolicyError> {
+        let file = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|source| PolicyError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            return Err(PolicyError::Directory { file });
+        }
+        if meta.len() > MAX_POLICIES_BYTES {
+            return Err(PolicyError::TooLarge {
+                file,
+                size: meta.len(),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|source| PolicyError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| PolicyError::NotUtf8 { file: file.clone() })?;
+        Self::from_json(&text, &file, guard)
+    }
+
+    /// Validates policies given as text; `origin` names them in errors.
+    pub fn from_json(text: &str, origin: &str, guard: Option<&str>) -> Result<Self, PolicyError> {
+        if text.trim().is_empty() {
+            return Err(PolicyError::Empty {
+                file: origin.to_owned(),
+            });
+        }
+        if text.len() as u64 > MAX_POLICIES_BYTES {
+            return Err(PolicyError::TooLarge {
+                file: origin.to_owned(),
+                size: text.len() as u64,
+            });
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed: Result<PoliciesFile, _> = serde_path_to_error::deserialize(&mut de);
+        let invalid = |path: String, inner: serde_json::Error| PolicyError::Invalid {
+            file: origin.to_owned(),
+            line: inner.line(),
+            column: inner.column(),
+            path,
+            message: strip_position(&inner.to_string()),
+        };
+        let file = parsed.map_err(|err| {
+            let path = json_path(&err.path().to_string());
+            invalid(path, err.into_inner())
+        })?;
+        de.end().map_err(|e| invalid("(root)".to_owned(), e))?;
+        if let Some(guard) = guard
+            && let Some(key) = file.functions.0.keys().find(|k| k.name() == guard)
+        {
+            let (line, column) = locate_key(text, key.as_str());
+            return Err(PolicyError::Invalid {
+                file: origin.to_owned(),
+                line,
+                column,
+                path: format!("functions.{key}"),
+                message: format!(
+                    "{guard:?} is the guard function itself; it must not guard its own policy"
+                ),
+            });
+        }
+        Ok(Policies {
+            file,
+            origin: origin.to_owned(),
+            forced_mode: None,
+        })
+    }
+
+    /// Applies `INVOKEGUARD_MODE` or `--report`: `report` wins over every function's own mode
+    /// (the safe direction); `enforce` only replaces the file's default.
+    pub fn with_mode_override(mut self, mode: Option<Mode>) -> Self {
+        match mode {
+            Some(Mode::Report) => self.forced_mode = Some(Mode::Report),
+            Some(Mode::Enforce) => self.file.defaults.mode = Mode::Enforce,
+            None => {}
+        }
+        self
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn file(&self) -> &PoliciesFile {
+        &self.file
+    }
+
+    pub fn functions(&self) -> impl Iterator<Item = (&FunctionKey, &FunctionPolicy)> {
+        self.file.functions.0.iter()
+    }
+
+    /// The guarded entry for a function: an ARN key matching `arn` first, else a name key.
+    pub fn lookup(&self, name: &str, arn: Option<&str>) -> Option<(&FunctionKey, &FunctionPolicy)> {
+        let by_arn = arn.and_then(|arn| self.functions().find(|(k, _)| k.arn() == Some(arn)));
+        by_arn.or_else(|| {
+            self.functions()
+                .find(|(k, _)| k.arn().is_none() && k.as_str() == name)
+        })
+    }
+
+    pub fn mode_for(&self, function: &FunctionPolicy) -> Mode {
+        self.forced_mode
+            .or(function.mode)
+            .unwrap_or(self.file.defaults.mode)
+    }
+
+    /// Findings that do not make the file invalid.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut out = Vec::new();
+        for (key, function) in self.functions() {
+            for (i, entry) in function.allow.iter().enumerate() {
+                let Grant::Service {
+                    service,
+                    source_arn,
+                    source_account,
+                } = &entry.grant
+                else {
+                    continue;
+                };
+                let path = format!("functions.{key}.allow[{i}]");
+                if source_arn.is_none() && source_account.is_none() {
+                    out.push(Warning {
+                        path,
+                        message: format!(
+                            "{service} without sourceArn or sourceAccount lets any account's {service} resource invoke the function (confused deputy)"
+                        ),
+                    });
+                } else if service.as_str() == "s3.amazonaws.com" && source_account.is_none() {
+                    out.push(Warning {
+                        path,
+                        message: "S3 bucket ARNs carry no account id: add sourceAccount so a same-named bucket elsewhere cannot invoke".to_owned(),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// serde_path_to_error prints the root as "."; the contract's paths have no leading dot.
+fn json_path(path: &str) -> String {
+    if path == "." {
+        "(root)".to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+/// serde_json appends " at line L column C", which our message carries separately.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Line and column (1-based) of the first `"key"` used as an object key in `text`.
+fn locate_key(text: &str, key: &str) -> (usize, usize) {
+    let needle = format!("\"{key}\"");
+    let mut from = 0;
+    while let Some(found) = text[from..].find(&needle) {
+        let at = from + found;
+        let after = text[at + needle.len()..].trim_start();
+        if after.starts_with(':') {
+            let before = &text[..at];
+            let line = before.matches('\n').count() + 1;
+            let column = at - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+            return (line, column);
+        }
+        from = at + needle.len();
+    }
+    (0, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match Policies::from_json(text, "p.json", Some("guard")) {
+            Ok(_) => String::from("valid"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const HEAD: &str = r#"{"version": 1, "functions": {"Blog": {"allow": ["#;
+
+    #[test]
+    fn a_bad_source_arn_names_file_line_column_and_path() {
+        let text = format!(
+            "{HEAD}\n{{\"service\": \"s3.amazonaws.com\"}},\n{{\"service\": \"s3.amazonaws.com\", \"sourceArn\": \"bucket\"}}]}}}}}}"
+        );
+        let e = err(&text);
+        assert!(e.starts_with("p.json:3:"), "{e}");
+        assert!(e.contains("at functions.Blog.allow[1].sourceArn:"), "{e}");
+        assert!(e.contains("expected an ARN"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_function_keys_are_rejected() {
+        let e = err(r#"{"version": 1, "functions": {"A": {"allow": []}, "A": {"allow": []}}}"#);
+        assert!(e.contains("duplicate key \"A\""), "{e}");
+        assert!(e.contains("at functions"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_fields_and_unknown_fields_are_rejected() {
+        assert!(
+            err(r#"{"version": 1, "version": 1, "functions": {}}"#).contains("duplicate field")
+        );
+        assert!(
+            err(r#"{"version": 1, "functions": {"A": {"allow": [], "alow": []}}}"#)
+                .contains("unknown field `alow`")
+        );
+    }
+
+    #[test]
+    fn a_missing_allowlist_is_an_error_but_an_explicit_empty_one_is_not() {
+        assert!(err(r#"{"version": 1, "functions": {"A": {}}}"#).contains("missing field `allow`"));
+        assert_eq!(
+            err(r#"{"version": 1, "functions": {"A": {"allow": []}}}"#),
+            "valid"
+        );
+    }
+
+    #[test]
+    fn an_entry_needs_exactly_one_kind() {
+        let both = format!(
+            "{HEAD}{{\"account\": \"111122223333\", \"organization\": \"o-a1b2c3d4e5\"}}]}}}}}}"
+        );
+        assert!(err(&both).contains("got several"), "{}", err(&both));
+        let none = format!("{HEAD}{{\"reason\": \"x\"}}]}}}}}}");
+        assert!(err(&none).contains("got none"));
+        let stray = format!(
+            "{HEAD}{{\"account\": \"111122223333\", \"sourceAccount\": \"111122223333\"}}]}}}}}}"
+        );
+        assert!(err(&stray).contains("apply only to a \"service\" entry"));
+    }
+
+    #[test]
+    fn the_guard_itself_cannot_be_guarded() {
+        let e = err("{\"version\": 1,\n \"functions\": {\"guard\": {\"allow\": []}}}");
+        assert_eq!(
+            e,
+            "p.json:2:16: at functions.guard: \"guard\" is the guard function itself; it must not guard its own policy"
+        );
+    }
+
+    #[test]
+    fn wrong_version_empty_and_trailing_garbage_are_rejected() {
+        assert!(err(r#"{"version": 2, "functions": {}}"#).contains("expected version 1"));
+        assert!(err("  ").contains("is empty"));
+        assert!(err(r#"{"version": 1, "functions": {}} x"#).contains("trailing characters"));
+    }
+
+    #[test]
+    fn report_override_beats_function_modes_and_enforce_only_sets_the_default() {
+        let text = r#"{"version": 1, "defaults": {"mode": "report"}, "functions": {"A": {"mode": "enforce", "allow": []}, "B": {"allow": []}}}"#;
+        let p = Policies::from_json(text, "p", None).expect("valid");
+        let mode = |p: &Policies, n: &str| p.lookup(n, None).map(|(_, f)| p.mode_for(f));
+        assert_eq!(mode(&p, "A"), Some(Mode::Enforce));
+        let reported = p.clone().with_mode_override(Some(Mode::Report));
+        assert_eq!(mode(&reported, "A"), Some(Mode::Report));
+        let enforced = p.with_mode_override(Some(Mode::Enforce));
+        assert_eq!(mode(&enforced, "B"), Some(Mode::Enforce));
+    }
+
+    #[test]
+    fn service_entries_without_source_conditions_are_warned_about() {
+        let text = r#"{"version": 1, "functions": {"A": {"allow": [{"service": "sns.amazonaws.com"}, {"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::b"}, {"service": "events.amazonaws.com", "sourceAccount": "111122223333"}]}}}"#;
+        let w = Policies::from_json(text, "p", None)
+            .expect("valid")
+            .warnings();
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].path, "functions.A.allow[0]");
+        assert!(w[1].message.contains("sourceAccount"));
+    }
+}

@@ -1,0 +1,13 @@
+//! The policies file: who may invoke each guarded function.
+
+pub mod ids;
+mod load;
+mod model;
+
+pub use load::{MAX_POLICIES_BYTES, Policies, PolicyError, Warning};
+pub use model::{AllowEntry, Defaults, FunctionPolicy, Grant, Mode, PoliciesFile};
+
+/// The JSON Schema of the policies file, generated from the Rust types.
+pub fn json_schema() -> schemars::Schema {
+    schemars::schema_for!(PoliciesFile)
+}

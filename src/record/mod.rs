@@ -1,0 +1,7 @@
+//! CloudTrail records: unwrapping the input and reading what an Invoke record says.
+
+mod input;
+mod invocation;
+
+pub use input::{FoundRecord, InputError, MAX_INPUT_BYTES, parse_input};
+pub use invocation::{Caller, CallerKind, FunctionRef, Invocation, RecordError, invocation};

@@ -1,0 +1,261 @@
+//! The built `invokeguard` binary: exit codes, stdout JSON and stderr messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::{fixture, root};
+use serde_json::Value;
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_invokeguard"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn invokeguard");
+    child.stdin.take().expect("stdin").write_all(stdin).ok();
+    child.wait_with_output().expect("wait")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp(text: &[u8]) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    f.write_all(text).expect("write");
+    f
+}
+
+#[test]
+fn validate_accepts_the_shipped_example_and_warns_about_confused_deputies() {
+    let o = run(&["validate"], b"");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "policies/invokers.json: valid (3 guarded functions)\n"
+    );
+    let f = temp(
+        br#"{"version": 1, "functions": {"f": {"allow": [{"service": "sns.amazonaws.com"}]}}}"#,
+    );
+    let path = f.path().to_string_lossy().into_owned();
+    let o = run(&["validate", &path], b"");
+    assert_eq!(code(&o), 0);
+    assert!(
+        stderr(&o).contains(&format!(
+            "warning: {path}: at functions.f.allow[0]: sns.amazonaws.com without sourceArn"
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn validate_rejects_bad_files_with_file_line_and_path() {
+    let f =
+        temp(b"{\"version\": 1,\n\"functions\": {\"Blog\": {\"allow\": [{\"account\": \"12\"}]}}}");
+    let path = f.path().to_string_lossy().into_owned();
+    let o = run(&["validate", &path], b"");
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains(&format!("{path}:2:")), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "at functions.Blog.allow[0].account: expected a 12-digit AWS account id, got \"12\""
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["validate", "tests"], b"");
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("is a directory"));
+    let o = run(&["validate", "no/such/file.json"], b"");
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no/such/file.json: cannot read"));
+    let o = run(
+        &[
+            "validate",
+            "policies/invokers.json",
+            "--guard-function",
+            "BlogFunction",
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("guard function itself"));
+}
+
+#[test]
+fn check_prints_one_verdict_per_record_and_exits_1_on_violations() {
+    let policies = temp(br#"{"version": 1, "functions": {"function239": {"allow": []}}}"#);
+    let p = policies.path().to_string_lossy().into_owned();
+    let fx = fixture("made/records_sfn_role_and_sync_apigw.json");
+    let o = run(&["check", "--policies", &p, &fx.to_string_lossy()], b"");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|l| l["verdict"] == "violation"));
+    // Records on stdin, and ignored ones only: exit 0.
+    let ie = std::fs::read(fixture("made/invokeexecution_lambda_async.json")).expect("fixture");
+    let o = run(&["check", "--policies", &p, "-"], &ie);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"reason\":\"not-invoke\""));
+}
+
+#[test]
+fn check_reads_gzip_trail_files() {
+    let policies = temp(br#"{"version": 1, "functions": {"function239": {"allow": [{"account": "222233334444"}]}}}"#);
+    let raw = std::fs::read(fixture("made/records_sfn_role_and_sync_apigw.json")).expect("fixture");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&raw).expect("gzip");
+    let gz = temp(&enc.finish().expect("gzip"));
+    let o = run(
+        &[
+            "check",
+            "--policies",
+            &policies.path().to_string_lossy(),
+            &gz.path().to_string_lossy(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 1);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
+}
+
+#[test]
+fn garbage_to_every_command_exits_2_without_a_panic() {
+    let good = "policies/invokers.json";
+    let inputs: [&[u8]; 6] = [
+        b"",
+        b"{\"Records\": [",
+        b"\x00\x01\x02\xff\xfe",
+        b"[1, 2]",
+        b"{\"eventSource\": \"lambda.amazonaws.com\", \"eventName\": \"Invoke\", \"resources\": 5}",
+        b"\x1f\x8b\x08garbage",
+    ];
+    for input in inputs {
+        let f = temp(input);
+        let path = f.path().to_string_lossy().into_owned();
+        for args in [
+            vec!["validate", path.as_str()],
+            vec!["check", "--policies", good, path.as_str()],
+            vec![
+                "check",
+                "--policies",
+                path.as_str(),
+                "tests/fixtures/made/invokeexecution_lambda_async.json",
+            ],
+            vec![
+                "plan",
+                "--policies",
+                good,
+                "--function",
+                "BlogFunction",
+                "--current",
+                path.as_str(),
+            ],
+        ] {
+            let o = run(&args, b"");
+            assert_eq!(code(&o), 2, "{args:?} on {input:?}: {}", stderr(&o));
+            let err = stderr(&o);
+            assert!(err.contains("error"), "{args:?}: {err}");
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+        }
+    }
+    let o = run(&["check", "--policies", good, "tests"], b"");
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("tests: is a directory"));
+}
+
+#[test]
+fn plan_removes_the_public_grant_and_replanning_its_result_is_empty() {
+    let policies = temp(br#"{"version": 1, "functions": {"c7n-cross-check": {"allow": [{"account": "111122223333"}]}}}"#);
+    let p = policies.path().to_string_lossy().into_owned();
+    let current = fixture("getpolicy_public_star_principal_reordered_custodian.json");
+    let o = run(
+        &[
+            "plan",
+            "--policies",
+            &p,
+            "--function",
+            "c7n-cross-check",
+            "--current",
+            &current.to_string_lossy(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let plan: Value = serde_json::from_slice(&o.stdout).expect("plan JSON");
+    assert_eq!(plan["remove"][0]["sid"], "oops");
+    let sid = plan["add"][0]["sid"].as_str().expect("sid").to_owned();
+    // The same grant as AddPermission would store it (moto stores the account bare): nothing to do.
+    let after = temp(format!(
+        r#"{{"Policy": "{{\"Statement\":[{{\"Sid\":\"{sid}\",\"Effect\":\"Allow\",\"Principal\":{{\"AWS\":\"arn:aws:iam::111122223333:root\"}},\"Action\":\"lambda:InvokeFunction\"}}]}}", "RevisionId": "r2"}}"#
+    ).as_bytes());
+    let o = run(
+        &[
+            "plan",
+            "--policies",
+            &p,
+            "--function",
+            "c7n-cross-check",
+            "--current",
+            &after.path().to_string_lossy(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
+    let o = run(
+        &[
+            "plan",
+            "--policies",
+            &p,
+            "--function",
+            "other",
+            "--current",
+            &after.path().to_string_lossy(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("\"other\" is not in the policies file"));
+    let o = run(
+        &[
+            "plan",
+            "--policies",
+            &p,
+            "--function",
+            "a:b:c",
+            "--current",
+            &after.path().to_string_lossy(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn the_checked_in_schema_is_the_generated_one() {
+    let o = run(&["schema"], b"");
+    assert_eq!(code(&o), 0);
+    let generated: Value = serde_json::from_slice(&o.stdout).expect("schema JSON");
+    let checked_in = common::read_json(&root().join("policies/invokers.schema.json"));
+    assert!(
+        generated == checked_in,
+        "policies/invokers.schema.json is stale: run `cargo run -q -- schema > policies/invokers.schema.json`"
+    );
+    let one_of = &generated["$defs"]["AllowEntry"]["oneOf"];
+    assert_eq!(one_of.as_array().map(Vec::len), Some(4));
+}
