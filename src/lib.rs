@@ -6,8 +6,10 @@
 
 pub mod arn;
 pub mod cli;
+pub mod lambda;
 pub mod plan;
 pub mod policies;
 pub mod record;
+pub mod remediate;
 pub mod resource_policy;
 pub mod verdict;

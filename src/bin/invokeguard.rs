@@ -1,11 +1,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use invokeguard::cli::{Cli, Command, Exit, check, plan_command, schema, validate};
+use invokeguard::cli::{
+    Cli, CliError, Command, Exit, check, plan_command, remediate, schema, validate,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let result = match cli.command {
         Command::Validate {
             file,
@@ -18,9 +20,13 @@ fn main() -> ExitCode {
             current,
         } => plan_command(&policies, &function, &current, &mut out),
         Command::Schema => schema(&mut out),
-        Command::Remediate { .. } => Err(invokeguard::cli::CliError::Remediation(
-            "remediate is not built yet".into(),
-        )),
+        Command::Remediate {
+            policies,
+            report,
+            events,
+        } => tokio::runtime::Runtime::new()
+            .map_err(|e| CliError::Remediation(format!("cannot start the async runtime: {e}")))
+            .and_then(|rt| rt.block_on(remediate(&policies, report, &events, &mut err))),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

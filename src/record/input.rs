@@ -58,6 +58,11 @@ pub fn parse_input(bytes: &[u8], origin: &str) -> Result<Vec<FoundRecord>, Input
         column: e.column(),
         message: strip_position(&e.to_string()),
     })?;
+    records_in_value(value, origin)
+}
+
+/// The records inside an already-parsed JSON value (a Lambda event).
+pub fn records_in_value(value: Value, origin: &str) -> Result<Vec<FoundRecord>, InputError> {
     let mut out = Vec::new();
     collect(value, String::new(), origin, &mut out)?;
     Ok(out)

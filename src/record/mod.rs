@@ -3,5 +3,5 @@
 mod input;
 mod invocation;
 
-pub use input::{FoundRecord, InputError, MAX_INPUT_BYTES, parse_input};
+pub use input::{FoundRecord, InputError, MAX_INPUT_BYTES, parse_input, records_in_value};
 pub use invocation::{Caller, CallerKind, FunctionRef, Invocation, RecordError, invocation};

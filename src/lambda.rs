@@ -1,0 +1,64 @@
+//! Configuration of the `invokeguard-lambda` binary, read once at init.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::policies::{Mode, Policies, PolicyError};
+use crate::remediate::{Guard, LazyAws, Level, Settings, StdoutSink};
+
+/// The policies file's name beside the `bootstrap` binary in the deployment package.
+pub const PACKAGED_POLICIES: &str = "invokers.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("INVOKEGUARD_MODE={0:?}: expected \"enforce\" or \"report\"")]
+    Mode(String),
+    #[error("cannot find the packaged policies file beside the binary: {0}")]
+    Exe(std::io::Error),
+    #[error("invalid policies file, no event will be judged: {0}")]
+    Policies(#[from] PolicyError),
+}
+
+/// Reads `INVOKEGUARD_POLICIES`, `INVOKEGUARD_MODE`, `INVOKEGUARD_EVENT_BUS`,
+/// `AWS_LAMBDA_FUNCTION_NAME` and `AWS_LAMBDA_LOG_LEVEL`, and loads the policies file.
+pub fn guard_from_env() -> Result<Guard<LazyAws>, InitError> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mode = match var("INVOKEGUARD_MODE").as_deref() {
+        None => None,
+        Some("enforce") => Some(Mode::Enforce),
+        Some("report") => Some(Mode::Report),
+        Some(other) => return Err(InitError::Mode(other.to_owned())),
+    };
+    let path = match var("INVOKEGUARD_POLICIES") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()
+            .map_err(InitError::Exe)?
+            .with_file_name(PACKAGED_POLICIES),
+    };
+    let guard_function = var("AWS_LAMBDA_FUNCTION_NAME");
+    let policies = Policies::load(&path, guard_function.as_deref())?.with_mode_override(mode);
+    let settings = Settings {
+        guard_function,
+        log_level: Level::from_lambda_env(var("AWS_LAMBDA_LOG_LEVEL").as_deref()),
+        ..Settings::default()
+    };
+    Ok(Guard::new(
+        policies,
+        LazyAws::from_env(var("INVOKEGUARD_EVENT_BUS")),
+        Arc::new(StdoutSink),
+        settings,
+    ))
+}
+
+impl From<crate::remediate::GuardError> for lambda_runtime::Diagnostic {
+    fn from(e: crate::remediate::GuardError) -> Self {
+        let error_type = match e {
+            crate::remediate::GuardError::BadEvent(_) => "InvokeguardBadEvent",
+            crate::remediate::GuardError::Incomplete { .. } => "InvokeguardRemediationIncomplete",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The narrow boundary to AWS: the three Lambda policy calls and one notification call.
+
+use std::future::Future;
+
+use serde_json::Value;
+
+use crate::plan::Addition;
+use crate::resource_policy::ResourcePolicy;
+
+/// What an AWS call can end in, as far as reconciling cares.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 412: the policy changed since our GetPolicy (its RevisionId is stale).
+    #[error("PreconditionFailedException: {0}")]
+    PreconditionFailed(String),
+    /// 409: a concurrent update of the function, or the Sid exists already.
+    #[error("ResourceConflictException: {0}")]
+    Conflict(String),
+    /// 404 naming the function: it does not exist (any more).
+    #[error("function not found: {0}")]
+    FunctionNotFound(String),
+    /// 404 on RemovePermission: the statement is gone already.
+    #[error("statement not found: {0}")]
+    StatementNotFound(String),
+    #[error("PolicyLengthExceededException: {0}")]
+    PolicyLengthExceeded(String),
+    /// 429 after the SDK's own retries.
+    #[error("TooManyRequestsException: {0}")]
+    Throttled(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Lambda's resource-policy calls. `get_policy` returns an empty policy when none exists.
+pub trait PolicyApi: Send + Sync {
+    fn get_policy(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> impl Future<Output = Result<ResourcePolicy, ApiError>> + Send;
+
+    fn remove_permission(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        sid: &str,
+        revision_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    fn add_permission(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        addition: &Addition,
+        revision_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+/// Publishes notifications; `entries` are (detail-type, detail) pairs.
+pub trait Notifier: Send + Sync {
+    fn publish(
+        &self,
+        entries: &[(String, Value)],
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+}

@@ -1,0 +1,253 @@
+//! [`PolicyApi`] and [`Notifier`] over the real AWS SDK clients, created lazily: events that
+//! need no remediation never load credentials or build a client.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::api::{ApiError, Notifier, PolicyApi};
+use crate::plan::Addition;
+use crate::resource_policy::ResourcePolicy;
+
+/// At most this many attempts per call; the SDK backs off exponentially with jitter between
+/// them on throttling (429), 5xx and I/O errors. Lambda's control plane allows 15 req/s.
+const SDK_MAX_ATTEMPTS: u32 = 4;
+
+struct Clients {
+    lambda: aws_sdk_lambda::Client,
+    events: aws_sdk_eventbridge::Client,
+}
+
+/// AWS clients built on first use, once per container.
+pub struct LazyAws {
+    clients: OnceCell<Clients>,
+    preset: Option<SdkConfig>,
+    event_bus: Option<String>,
+}
+
+impl LazyAws {
+    /// Configuration from the environment (credentials, region, `AWS_ENDPOINT_URL`), loaded on first use.
+    pub fn from_env(event_bus: Option<String>) -> Self {
+        LazyAws {
+            clients: OnceCell::new(),
+            preset: None,
+            event_bus,
+        }
+    }
+
+    /// A given configuration (tests pass one pointing at a local emulator).
+    pub fn with_config(config: SdkConfig, event_bus: Option<String>) -> Self {
+        LazyAws {
+            clients: OnceCell::new(),
+            preset: Some(config),
+            event_bus,
+        }
+    }
+
+    pub fn event_bus(&self) -> Option<&str> {
+        self.event_bus.as_deref()
+    }
+
+    async fn clients(&self) -> &Clients {
+        self.clients
+            .get_or_init(|| async {
+                let base = match &self.preset {
+                    Some(c) => c.clone(),
+                    None => aws_config::defaults(BehaviorVersion::latest()).load().await,
+                };
+                let config = base
+                    .to_builder()
+                    .retry_config(
+                        RetryConfig::standard()
+                            .with_max_attempts(SDK_MAX_ATTEMPTS)
+                            .with_initial_backoff(Duration::from_millis(200)),
+                    )
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .connect_timeout(Duration::from_secs(3))
+                            .operation_attempt_timeout(Duration::from_secs(5))
+                            .operation_timeout(Duration::from_secs(20))
+                            .build(),
+                    )
+                    .build();
+                Clients {
+                    lambda: aws_sdk_lambda::Client::new(&config),
+                    events: aws_sdk_eventbridge::Client::new(&config),
+                }
+            })
+            .await
+    }
+}
+
+/// Maps an SDK error to what reconciling needs to know, by its modeled error code.
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    err: aws_sdk_lambda::error::SdkError<E, R>,
+) -> ApiError {
+    let message = err.message().unwrap_or_default().to_owned();
+    match err.code() {
+        Some("PreconditionFailedException") => ApiError::PreconditionFailed(message),
+        Some("ResourceConflictException") => ApiError::Conflict(message),
+        // Lambda says "Function not found: ARN" for a missing function and "The resource you
+        // requested does not exist." for a missing policy or statement.
+        Some("ResourceNotFoundException") if message.starts_with("Function not found") => {
+            ApiError::FunctionNotFound(message)
+        }
+        Some("ResourceNotFoundException") => ApiError::StatementNotFound(message),
+        Some("PolicyLengthExceededException") => ApiError::PolicyLengthExceeded(message),
+        Some("TooManyRequestsException") => ApiError::Throttled(message),
+        Some(code) => ApiError::Other(format!("{code}: {message}")),
+        None => ApiError::Other(aws_smithy_error_chain(&err)),
+    }
+}
+
+fn aws_smithy_error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl PolicyApi for LazyAws {
+    async fn get_policy(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> Result<ResourcePolicy, ApiError> {
+        let out = self
+            .clients()
+            .await
+            .lambda
+            .get_policy()
+            .function_name(function)
+            .set_qualifier(qualifier.map(str::to_owned))
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let doc = out.policy().unwrap_or("{}");
+                let mut policy =
+                    ResourcePolicy::parse(&serde_json::json!({ "Policy": doc }).to_string())
+                        .map_err(|e| {
+                            ApiError::Other(format!("unexpected GetPolicy document: {e}"))
+                        })?;
+                policy.revision_id = out.revision_id().map(str::to_owned);
+                Ok(policy)
+            }
+            Err(e) => match classify(e) {
+                ApiError::StatementNotFound(_) => Ok(ResourcePolicy::default()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn remove_permission(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        sid: &str,
+        revision_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        self.clients()
+            .await
+            .lambda
+            .remove_permission()
+            .function_name(function)
+            .statement_id(sid)
+            .set_qualifier(qualifier.map(str::to_owned))
+            .set_revision_id(revision_id.map(str::to_owned))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn add_permission(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        a: &Addition,
+        revision_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        self.clients()
+            .await
+            .lambda
+            .add_permission()
+            .function_name(function)
+            .statement_id(&a.sid)
+            .action(a.action)
+            .principal(&a.principal)
+            .set_source_arn(a.source_arn.clone())
+            .set_source_account(a.source_account.clone())
+            .set_principal_org_id(a.principal_org_id.clone())
+            .set_qualifier(qualifier.map(str::to_owned))
+            .set_revision_id(revision_id.map(str::to_owned))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
+
+/// PutEvents takes at most 10 entries per call.
+const PUT_EVENTS_BATCH: usize = 10;
+
+impl Notifier for LazyAws {
+    async fn publish(&self, entries: &[(String, Value)]) -> Result<(), ApiError> {
+        let Some(bus) = &self.event_bus else {
+            return Ok(());
+        };
+        let client = &self.clients().await.events;
+        for chunk in entries.chunks(PUT_EVENTS_BATCH) {
+            let batch: Vec<PutEventsRequestEntry> = chunk
+                .iter()
+                .map(|(detail_type, detail)| {
+                    PutEventsRequestEntry::builder()
+                        .event_bus_name(bus)
+                        .source("invokeguard")
+                        .detail_type(detail_type)
+                        .detail(detail.to_string())
+                        .build()
+                })
+                .collect();
+            let out = client
+                .put_events()
+                .set_entries(Some(batch))
+                .send()
+                .await
+                .map_err(|e| {
+                    let message = e.message().unwrap_or_default().to_owned();
+                    ApiError::Other(format!(
+                        "PutEvents: {} {message}",
+                        e.code().unwrap_or("error")
+                    ))
+                })?;
+            if out.failed_entry_count() > 0 {
+                let codes: Vec<String> = out
+                    .entries()
+                    .iter()
+                    .filter_map(|e| {
+                        e.error_code()
+                            .map(|c| format!("{c}: {}", e.error_message().unwrap_or_default()))
+                    })
+                    .collect();
+                return Err(ApiError::Other(format!(
+                    "PutEvents: {} of {} entries failed ({})",
+                    out.failed_entry_count(),
+                    chunk.len(),
+                    codes.join("; ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! Remediation: the shell that fetches, applies, logs and notifies around the pure engine.
+
+pub mod api;
+pub mod audit;
+pub mod aws;
+pub mod guard;
+
+pub use api::{ApiError, Notifier, PolicyApi};
+pub use audit::{Level, LogSink, MemorySink, StdoutSink};
+pub use aws::LazyAws;
+pub use guard::{EventReport, Guard, GuardError, Settings};
