@@ -5,11 +5,14 @@ cd "$(dirname "$0")/.."
 
 section() { printf '\n==> %s\n' "$*"; }
 
+section "bootstrap: pinned Python tools (moto server) in .venv"
+scripts/bootstrap.sh python
+
 section "cargo fmt --check"
 cargo fmt --check
 
 section "cargo clippy --all-targets -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
-section "cargo test (unit, table-driven cases, properties, CLI)"
+section "cargo test (unit, cases, properties, CLI, moto, Lambda binary under a Runtime API)"
 cargo test --locked

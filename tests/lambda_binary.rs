@@ -1,0 +1,194 @@
+//! The built `invokeguard-lambda` binary run as a Lambda: under a Runtime API of our own
+//! (tests/support/runtime_api.rs), with moto behind the recording proxy as AWS.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::moto::{self, ACCOUNT, Moto};
+use support::proxy::Proxy;
+use support::runtime_api::{RuntimeApi, spawn_lambda};
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_invokeguard-lambda"))
+}
+
+fn policies_file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+fn invoke_record(function: &str, account: &str, event_id: &str) -> Value {
+    let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function}");
+    json!({
+        "version": "0", "id": "e", "detail-type": "AWS API Call via CloudTrail", "source": "aws.lambda",
+        "detail": {
+            "eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": event_id,
+            "recipientAccountId": ACCOUNT,
+            "userIdentity": {"type": "AssumedRole", "accountId": account, "arn": format!("arn:aws:sts::{account}:assumed-role/r/s")},
+            "resources": [{"type": "AWS::Lambda::Function", "ARN": arn}]
+        }
+    })
+}
+
+fn json_lines(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_binary_judges_and_remediates_under_a_runtime_api() {
+    let moto = Moto::shared();
+    let lambda = moto::lambda_client(&moto.endpoint).await;
+    let role = moto::create_role(&moto.endpoint).await;
+    moto::create_function(&lambda, "guarded-bin", &role).await;
+    lambda
+        .add_permission()
+        .function_name("guarded-bin")
+        .statement_id("public")
+        .action("lambda:InvokeFunction")
+        .principal("*")
+        .send()
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let policies = policies_file(
+        r#"{"version": 1, "functions": {"guarded-bin": {"allow": [{"account": "111122223333"}]}}}"#,
+    );
+    let api = RuntimeApi::start().await;
+    let mut env = moto::env_for_child(&proxy.endpoint);
+    env.push((
+        "INVOKEGUARD_POLICIES".into(),
+        policies.path().display().to_string(),
+    ));
+    env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+    let process = spawn_lambda(binary(), &api, &env);
+
+    // An allowed record: answered without a single AWS call.
+    let allowed = api
+        .invoke(invoke_record("guarded-bin", "111122223333", "ev-allowed"))
+        .await;
+    let report = allowed.outcome.clone().expect("allowed record succeeds");
+    assert_eq!(
+        (report["allowed"].as_u64(), report["apiCalls"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(proxy.calls().is_empty(), "{:?}", proxy.operations());
+
+    // A violating record: the policy is rewritten within the invocation.
+    let violating = api
+        .invoke(invoke_record("guarded-bin", "444455556666", "ev-violation"))
+        .await;
+    let report = violating.outcome.clone().expect("remediation succeeds");
+    assert_eq!(
+        (report["removed"].as_u64(), report["added"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        proxy.operations(),
+        ["GetPolicy", "RemovePermission", "AddPermission"]
+    );
+    let stored = moto::stored_policy(&lambda, "guarded-bin", None)
+        .await
+        .expect("a policy");
+    assert_eq!(stored["Statement"].as_array().map(Vec::len), Some(1));
+    assert!(
+        stored["Statement"][0]["Sid"]
+            .as_str()
+            .unwrap()
+            .starts_with("invokeguard-account-")
+    );
+
+    // A bad event fails the invocation (Lambda retries it), with an error line.
+    let bad = api
+        .invoke(json!({"detail-type": "AWS API Call via CloudTrail", "detail": 5}))
+        .await;
+    let error = bad.outcome.expect_err("bad event is an error");
+    assert_eq!(error["errorType"], "InvokeguardBadEvent");
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = json_lines(&process.stdout_lines());
+    let decisions: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "decision")
+        .collect();
+    assert_eq!(decisions.len(), 2, "{lines:?}");
+    assert_eq!(
+        decisions[0]["requestId"].as_str(),
+        Some(allowed.request_id.as_str())
+    );
+    assert_eq!(decisions[1]["eventId"], "ev-violation");
+    let remediations: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "remediation")
+        .collect();
+    assert_eq!(remediations.len(), 2);
+    assert!(remediations.iter().all(|l| l["requestId"].as_str()
+        == Some(violating.request_id.as_str())
+        && l["outcome"] == "applied"));
+    assert!(lines.iter().any(
+        |l| l["message"] == "error" && l["requestId"].as_str() == Some(bad.request_id.as_str())
+    ));
+}
+
+#[tokio::test]
+async fn a_bad_policies_file_fails_the_init_and_judges_nothing() {
+    let policies = policies_file(
+        "{\"version\": 1,\n \"functions\": {\"f\": {\"allow\": [{\"account\": \"123\"}]}}}",
+    );
+    let api = RuntimeApi::start().await;
+    let env = vec![(
+        "INVOKEGUARD_POLICIES".to_owned(),
+        policies.path().display().to_string(),
+    )];
+    let mut process = spawn_lambda(binary(), &api, &env);
+    let status = process
+        .wait_exit(Duration::from_secs(20))
+        .await
+        .expect("the init ends the process");
+    assert!(!status.success());
+    assert_eq!(
+        api.next_requests_seen(),
+        0,
+        "no event may be fetched, so none is lost"
+    );
+    let out = process.stdout_lines().join("\n");
+    assert!(out.contains("invalid policies file"), "{out}");
+    assert!(
+        out.contains(&format!("{}:3:", policies.path().display()))
+            || out.contains(&format!("{}:2:", policies.path().display())),
+        "{out}"
+    );
+    assert!(out.contains("functions.f.allow[0].account"), "{out}");
+
+    let api = RuntimeApi::start().await;
+    let env = vec![
+        (
+            "INVOKEGUARD_POLICIES".to_owned(),
+            "policies/invokers.json".to_owned(),
+        ),
+        ("INVOKEGUARD_MODE".to_owned(), "enforcing".to_owned()),
+    ];
+    let mut process = spawn_lambda(binary(), &api, &env);
+    assert!(
+        !process
+            .wait_exit(Duration::from_secs(20))
+            .await
+            .expect("exits")
+            .success()
+    );
+    assert!(
+        process
+            .stdout_lines()
+            .join("\n")
+            .contains("INVOKEGUARD_MODE=\\\"enforcing\\\"")
+    );
+}
