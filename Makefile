@@ -1,8 +1,20 @@
-# The commands a newcomer needs; each is a script under scripts/.
-.PHONY: test bench
+# The commands a newcomer needs; each is a script under scripts/ or an npm script in cdk/.
+.PHONY: demo test bench deploy destroy synth
+
+demo: ## invokeguard end to end against a local AWS emulator (no AWS account)
+	scripts/demo.sh
 
 test: ## every check and test, as CI runs them
 	scripts/test.sh
 
 bench: ## the engine benchmarks (criterion)
 	cargo bench --bench engine
+
+synth: ## the CloudFormation template, offline
+	scripts/bootstrap.sh && cd cdk && npm ci --no-fund --no-audit && PATH="$(CURDIR)/.venv/bin:$$PATH" npx cdk synth --no-notices --no-version-reporting -q
+
+deploy: ## deploy the stack with your own AWS credentials
+	scripts/bootstrap.sh && cd cdk && npm ci --no-fund --no-audit && PATH="$(CURDIR)/.venv/bin:$$PATH" npx cdk deploy --no-notices
+
+destroy: ## remove the stack
+	cd cdk && npx cdk destroy --no-notices

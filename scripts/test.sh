@@ -16,3 +16,6 @@ cargo clippy --all-targets --locked -- -D warnings
 
 section "cargo test (unit, cases, properties, CLI, moto, Lambda binary under a Runtime API)"
 cargo test --locked
+
+section "CDK app: type-check, assertions, cdk-nag, offline synth with the arm64 build, cfn-lint"
+scripts/cdk-test.sh

@@ -379,3 +379,18 @@ fn bootstrap_zip_is_a_valid_archive() {
         String::from_utf8_lossy(&listed.stderr)
     );
 }
+
+#[test]
+fn a_private_moto_stops_on_drop() {
+    let started = Instant::now();
+    let moto = Moto::start();
+    let up = started.elapsed();
+    let addr = http::host_port(&moto.endpoint).to_string();
+    let stopping = Instant::now();
+    drop(moto);
+    eprintln!("moto up in {up:?}, down in {:?}", stopping.elapsed());
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "moto still listening"
+    );
+}

@@ -27,7 +27,7 @@ pub struct Moto {
     /// Closing this makes the wrapper shell kill moto, which also happens when the test binary
     /// dies without running Drop (a panic in a static, a SIGKILL), so no server outlives it.
     lifeline: Option<ChildStdin>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn root() -> PathBuf {
@@ -92,7 +92,7 @@ impl Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             child,
             lifeline,
-            _dir: dir,
+            dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -115,7 +115,7 @@ impl Moto {
     }
 
     pub fn log_path(&self) -> PathBuf {
-        self._dir.path().join("moto.log")
+        self.dir.path().join("moto.log")
     }
 }
 

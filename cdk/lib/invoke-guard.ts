@@ -1,0 +1,310 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { Annotations, Duration, Stack, Token } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+import { GuardAlarms } from './guard-alarms';
+import { eventPatternArns, foreignArns, guardedArns, namesFunction, policyResourceArns } from './guarded-functions';
+import { GuardQueries } from './insights-queries';
+import { InvokeTrail } from './invoke-trail';
+import { acknowledgeGuardFindings } from './nag-acknowledgements';
+import { GuardNotifications } from './notifications';
+import { defaultValidatorCommand, GUARD_MODES, GuardMode, loadPolicies, LoadedPolicies, REPO_ROOT } from './policies';
+
+/** Where the Lambda finds the packaged policies file: beside `bootstrap` in the deployment package. */
+export const PACKAGED_POLICIES_PATH = '/var/task/invokers.json';
+
+export interface InvokeGuardProps {
+  /** Path of the policies file (invokers.json); validated with the Rust CLI, then packaged with the guard. */
+  readonly policiesFile: string;
+
+  /**
+   * Command that validates the policies file; the file path is appended. Exit 0 valid, 2 invalid.
+   * @default - `$INVOKEGUARD_VALIDATOR` split on spaces, else
+   *   `cargo run --bin invokeguard -- validate --guard-function <functionName>`
+   */
+  readonly validatorCommand?: string[];
+
+  /**
+   * Cargo.toml of the crate holding the `invokeguard-lambda` binary.
+   * @default - the repository's root Cargo.toml
+   */
+  readonly manifestPath?: string;
+
+  /**
+   * Name of the guard function; a policies file that guards this name is rejected.
+   * @default 'invokeguard'
+   */
+  readonly functionName?: string;
+
+  /**
+   * Overrides the file's `defaults.mode` (INVOKEGUARD_MODE): `report` only logs and notifies.
+   * @default - the mode the policies file sets
+   */
+  readonly mode?: GuardMode;
+
+  /** @default 128 */
+  readonly memorySize?: number;
+
+  /** @default Duration.seconds(30) */
+  readonly timeout?: Duration;
+
+  /**
+   * Keeps the guard's control-plane calls under Lambda's 15 requests/s per account and region.
+   * @default 2
+   */
+  readonly reservedConcurrentExecutions?: number;
+
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * How long EventBridge retries delivering an Invoke event before it goes to the dead-letter queue.
+   * @default Duration.hours(2)
+   */
+  readonly maxEventAge?: Duration;
+
+  /** @default 8 */
+  readonly retryAttempts?: number;
+
+  /**
+   * Create a trail logging Invoke data events of the guarded functions. Set false when an existing
+   * trail already has the selectors listed in the README (Deploy to AWS).
+   * @default true
+   */
+  readonly createTrail?: boolean;
+
+  /**
+   * How long the created trail's log files are kept. Not allowed with `createTrail: false`.
+   * @default Duration.days(365)
+   */
+  readonly trailLogExpiration?: Duration;
+
+  /**
+   * Name of the event bus created for notifications. Not allowed with `existingEventBus`.
+   * @default 'invokeguard'
+   */
+  readonly eventBusName?: string;
+
+  /**
+   * Bus the guard puts notifications on, instead of creating one.
+   * @default - a new bus named `eventBusName`
+   */
+  readonly existingEventBus?: events.IEventBus;
+
+  /**
+   * Email address subscribed to the alerts topic.
+   * @default - no subscription
+   */
+  readonly alertEmail?: string;
+}
+
+/**
+ * Watches Invoke events of the functions in a policies file and runs the invokeguard Lambda on each,
+ * with the trail, rule, dead-letter queue, notifications, alarms and saved queries it needs.
+ */
+export class InvokeGuard extends Construct {
+  public readonly policies: LoadedPolicies;
+  public readonly guardedFunctionArns: string[];
+  public readonly function: lambda.Function;
+  public readonly logGroup: logs.LogGroup;
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly invokeRule: events.Rule;
+  public readonly eventBus: events.IEventBus;
+  public readonly alertsTopic: sns.ITopic;
+  public readonly trail?: InvokeTrail;
+
+  constructor(scope: Construct, id: string, props: InvokeGuardProps) {
+    super(scope, id);
+    checkProps(props);
+    const stack = Stack.of(this);
+    const functionName = props.functionName ?? 'invokeguard';
+
+    this.policies = loadPolicies(props.policiesFile, props.validatorCommand ?? defaultValidatorCommand(props.manifestPath, functionName));
+    const self = this.policies.functions.find((f) => namesFunction(f.key, functionName));
+    if (self) {
+      throw new Error(`invokeguard: ${this.policies.file} lists the guard's own function "${self.key}"; `
+        + 'the guard must not guard itself (its own invocations would trigger it). Remove that entry or rename the guard.');
+    }
+    this.guardedFunctionArns = guardedArns(stack, this.policies.functions);
+    for (const arn of foreignArns(stack, this.guardedFunctionArns)) {
+      Annotations.of(this).addWarningV2('invokeguard:foreignFunction', `${arn} is not in this stack's account and region; `
+        + 'the guard only receives Invoke events and can only rewrite policies there. Deploy another stack for it.');
+    }
+
+    if (props.createTrail ?? true) {
+      this.trail = new InvokeTrail(this, 'InvokeTrail', {
+        functionArns: this.guardedFunctionArns,
+        logExpiration: props.trailLogExpiration ?? Duration.days(365),
+      });
+    }
+
+    const notifications = new GuardNotifications(this, 'Notifications', {
+      existingEventBus: props.existingEventBus,
+      eventBusName: props.eventBusName ?? 'invokeguard',
+      alertEmail: props.alertEmail,
+    });
+    this.eventBus = notifications.eventBus;
+    this.alertsTopic = notifications.topic;
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      logGroupName: `/aws/lambda/${functionName}`,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+    });
+
+    this.function = this.createFunction(props, functionName);
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.invokeRule = new events.Rule(this, 'InvokeRule', {
+      description: 'CloudTrail Invoke events of the functions guarded by invokeguard',
+      eventPattern: {
+        source: ['aws.lambda'],
+        detailType: ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['lambda.amazonaws.com'],
+          eventName: ['Invoke'],
+          resources: { ARN: eventPatternArns(this.guardedFunctionArns) },
+        },
+      },
+      targets: [new targets.LambdaFunction(this.function, {
+        deadLetterQueue: this.deadLetterQueue,
+        maxEventAge: props.maxEventAge ?? Duration.hours(2),
+        retryAttempts: props.retryAttempts ?? 8,
+      })],
+    });
+
+    new GuardAlarms(this, 'Alarms', {
+      guard: this.function,
+      logGroup: this.logGroup,
+      deadLetterQueue: this.deadLetterQueue,
+      topic: this.alertsTopic,
+    });
+    new GuardQueries(this, 'Queries', { logGroup: this.logGroup, folder: functionName });
+
+    acknowledgeGuardFindings({
+      trailBucket: this.trail?.bucket,
+      role: this.function.role!,
+      deadLetterQueue: this.deadLetterQueue,
+      guardedFunctionArns: this.guardedFunctionArns,
+    });
+  }
+
+  private createFunction(props: InvokeGuardProps, functionName: string): lambda.Function {
+    const manifestPath = props.manifestPath ?? path.join(REPO_ROOT, 'Cargo.toml');
+    if (Stack.of(this).bundlingRequired) {
+      requireCargoLambda();
+    }
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'invokeguard: rewrites the resource policies of the guarded functions only',
+      inlinePolicies: {
+        invokeguard: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              sid: 'WriteOwnLogs',
+              actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+              resources: [this.logGroup.logGroupArn],
+            }),
+            new iam.PolicyStatement({
+              sid: 'ManageGuardedResourcePolicies',
+              actions: ['lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission'],
+              resources: policyResourceArns(this.guardedFunctionArns),
+            }),
+            new iam.PolicyStatement({
+              sid: 'Notify',
+              actions: ['events:PutEvents'],
+              resources: [this.eventBus.eventBusArn],
+            }),
+          ],
+        }),
+      },
+    });
+
+    const policiesFile = this.policies.file;
+    const env: Record<string, string> = {
+      INVOKEGUARD_POLICIES: PACKAGED_POLICIES_PATH,
+      INVOKEGUARD_EVENT_BUS: this.eventBus.eventBusName,
+    };
+    if (props.mode) {
+      env.INVOKEGUARD_MODE = props.mode;
+    }
+    const fn = new RustFunction(this, 'Function', {
+      functionName,
+      description: 'invokeguard: keeps Lambda resource policies to the allowlist in invokers.json',
+      manifestPath,
+      binaryName: 'invokeguard-lambda',
+      runtime: 'provided.al2023',
+      bundling: {
+        architecture: lambda.Architecture.ARM_64,
+        commandHooks: {
+          beforeBundling: () => [],
+          // The packaged copy is the file that was just validated, so the Lambda never loads an unchecked one.
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            `cp ${shellQuote(policiesFile)} ${shellQuote(path.posix.join(outputDir, path.basename(PACKAGED_POLICIES_PATH)))}`,
+          ],
+        },
+      },
+      role,
+      memorySize: props.memorySize ?? 128,
+      timeout: props.timeout ?? Duration.seconds(30),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 2,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      environment: env,
+    });
+    // The Role GetAtt already orders the two, and the role carries its policy inline; the extra
+    // DependsOn the L2 adds is what cfn-lint W3005 flags.
+    (fn.node.defaultChild as lambda.CfnFunction).addDeletionOverride('DependsOn');
+    return fn;
+  }
+}
+
+/** Rejects combinations that would silently ignore one of the props (aws-solutions-constructs style). */
+function checkProps(props: InvokeGuardProps): void {
+  const errors: string[] = [];
+  if (props.existingEventBus && props.eventBusName !== undefined) {
+    errors.push('Error - Either provide existingEventBus or eventBusName, but not both.');
+  }
+  if (props.createTrail === false && props.trailLogExpiration !== undefined) {
+    errors.push('Error - trailLogExpiration applies to the trail this construct creates; it cannot be set with createTrail: false.');
+  }
+  if (props.mode !== undefined && !GUARD_MODES.includes(props.mode)) {
+    errors.push(`Error - mode must be one of ${GUARD_MODES.join(', ')}, got "${props.mode}".`);
+  }
+  const concurrency = props.reservedConcurrentExecutions;
+  if (concurrency !== undefined && !Token.isUnresolved(concurrency) && concurrency < 1) {
+    errors.push('Error - reservedConcurrentExecutions must be at least 1; 0 would stop the guard.');
+  }
+  if (props.alertEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(props.alertEmail)) {
+    errors.push(`Error - alertEmail "${props.alertEmail}" is not an email address.`);
+  }
+  if (errors.length > 0) {
+    throw new Error(errors.join('\n'));
+  }
+}
+
+/** Without cargo-lambda, cargo-lambda-cdk silently falls back to Docker, which this project does not use. */
+function requireCargoLambda(): void {
+  const probe = spawnSync('cargo', ['lambda', '--version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    throw new Error('invokeguard: `cargo lambda` is not on PATH, so the guard cannot be built. '
+      + 'Run scripts/bootstrap.sh and put .venv/bin on PATH (scripts/cdk-test.sh does both).');
+  }
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}

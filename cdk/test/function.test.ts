@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { App, Duration } from 'aws-cdk-lib';
+import { Annotations, Capture, Match } from 'aws-cdk-lib/assertions';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { BILLING_ARN, guardStack, guardTemplate, nameArn, NO_BUNDLING } from './helpers';
+
+test('guard is an arm64 provided.al2023 Rust function with the documented defaults', () => {
+  const template = guardTemplate();
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    FunctionName: 'invokeguard',
+    Handler: 'bootstrap',
+    Runtime: 'provided.al2023',
+    Architectures: ['arm64'],
+    MemorySize: 128,
+    Timeout: 30,
+    ReservedConcurrentExecutions: 2,
+    LoggingConfig: {
+      LogFormat: 'JSON',
+      ApplicationLogLevel: 'INFO',
+      SystemLogLevel: 'WARN',
+      LogGroup: { Ref: Match.stringLikeRegexp('LogGroup') },
+    },
+    Environment: {
+      Variables: {
+        INVOKEGUARD_POLICIES: '/var/task/invokers.json',
+        INVOKEGUARD_EVENT_BUS: { Ref: Match.stringLikeRegexp('NotificationsBus') },
+        INVOKEGUARD_MODE: Match.absent(),
+      },
+    },
+  });
+  template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/lambda/invokeguard', RetentionInDays: 365 });
+  // The role reference orders the two already; a redundant DependsOn fails cfn-lint (W3005).
+  template.hasResource('AWS::Lambda::Function', { DependsOn: Match.absent() });
+});
+
+test('props change memory, timeout, concurrency, retention, name and mode', () => {
+  const template = guardTemplate({
+    memorySize: 256, timeout: Duration.seconds(10), reservedConcurrentExecutions: 1,
+    logRetention: logs.RetentionDays.ONE_MONTH, functionName: 'guard-test', mode: 'report',
+  });
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    FunctionName: 'guard-test', MemorySize: 256, Timeout: 10, ReservedConcurrentExecutions: 1,
+    Environment: { Variables: Match.objectLike({ INVOKEGUARD_MODE: 'report' }) },
+  });
+  template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/lambda/guard-test', RetentionInDays: 30 });
+});
+
+test('role may manage only the guarded functions, put events on its bus and write its own logs', () => {
+  const template = guardTemplate();
+  template.resourceCountIs('AWS::IAM::Role', 1);
+  template.resourceCountIs('AWS::IAM::Policy', 0);
+  const logGroup = new Capture();
+  const bus = new Capture();
+  template.hasResourceProperties('AWS::IAM::Role', {
+    AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })] },
+    ManagedPolicyArns: Match.absent(),
+    Policies: [{
+      PolicyName: 'invokeguard',
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          { Sid: 'WriteOwnLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] } },
+          {
+            Sid: 'ManageGuardedResourcePolicies',
+            Effect: 'Allow',
+            Action: ['lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission'],
+            Resource: [nameArn('BlogFunction'), nameArn('BlogFunction', ':*'), BILLING_ARN, `${BILLING_ARN}:*`],
+          },
+          { Sid: 'Notify', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [bus, 'Arn'] } },
+        ],
+      },
+    }],
+  });
+  const resources = template.toJSON().Resources;
+  assert.equal(resources[logGroup.asString()].Type, 'AWS::Logs::LogGroup');
+  assert.equal(resources[bus.asString()].Type, 'AWS::Events::EventBus');
+});
+
+test('invalid concurrency, mode and email are rejected with a clear message', () => {
+  assert.throws(() => guardTemplate({ reservedConcurrentExecutions: 0 }), /reservedConcurrentExecutions must be at least 1/);
+  assert.throws(() => guardTemplate({ mode: 'audit' as never }), /mode must be one of enforce, report/);
+  assert.throws(() => guardTemplate({ alertEmail: 'not-an-address' }), /alertEmail "not-an-address" is not an email address/);
+});
+
+test('a function ARN of another region or account draws a synth warning', () => {
+  const annotations = Annotations.fromStack(guardStack({}, new App({ context: NO_BUNDLING }), { account: '123456789012', region: 'us-east-1' }));
+  annotations.hasWarning('*', Match.stringLikeRegexp('function:Billing is not in this stack.s account and region'));
+  Annotations.fromStack(guardStack()).hasNoWarning('*', Match.stringLikeRegexp('not in this stack'));
+});

@@ -1,0 +1,35 @@
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { InvokeGuardProps } from '../lib/invoke-guard';
+import { InvokeguardStack } from '../lib/invokeguard-stack';
+
+export const FIXTURES = path.join(__dirname, 'fixtures');
+export const POLICIES = path.join(FIXTURES, 'invokers.json');
+/** Stand-in for the Rust validator: accepts every file, so these tests do not need the crate built. */
+export const ACCEPT_ALL = ['true'];
+
+/** Context that skips asset bundling: unit tests never run the ~8 min arm64 cargo-lambda build. */
+export const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] as string[] };
+
+export function guardStack(
+  props: Partial<InvokeGuardProps> = {},
+  app = new App({ context: NO_BUNDLING }),
+  env = { account: '123456789012', region: 'eu-west-1' },
+): InvokeguardStack {
+  return new InvokeguardStack(app, 'Test', {
+    env,
+    guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL, ...props },
+  });
+}
+
+export function guardTemplate(props: Partial<InvokeGuardProps> = {}): Template {
+  return Template.fromStack(guardStack(props));
+}
+
+/** A function named in the policies file, as the template renders its ARN (partition stays a pseudo-parameter). */
+export function nameArn(name: string, suffix = ''): unknown {
+  return { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:lambda:eu-west-1:123456789012:function:${name}${suffix}`]] };
+}
+/** The fixture's function given by ARN, used as is. */
+export const BILLING_ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:Billing';

@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { defaultValidatorCommand, loadPolicies, VALIDATOR_ENV } from '../lib/policies';
+import { ACCEPT_ALL, FIXTURES, guardTemplate, POLICIES } from './helpers';
+
+// Stand-in validators: `sh -c SCRIPT sh FILE` gets the policies file as $1, like the Rust CLI.
+const sh = (script: string) => ['sh', '-c', script, 'sh'];
+
+test('the validator runs on the policies file and the stack is derived only after it accepts it', () => {
+  const seen = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'args');
+  const loaded = loadPolicies(POLICIES, sh(`printf '%s' "$1" > ${seen}`));
+  assert.equal(fs.readFileSync(seen, 'utf8'), POLICIES);
+  assert.deepEqual(loaded.functions.map((f) => f.key), ['BlogFunction', 'arn:aws:lambda:eu-west-1:123456789012:function:Billing']);
+  assert.deepEqual(loaded.functions[0].qualifiers, ['prod']);
+  assert.equal(loaded.defaultMode, 'enforce');
+});
+
+test('an invalid file (exit 2) stops synth with the validator message', () => {
+  const invalid = sh('echo "$1:7:15: functions.BlogFunction.allow[0]: unknown field \\"servce\\"" >&2; exit 2');
+  assert.throws(() => guardTemplate({ validatorCommand: invalid }),
+    (e: Error) => /policies file .*invokers\.json is invalid/.test(e.message)
+      && /invokers\.json:7:15: functions\.BlogFunction\.allow\[0\]: unknown field "servce"/.test(e.message));
+});
+
+test('a validator that cannot build or run fails synth clearly', () => {
+  assert.throws(() => loadPolicies(POLICIES, sh('echo "error[E0425]: cannot find value" >&2; exit 101')),
+    /validator `sh -c .*` failed \(exit code 101\); synth stops here:\nerror\[E0425\]/);
+  assert.throws(() => loadPolicies(POLICIES, ['/nonexistent/invokeguard', 'validate']),
+    /could not run the policies validator `\/nonexistent\/invokeguard validate .*invokers\.json`: .*ENOENT/);
+});
+
+test('INVOKEGUARD_VALIDATOR replaces the Rust CLI; the default runs `invokeguard validate` of this crate', () => {
+  const saved = process.env[VALIDATOR_ENV];
+  try {
+    process.env[VALIDATOR_ENV] = ' /opt/bin/invokeguard  validate ';
+    assert.deepEqual(defaultValidatorCommand(), ['/opt/bin/invokeguard', 'validate']);
+    delete process.env[VALIDATOR_ENV];
+    assert.deepEqual(defaultValidatorCommand('/repo/Cargo.toml', 'invokeguard'), [
+      'cargo', 'run', '--quiet', '--manifest-path', '/repo/Cargo.toml', '--bin', 'invokeguard', '--',
+      'validate', '--guard-function', 'invokeguard',
+    ]);
+  } finally {
+    if (saved === undefined) delete process.env[VALIDATOR_ENV]; else process.env[VALIDATOR_ENV] = saved;
+  }
+});
+
+test('a missing policies file or one guarding nothing is rejected', () => {
+  assert.throws(() => loadPolicies(path.join(FIXTURES, 'absent.json'), ACCEPT_ALL), /absent\.json does not exist/);
+  const empty = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'invokers.json');
+  fs.writeFileSync(empty, '{"version":1,"functions":{}}');
+  assert.throws(() => loadPolicies(empty, ACCEPT_ALL), /guards no function/);
+});
+
+test('a policies file listing the guard itself is rejected, by name or by ARN', () => {
+  assert.throws(() => guardTemplate({ policiesFile: path.join(FIXTURES, 'guards-itself.json') }),
+    /lists the guard's own function "invokeguard"; the guard must not guard itself/);
+  assert.throws(() => guardTemplate({ functionName: 'BlogFunction' }), /lists the guard's own function "BlogFunction"/);
+  assert.throws(() => guardTemplate({ functionName: 'Billing' }),
+    /lists the guard's own function "arn:aws:lambda:eu-west-1:123456789012:function:Billing"/);
+  // A guarded name that merely starts with the guard's name is fine.
+  guardTemplate({ functionName: 'Blog' });
+});
+
+// The real Rust CLI; scripts/cdk-test.sh builds it first and sets this variable, so a plain `npm test` stays fast.
+const rust = process.env.INVOKEGUARD_TEST_RUST_VALIDATOR === '1';
+test('the Rust validator accepts the fixture and rejects an unknown field and the guard itself', { skip: !rust && 'set INVOKEGUARD_TEST_RUST_VALIDATOR=1' }, () => {
+  const saved = process.env[VALIDATOR_ENV];
+  delete process.env[VALIDATOR_ENV];
+  try {
+    guardTemplate({ validatorCommand: undefined });
+    const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'invokers.json');
+    fs.writeFileSync(bad, '{"version":1,"functions":{"A":{"allow":[{"servce":"x"}]}}}');
+    assert.throws(() => guardTemplate({ policiesFile: bad, validatorCommand: undefined }), /is invalid:\n.*invokers\.json:1:\d+: .*servce/);
+    assert.throws(() => guardTemplate({ functionName: 'BlogFunction', validatorCommand: undefined }),
+      /is invalid:\n.*"BlogFunction" is the guard function itself/);
+  } finally {
+    if (saved !== undefined) process.env[VALIDATOR_ENV] = saved;
+  }
+});

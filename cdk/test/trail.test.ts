@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { Duration } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import { BILLING_ARN, guardTemplate, nameArn } from './helpers';
+
+const invokeSelector = (arnCondition: Record<string, unknown>) => ({
+  FieldSelectors: [
+    { Field: 'eventCategory', Equals: ['Data'] },
+    { Field: 'resources.type', Equals: ['AWS::Lambda::Function'] },
+    { Field: 'eventName', Equals: ['Invoke'] },
+    { Field: 'resources.ARN', ...arnCondition },
+  ],
+});
+
+test('trail logs management events and Invoke data events of exactly the guarded functions', () => {
+  const template = guardTemplate();
+  template.resourceCountIs('AWS::CloudTrail::Trail', 1);
+  template.hasResourceProperties('AWS::CloudTrail::Trail', {
+    EnableLogFileValidation: true,
+    IsLogging: true,
+    EventSelectors: Match.absent(),
+    AdvancedEventSelectors: [
+      { Name: 'Management events', FieldSelectors: [{ Field: 'eventCategory', Equals: ['Management'] }] },
+      Match.objectLike(invokeSelector({ Equals: [nameArn('BlogFunction'), BILLING_ARN], StartsWith: Match.absent() })),
+      // Prefixes end with ':' so BlogFunction does not also log BlogFunctionOther.
+      Match.objectLike(invokeSelector({ StartsWith: [nameArn('BlogFunction', ':'), `${BILLING_ARN}:`], Equals: Match.absent() })),
+    ],
+  });
+});
+
+test('trail bucket is encrypted, private, TLS-only, versioned, expires logs and is retained', () => {
+  const template = guardTemplate({ trailLogExpiration: Duration.days(90) });
+  template.hasResource('AWS::S3::Bucket', {
+    DeletionPolicy: 'Retain',
+    Properties: {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 90, Status: 'Enabled' })] },
+    },
+  });
+  template.hasResourceProperties('AWS::S3::BucketPolicy', {
+    PolicyDocument: {
+      Statement: Match.arrayWith([
+        Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        Match.objectLike({ Action: 's3:PutObject', Principal: { Service: 'cloudtrail.amazonaws.com' } }),
+      ]),
+    },
+  });
+});
+
+test('createTrail: false leaves trail and bucket to the existing trail', () => {
+  const template = guardTemplate({ createTrail: false });
+  template.resourceCountIs('AWS::CloudTrail::Trail', 0);
+  template.resourceCountIs('AWS::S3::Bucket', 0);
+  template.resourceCountIs('AWS::Events::Rule', 2);
+});
+
+test('createTrail: false with trailLogExpiration is rejected', () => {
+  assert.throws(() => guardTemplate({ createTrail: false, trailLogExpiration: Duration.days(30) }),
+    /trailLogExpiration .*cannot be set with createTrail: false/);
+});
