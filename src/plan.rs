@@ -21,6 +21,9 @@ pub struct Plan {
     pub add: Vec<Addition>,
     pub keep: Vec<String>,
     pub unmanaged: Vec<Unmanaged>,
+    /// Set when the plan must not be applied, with why: the safety rail below.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 impl Plan {
@@ -132,6 +135,7 @@ pub fn plan(
         add: Vec::new(),
         keep: Vec::new(),
         unmanaged: Vec::new(),
+        refused: None,
     };
     let mut covered = vec![false; allow.len()];
     for s in &current.statements {
@@ -183,7 +187,21 @@ pub fn plan(
         taken.push(sid.clone());
         out.add.push(addition(sid, i, &entry.grant));
     }
+    out.refused = refusal(&out, allow.len());
     out
+}
+
+/// A plan that would take away every invoke grant a function has, while its allowlist names
+/// callers, more likely means a wrong policies file than an attack: applying it could cut off
+/// every legitimate caller at once. It is refused and reported for a person to look at.
+fn refusal(p: &Plan, allow_entries: usize) -> Option<String> {
+    let leaves_none = p.keep.is_empty() && !p.unmanaged.iter().any(|u| u.grants_invoke);
+    (allow_entries > 0 && !p.remove.is_empty() && leaves_none).then(|| {
+        format!(
+            "refused: it would remove all {} invoke grant(s) while the allowlist names {allow_entries} caller(s) and none of them is granted now; check the policies file, then fix the policy by hand or with `invokeguard remediate`",
+            p.remove.len()
+        )
+    })
 }
 
 enum Class {

@@ -53,6 +53,15 @@ async fn the_binary_judges_and_remediates_under_a_runtime_api() {
     lambda
         .add_permission()
         .function_name("guarded-bin")
+        .statement_id("partner")
+        .action("lambda:InvokeFunction")
+        .principal("222233334444")
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .add_permission()
+        .function_name("guarded-bin")
         .statement_id("public")
         .action("lambda:InvokeFunction")
         .principal("*")
@@ -61,7 +70,7 @@ async fn the_binary_judges_and_remediates_under_a_runtime_api() {
         .unwrap();
     let proxy = Proxy::start(&moto.endpoint).await;
     let policies = policies_file(
-        r#"{"version": 1, "functions": {"guarded-bin": {"allow": [{"account": "111122223333"}]}}}"#,
+        r#"{"version": 1, "functions": {"guarded-bin": {"allow": [{"account": "111122223333"}, {"account": "222233334444"}]}}}"#,
     );
     let api = RuntimeApi::start().await;
     let mut env = moto::env_for_child(&proxy.endpoint);
@@ -99,12 +108,15 @@ async fn the_binary_judges_and_remediates_under_a_runtime_api() {
     let stored = moto::stored_policy(&lambda, "guarded-bin", None)
         .await
         .expect("a policy");
-    assert_eq!(stored["Statement"].as_array().map(Vec::len), Some(1));
+    let sids: Vec<&str> = stored["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .collect();
+    assert_eq!(sids.len(), 2, "{stored}");
     assert!(
-        stored["Statement"][0]["Sid"]
-            .as_str()
-            .unwrap()
-            .starts_with("invokeguard-account-")
+        sids.contains(&"partner") && sids.iter().any(|s| s.starts_with("invokeguard-account-"))
     );
 
     // A bad event fails the invocation (Lambda retries it), with an error line.

@@ -93,6 +93,15 @@ async fn guard(name: &str, bus: &str, proxy: &Proxy, sink: &MemorySink) -> Guard
     lambda
         .add_permission()
         .function_name(name)
+        .statement_id("partner")
+        .action("lambda:InvokeFunction")
+        .principal("222233334444")
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .add_permission()
+        .function_name(name)
         .statement_id("public")
         .action("lambda:InvokeFunction")
         .principal("*")
@@ -100,7 +109,7 @@ async fn guard(name: &str, bus: &str, proxy: &Proxy, sink: &MemorySink) -> Guard
         .await
         .unwrap();
     let policies = Policies::from_json(
-        &json!({"version": 1, "functions": {name: {"allow": [{"account": "111122223333"}]}}})
+        &json!({"version": 1, "functions": {name: {"allow": [{"account": "111122223333"}, {"account": "222233334444"}]}}})
             .to_string(),
         "t",
         None,

@@ -237,11 +237,43 @@ async fn a_violation_leaves_exactly_the_allowed_grants_in_the_minimum_calls() {
     assert_eq!(lines(&env, "summary")[0]["removed"], 3);
 
     // The same violation again finds nothing to change: reconciling is idempotent.
+    // The same violation again, right away: the policy was just verified, so no call at all.
     env.proxy.clear();
     let again = run(&env, record_by_account("drifted", FOREIGN, None))
         .await
         .expect("second run");
-    assert_eq!((again.removed, again.added), (0, 0));
+    assert_eq!((again.coalesced, again.api_calls), (1, 0));
+    assert!(env.proxy.calls().is_empty());
+}
+
+#[tokio::test]
+async fn reconciling_again_finds_nothing_to_change() {
+    let mut env = setup("idempotent", drifted_allowlist(), None).await;
+    drift(&env).await;
+    let policies = Policies::from_json(
+        &json!({"version": 1, "functions": {"idempotent": drifted_allowlist()}}).to_string(),
+        "t",
+        None,
+    )
+    .unwrap();
+    let settings = Settings {
+        verified_ttl: std::time::Duration::ZERO,
+        ..Settings::default()
+    };
+    env.guard = Guard::new(
+        policies,
+        LazyAws::with_config(moto::sdk_config(&env.proxy.endpoint).await, None),
+        Arc::new(env.sink.clone()),
+        settings,
+    );
+    run(&env, record_by_account("idempotent", FOREIGN, None))
+        .await
+        .expect("first run");
+    env.proxy.clear();
+    let again = run(&env, record_by_account("idempotent", FOREIGN, None))
+        .await
+        .expect("second run");
+    assert_eq!((again.removed, again.added, again.coalesced), (0, 0, 0));
     assert_eq!(env.proxy.operations(), ["GetPolicy"]);
 }
 
@@ -413,10 +445,11 @@ async fn a_missing_function_is_logged_and_the_event_is_done() {
 async fn a_stale_revision_restarts_from_a_fresh_getpolicy() {
     let env = setup(
         "stale",
-        json!({"allow": [{"account": "111122223333"}]}),
+        json!({"allow": [{"account": "111122223333"}, {"account": "222233334444"}]}),
         None,
     )
     .await;
+    add(&env, "partner", "222233334444", None, None).await;
     add(&env, "public", "*", None, None).await;
     env.proxy
         .inject(Fault::precondition_failed("RemovePermission", Hit::Nth(1)));
@@ -441,7 +474,7 @@ async fn a_stale_revision_restarts_from_a_fresh_getpolicy() {
     assert_eq!(outcomes, ["conflict-retried", "applied", "applied"]);
     assert_eq!(
         sids(&moto::stored_policy(&env.lambda, "stale", None).await).len(),
-        1
+        2
     );
 }
 
@@ -497,5 +530,79 @@ async fn throttling_past_the_retry_budget_fails_the_event_so_lambda_retries() {
         env.proxy.calls_of("AddPermission").len(),
         4,
         "the SDK's attempt budget, no more"
+    );
+}
+
+#[tokio::test]
+async fn a_plan_that_would_remove_every_grant_is_refused_and_reported() {
+    let env = setup(
+        "misconfigured",
+        json!({"allow": [{"account": "111122223333"}]}),
+        None,
+    )
+    .await;
+    add(&env, "partner-typo", "111122224444", None, None).await;
+    add(&env, "public", "*", None, None).await;
+    let report = run(&env, record_by_account("misconfigured", FOREIGN, None))
+        .await
+        .expect("refusal is not a failure");
+    assert_eq!((report.unfixed, report.removed, report.added), (1, 0, 0));
+    assert_eq!(env.proxy.operations(), ["GetPolicy"]);
+    let refused: Vec<Value> = lines(&env, "error")
+        .into_iter()
+        .filter(|l| l["refused"] == true)
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("remove all 2 invoke grant(s)")
+    );
+    assert_eq!(
+        sids(&moto::stored_policy(&env.lambda, "misconfigured", None).await),
+        ["partner-typo", "public"]
+    );
+}
+
+#[tokio::test]
+async fn the_guard_never_edits_its_own_policy_nor_an_unlisted_function() {
+    let env = setup("bystander", json!({"allow": []}), None).await;
+    add(&env, "public", "*", None, None).await;
+    let policies = Policies::from_json(
+        &json!({"version": 1, "functions": {"invokeguard": {"allow": []}}}).to_string(),
+        "t",
+        None,
+    )
+    .unwrap();
+    let settings = Settings {
+        guard_function: Some("invokeguard".to_owned()),
+        ..Settings::default()
+    };
+    let guard = Guard::new(
+        policies,
+        LazyAws::with_config(moto::sdk_config(&env.proxy.endpoint).await, None),
+        Arc::new(env.sink.clone()),
+        settings,
+    );
+    let own = guard
+        .handle_event(record_by_account("invokeguard", FOREIGN, None), "req-own")
+        .await
+        .expect("reported");
+    assert_eq!((own.violations, own.unfixed), (1, 1));
+    let other = guard
+        .handle_event(record_by_account("bystander", FOREIGN, None), "req-other")
+        .await
+        .expect("ignored");
+    assert_eq!(other.ignored, 1);
+    assert!(env.proxy.calls().is_empty(), "{:?}", env.proxy.operations());
+    assert!(
+        lines(&env, "error")
+            .iter()
+            .any(|l| l["error"] == "refusing to edit the guard's own resource policy")
+    );
+    assert_eq!(
+        sids(&moto::stored_policy(&env.lambda, "bystander", None).await),
+        ["public"]
     );
 }

@@ -9,18 +9,22 @@ use serde_json::{Map, Value, json};
 
 use super::api::{ApiError, Notifier, PolicyApi};
 use super::audit::{Audit, Level, LogSink};
-use crate::plan::{Plan, plan};
+use super::coalesce::Coalescer;
+use crate::plan::{Addition, Plan, Removal, plan};
 use crate::policies::{FunctionPolicy, Mode, Policies};
 use crate::record::{invocation, records_in_value};
-use crate::verdict::{Outcome, Verdict, decide};
+use crate::verdict::{Outcome, decide};
 
-/// How hard to try when the policy keeps changing under us.
+/// How hard to try when the policy keeps changing under us, and how to log.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Reconcile attempts per policy: each starts from a fresh GetPolicy.
     pub max_attempts: u32,
     /// Wait before the second attempt; doubled each time, plus jitter.
     pub conflict_backoff: Duration,
+    /// After a policy was reconciled or found right, records for it within this time make no
+    /// AWS call (storm protection). Zero turns coalescing off.
+    pub verified_ttl: Duration,
     /// The guard's own function name: its policy is never touched.
     pub guard_function: Option<String>,
     pub log_level: Level,
@@ -31,6 +35,7 @@ impl Default for Settings {
         Settings {
             max_attempts: 4,
             conflict_backoff: Duration::from_millis(100),
+            verified_ttl: Duration::from_secs(10),
             guard_function: None,
             log_level: Level::Info,
         }
@@ -55,8 +60,10 @@ pub struct EventReport {
     pub allowed: usize,
     pub ignored: usize,
     pub violations: usize,
-    /// Violations that remain: report mode, not fixable, or not fixed.
+    /// Violations that remain: report mode, not fixable, refused, or not fixed.
     pub unfixed: usize,
+    /// Reconciles skipped because one was in flight or just verified the same policy.
+    pub coalesced: usize,
     pub removed: usize,
     pub added: usize,
     pub failed: usize,
@@ -68,24 +75,63 @@ pub struct Guard<A> {
     aws: A,
     sink: Arc<dyn LogSink>,
     settings: Settings,
+    coalescer: Coalescer,
 }
 
+/// Counts and notifications gathered while handling one record.
 #[derive(Default)]
 struct Tally {
+    planned: usize,
     removed: usize,
     added: usize,
     failed: usize,
     calls: usize,
-    planned_changes: usize,
+    coalesced: usize,
+    unfixed: bool,
+    notes: Vec<(String, Value)>,
+}
+
+/// One resource policy to reconcile: a function, or one of its qualifiers.
+struct Target<'a> {
+    /// What the Lambda API is called with: the record's function ARN, else the policies key.
+    api_function: &'a str,
+    key: &'a str,
+    qualifier: Option<&'a str>,
+    function: &'a FunctionPolicy,
+    mode: Mode,
+    audit: Audit<'a>,
+}
+
+impl Target<'_> {
+    fn incomplete(&self, detail: String) -> GuardError {
+        let qualifier = self.qualifier.map(|q| format!(":{q}")).unwrap_or_default();
+        GuardError::Incomplete {
+            function: format!("{}{qualifier}", self.key),
+            detail,
+        }
+    }
+
+    fn error_line(&self, level: Level, error: &str) {
+        self.audit
+            .emit(level, "error", fields(json!({ "error": error })));
+    }
+}
+
+enum Applied {
+    Done,
+    Failed(usize),
+    Stale,
 }
 
 impl<A: PolicyApi + Notifier> Guard<A> {
     pub fn new(policies: Policies, aws: A, sink: Arc<dyn LogSink>, settings: Settings) -> Self {
+        let coalescer = Coalescer::new(settings.verified_ttl);
         Guard {
             policies,
             aws,
             sink,
             settings,
+            coalescer,
         }
     }
 
@@ -99,13 +145,10 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         event: Value,
         request_id: &str,
     ) -> Result<EventReport, GuardError> {
-        let records = match records_in_value(event, "event") {
-            Ok(r) => r,
-            Err(e) => {
-                self.error_line(request_id, &e.to_string());
-                return Err(GuardError::BadEvent(e.to_string()));
-            }
-        };
+        let records = records_in_value(event, "event").map_err(|e| {
+            self.bare_error(request_id, &e.to_string());
+            GuardError::BadEvent(e.to_string())
+        })?;
         let mut report = EventReport::default();
         let mut first_error = None;
         for rec in records {
@@ -119,13 +162,17 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         first_error.map_or(Ok(report), Err)
     }
 
-    fn error_line(&self, request_id: &str, error: &str) {
+    fn bare_error(&self, request_id: &str, error: &str) {
         let mut common = Map::new();
         common.insert("requestId".into(), json!(request_id));
-        let audit = Audit::new(self.sink.as_ref(), self.settings.log_level, common);
-        audit.emit(Level::Error, "error", fields(json!({ "error": error })));
+        Audit::new(self.sink.as_ref(), self.settings.log_level, common).emit(
+            Level::Error,
+            "error",
+            fields(json!({ "error": error })),
+        );
     }
 
+    /// Judges one record and remediates a fixable violation; adds what happened to `report`.
     pub async fn handle_record(
         &self,
         record: &Value,
@@ -134,14 +181,11 @@ impl<A: PolicyApi + Notifier> Guard<A> {
     ) -> Result<(), GuardError> {
         let started = Instant::now();
         report.records += 1;
-        let inv = match invocation(record) {
-            Ok(inv) => inv,
-            Err(e) => {
-                let message = format!("record at {}: {}", e.path, e.message);
-                self.error_line(request_id, &message);
-                return Err(GuardError::BadEvent(message));
-            }
-        };
+        let inv = invocation(record).map_err(|e| {
+            let message = format!("record at {}: {}", e.path, e.message);
+            self.bare_error(request_id, &message);
+            GuardError::BadEvent(message)
+        })?;
         let verdict = decide(&self.policies, &inv);
         let guarded = inv
             .function
@@ -162,7 +206,6 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         };
         let decision = audit.emit(level, "decision", to_fields(&verdict));
         let mut tally = Tally::default();
-        let mut notes = Vec::new();
         let result = match (verdict.verdict, guarded) {
             (Outcome::Allowed, _) => {
                 report.allowed += 1;
@@ -174,37 +217,53 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             }
             (Outcome::Violation, Some((key, function))) => {
                 report.violations += 1;
-                notes.push(("Invokeguard Violation".to_owned(), Value::Object(decision)));
-                if verdict.fixable == Some(true) {
+                let result = if verdict.fixable == Some(true) {
                     let api_function = inv
                         .function
                         .as_ref()
-                        .and_then(|f| f.arn.clone())
-                        .unwrap_or_else(|| key.as_str().to_owned());
-                    let r = self
-                        .remediate(
-                            &api_function,
-                            key.as_str(),
+                        .and_then(|f| f.arn.as_deref())
+                        .unwrap_or(key.as_str());
+                    let qualifiers: Vec<Option<&str>> = match &verdict.qualifier {
+                        Some(q) => vec![Some(q.as_str())],
+                        None => std::iter::once(None)
+                            .chain(function.qualifiers.iter().map(|q| Some(q.as_str())))
+                            .collect(),
+                    };
+                    let mut first_error = None;
+                    for qualifier in qualifiers {
+                        let target = Target {
+                            api_function,
+                            key: key.as_str(),
+                            qualifier,
                             function,
-                            &verdict,
                             mode,
-                            &audit,
-                            &mut tally,
-                            &mut notes,
-                        )
-                        .await;
-                    if mode == Mode::Report || r.is_err() || tally.failed > 0 {
-                        report.unfixed += 1;
+                            audit: audit.with("qualifier", json!(qualifier)),
+                        };
+                        if let Err(e) = self.reconcile(&target, &mut tally).await {
+                            first_error.get_or_insert(e);
+                        }
                     }
-                    r
+                    first_error.map_or(Ok(()), Err)
                 } else {
-                    report.unfixed += 1;
+                    tally.unfixed = true;
                     Ok(())
+                };
+                // In a storm only the records that reached AWS notify; each is still logged.
+                if tally.coalesced == 0 {
+                    tally.notes.insert(
+                        0,
+                        ("Invokeguard Violation".to_owned(), Value::Object(decision)),
+                    );
                 }
+                if result.is_err() || tally.failed > 0 || mode == Mode::Report {
+                    tally.unfixed = true;
+                }
+                report.unfixed += usize::from(tally.unfixed);
+                result
             }
         };
-        if !notes.is_empty()
-            && let Err(e) = self.aws.publish(&notes).await
+        if !tally.notes.is_empty()
+            && let Err(e) = self.aws.publish(&tally.notes).await
         {
             // The remediation stands: a lost notification is reported, never undone or repeated.
             audit.emit(
@@ -217,6 +276,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         report.added += tally.added;
         report.failed += tally.failed;
         report.api_calls += tally.calls;
+        report.coalesced += tally.coalesced;
         let summary_level = if result.is_err() || tally.failed > 0 {
             Level::Error
         } else {
@@ -227,10 +287,11 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             "summary",
             fields(json!({
                 "verdict": verdict.verdict,
-                "planned": tally.planned_changes,
+                "planned": tally.planned,
                 "removed": tally.removed,
                 "added": tally.added,
                 "failed": tally.failed,
+                "coalesced": tally.coalesced,
                 "apiCalls": tally.calls,
                 "elapsedMs": started.elapsed().as_millis() as u64,
             })),
@@ -238,114 +299,69 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         result
     }
 
-    /// Reconciles every resource policy the violation concerns: the invoked qualifier, or the
-    /// unqualified function plus the qualifiers the policies file lists.
-    #[allow(clippy::too_many_arguments)]
-    async fn remediate(
-        &self,
-        api_function: &str,
-        key: &str,
-        function: &FunctionPolicy,
-        verdict: &Verdict,
-        mode: Mode,
-        audit: &Audit<'_>,
-        tally: &mut Tally,
-        notes: &mut Vec<(String, Value)>,
-    ) -> Result<(), GuardError> {
-        let name = crate::policies::ids::lambda_arn_name(api_function).unwrap_or(api_function);
+    /// Reconciles one policy, unless another record did so just now.
+    async fn reconcile(&self, t: &Target<'_>, tally: &mut Tally) -> Result<(), GuardError> {
+        let name = crate::policies::ids::lambda_arn_name(t.api_function).unwrap_or(t.api_function);
         if self.settings.guard_function.as_deref() == Some(name) {
-            audit.emit(
+            t.error_line(
                 Level::Error,
-                "error",
-                fields(json!({ "error": "refusing to edit the guard's own resource policy" })),
+                "refusing to edit the guard's own resource policy",
             );
+            tally.unfixed = true;
             return Ok(());
         }
-        let targets: Vec<Option<String>> = match &verdict.qualifier {
-            Some(q) => vec![Some(q.clone())],
-            None => std::iter::once(None)
-                .chain(
-                    function
-                        .qualifiers
-                        .iter()
-                        .map(|q| Some(q.as_str().to_owned())),
-                )
-                .collect(),
-        };
-        let mut first_error = None;
-        for qualifier in targets {
-            let audit = audit.with("qualifier", json!(qualifier));
-            if let Err(e) = self
-                .reconcile(
-                    api_function,
-                    key,
-                    function,
-                    qualifier.as_deref(),
-                    mode,
-                    &audit,
-                    tally,
-                    notes,
-                )
-                .await
-            {
-                first_error.get_or_insert(e);
+        let ticket = match self.coalescer.claim(t.api_function, t.qualifier).await {
+            Ok(ticket) => ticket,
+            Err(skip) => {
+                tally.coalesced += 1;
+                t.audit.emit(
+                    Level::Debug,
+                    "coalesced",
+                    fields(json!({ "why": skip.as_str() })),
+                );
+                return Ok(());
             }
-        }
-        first_error.map_or(Ok(()), Err)
+        };
+        let result = self.reconcile_now(t, tally).await;
+        ticket.finish(result.is_ok());
+        result
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn reconcile(
-        &self,
-        api_function: &str,
-        key: &str,
-        function: &FunctionPolicy,
-        qualifier: Option<&str>,
-        mode: Mode,
-        audit: &Audit<'_>,
-        tally: &mut Tally,
-        notes: &mut Vec<(String, Value)>,
-    ) -> Result<(), GuardError> {
-        let incomplete = |detail: String| GuardError::Incomplete {
-            function: format!(
-                "{key}{}",
-                qualifier.map(|q| format!(":{q}")).unwrap_or_default()
-            ),
-            detail,
-        };
+    async fn reconcile_now(&self, t: &Target<'_>, tally: &mut Tally) -> Result<(), GuardError> {
         for attempt in 0..self.settings.max_attempts {
             if attempt > 0 {
                 tokio::time::sleep(self.backoff(attempt)).await;
             }
             tally.calls += 1;
-            let current = match self.aws.get_policy(api_function, qualifier).await {
+            let current = match self.aws.get_policy(t.api_function, t.qualifier).await {
                 Ok(p) => p,
                 Err(ApiError::FunctionNotFound(m)) => {
                     // Nothing left to protect: the event is done.
-                    audit.emit(
-                        Level::Warn,
-                        "error",
-                        fields(json!({ "error": format!("function not found: {m}") })),
-                    );
+                    t.error_line(Level::Warn, &format!("function not found: {m}"));
                     return Ok(());
                 }
                 Err(e) => {
-                    audit.emit(
-                        Level::Error,
-                        "error",
-                        fields(json!({ "error": format!("GetPolicy failed: {e}") })),
-                    );
-                    return Err(incomplete(format!("GetPolicy failed: {e}")));
+                    t.error_line(Level::Error, &format!("GetPolicy failed: {e}"));
+                    return Err(t.incomplete(format!("GetPolicy failed: {e}")));
                 }
             };
-            let planned = plan(key, qualifier, &function.allow, &current);
+            let planned = plan(t.key, t.qualifier, &t.function.allow, &current);
             if attempt == 0 {
-                tally.planned_changes += planned.remove.len() + planned.add.len();
+                tally.planned += planned.remove.len() + planned.add.len();
             }
-            self.log_unmanaged(&planned, audit);
-            if mode == Mode::Report {
+            self.log_unmanaged(&planned, &t.audit);
+            if let Some(why) = &planned.refused {
+                t.audit.emit(
+                    Level::Error,
+                    "error",
+                    fields(json!({ "error": why, "refused": true })),
+                );
+                tally.unfixed = true;
+                return Ok(());
+            }
+            if t.mode == Mode::Report {
                 for step in steps(&planned) {
-                    audit.emit(
+                    t.audit.emit(
                         Level::Warn,
                         "remediation",
                         step.fields("skipped-report-mode", current.revision_id.as_deref(), None),
@@ -353,20 +369,9 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 }
                 return Ok(());
             }
-            match self
-                .apply(
-                    api_function,
-                    qualifier,
-                    &planned,
-                    current.revision_id.clone(),
-                    audit,
-                    tally,
-                    notes,
-                )
-                .await
-            {
+            match self.apply(t, &planned, current.revision_id, tally).await {
                 Applied::Done => return Ok(()),
-                Applied::Failed(n) => return Err(incomplete(format!("{n} action(s) failed"))),
+                Applied::Failed(n) => return Err(t.incomplete(format!("{n} action(s) failed"))),
                 Applied::Stale => continue,
             }
         }
@@ -374,23 +379,18 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             "the policy kept changing; gave up after {} attempts",
             self.settings.max_attempts
         );
-        audit.emit(Level::Error, "error", fields(json!({ "error": detail })));
-        Err(incomplete(detail))
+        t.error_line(Level::Error, &detail);
+        Err(t.incomplete(detail))
     }
 
     /// Applies the plan in order. Only the first mutation carries GetPolicy's RevisionId: the
-    /// calls return no new one, and a later change by someone else then shows as a 409 or in
-    /// the next event's plan.
-    #[allow(clippy::too_many_arguments)]
+    /// calls return no new one; a later change by someone else shows as a 409 or in the next plan.
     async fn apply(
         &self,
-        api_function: &str,
-        qualifier: Option<&str>,
+        t: &Target<'_>,
         planned: &Plan,
         revision_id: Option<String>,
-        audit: &Audit<'_>,
         tally: &mut Tally,
-        notes: &mut Vec<(String, Value)>,
     ) -> Applied {
         let mut revision = revision_id;
         let mut failed = 0;
@@ -400,12 +400,12 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             let result = match &step {
                 Step::Remove(r) => {
                     self.aws
-                        .remove_permission(api_function, qualifier, &r.sid, rev.as_deref())
+                        .remove_permission(t.api_function, t.qualifier, &r.sid, rev.as_deref())
                         .await
                 }
                 Step::Add(a) => {
                     self.aws
-                        .add_permission(api_function, qualifier, a, rev.as_deref())
+                        .add_permission(t.api_function, t.qualifier, a, rev.as_deref())
                         .await
                 }
             };
@@ -420,15 +420,17 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                         Step::Remove(_) => tally.removed += 1,
                         Step::Add(_) => tally.added += 1,
                     }
-                    let line = audit.emit(
+                    let line = t.audit.emit(
                         Level::Warn,
                         "remediation",
                         step.fields("applied", rev.as_deref(), None),
                     );
-                    notes.push(("Invokeguard Remediation".to_owned(), Value::Object(line)));
+                    tally
+                        .notes
+                        .push(("Invokeguard Remediation".to_owned(), Value::Object(line)));
                 }
                 Err(e @ (ApiError::PreconditionFailed(_) | ApiError::Conflict(_))) => {
-                    audit.emit(
+                    t.audit.emit(
                         Level::Warn,
                         "remediation",
                         step.fields("conflict-retried", rev.as_deref(), Some(e.to_string())),
@@ -438,7 +440,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 Err(e) => {
                     failed += 1;
                     tally.failed += 1;
-                    audit.emit(
+                    t.audit.emit(
                         Level::Error,
                         "remediation",
                         step.fields("failed", rev.as_deref(), Some(e.to_string())),
@@ -464,7 +466,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.settings.conflict_backoff * 2u32.saturating_pow(attempt - 1);
+        let base = self.settings.conflict_backoff * 2u32.saturating_pow(attempt.saturating_sub(1));
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -474,16 +476,10 @@ impl<A: PolicyApi + Notifier> Guard<A> {
     }
 }
 
-enum Applied {
-    Done,
-    Failed(usize),
-    Stale,
-}
-
 /// One mutation of a plan, removals first.
 enum Step<'p> {
-    Remove(&'p crate::plan::Removal),
-    Add(&'p crate::plan::Addition),
+    Remove(&'p Removal),
+    Add(&'p Addition),
 }
 
 fn steps(p: &Plan) -> impl Iterator<Item = Step<'_>> {

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod audit;
 pub mod aws;
+pub mod coalesce;
 pub mod guard;
 
 pub use api::{ApiError, Notifier, PolicyApi};
