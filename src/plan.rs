@@ -139,7 +139,24 @@ pub fn plan(
     };
     let mut covered = vec![false; allow.len()];
     for s in &current.statements {
-        let sid = match classify(s) {
+        let shared = s.sid.as_ref().is_some_and(|sid| {
+            current
+                .statements
+                .iter()
+                .filter(|o| o.sid.as_ref() == Some(sid))
+                .count()
+                > 1
+        });
+        let class = if shared {
+            // RemovePermission names a Sid, not a statement: it could take the wrong one.
+            Class::Unmanaged(
+                "shares its Sid with another statement, so RemovePermission cannot tell them apart"
+                    .to_owned(),
+            )
+        } else {
+            classify(s)
+        };
+        let sid = match class {
             Class::Unmanaged(why) => {
                 let grants = s.effect.eq_ignore_ascii_case("allow") && grants_invoke(s);
                 out.unmanaged.push(Unmanaged {
@@ -506,6 +523,52 @@ mod tests {
             {"Sid": "org", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}},
             {"Sid": "acct", "Effect": "Allow", "Principal": {"AWS": "999999999999"}, "Action": "lambda:InvokeFunction"}]"#);
         assert_eq!(plan("f", None, &allow, &current).keep, vec!["org", "acct"]);
+    }
+
+    #[test]
+    fn a_plan_removing_every_grant_of_an_allowlisted_function_is_refused() {
+        let allow = allow(r#"[{"account": "111122223333"}]"#);
+        let only_public = doc(
+            r#"[{"Sid": "oops", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]"#,
+        );
+        let p = plan("f", None, &allow, &only_public);
+        assert!(
+            p.refused
+                .as_deref()
+                .is_some_and(|r| r.contains("remove all 1 invoke grant")),
+            "{p:?}"
+        );
+        assert_eq!(
+            plan("f", None, &[], &only_public).refused,
+            None,
+            "an empty allowlist means: remove everything"
+        );
+        assert_eq!(
+            plan("f", None, &allow, &ResourcePolicy::default()).refused,
+            None,
+            "nothing to remove"
+        );
+        let partly = doc(
+            r#"[{"Sid": "oops", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"},
+            {"Sid": "ok", "Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "lambda:InvokeFunction"}]"#,
+        );
+        assert_eq!(
+            plan("f", None, &allow, &partly).refused,
+            None,
+            "a kept grant remains"
+        );
+    }
+
+    #[test]
+    fn statements_sharing_a_sid_are_never_removed() {
+        let allow = allow(r#"[{"account": "111122223333"}]"#);
+        let current = doc(r#"[
+            {"Sid": "dup", "Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "lambda:InvokeFunction"},
+            {"Sid": "dup", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]"#);
+        let p = plan("f", None, &allow, &current);
+        assert!(p.remove.is_empty() && p.keep.is_empty(), "{p:?}");
+        assert_eq!(p.unmanaged.len(), 2);
+        assert!(p.unmanaged[0].why.contains("shares its Sid"));
     }
 
     #[test]

@@ -250,12 +250,9 @@ async fn handle(state: Arc<Mutex<State>>, upstream: String, req: Request) -> Opt
         }
         Some(Action::Delay(pause)) => {
             tokio::time::sleep(pause).await;
-            Some(forward(&upstream, &req).await)
+            Some(dispatch(&upstream, &req, &call).await)
         }
-        None if call.operation == "RemovePermission" => {
-            Some(remove_permission(&upstream, &req, call.revision_id.as_deref()).await)
-        }
-        None => Some(forward(&upstream, &req).await),
+        None => Some(dispatch(&upstream, &req, &call).await),
     };
     // A clear() during the call may have removed the entry; only update it if it is still ours.
     let mut st = lock(&state);
@@ -263,6 +260,63 @@ async fn handle(state: Arc<Mutex<State>>, upstream: String, req: Request) -> Opt
         entry.status = resp.as_ref().map(|r| r.status);
     }
     resp
+}
+
+/// Policy mutations are checked and applied one at a time, as Lambda does per function, so
+/// the checks below cannot interleave.
+static MUTATIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn dispatch(upstream: &str, req: &Request, call: &Call) -> Response {
+    match call.operation.as_str() {
+        "RemovePermission" => {
+            let _one_at_a_time = MUTATIONS.lock().await;
+            remove_permission(upstream, req, call.revision_id.as_deref()).await
+        }
+        "AddPermission" => {
+            let _one_at_a_time = MUTATIONS.lock().await;
+            add_permission(upstream, req).await
+        }
+        _ => forward(upstream, req).await,
+    }
+}
+
+/// moto 5.2.5 accepts a StatementId that exists already; Lambda answers 409
+/// ResourceConflictException. The proxy answers as Lambda does.
+async fn add_permission(upstream: &str, req: &Request) -> Response {
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    if let Some(sid) = body.get("StatementId").and_then(|s| s.as_str()) {
+        let get = Request {
+            method: "GET".into(),
+            target: req.target.clone(),
+            headers: req.headers.clone(),
+            body: vec![],
+        };
+        let current = forward(upstream, &get).await;
+        let policy: serde_json::Value = serde_json::from_slice(&current.body).unwrap_or_default();
+        let doc: serde_json::Value = policy
+            .get("Policy")
+            .and_then(|p| p.as_str())
+            .and_then(|p| serde_json::from_str(p).ok())
+            .unwrap_or_default();
+        let exists = doc
+            .get("Statement")
+            .and_then(|s| s.as_array())
+            .is_some_and(|all| {
+                all.iter()
+                    .any(|st| st.get("Sid").and_then(|x| x.as_str()) == Some(sid))
+            });
+        if exists {
+            let message = format!(
+                "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."
+            );
+            return Response::json(
+                409,
+                &serde_json::json!({"Type": "User", "message": message}),
+            )
+            .with_header("x-amzn-errortype", "ResourceConflictException");
+        }
+    }
+    forward(upstream, req).await
 }
 
 async fn forward(upstream: &str, req: &Request) -> Response {
