@@ -215,7 +215,7 @@ fn refusal(p: &Plan, allow_entries: usize) -> Option<String> {
     let leaves_none = p.keep.is_empty() && !p.unmanaged.iter().any(|u| u.grants_invoke);
     (allow_entries > 0 && !p.remove.is_empty() && leaves_none).then(|| {
         format!(
-            "refused: it would remove all {} invoke grant(s) while the allowlist names {allow_entries} caller(s) and none of them is granted now; check the policies file, then fix the policy by hand or with `invokeguard remediate`",
+            "refused: it would remove all {} invoke grant(s) while the allowlist names {allow_entries} caller(s) and none of them is granted now; check the policies file, then fix the policy by hand",
             p.remove.len()
         )
     })
