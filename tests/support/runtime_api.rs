@@ -258,6 +258,11 @@ impl LambdaProcess {
             .ok()
     }
 
+    /// The process id, for reading its memory figures from /proc.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.start_kill();
     }
