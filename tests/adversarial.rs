@@ -1,0 +1,117 @@
+//! Inputs nobody should send: huge records, 10 MB bodies, policies with hundreds of statements,
+//! odd Sids, principals in every form, oversized policies files. Each gets a clear error or a
+//! correct plan.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
+
+use invokeguard::plan::plan;
+use invokeguard::policies::{MAX_POLICIES_BYTES, Policies};
+use invokeguard::record::{invocation, parse_input};
+use invokeguard::resource_policy::ResourcePolicy;
+use invokeguard::verdict::{Outcome, decide};
+use serde_json::json;
+
+fn policies() -> Policies {
+    Policies::from_json(
+        r#"{"version": 1, "functions": {"f": {"allow": [{"account": "111122223333"}]}}}"#,
+        "p",
+        None,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_ten_megabyte_record_is_judged_like_any_other() {
+    let rec = json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": "big",
+        "recipientAccountId": "123456789012",
+        "userIdentity": {"type": "AWSAccount", "accountId": "444455556666"},
+        "requestParameters": {"clientContext": "x".repeat(10 * 1024 * 1024), "functionName": "f"},
+        "resources": [{"ARN": "arn:aws:lambda:us-east-1:123456789012:function:f"}]});
+    let bytes = rec.to_string().into_bytes();
+    assert!(bytes.len() > 10 * 1024 * 1024);
+    let found = parse_input(&bytes, "big").unwrap();
+    let v = decide(&policies(), &invocation(&found[0].record).unwrap());
+    assert_eq!((v.verdict, v.fixable), (Outcome::Violation, Some(true)));
+}
+
+#[test]
+fn many_records_in_one_trail_file_are_all_judged() {
+    let records: Vec<_> = (0..20_000)
+        .map(|n| json!({"eventSource": "lambda.amazonaws.com", "eventName": if n % 2 == 0 { "Invoke" } else { "InvokeExecution" }, "eventID": n.to_string(),
+            "userIdentity": {"type": "AWSService", "invokedBy": "s3.amazonaws.com"}, "resources": [{"ARN": "arn:aws:lambda:us-east-1:123456789012:function:f"}]}))
+        .collect();
+    let text = json!({"Records": records}).to_string();
+    let found = parse_input(text.as_bytes(), "trail").unwrap();
+    let violations = found
+        .iter()
+        .map(|f| decide(&policies(), &invocation(&f.record).unwrap()))
+        .filter(|v| v.verdict == Outcome::Violation)
+        .count();
+    assert_eq!((found.len(), violations), (20_000, 10_000));
+}
+
+#[test]
+fn hundreds_of_statements_plan_correctly() {
+    let mut statements: Vec<_> = (0..500)
+        .map(|n| json!({"Sid": format!("s{n}"), "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "lambda:InvokeFunction",
+            "Condition": {"ArnLike": {"AWS:SourceArn": format!("arn:aws:sns:us-east-1:111122223333:t{n}")}}}))
+        .collect();
+    statements.push(json!({"Sid": "keep", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "lambda:InvokeFunction"}));
+    let current = ResourcePolicy::from_value(&json!({"Statement": statements})).unwrap();
+    let p = policies();
+    let allow = &p.lookup("f", None).unwrap().1.allow;
+    let planned = plan("f", None, allow, &current);
+    assert_eq!(
+        (
+            planned.remove.len(),
+            planned.add.len(),
+            planned.keep.as_slice()
+        ),
+        (500, 0, &["keep".to_owned()][..])
+    );
+    assert!(plan("f", None, allow, &planned.applied_to(&current)).is_empty());
+}
+
+#[test]
+fn odd_sids_and_every_principal_form_are_read_and_planned() {
+    let current = ResourcePolicy::from_value(&json!({"Statement": [
+        {"Sid": "ünïcode sid/with:odd*chars", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::999999999999:root", "111122223333"]}, "Action": ["lambda:InvokeFunction"]},
+        {"Sid": "fed", "Effect": "Allow", "Principal": {"Federated": "cognito-identity.amazonaws.com"}, "Action": "lambda:InvokeFunction"},
+        {"Sid": "canon", "Effect": "Allow", "Principal": {"CanonicalUser": "79a59df900b949e55d96a1e698fbaced"}, "Action": "lambda:*"},
+        {"Sid": "star-aws", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "*"},
+        {"Sid": "svc-list", "Effect": "Allow", "Principal": {"Service": ["S3.amazonaws.com", "sns.amazonaws.com"]}, "Action": "lambda:Invoke*"},
+        {"Sid": "not-principal", "Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "lambda:InvokeFunction"},
+        {"Sid": "ok", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "lambda:InvokeFunction"}
+    ]}))
+    .unwrap();
+    let p = policies();
+    let planned = plan("f", None, &p.lookup("f", None).unwrap().1.allow, &current);
+    let removed: Vec<&str> = planned.remove.iter().map(|r| r.sid.as_str()).collect();
+    assert_eq!(
+        removed,
+        [
+            "ünïcode sid/with:odd*chars",
+            "fed",
+            "canon",
+            "star-aws",
+            "svc-list"
+        ]
+    );
+    assert_eq!(planned.keep, ["ok"]);
+    assert_eq!(planned.unmanaged.len(), 1);
+    assert!(planned.unmanaged[0].why.contains("NotPrincipal"));
+}
+
+#[test]
+fn an_oversized_policies_file_is_refused_before_it_is_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.json");
+    let padding = " ".repeat(MAX_POLICIES_BYTES as usize + 1);
+    std::fs::write(
+        &path,
+        format!(r#"{{"version": 1, "functions": {{}}}}{padding}"#),
+    )
+    .unwrap();
+    let e = Policies::load(&path, None).unwrap_err().to_string();
+    assert!(e.contains("more than the 1048576-byte limit"), "{e}");
+}
