@@ -47,20 +47,12 @@ fn record(account: &str, n: usize) -> Value {
 #[tokio::main]
 async fn main() {
     let moto = Moto::start();
-    let lambda = moto::lambda_client(&moto.endpoint).await;
-    let role = moto::create_role(&moto.endpoint).await;
-    moto::create_function(&lambda, "storm", &role).await;
-    for (sid, principal) in [("partner", "222233334444"), ("stranger", "444455556666")] {
-        lambda
-            .add_permission()
-            .function_name("storm")
-            .statement_id(sid)
-            .action("lambda:InvokeFunction")
-            .principal(principal)
-            .send()
-            .await
-            .unwrap();
-    }
+    moto::function_with_grants(
+        &moto.endpoint,
+        "storm",
+        &[("partner", "222233334444"), ("stranger", "444455556666")],
+    )
+    .await;
     let proxy = Proxy::start(&moto.endpoint).await;
     let policies = Policies::from_json(
         &json!({"version": 1, "functions": {"storm": {"allow": [{"account": "222233334444"}]}}})

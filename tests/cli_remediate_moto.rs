@@ -20,20 +20,12 @@ fn temp(text: &str) -> tempfile::NamedTempFile {
 #[tokio::test]
 async fn remediate_reports_then_enforces_with_the_contract_exit_codes() {
     let moto = Moto::shared();
-    let lambda = moto::lambda_client(&moto.endpoint).await;
-    let role = moto::create_role(&moto.endpoint).await;
-    moto::create_function(&lambda, "from-shell", &role).await;
-    for (sid, principal) in [("partner", "222233334444"), ("public", "*")] {
-        lambda
-            .add_permission()
-            .function_name("from-shell")
-            .statement_id(sid)
-            .action("lambda:InvokeFunction")
-            .principal(principal)
-            .send()
-            .await
-            .unwrap();
-    }
+    let lambda = moto::function_with_grants(
+        &moto.endpoint,
+        "from-shell",
+        &[("partner", "222233334444"), ("public", "*")],
+    )
+    .await;
     let proxy = Proxy::start(&moto.endpoint).await;
     let policies = temp(&json!({"version": 1, "functions": {"from-shell": {"allow": [{"account": "222233334444"}]}}}).to_string());
     let records = temp(&json!({"Records": [{"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": "shell-1",

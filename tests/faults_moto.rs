@@ -104,24 +104,16 @@ impl Env {
 /// A function with one allowed grant ("partner") and two that must go.
 async fn drifted(name: &str) -> Env {
     let moto = Moto::shared();
-    let lambda = moto::lambda_client(&moto.endpoint).await;
-    let role = moto::create_role(&moto.endpoint).await;
-    moto::create_function(&lambda, name, &role).await;
-    for (sid, principal) in [
-        ("partner", "222233334444"),
-        ("public", "*"),
-        ("stranger", "999999999999"),
-    ] {
-        lambda
-            .add_permission()
-            .function_name(name)
-            .statement_id(sid)
-            .action("lambda:InvokeFunction")
-            .principal(principal)
-            .send()
-            .await
-            .unwrap();
-    }
+    let lambda = moto::function_with_grants(
+        &moto.endpoint,
+        name,
+        &[
+            ("partner", "222233334444"),
+            ("public", "*"),
+            ("stranger", "999999999999"),
+        ],
+    )
+    .await;
     let proxy = Proxy::start(&moto.endpoint).await;
     Env {
         name: name.to_owned(),

@@ -47,27 +47,12 @@ fn json_lines(lines: &[String]) -> Vec<Value> {
 #[tokio::test]
 async fn the_binary_judges_and_remediates_under_a_runtime_api() {
     let moto = Moto::shared();
-    let lambda = moto::lambda_client(&moto.endpoint).await;
-    let role = moto::create_role(&moto.endpoint).await;
-    moto::create_function(&lambda, "guarded-bin", &role).await;
-    lambda
-        .add_permission()
-        .function_name("guarded-bin")
-        .statement_id("partner")
-        .action("lambda:InvokeFunction")
-        .principal("222233334444")
-        .send()
-        .await
-        .unwrap();
-    lambda
-        .add_permission()
-        .function_name("guarded-bin")
-        .statement_id("public")
-        .action("lambda:InvokeFunction")
-        .principal("*")
-        .send()
-        .await
-        .unwrap();
+    let lambda = moto::function_with_grants(
+        &moto.endpoint,
+        "guarded-bin",
+        &[("partner", "222233334444"), ("public", "*")],
+    )
+    .await;
     let proxy = Proxy::start(&moto.endpoint).await;
     let policies = policies_file(
         r#"{"version": 1, "functions": {"guarded-bin": {"allow": [{"account": "111122223333"}, {"account": "222233334444"}]}}}"#,

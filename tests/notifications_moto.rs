@@ -87,27 +87,12 @@ async fn received(endpoint: &str, queue_url: &str) -> Vec<Value> {
 
 async fn guard(name: &str, bus: &str, proxy: &Proxy, sink: &MemorySink) -> Guard<LazyAws> {
     let moto = Moto::shared();
-    let lambda = moto::lambda_client(&moto.endpoint).await;
-    let role = moto::create_role(&moto.endpoint).await;
-    moto::create_function(&lambda, name, &role).await;
-    lambda
-        .add_permission()
-        .function_name(name)
-        .statement_id("partner")
-        .action("lambda:InvokeFunction")
-        .principal("222233334444")
-        .send()
-        .await
-        .unwrap();
-    lambda
-        .add_permission()
-        .function_name(name)
-        .statement_id("public")
-        .action("lambda:InvokeFunction")
-        .principal("*")
-        .send()
-        .await
-        .unwrap();
+    moto::function_with_grants(
+        &moto.endpoint,
+        name,
+        &[("partner", "222233334444"), ("public", "*")],
+    )
+    .await;
     let policies = Policies::from_json(
         &json!({"version": 1, "functions": {name: {"allow": [{"account": "111122223333"}, {"account": "222233334444"}]}}})
             .to_string(),

@@ -22,20 +22,12 @@ fn record(name: &str, account: &str, n: usize) -> Value {
 
 async fn stormy(name: &str) -> (Proxy, MemorySink, Arc<Guard<LazyAws>>) {
     let moto = Moto::shared();
-    let lambda = moto::lambda_client(&moto.endpoint).await;
-    let role = moto::create_role(&moto.endpoint).await;
-    moto::create_function(&lambda, name, &role).await;
-    for (sid, principal) in [("partner", "222233334444"), ("stranger", "444455556666")] {
-        lambda
-            .add_permission()
-            .function_name(name)
-            .statement_id(sid)
-            .action("lambda:InvokeFunction")
-            .principal(principal)
-            .send()
-            .await
-            .unwrap();
-    }
+    moto::function_with_grants(
+        &moto.endpoint,
+        name,
+        &[("partner", "222233334444"), ("stranger", "444455556666")],
+    )
+    .await;
     let proxy = Proxy::start(&moto.endpoint).await;
     let policies = Policies::from_json(
         &json!({"version": 1, "functions": {name: {"allow": [{"account": "222233334444"}]}}})

@@ -312,3 +312,27 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Creates `name` with one `lambda:InvokeFunction` grant per `(sid, principal)`, straight in moto
+/// (not through any proxy); returns the direct client.
+pub async fn function_with_grants(
+    endpoint: &str,
+    name: &str,
+    grants: &[(&str, &str)],
+) -> aws_sdk_lambda::Client {
+    let lambda = lambda_client(endpoint).await;
+    let role = create_role(endpoint).await;
+    create_function(&lambda, name, &role).await;
+    for (sid, principal) in grants {
+        lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id(*sid)
+            .action("lambda:InvokeFunction")
+            .principal(*principal)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("seed AddPermission {sid}: {e}"));
+    }
+    lambda
+}
