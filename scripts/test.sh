@@ -19,3 +19,9 @@ cargo test --locked
 
 section "CDK app: type-check, assertions, cdk-nag, offline synth with the arm64 build, cfn-lint"
 scripts/cdk-test.sh
+
+section "fuzzing: each target briefly (scripts/fuzz.sh; longer runs: scripts/fuzz.sh 600)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+
+section "supply chain: cargo deny, npm audit"
+scripts/supply-chain.sh
