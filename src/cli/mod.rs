@@ -3,11 +3,13 @@
 mod args;
 mod inputs;
 mod offline;
+#[cfg(feature = "aws")]
 mod remediate;
 
 pub use args::{Cli, Command};
 pub use inputs::{CliError, read_limited};
 pub use offline::{check, plan_command, schema, validate};
+#[cfg(feature = "aws")]
 pub use remediate::remediate;
 
 /// Exit codes of the contract: 0 nothing to report, 1 violations or changes, 2 bad input.

@@ -2,11 +2,13 @@
 
 pub mod api;
 pub mod audit;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod coalesce;
 pub mod guard;
 
 pub use api::{ApiError, Notifier, PolicyApi};
 pub use audit::{Level, LogSink, MemorySink, StdoutSink};
+#[cfg(feature = "aws")]
 pub use aws::LazyAws;
 pub use guard::{EventReport, Guard, GuardError, Settings};
