@@ -1,5 +1,5 @@
 # The commands a newcomer needs; each is a script under scripts/ or an npm script in cdk/.
-.PHONY: demo test bench deploy destroy synth
+.PHONY: demo test bench fuzz deploy destroy synth
 
 demo: ## invokeguard end to end against a local AWS emulator (no AWS account)
 	scripts/demo.sh
@@ -7,8 +7,13 @@ demo: ## invokeguard end to end against a local AWS emulator (no AWS account)
 test: ## every check and test, as CI runs them
 	scripts/test.sh
 
-bench: ## the engine benchmarks (criterion)
+bench: ## the engine benchmarks (criterion), the storm and the Lambda init/memory figures
 	cargo bench --bench engine
+	cargo bench --bench storm
+	scripts/bench-lambda.sh
+
+fuzz: ## fuzz each target for 10 minutes
+	scripts/fuzz.sh 600
 
 synth: ## the CloudFormation template, offline
 	scripts/bootstrap.sh && cd cdk && npm ci --no-fund --no-audit && PATH="$(CURDIR)/.venv/bin:$$PATH" npx cdk synth --no-notices --no-version-reporting -q
