@@ -7,7 +7,7 @@ use super::Exit;
 use super::inputs::{CliError, read_limited};
 use crate::plan::plan;
 use crate::policies::Policies;
-use crate::record::{invocation, parse_input};
+use crate::record::{FoundRecord, invocation, parse_input};
 use crate::resource_policy::ResourcePolicy;
 use crate::verdict::{Outcome, decide};
 
@@ -42,33 +42,23 @@ pub fn check(
     let policies = Policies::load(policies, None)?;
     let mut bad = false;
     let mut violating = false;
-    for (origin, bytes) in inputs(events, err, &mut bad) {
-        let found = match parse_input(&bytes, &origin) {
-            Ok(found) => found,
-            Err(e) => {
-                let _ = writeln!(err, "error: {e}");
-                bad = true;
-                continue;
+    for (origin, rec) in records(events, err, &mut bad) {
+        match invocation(&rec.record) {
+            Ok(inv) => {
+                let verdict = decide(&policies, &inv);
+                violating |= verdict.verdict == Outcome::Violation;
+                let line =
+                    serde_json::to_string(&verdict).map_err(|e| CliError::Output(e.into()))?;
+                writeln!(out, "{line}").map_err(CliError::Output)?;
             }
-        };
-        for rec in found {
-            match invocation(&rec.record) {
-                Ok(inv) => {
-                    let verdict = decide(&policies, &inv);
-                    violating |= verdict.verdict == Outcome::Violation;
-                    let line =
-                        serde_json::to_string(&verdict).map_err(|e| CliError::Output(e.into()))?;
-                    writeln!(out, "{line}").map_err(CliError::Output)?;
-                }
-                Err(e) => {
-                    let at = if rec.path.is_empty() {
-                        e.path.clone()
-                    } else {
-                        format!("{}.{}", rec.path, e.path)
-                    };
-                    let _ = writeln!(err, "error: {origin}: at {at}: {}", e.message);
-                    bad = true;
-                }
+            Err(e) => {
+                let at = if rec.path.is_empty() {
+                    e.path.clone()
+                } else {
+                    format!("{}.{}", rec.path, e.path)
+                };
+                let _ = writeln!(err, "error: {origin}: at {at}: {}", e.message);
+                bad = true;
             }
         }
     }
@@ -82,11 +72,7 @@ pub fn check(
 }
 
 /// The inputs named on the command line, or stdin when there are none.
-pub(crate) fn inputs(
-    events: &[PathBuf],
-    err: &mut dyn Write,
-    bad: &mut bool,
-) -> Vec<(String, Vec<u8>)> {
+fn inputs(events: &[PathBuf], err: &mut dyn Write, bad: &mut bool) -> Vec<(String, Vec<u8>)> {
     let stdin = [PathBuf::from("-")];
     let paths = if events.is_empty() {
         &stdin[..]
@@ -97,6 +83,26 @@ pub(crate) fn inputs(
     for p in paths {
         match read_limited(p) {
             Ok(input) => out.push(input),
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                *bad = true;
+            }
+        }
+    }
+    out
+}
+
+/// Every record of every input, with its input's name. An unreadable or malformed input is
+/// reported on `err` and sets `bad`; the others are still read.
+pub(crate) fn records(
+    events: &[PathBuf],
+    err: &mut dyn Write,
+    bad: &mut bool,
+) -> Vec<(String, FoundRecord)> {
+    let mut out = Vec::new();
+    for (origin, bytes) in inputs(events, err, bad) {
+        match parse_input(&bytes, &origin) {
+            Ok(found) => out.extend(found.into_iter().map(|r| (origin.clone(), r))),
             Err(e) => {
                 let _ = writeln!(err, "error: {e}");
                 *bad = true;

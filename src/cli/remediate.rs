@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use super::Exit;
 use super::inputs::CliError;
-use super::offline::inputs;
+use super::offline::records;
 use crate::policies::{Mode, Policies};
-use crate::record::parse_input;
 use crate::remediate::{EventReport, Guard, LazyAws, Level, Settings, StdoutSink};
 
 /// Judges every record and reconciles what it finds against AWS (or `AWS_ENDPOINT_URL`).
@@ -37,28 +36,15 @@ pub async fn remediate(
     let mut bad = false;
     let mut failed = false;
     let mut report = EventReport::default();
-    for (origin, bytes) in inputs(events, err, &mut bad) {
-        let found = match parse_input(&bytes, &origin) {
-            Ok(found) => found,
-            Err(e) => {
-                let _ = writeln!(err, "error: {e}");
-                bad = true;
-                continue;
-            }
-        };
-        for rec in found {
-            if let Err(e) = guard.handle_record(&rec.record, "cli", &mut report).await {
-                let _ = writeln!(
-                    err,
-                    "error: {origin}: at {}: {e}",
-                    if rec.path.is_empty() {
-                        "(root)"
-                    } else {
-                        &rec.path
-                    }
-                );
-                failed = true;
-            }
+    for (origin, rec) in records(events, err, &mut bad) {
+        if let Err(e) = guard.handle_record(&rec.record, "cli", &mut report).await {
+            let at = if rec.path.is_empty() {
+                "(root)"
+            } else {
+                &rec.path
+            };
+            let _ = writeln!(err, "error: {origin}: at {at}: {e}");
+            failed = true;
         }
     }
     let _ = writeln!(
