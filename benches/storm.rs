@@ -92,6 +92,7 @@ async fn main() {
         }
     }
     let storm = started.elapsed();
+    let storm_lines = sink.0.load(Ordering::Relaxed);
     let rss_end = rss_kib();
 
     // 2. Allowed records only: the common case, no AWS call.
@@ -126,7 +127,7 @@ async fn main() {
     );
     println!(
         "  log lines written        {}",
-        sink.0.load(Ordering::Relaxed)
+        storm_lines
     );
     println!("  RSS start / after 1k / after 10k   {rss_start} / {rss_1k} / {rss_end} KiB");
     println!(
