@@ -125,10 +125,7 @@ async fn main() {
         storm.as_secs_f64() * 1e3,
         storm.as_secs_f64() * 1e6 / records as f64
     );
-    println!(
-        "  log lines written        {}",
-        storm_lines
-    );
+    println!("  log lines written        {}", storm_lines);
     println!("  RSS start / after 1k / after 10k   {rss_start} / {rss_1k} / {rss_end} KiB");
     println!(
         "allowed records: {allowed_n} in {:.1} ms = {:.0} records/s ({:.2} µs each, parse + decide + 2 log lines)",
