@@ -111,8 +111,17 @@ async fn the_binary_judges_and_remediates_under_a_runtime_api() {
     let error = bad.outcome.expect_err("bad event is an error");
     assert_eq!(error["errorType"], "InvokeguardBadEvent");
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines = json_lines(&process.stdout_lines());
+    // The lines were written before each response; wait until the pipe reader has them all.
+    let mut lines = Vec::new();
+    for _ in 0..200 {
+        lines = json_lines(&process.stdout_lines());
+        if lines.iter().filter(|l| l["message"] == "summary").count() >= 2
+            && lines.iter().any(|l| l["message"] == "error")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let decisions: Vec<&Value> = lines
         .iter()
         .filter(|l| l["message"] == "decision")

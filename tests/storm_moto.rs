@@ -45,7 +45,11 @@ async fn stormy(name: &str) -> (Proxy, MemorySink, Arc<Guard<LazyAws>>) {
             policies,
             aws,
             Arc::new(sink),
-            Settings::default(),
+            // Longer than any run of this test, however loaded the machine (default: 10 s).
+            Settings {
+                verified_ttl: std::time::Duration::from_secs(600),
+                ..Settings::default()
+            },
         )),
     )
 }

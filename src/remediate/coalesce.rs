@@ -116,14 +116,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_verified_policy_is_skipped_within_the_ttl_only() {
-        let c = Coalescer::new(Duration::from_millis(50));
+        let c = Coalescer::new(Duration::from_millis(500));
         c.claim("f", None).await.expect("first").finish(true);
         assert_eq!(c.claim("f", None).await.err(), Some(Skip::RecentlyVerified));
         assert!(
             c.claim("f", Some("live")).await.is_ok(),
             "another qualifier is another policy"
         );
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         assert!(c.claim("f", None).await.is_ok());
     }
 
@@ -145,7 +145,11 @@ mod tests {
             tokio::spawn(async move { c.claim("f", None).await.err() })
         };
         tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(!waiter.is_finished(), "no second ticket while one is out");
         ticket.finish(true);
-        assert_eq!(waiter.await.expect("joined"), Some(Skip::InFlight));
+        assert!(
+            waiter.await.expect("joined").is_some(),
+            "skipped, not run again"
+        );
     }
 }

@@ -192,12 +192,16 @@ pub struct LambdaProcess {
     child: tokio::process::Child,
     stdout: Lines,
     stderr: Lines,
+    /// The tasks reading the pipes; done once the process closed them.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn collect_lines(stream: impl AsyncRead + Unpin + Send + 'static) -> Lines {
+fn collect_lines(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+) -> (Lines, tokio::task::JoinHandle<()>) {
     let lines = Lines::default();
     let sink = Arc::clone(&lines);
-    tokio::spawn(async move {
+    let reader = tokio::spawn(async move {
         let mut reader = BufReader::new(stream).lines();
         while let Ok(Some(line)) = reader.next_line().await {
             sink.lock()
@@ -205,7 +209,7 @@ fn collect_lines(stream: impl AsyncRead + Unpin + Send + 'static) -> Lines {
                 .push(line);
         }
     });
-    lines
+    (lines, reader)
 }
 
 /// Starts `binary` as the function's runtime with a clean environment: PATH, the Lambda
@@ -226,12 +230,13 @@ pub fn spawn_lambda(binary: &Path, api: &RuntimeApi, env: &[(String, String)]) -
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", binary.display()));
-    let stdout = collect_lines(child.stdout.take().expect("piped stdout"));
-    let stderr = collect_lines(child.stderr.take().expect("piped stderr"));
+    let (stdout, out_reader) = collect_lines(child.stdout.take().expect("piped stdout"));
+    let (stderr, err_reader) = collect_lines(child.stderr.take().expect("piped stderr"));
     LambdaProcess {
         child,
         stdout,
         stderr,
+        readers: vec![out_reader, err_reader],
     }
 }
 
@@ -250,12 +255,16 @@ impl LambdaProcess {
             .clone()
     }
 
-    /// None if still running after `timeout`.
+    /// None if still running after `timeout`. Once it exited, every line it wrote is collected.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        tokio::time::timeout(timeout, self.child.wait())
+        let status = tokio::time::timeout(timeout, self.child.wait())
             .await
             .ok()?
-            .ok()
+            .ok()?;
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(timeout, reader).await;
+        }
+        Some(status)
     }
 
     /// The process id, for reading its memory figures from /proc.
