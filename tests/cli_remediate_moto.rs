@@ -76,3 +76,58 @@ async fn remediate_reports_then_enforces_with_the_contract_exit_codes() {
         .unwrap();
     assert_eq!(stored["Statement"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn two_processes_remediating_one_policy_at_once_converge() {
+    let moto = Moto::shared();
+    let lambda = moto::function_with_grants(
+        &moto.endpoint,
+        "two-procs",
+        &[
+            ("partner", "222233334444"),
+            ("public", "*"),
+            ("stranger", "999999999999"),
+        ],
+    )
+    .await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let policies = temp(&json!({"version": 1, "functions": {"two-procs": {"allow": [{"account": "222233334444"}, {"account": "111122223333"}]}}}).to_string());
+    let records = temp(&json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": "procs-1",
+        "recipientAccountId": ACCOUNT, "userIdentity": {"type": "AWSAccount", "accountId": "444455556666"},
+        "resources": [{"ARN": format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:two-procs")}]}).to_string());
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_invokeguard"))
+            .arg("remediate")
+            .arg("--policies")
+            .arg(policies.path())
+            .arg(records.path())
+            .env_clear()
+            .envs(moto::env_for_child(&proxy.endpoint))
+            .output()
+    };
+    let (a, b) = tokio::join!(spawn(), spawn());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.status.code(), b.status.code()),
+        (Some(0), Some(0)),
+        "{}\n{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let stored = moto::stored_policy(&lambda, "two-procs", None)
+        .await
+        .unwrap();
+    let mut sids: Vec<String> = stored["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["Sid"].as_str().map(str::to_owned))
+        .collect();
+    sids.sort();
+    assert_eq!(sids.len(), 2, "{stored}");
+    assert_eq!(sids[1], "partner");
+    assert!(
+        sids[0].starts_with("invokeguard-account-"),
+        "one addition, whoever made it: {sids:?}"
+    );
+}

@@ -13,7 +13,7 @@ use invokeguard::remediate::{Guard, LazyAws, MemorySink, Settings};
 use serde_json::{Value, json};
 use support::http;
 use support::moto::{self, ACCOUNT, Moto, REGION};
-use support::proxy::{Fault, Hit, Proxy};
+use support::proxy::{Action, Fault, Hit, Proxy};
 
 async fn sqs(endpoint: &str, action: &str, body: Value) -> Value {
     let auth = format!(
@@ -195,5 +195,41 @@ async fn a_failed_notification_is_logged_and_does_not_undo_or_repeat_the_remedia
             .unwrap()
             .starts_with("notification failed"),
         "{errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_partly_failed_putevents_is_logged_with_the_failed_entries() {
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let partial = json!({"FailedEntryCount": 1, "Entries": [
+        {"EventId": "a"}, {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}, {"EventId": "c"}]});
+    proxy.inject(Fault::new(
+        "PutEvents",
+        Hit::Always,
+        Action::Respond(partial),
+    ));
+    let sink = MemorySink::default();
+    let guard = guard("half-heard", "ig-partial", &proxy, &sink).await;
+    let report = guard
+        .handle_event(violation("half-heard"), "req-p")
+        .await
+        .expect("remediation stands");
+    assert_eq!((report.removed, report.added), (1, 1));
+    assert_eq!(
+        proxy.calls_of("PutEvents").len(),
+        1,
+        "a failed notification is not repeated"
+    );
+    let errors: Vec<Value> = sink
+        .lines()
+        .into_iter()
+        .filter(|l| l["message"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = errors[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("1 of 3 entries failed") && error.contains("InternalFailure: try again"),
+        "{error}"
     );
 }

@@ -48,6 +48,8 @@ pub enum Action {
         error_type: String,
         message: String,
     },
+    /// Answer 200 with this JSON body instead of forwarding (e.g. a PutEvents partial failure).
+    Respond(serde_json::Value),
     /// Forward after a pause.
     Delay(Duration),
     /// Close the connection without answering.
@@ -248,6 +250,7 @@ async fn handle(state: Arc<Mutex<State>>, upstream: String, req: Request) -> Opt
                 .with_header("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000");
             Some(resp)
         }
+        Some(Action::Respond(body)) => Some(Response::json(200, &body)),
         Some(Action::Delay(pause)) => {
             tokio::time::sleep(pause).await;
             Some(dispatch(&upstream, &req, &call).await)
