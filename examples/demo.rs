@@ -41,27 +41,6 @@ fn role(account: &str) -> Value {
     json!({"type": "AssumedRole", "accountId": account, "arn": format!("arn:aws:sts::{account}:assumed-role/batch/job")})
 }
 
-async fn grant(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    sid: &str,
-    principal: &str,
-    source_arn: Option<&str>,
-    source_account: Option<&str>,
-) {
-    lambda
-        .add_permission()
-        .function_name(function)
-        .statement_id(sid)
-        .action("lambda:InvokeFunction")
-        .principal(principal)
-        .set_source_arn(source_arn.map(str::to_owned))
-        .set_source_account(source_account.map(str::to_owned))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("AddPermission {sid}: {e}"));
-}
-
 async fn show(lambda: &aws_sdk_lambda::Client, function: &str) {
     let policy = moto::stored_policy(lambda, function, None).await;
     let statements = policy
@@ -112,7 +91,7 @@ async fn main() {
     }
     moto::publish_version_and_alias(&lambda, "BlogFunction", "prod").await;
     println!("== drifting the resource policies");
-    grant(
+    moto::grant(
         &lambda,
         "OrdersHandler",
         "nightly",
@@ -121,8 +100,8 @@ async fn main() {
         None,
     )
     .await;
-    grant(&lambda, "OrdersHandler", "debug-public", "*", None, None).await;
-    grant(
+    moto::grant(&lambda, "OrdersHandler", "debug-public", "*", None, None).await;
+    moto::grant(
         &lambda,
         "OrdersHandler",
         "old-partner",
@@ -131,7 +110,7 @@ async fn main() {
         None,
     )
     .await;
-    grant(
+    moto::grant(
         &lambda,
         "OrdersHandler",
         "sns-any-account",
@@ -140,8 +119,8 @@ async fn main() {
         None,
     )
     .await;
-    grant(&lambda, "InternalOnly", "temp-access", PARTNER, None, None).await;
-    grant(
+    moto::grant(&lambda, "InternalOnly", "temp-access", PARTNER, None, None).await;
+    moto::grant(
         &lambda,
         "BlogFunction",
         "s3-no-account",

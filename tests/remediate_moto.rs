@@ -66,17 +66,15 @@ async fn add(
     source_arn: Option<&str>,
     source_account: Option<&str>,
 ) {
-    env.lambda
-        .add_permission()
-        .function_name(&env.name)
-        .statement_id(sid)
-        .action("lambda:InvokeFunction")
-        .principal(principal)
-        .set_source_arn(source_arn.map(str::to_owned))
-        .set_source_account(source_account.map(str::to_owned))
-        .send()
-        .await
-        .expect("seed AddPermission");
+    moto::grant(
+        &env.lambda,
+        &env.name,
+        sid,
+        principal,
+        source_arn,
+        source_account,
+    )
+    .await;
 }
 
 /// An Invoke record of `name` by a role of `account`, qualified when `qualifier` is set.

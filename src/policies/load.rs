@@ -139,10 +139,6 @@ impl Policies {
         &self.origin
     }
 
-    pub fn file(&self) -> &PoliciesFile {
-        &self.file
-    }
-
     pub fn functions(&self) -> impl Iterator<Item = (&FunctionKey, &FunctionPolicy)> {
         self.file.functions.0.iter()
     }

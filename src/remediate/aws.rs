@@ -50,10 +50,6 @@ impl LazyAws {
         }
     }
 
-    pub fn event_bus(&self) -> Option<&str> {
-        self.event_bus.as_deref()
-    }
-
     async fn clients(&self) -> &Clients {
         self.clients
             .get_or_init(|| async {

@@ -135,10 +135,6 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         }
     }
 
-    pub fn policies(&self) -> &Policies {
-        &self.policies
-    }
-
     /// Handles one Lambda event (an EventBridge event, or any shape `check` accepts).
     pub async fn handle_event(
         &self,

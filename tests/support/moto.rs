@@ -313,6 +313,28 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
+/// Grants `lambda:InvokeFunction` on `function` straight in moto, as a user or a drift would.
+pub async fn grant(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    sid: &str,
+    principal: &str,
+    source_arn: Option<&str>,
+    source_account: Option<&str>,
+) {
+    lambda
+        .add_permission()
+        .function_name(function)
+        .statement_id(sid)
+        .action("lambda:InvokeFunction")
+        .principal(principal)
+        .set_source_arn(source_arn.map(str::to_owned))
+        .set_source_account(source_account.map(str::to_owned))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("seed AddPermission {sid}: {e}"));
+}
+
 /// Creates `name` with one `lambda:InvokeFunction` grant per `(sid, principal)`, straight in moto
 /// (not through any proxy); returns the direct client.
 pub async fn function_with_grants(
@@ -324,15 +346,7 @@ pub async fn function_with_grants(
     let role = create_role(endpoint).await;
     create_function(&lambda, name, &role).await;
     for (sid, principal) in grants {
-        lambda
-            .add_permission()
-            .function_name(name)
-            .statement_id(*sid)
-            .action("lambda:InvokeFunction")
-            .principal(*principal)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("seed AddPermission {sid}: {e}"));
+        grant(&lambda, name, sid, principal, None, None).await;
     }
     lambda
 }
