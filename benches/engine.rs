@@ -5,7 +5,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use invokeguard::plan::plan;
-use invokeguard::policies::Policies;
+use invokeguard::policies::{Apply, Policies};
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;
 use invokeguard::verdict::decide;
@@ -53,7 +53,15 @@ fn bench(c: &mut Criterion) {
         .map(|(_, f)| f.allow.clone())
         .unwrap_or_default();
     c.bench_function("plan: 20-statement policy", |b| {
-        b.iter(|| plan("function239", None, black_box(&allow), black_box(&current)))
+        b.iter(|| {
+            plan(
+                "function239",
+                None,
+                black_box(&allow),
+                black_box(&current),
+                Apply::Permissions,
+            )
+        })
     });
 }
 

@@ -4,11 +4,19 @@
 #
 #   scripts/supply-chain.sh
 #
-# Fails on: a license, ban or source violation; a RustSec advisory; an npm high/critical
-# finding not explained in scripts/supply-chain-exceptions.md. A check that cannot reach its
-# database (no route to GitHub for the RustSec DB, an npm audit endpoint that refuses the
-# request) is skipped with a SKIPPED line saying why, not failed: that is a network limit,
-# not a finding. Set SUPPLY_CHAIN_STRICT=1 to fail on skips too.
+# Fails on: a license, ban or source violation; a RustSec advisory; no RustSec advisory
+# database at all; an npm high/critical finding not explained in
+# scripts/supply-chain-exceptions.md.
+#
+# RustSec advisory database: the network copy (cargo-deny clones github.com/RustSec/advisory-db)
+# when it can be fetched, else the offline snapshot at $RUSTSEC_ADVISORY_DB_SNAPSHOT (default:
+# ../shared/rustsec-advisory-db next to the repository), plain files that the script turns into
+# a throwaway git repository for cargo-deny. The output names the database used and, for the
+# snapshot, its commit and date: advisories published after that date are not checked. Neither
+# available is a failure, never a skip.
+#
+# npm audit: an audit endpoint that refuses the request is a network limit, not a finding; that
+# check is skipped with a SKIPPED line saying why. Set SUPPLY_CHAIN_STRICT=1 to fail on skips too.
 set -uo pipefail
 
 CARGO_DENY_VERSION=0.20.2
@@ -32,7 +40,7 @@ deny() { # NAME MANIFEST CHECKS...
   local name="$1" manifest="$2"
   shift 2
   echo "supply-chain: cargo deny check $* ($name)"
-  if cargo deny --locked "${deny_global[@]}" --manifest-path "$manifest" --config "$ROOT/deny.toml" \
+  if cargo deny --locked "${deny_global[@]}" --manifest-path "$manifest" --config "${deny_config:-$ROOT/deny.toml}" \
     check --hide-inclusion-graph "$@"; then
     echo "supply-chain: OK cargo deny $* ($name)"
   else
@@ -40,32 +48,87 @@ deny() { # NAME MANIFEST CHECKS...
   fi
 }
 
-# Advisories need the RustSec database, which cargo-deny clones from GitHub. Probe it once.
-advisories=yes
-if ! cargo deny --locked --manifest-path "$ROOT/Cargo.toml" fetch db >"$work/fetch.log" 2>&1; then
-  db_dir="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
+# Advisories need the RustSec database, which cargo-deny clones from GitHub. Probe it once; where
+# GitHub is unreachable use the offline snapshot.
+SNAPSHOT="${RUSTSEC_ADVISORY_DB_SNAPSHOT:-$ROOT/../shared/rustsec-advisory-db}"
+db_dir="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
+advisory_db=""   # what the advisories were checked against, for the output and the summary
+if cargo deny --locked --manifest-path "$ROOT/Cargo.toml" fetch db >"$work/fetch.log" 2>&1; then
+  advisories=network
+  # advisory-db-3157b0e258782691: cargo-deny's directory for the default URL.
+  net_db="$db_dir/advisory-db-3157b0e258782691"
+  advisory_db="network copy of github.com/RustSec/advisory-db, fetched now (commit $(git -C "$net_db" log -1 --format='%h, %cs' 2>/dev/null || echo unknown))"
+else
   reason="$(grep -m1 -oiE '(could not resolve host|failed to connect|connection refused|timed out|unable to access)[^"]*' "$work/fetch.log" \
     || grep -m1 -iE 'error|failed' "$work/fetch.log" | cut -c1-160)"
-  db_git="$(find "$db_dir" -mindepth 2 -maxdepth 2 -name .git 2>/dev/null | head -1)"
-  if [ -n "$db_git" ]; then
-    advisories=stale
-    echo "supply-chain: WARNING: could not update the RustSec advisory DB ($reason);" \
-      "checking advisories against the copy in ${db_git%/.git} (last commit" \
-      "$(git -C "${db_git%/.git}" log -1 --format=%cs 2>/dev/null || echo unknown))"
+  if [ -d "$SNAPSHOT/crates" ]; then
+    SNAPSHOT="$(cd "$SNAPSHOT" && pwd)"
+    advisories=snapshot
+    # The snapshot's identity: its own git history if it has one, else the note beside it
+    # (<snapshot>.md: "... at commit <sha> (<date>) ...").
+    if [ -e "$SNAPSHOT/.git" ] && snap_id="$(git -C "$SNAPSHOT" log -1 --format='%H %cs' 2>/dev/null)"; then
+      snap_commit="${snap_id%% *}" snap_date="${snap_id##* }"
+    else
+      snap_id="$(tr '\n' ' ' <"$SNAPSHOT.md" 2>/dev/null | grep -m1 -oE 'commit [0-9a-f]{7,40} \([0-9]{4}-[0-9]{2}-[0-9]{2}\)')"
+      snap_commit="$(cut -d' ' -f2 <<<"$snap_id")" snap_date="$(grep -oE '[0-9]{4}-[0-9]{2}-[0-9]{2}' <<<"$snap_id")"
+    fi
+    snap_commit="${snap_commit:-unknown}" snap_date="${snap_date:-unknown}"
+    advisory_db="offline snapshot $SNAPSHOT (RustSec advisory-db commit ${snap_commit:0:7}, dated $snap_date; advisories published later are not checked)"
+    echo "supply-chain: could not fetch the RustSec advisory DB ($reason); using the $advisory_db"
+    if [ "$snap_date" = unknown ]; then
+      echo "supply-chain: WARNING: the snapshot's commit and date are unknown (no git history in it, no $SNAPSHOT.md naming them)"
+    elif age=$(( ($(date -u +%s) - $(date -u -d "$snap_date" +%s)) / 86400 )) && [ "$age" -gt 90 ]; then
+      echo "supply-chain: WARNING: the snapshot is $age days old (cargo-deny's own limit for a database it may not update is 90 days)"
+    fi
+    # cargo-deny reads a database only as a git checkout under its db-path: copy the snapshot into
+    # a fresh repository in the temporary directory (never over the network clone in $db_dir)
+    # and point a copy of deny.toml at it. The commit carries the snapshot's date.
+    snap_root="$work/advisory-dbs"
+    snap_repo="$snap_root/advisory-db-3157b0e258782691"
+    snap_time=""
+    [ "$snap_date" = unknown ] || snap_time="${snap_date}T00:00:00Z"
+    if { mkdir -p "$snap_repo" && cp -R "$SNAPSHOT/." "$snap_repo/" && rm -rf "$snap_repo/.git" \
+      && git -C "$snap_repo" init -q -b main && git -C "$snap_repo" add -A \
+      && env ${snap_time:+GIT_AUTHOR_DATE="$snap_time" GIT_COMMITTER_DATE="$snap_time"} git -C "$snap_repo" \
+        -c user.name=supply-chain -c user.email=supply-chain@localhost -c commit.gpgsign=false \
+        -c core.hooksPath=/dev/null commit -q -m "RustSec advisory-db snapshot $snap_commit ($snap_date)"; } >"$work/snapshot.log" 2>&1 \
+      && grep -v '^ *db-path *=' "$ROOT/deny.toml" \
+        | sed "s|^\[advisories\]\$|[advisories]\ndb-path = \"$snap_root\"|" >"$work/deny-snapshot.toml" \
+      && grep -q "^db-path = \"$snap_root\"\$" "$work/deny-snapshot.toml"; then
+      # With the snapshot cargo-deny runs --offline (no database fetch), which keeps cargo
+      # offline too: download the locked crates first (crates.io is reachable where GitHub is not).
+      for manifest in "$ROOT/Cargo.toml" "$ROOT/fuzz/Cargo.toml"; do
+        cargo fetch --locked --manifest-path "$manifest" >"$work/cargo-fetch.log" 2>&1 || cat "$work/cargo-fetch.log"
+      done
+    else
+      cat "$work/snapshot.log"
+      advisories=none
+      echo "supply-chain: ERROR: could not set up the snapshot $SNAPSHOT as a git repository for cargo-deny"
+      failed+=("cargo deny advisories: could not set up the snapshot $SNAPSHOT for cargo-deny (see above)")
+    fi
   else
-    advisories=no
-    skipped+=("cargo deny advisories: the RustSec advisory DB could not be fetched from GitHub ($reason) and no local copy exists")
+    advisories=none
+    echo "supply-chain: ERROR: no RustSec advisory database: the network copy could not be fetched ($reason)" \
+      "and there is no snapshot at $SNAPSHOT (set RUSTSEC_ADVISORY_DB_SNAPSHOT to an advisory-db checkout or copy)"
+    failed+=("cargo deny advisories: no RustSec advisory database (network copy unreachable: $reason; no snapshot at $SNAPSHOT)")
   fi
 fi
 
 deny_global=()
+deny invokeguard "$ROOT/Cargo.toml" licenses bans sources
+deny invokeguard-fuzz "$ROOT/fuzz/Cargo.toml" licenses bans sources
 case "$advisories" in
-  yes) deny_checks=(advisories licenses bans sources) ;;
-  stale) deny_checks=(advisories licenses bans sources) deny_global=(--offline) ;;
-  no) deny_checks=(licenses bans sources) ;;
+  network)
+    deny invokeguard "$ROOT/Cargo.toml" advisories
+    deny invokeguard-fuzz "$ROOT/fuzz/Cargo.toml" advisories
+    ;;
+  snapshot)
+    deny_global=(--offline) deny_config="$work/deny-snapshot.toml"
+    deny invokeguard "$ROOT/Cargo.toml" advisories
+    deny invokeguard-fuzz "$ROOT/fuzz/Cargo.toml" advisories
+    ;;
 esac
-deny invokeguard "$ROOT/Cargo.toml" "${deny_checks[@]}"
-deny invokeguard-fuzz "$ROOT/fuzz/Cargo.toml" "${deny_checks[@]}"
+[ -z "$advisory_db" ] || echo "supply-chain: RustSec advisories checked against the $advisory_db"
 
 # --- npm audit (CDK app) ---------------------------------------------------------------------
 # Exceptions: every advisory id (GHSA-...) listed in the exceptions file is explained there
@@ -125,6 +188,7 @@ done
 # --- summary ---------------------------------------------------------------------------------
 echo
 echo "supply-chain summary ($((SECONDS - start)) s):"
+[ -z "$advisory_db" ] || echo "  RustSec advisory DB: $advisory_db"
 for s in "${skipped[@]}"; do echo "  SKIPPED $s"; done
 for f in "${failed[@]}"; do echo "  FAILED  $f"; done
 [ "${#failed[@]}" -eq 0 ] && [ "${#skipped[@]}" -eq 0 ] && echo "  every check ran and passed"

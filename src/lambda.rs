@@ -54,6 +54,7 @@ impl From<crate::remediate::GuardError> for lambda_runtime::Diagnostic {
     fn from(e: crate::remediate::GuardError) -> Self {
         let error_type = match e {
             crate::remediate::GuardError::BadEvent(_) => "InvokeguardBadEvent",
+            crate::remediate::GuardError::Config(_) => "InvokeguardConfig",
             crate::remediate::GuardError::Incomplete { .. } => "InvokeguardRemediationIncomplete",
         };
         lambda_runtime::Diagnostic {

@@ -6,6 +6,7 @@
 
 pub mod arn;
 pub mod cli;
+pub mod home;
 #[cfg(feature = "aws")]
 pub mod lambda;
 pub mod plan;

@@ -1,12 +1,23 @@
 //! The reconcile plan: which statements of a resource policy go, which allow entries must be
-//! added, and what is left alone. Pure: no I/O.
+//! added, and how the change is written. Pure: no I/O.
+//!
+//! The invariant lives here: after the plan, the policy grants invoke to exactly the allowlist.
+//! Every Allow statement granting `lambda:InvokeFunction` or `lambda:InvokeFunctionUrl` that no
+//! allow entry covers is removed, whatever its form; every covered statement and every
+//! statement granting no invoke (Deny ones included) is kept verbatim; every entry without a
+//! covering statement is added.
+
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 
-use crate::policies::{AllowEntry, Grant};
-use crate::resource_policy::{Condition, Principal, ResourcePolicy, Statement, account_root};
+use crate::arn::wildcard_match;
+use crate::policies::{AllowEntry, Apply, Grant, InvokeAction};
+use crate::resource_policy::{Condition, Principal, ResourcePolicy, Statement};
 
 pub const INVOKE_ACTION: &str = "lambda:InvokeFunction";
+pub const INVOKE_URL_ACTION: &str = "lambda:InvokeFunctionUrl";
 
 /// The plan for one resource policy (a function, or one of its qualifiers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,15 +26,36 @@ pub struct Plan {
     pub function: String,
     pub qualifier: Option<String>,
     pub revision_id: Option<String>,
-    /// Applied first, in this order.
+    /// Invoke grants outside the allowlist. With permission calls they go after every addition.
     pub remove: Vec<Removal>,
-    /// Applied after every removal.
+    /// Allow entries without a covering statement, in AddPermission's terms.
     pub add: Vec<Addition>,
-    pub keep: Vec<String>,
+    /// Sids of the covered statements (null for a statement without one).
+    pub keep: Vec<Option<String>>,
+    /// Statements left as they are because they grant no invoke, or deny.
     pub unmanaged: Vec<Unmanaged>,
-    /// Set when the plan must not be applied, with why: the safety rail below.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
+    /// How the plan is written.
+    pub apply: ApplyWith,
+    /// Why it is written that way.
+    pub apply_reason: String,
+}
+
+/// `permissions`: AddPermission for each addition, then RemovePermission for each removal;
+/// `document`: one PutResourcePolicy of the whole desired policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyWith {
+    Permissions,
+    Document,
+}
+
+impl ApplyWith {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyWith::Permissions => "permissions",
+            ApplyWith::Document => "document",
+        }
+    }
 }
 
 impl Plan {
@@ -31,22 +63,30 @@ impl Plan {
         self.remove.is_empty() && self.add.is_empty()
     }
 
-    /// The policy as it will be once the plan is applied, as Lambda would store it.
-    pub fn applied_to(&self, current: &ResourcePolicy) -> ResourcePolicy {
+    /// The policy as it will be once the plan is applied: kept statements verbatim, additions
+    /// in the form Lambda stores for AddPermission. Also the document a PutResourcePolicy writes.
+    pub fn applied_to(
+        &self,
+        current: &ResourcePolicy,
+        resource_arn: Option<&str>,
+    ) -> ResourcePolicy {
+        let removed: HashSet<usize> = self.remove.iter().map(|r| r.index).collect();
         let mut statements: Vec<Statement> = current
             .statements
             .iter()
-            .filter(|s| !self.remove.iter().any(|r| Some(&r.sid) == s.sid.as_ref()))
+            .filter(|s| !removed.contains(&s.index))
             .cloned()
             .collect();
         for add in &self.add {
-            statements.push(add.statement(statements.len()));
+            statements.push(add.statement(0, resource_arn));
         }
         for (i, s) in statements.iter_mut().enumerate() {
             s.index = i;
         }
         ResourcePolicy {
             revision_id: None,
+            id: current.id.clone(),
+            version: current.version.clone(),
             statements,
         }
     }
@@ -55,12 +95,15 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Removal {
-    pub sid: String,
+    /// Null when the statement has none: only a whole-document write can remove it.
+    pub sid: Option<String>,
+    /// Its position in the current document.
+    pub index: usize,
     pub principal: String,
     pub why: String,
 }
 
-/// Exactly the AddPermission parameters that express one allow entry.
+/// Exactly the AddPermission parameters that express one grant of an allow entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Addition {
@@ -70,43 +113,74 @@ pub struct Addition {
     pub source_arn: Option<String>,
     pub source_account: Option<String>,
     pub principal_org_id: Option<String>,
+    pub event_source_token: Option<String>,
+    /// `NONE` or `AWS_IAM` for a function-URL grant.
+    pub function_url_auth_type: Option<&'static str>,
+    pub invoked_via_function_url: Option<bool>,
     pub allow_entry: usize,
 }
 
 impl Addition {
     /// The statement Lambda stores for this AddPermission call.
-    pub fn statement(&self, index: usize) -> Statement {
+    pub fn statement(&self, index: usize, resource_arn: Option<&str>) -> Statement {
         let principal = match self.principal.as_str() {
-            "*" => Principal::Any,
-            p if p.ends_with(".amazonaws.com") || p.ends_with(".amazonaws.com.cn") => {
-                Principal::Service(p.to_owned())
-            }
-            p if crate::policies::ids::is_account_id(p) => Principal::Aws(account_root(p)),
-            p => Principal::Aws(p.to_owned()),
+            "*" => json!("*"),
+            p if is_service(p) => json!({ "Service": p }),
+            p => json!({ "AWS": p }),
         };
-        let mut conditions = Vec::new();
-        let mut cond = |operator: &str, key: &str, value: &Option<String>| {
-            if let Some(v) = value {
-                conditions.push(Condition {
-                    operator: operator.to_owned(),
-                    key: key.to_owned(),
-                    values: vec![v.clone()],
-                });
+        let mut conditions: Map<String, Value> = Map::new();
+        let mut put = |op: &str, key: &str, value: Value| {
+            if let Value::Object(keys) = conditions.entry(op).or_insert_with(|| json!({})) {
+                keys.insert(key.to_owned(), value);
             }
         };
-        cond("arnlike", "aws:sourcearn", &self.source_arn);
-        cond("stringequals", "aws:sourceaccount", &self.source_account);
-        cond("stringequals", "aws:principalorgid", &self.principal_org_id);
-        conditions.sort();
-        Statement {
-            index,
-            sid: Some(self.sid.clone()),
-            effect: "Allow".to_owned(),
-            principals: vec![principal],
-            actions: vec![INVOKE_ACTION.to_owned()],
-            conditions,
-            negated_element: None,
+        if let Some(v) = &self.source_arn {
+            put("ArnLike", "AWS:SourceArn", json!(v));
         }
+        if let Some(v) = &self.source_account {
+            put("StringEquals", "AWS:SourceAccount", json!(v));
+        }
+        if let Some(v) = &self.principal_org_id {
+            put("StringEquals", "aws:PrincipalOrgID", json!(v));
+        }
+        if let Some(v) = &self.event_source_token {
+            put("StringEquals", "lambda:EventSourceToken", json!(v));
+        }
+        if let Some(v) = self.function_url_auth_type {
+            put("StringEquals", "lambda:FunctionUrlAuthType", json!(v));
+        }
+        if let Some(v) = self.invoked_via_function_url {
+            put("Bool", "lambda:InvokedViaFunctionUrl", json!(v.to_string()));
+        }
+        let mut raw = Map::new();
+        raw.insert("Sid".into(), json!(self.sid));
+        raw.insert("Effect".into(), json!("Allow"));
+        raw.insert("Principal".into(), principal);
+        raw.insert("Action".into(), json!(self.action));
+        if let Some(arn) = resource_arn {
+            raw.insert("Resource".into(), json!(arn));
+        }
+        if !conditions.is_empty() {
+            raw.insert("Condition".into(), Value::Object(conditions));
+        }
+        let raw = Value::Object(raw);
+        let mut doc = ResourcePolicy::from_value(&json!({ "Statement": [raw] }))
+            .ok()
+            .and_then(|p| p.statements.into_iter().next())
+            .unwrap_or_else(|| Statement {
+                index,
+                sid: Some(self.sid.clone()),
+                effect: "Allow".into(),
+                principals: Vec::new(),
+                not_principal: false,
+                actions: Vec::new(),
+                not_action: false,
+                not_resource: false,
+                conditions: Vec::new(),
+                raw: Value::Null,
+            });
+        doc.index = index;
+        doc
     }
 }
 
@@ -115,18 +189,153 @@ impl Addition {
 pub struct Unmanaged {
     pub sid: Option<String>,
     pub index: usize,
-    /// True when the statement grants invocation: a reviewer should look at it.
-    pub grants_invoke: bool,
     pub why: String,
 }
 
-/// Plans the reconcile of `current` to exactly the grants of `allow`.
+/// One statement an allow entry needs: a principal, an action and the conditions that must
+/// narrow it. A public function URL needs two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Want {
+    entry: usize,
+    principal: Principal,
+    action: &'static str,
+    /// (lower-cased key, value)
+    conditions: Vec<(&'static str, String)>,
+}
+
+fn wants(index: usize, entry: &AllowEntry) -> Vec<Want> {
+    let action = entry.action.as_str();
+    let url_iam = (entry.action == InvokeAction::InvokeFunctionUrl)
+        .then(|| ("lambda:functionurlauthtype", "AWS_IAM".to_owned()));
+    let want = |principal, action, conditions| Want {
+        entry: index,
+        principal,
+        action,
+        conditions,
+    };
+    match &entry.grant {
+        Grant::Service {
+            service,
+            source_arn,
+            source_account,
+            event_source_token,
+        } => {
+            let mut c = Vec::new();
+            if let Some(v) = source_arn {
+                c.push(("aws:sourcearn", v.as_str().to_owned()));
+            }
+            if let Some(v) = source_account {
+                c.push(("aws:sourceaccount", v.as_str().to_owned()));
+            }
+            if let Some(v) = event_source_token {
+                c.push(("lambda:eventsourcetoken", v.as_str().to_owned()));
+            }
+            vec![want(
+                Principal::Service(service.as_str().to_owned()),
+                INVOKE_ACTION,
+                c,
+            )]
+        }
+        Grant::Account(a) => vec![want(
+            Principal::Account(a.as_str().to_owned()),
+            action,
+            url_iam.into_iter().collect(),
+        )],
+        Grant::Principal(p) => vec![want(
+            Principal::from_aws(p.as_str()),
+            action,
+            url_iam.into_iter().collect(),
+        )],
+        Grant::Organization(o) => {
+            let mut c = vec![("aws:principalorgid", o.as_str().to_owned())];
+            c.extend(url_iam);
+            vec![want(Principal::Any, action, c)]
+        }
+        Grant::PublicUrl => vec![
+            want(
+                Principal::Any,
+                INVOKE_URL_ACTION,
+                vec![("lambda:functionurlauthtype", "NONE".to_owned())],
+            ),
+            want(
+                Principal::Any,
+                INVOKE_ACTION,
+                vec![("lambda:invokedviafunctionurl", "true".to_owned())],
+            ),
+        ],
+    }
+}
+
+/// Operators that, with one literal value, allow no more than equality with it.
+const NARROWING: [&str; 5] = ["stringequals", "stringlike", "arnlike", "arnequals", "bool"];
+
+/// True when `s` grants invoke only to the want's principal, with exactly its action, and
+/// carries each of its conditions (extra condition keys only narrow: IAM ANDs them).
+fn covers(w: &Want, s: &Statement) -> bool {
+    if !s.effect.eq_ignore_ascii_case("allow") || s.not_principal || s.not_action || s.not_resource
+    {
+        return false;
+    }
+    if s.principals.is_empty() || s.principals.iter().any(|p| *p != w.principal) {
+        return false;
+    }
+    if s.actions.is_empty() || s.actions.iter().any(|a| !a.eq_ignore_ascii_case(w.action)) {
+        return false;
+    }
+    w.conditions
+        .iter()
+        .all(|(key, value)| s.conditions.iter().any(|c| narrows_to(c, key, value)))
+}
+
+fn narrows_to(c: &Condition, key: &str, value: &str) -> bool {
+    let [only] = c.values.as_slice() else {
+        return false;
+    };
+    // Values of these keys are enumerations IAM compares without regard to case.
+    let enumerated = matches!(
+        key,
+        "lambda:functionurlauthtype" | "lambda:invokedviafunctionurl"
+    );
+    c.key == key
+        && NARROWING.contains(&c.operator.as_str())
+        && (only == value || (enumerated && only.eq_ignore_ascii_case(value)))
+}
+
+/// Whether an Allow statement grants `lambda:InvokeFunction` or `lambda:InvokeFunctionUrl`,
+/// directly, by a wildcard, or by a `NotAction` that does not exclude them.
+pub fn grants_invoke(s: &Statement) -> bool {
+    if !s.effect.eq_ignore_ascii_case("allow") {
+        return false;
+    }
+    let matches = |action: &str| {
+        let action = action.to_ascii_lowercase();
+        s.actions
+            .iter()
+            .any(|a| wildcard_match(&a.to_ascii_lowercase(), &action))
+    };
+    if s.not_action {
+        !matches(INVOKE_ACTION) || !matches(INVOKE_URL_ACTION)
+    } else {
+        matches(INVOKE_ACTION) || matches(INVOKE_URL_ACTION)
+    }
+}
+
+/// Plans the reconcile of `current` to exactly the grants of `allow`. `apply` is the
+/// configured way; the plan falls back to a whole-document write when permission calls
+/// cannot remove a statement (no Sid, or a Sid shared with another statement).
 pub fn plan(
     function: &str,
     qualifier: Option<&str>,
     allow: &[AllowEntry],
     current: &ResourcePolicy,
+    apply: Apply,
 ) -> Plan {
+    let wants: Vec<Want> = allow
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| wants(i, e))
+        .collect();
+    let mut covered = vec![false; wants.len()];
     let mut out = Plan {
         function: function.to_owned(),
         qualifier: qualifier.map(str::to_owned),
@@ -135,294 +344,190 @@ pub fn plan(
         add: Vec::new(),
         keep: Vec::new(),
         unmanaged: Vec::new(),
-        refused: None,
+        apply: ApplyWith::Permissions,
+        apply_reason: String::new(),
     };
-    let mut covered = vec![false; allow.len()];
     for s in &current.statements {
-        let shared = s.sid.as_ref().is_some_and(|sid| {
-            current
-                .statements
-                .iter()
-                .filter(|o| o.sid.as_ref() == Some(sid))
-                .count()
-                > 1
-        });
-        let class = if shared {
-            // RemovePermission names a Sid, not a statement: it could take the wrong one.
-            Class::Unmanaged(
-                "shares its Sid with another statement, so RemovePermission cannot tell them apart"
-                    .to_owned(),
-            )
-        } else {
-            classify(s)
-        };
-        let sid = match class {
-            Class::Unmanaged(why) => {
-                let grants = s.effect.eq_ignore_ascii_case("allow") && grants_invoke(s);
-                out.unmanaged.push(Unmanaged {
-                    sid: s.sid.clone(),
-                    index: s.index,
-                    grants_invoke: grants,
-                    why,
-                });
-                continue;
-            }
-            Class::Managed(sid) => sid,
-        };
-        match allow.iter().position(|e| equivalent(s, &e.grant)) {
-            Some(i) => {
-                // Every statement equivalent to an entry stays, under its own Sid.
+        if !grants_invoke(s) {
+            let why = if s.effect.eq_ignore_ascii_case("allow") {
+                "grants no invoke action".to_owned()
+            } else {
+                format!("a {} statement: kept as it is", s.effect)
+            };
+            out.unmanaged.push(Unmanaged {
+                sid: s.sid.clone(),
+                index: s.index,
+                why,
+            });
+            continue;
+        }
+        let mut kept = false;
+        for (i, w) in wants.iter().enumerate() {
+            if covers(w, s) {
                 covered[i] = true;
-                for (j, e) in allow.iter().enumerate() {
-                    covered[j] |= equivalent(s, &e.grant);
-                }
-                out.keep.push(sid);
+                kept = true;
             }
-            None => out.remove.push(Removal {
-                sid,
-                principal: describe(&s.principals),
-                why: why_removed(s, allow),
-            }),
+        }
+        if kept {
+            out.keep.push(s.sid.clone());
+        } else {
+            out.remove.push(Removal {
+                sid: s.sid.clone(),
+                index: s.index,
+                principal: describe(s),
+                why: why_removed(s, &wants),
+            });
         }
     }
-    let mut taken: Vec<String> = current
+    let mut taken: HashSet<String> = current
         .statements
         .iter()
         .filter_map(|s| s.sid.clone())
         .collect();
-    taken.retain(|sid| !out.remove.iter().any(|r| &r.sid == sid));
-    for (i, entry) in allow.iter().enumerate() {
-        if covered[i]
-            || out
-                .add
-                .iter()
-                .any(|a| equivalent(&a.statement(0), &entry.grant))
-        {
+    for (i, w) in wants.iter().enumerate() {
+        if covered[i] {
             continue;
         }
-        let sid = unique_sid(&entry.grant, &taken);
-        taken.push(sid.clone());
-        out.add.push(addition(sid, i, &entry.grant));
+        let a = addition(w, allow, &mut taken);
+        out.add.push(a);
     }
-    out.refused = refusal(&out, allow.len());
+    (out.apply, out.apply_reason) = how_to_apply(&out, current, apply);
     out
 }
 
-/// A plan that would take away every invoke grant a function has, while its allowlist names
-/// callers, more likely means a wrong policies file than an attack: applying it could cut off
-/// every legitimate caller at once. It is refused and reported for a person to look at.
-fn refusal(p: &Plan, allow_entries: usize) -> Option<String> {
-    let leaves_none = p.keep.is_empty() && !p.unmanaged.iter().any(|u| u.grants_invoke);
-    (allow_entries > 0 && !p.remove.is_empty() && leaves_none).then(|| {
-        format!(
-            "refused: it would remove all {} invoke grant(s) while the allowlist names {allow_entries} caller(s) and none of them is granted now; check the policies file, then fix the policy by hand",
-            p.remove.len()
-        )
-    })
-}
-
-enum Class {
-    Managed(String),
-    Unmanaged(String),
-}
-
-fn grants_invoke(s: &Statement) -> bool {
-    s.actions.iter().any(|a| {
-        ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
-            .iter()
-            .any(|invoke| {
-                crate::arn::wildcard_match(&a.to_ascii_lowercase(), &invoke.to_ascii_lowercase())
-            })
-    })
-}
-
-fn classify(s: &Statement) -> Class {
-    if let Some(element) = &s.negated_element {
-        return Class::Unmanaged(format!(
-            "uses {element}, which AddPermission cannot express"
-        ));
+fn how_to_apply(p: &Plan, current: &ResourcePolicy, apply: Apply) -> (ApplyWith, String) {
+    if apply == Apply::Document {
+        return (
+            ApplyWith::Document,
+            "the policies file asks for whole-document writes (\"apply\": \"document\")".into(),
+        );
     }
-    if !s.effect.eq_ignore_ascii_case("allow") {
-        return Class::Unmanaged(format!(
-            "a {} statement: only Allow grants are managed",
-            s.effect
-        ));
-    }
-    if !grants_invoke(s) {
-        return Class::Unmanaged("grants no invoke action".to_owned());
-    }
-    let Some(sid) = &s.sid else {
-        return Class::Unmanaged("has no Sid, and RemovePermission needs one".to_owned());
-    };
-    if s.principals.is_empty() {
-        return Class::Unmanaged("has no Principal".to_owned());
-    }
-    if let Some(c) = s.conditions.iter().find(|c| !expressible(c)) {
-        return Class::Unmanaged(format!(
-            "has the condition {} {} ({} value(s)), which AddPermission cannot express",
-            c.operator,
-            c.key,
-            c.values.len()
-        ));
-    }
-    Class::Managed(sid.clone())
-}
-
-/// Conditions AddPermission can write: its SourceArn, SourceAccount, PrincipalOrgID,
-/// FunctionUrlAuthType, EventSourceToken and InvokedViaFunctionUrl parameters.
-fn expressible(c: &Condition) -> bool {
-    let ops: &[&str] = match c.key.as_str() {
-        "aws:sourcearn" => &["arnlike", "stringlike", "arnequals", "stringequals"],
-        "aws:sourceaccount"
-        | "aws:principalorgid"
-        | "lambda:functionurlauthtype"
-        | "lambda:eventsourcetoken" => &["stringequals"],
-        "lambda:invokedviafunctionurl" => &["bool", "stringequals"],
-        _ => &[],
-    };
-    c.values.len() == 1 && ops.contains(&c.operator.as_str())
-}
-
-fn condition_value<'a>(s: &'a Statement, key: &str) -> Option<&'a str> {
-    s.conditions
-        .iter()
-        .find(|c| c.key == key)
-        .and_then(|c| c.values.first())
-        .map(String::as_str)
-}
-
-/// True when the statement grants exactly what the entry allows, no more and no less.
-fn equivalent(s: &Statement, grant: &Grant) -> bool {
-    let [principal] = s.principals.as_slice() else {
-        return false;
-    };
-    let [action] = s.actions.as_slice() else {
-        return false;
-    };
-    if !action.eq_ignore_ascii_case(INVOKE_ACTION) {
-        return false;
-    }
-    let mut keys: Vec<&str> = s.conditions.iter().map(|c| c.key.as_str()).collect();
-    keys.sort_unstable();
-    let has = |want: &[&str]| {
-        let mut want = want.to_vec();
-        want.sort_unstable();
-        keys == want
-    };
-    match grant {
-        Grant::Service {
-            service,
-            source_arn,
-            source_account,
-        } => {
-            let mut want = Vec::new();
-            if source_arn.is_some() {
-                want.push("aws:sourcearn");
-            }
-            if source_account.is_some() {
-                want.push("aws:sourceaccount");
-            }
-            *principal == Principal::Service(service.as_str().to_owned())
-                && has(&want)
-                && source_arn
-                    .as_ref()
-                    .is_none_or(|a| condition_value(s, "aws:sourcearn") == Some(a.as_str()))
-                && source_account
-                    .as_ref()
-                    .is_none_or(|a| condition_value(s, "aws:sourceaccount") == Some(a.as_str()))
-        }
-        Grant::Account(a) => *principal == Principal::Aws(account_root(a.as_str())) && has(&[]),
-        Grant::Principal(p) => *principal == Principal::Aws(p.as_str().to_owned()) && has(&[]),
-        Grant::Organization(o) => {
-            *principal == Principal::Any
-                && has(&["aws:principalorgid"])
-                && condition_value(s, "aws:principalorgid") == Some(o.as_str())
+    let mut sids: HashMap<&str, usize> = HashMap::new();
+    for s in &current.statements {
+        if let Some(sid) = &s.sid {
+            *sids.entry(sid.as_str()).or_default() += 1;
         }
     }
+    for r in &p.remove {
+        match &r.sid {
+            None => {
+                return (
+                    ApplyWith::Document,
+                    format!(
+                        "statement {} has no Sid, so RemovePermission cannot name it",
+                        r.index
+                    ),
+                );
+            }
+            Some(sid) if sids.get(sid.as_str()).copied().unwrap_or(0) > 1 => {
+                return (
+                    ApplyWith::Document,
+                    format!(
+                        "statement {} shares its Sid {sid:?} with another statement, so RemovePermission cannot tell them apart",
+                        r.index
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    (
+        ApplyWith::Permissions,
+        "every statement to remove has a Sid of its own".into(),
+    )
 }
 
-fn describe(principals: &[Principal]) -> String {
-    principals
+fn describe(s: &Statement) -> String {
+    let principals = s
+        .principals
         .iter()
         .map(Principal::as_parameter)
         .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn why_removed(s: &Statement, allow: &[AllowEntry]) -> String {
-    if s.principals.contains(&Principal::Any) && s.conditions.is_empty() {
-        return "grants invocation to anyone (\"*\") and no allow entry does".to_owned();
-    }
-    let same_principal = allow
-        .iter()
-        .any(|e| addition(String::new(), 0, &e.grant).statement(0).principals == s.principals);
-    if same_principal {
-        "grants an allowlisted principal with other conditions than its allow entry".to_owned()
+        .join(",");
+    if s.not_principal {
+        format!("NotPrincipal {principals}")
+    } else if s.principals.is_empty() {
+        "(no principal)".to_owned()
     } else {
-        "grants a principal that no allow entry names".to_owned()
+        principals
     }
 }
 
-fn addition(sid: String, allow_entry: usize, grant: &Grant) -> Addition {
-    let mut a = Addition {
-        sid,
-        principal: String::new(),
-        action: INVOKE_ACTION,
-        source_arn: None,
-        source_account: None,
-        principal_org_id: None,
-        allow_entry,
-    };
-    match grant {
-        Grant::Service {
-            service,
-            source_arn,
-            source_account,
-        } => {
-            a.principal = service.as_str().to_owned();
-            a.source_arn = source_arn.as_ref().map(|v| v.as_str().to_owned());
-            a.source_account = source_account.as_ref().map(|v| v.as_str().to_owned());
-        }
-        Grant::Account(acct) => a.principal = acct.as_str().to_owned(),
-        Grant::Principal(p) => a.principal = p.as_str().to_owned(),
-        Grant::Organization(o) => {
-            a.principal = "*".to_owned();
-            a.principal_org_id = Some(o.as_str().to_owned());
-        }
+fn why_removed(s: &Statement, wants: &[Want]) -> String {
+    if s.not_principal {
+        return "uses NotPrincipal: grants invoke to everyone but the principals it names".into();
     }
-    a
+    if s.not_action {
+        return "uses NotAction: grants every action it does not name, invoke included".into();
+    }
+    if s.not_resource {
+        return "uses NotResource, which no allow entry is written with".into();
+    }
+    let same_principal = s
+        .principals
+        .iter()
+        .all(|p| wants.iter().any(|w| w.principal == *p));
+    if !s.principals.is_empty() && same_principal {
+        return "grants an allowlisted principal more than its allow entry: a wider action, or a condition of the entry missing or with several values".into();
+    }
+    if s.principals.contains(&Principal::Any) {
+        return "grants invocation to anyone (\"*\") and no allow entry does".into();
+    }
+    "grants a principal that no allow entry names".into()
 }
 
-/// `invokeguard-KIND-HASH`: the same entry always gets the same Sid, so a retry finds its own work.
-fn unique_sid(grant: &Grant, taken: &[String]) -> String {
-    let canonical = match grant {
-        Grant::Service {
-            service,
-            source_arn,
-            source_account,
-        } => format!(
-            "service|{service}|{}|{}",
-            source_arn.as_ref().map_or("", |v| v.as_str()),
-            source_account.as_ref().map_or("", |v| v.as_str())
-        ),
-        Grant::Account(a) => format!("account|{a}"),
-        Grant::Principal(p) => format!("principal|{p}"),
-        Grant::Organization(o) => format!("organization|{o}"),
+fn is_service(p: &str) -> bool {
+    p.ends_with(".amazonaws.com") || p.ends_with(".amazonaws.com.cn") || p.ends_with(".amazon.com")
+}
+
+fn addition(w: &Want, allow: &[AllowEntry], taken: &mut HashSet<String>) -> Addition {
+    let value = |key: &str| {
+        w.conditions
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
     };
-    let base = format!(
-        "invokeguard-{}-{:016x}",
-        grant.kind(),
-        fnv1a(canonical.as_bytes())
+    let principal = match (&w.principal, allow.get(w.entry).map(|e| &e.grant)) {
+        (Principal::Any, _) => "*".to_owned(),
+        (_, Some(Grant::Principal(p))) => p.as_str().to_owned(),
+        (p, _) => p.as_parameter(),
+    };
+    let canonical = format!(
+        "{}|{}|{}|{:?}",
+        allow.get(w.entry).map_or("", |e| e.grant.kind()),
+        principal,
+        w.action,
+        w.conditions
     );
+    let kind = match allow.get(w.entry).map(|e| &e.grant) {
+        Some(Grant::PublicUrl) if w.action == INVOKE_ACTION => "functionurl-invoke",
+        Some(g) => g.kind(),
+        None => "entry",
+    };
+    let base = format!("invokeguard-{kind}-{:016x}", fnv1a(canonical.as_bytes()));
     let mut sid = base.clone();
     let mut n = 1;
     while taken.contains(&sid) {
         sid = format!("{base}-{n}");
         n += 1;
     }
-    sid
+    taken.insert(sid.clone());
+    Addition {
+        sid,
+        principal,
+        action: w.action,
+        source_arn: value("aws:sourcearn"),
+        source_account: value("aws:sourceaccount"),
+        principal_org_id: value("aws:principalorgid"),
+        event_source_token: value("lambda:eventsourcetoken"),
+        function_url_auth_type: value("lambda:functionurlauthtype")
+            .map(|v| if v == "NONE" { "NONE" } else { "AWS_IAM" }),
+        invoked_via_function_url: value("lambda:invokedviafunctionurl").map(|v| v == "true"),
+        allow_entry: w.entry,
+    }
 }
 
+/// FNV-1a: the same entry always gets the same Sid, so a retry finds its own work.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
@@ -446,142 +551,191 @@ mod tests {
         ResourcePolicy::parse(&format!(r#"{{"Statement": {statements}}}"#)).expect("parses")
     }
 
+    fn plan_of(allow: &[AllowEntry], current: &ResourcePolicy) -> Plan {
+        plan("f", None, allow, current, Apply::Permissions)
+    }
+
+    fn settled(allow: &[AllowEntry], current: &ResourcePolicy) -> bool {
+        let p = plan_of(allow, current);
+        plan_of(allow, &p.applied_to(current, None)).is_empty()
+    }
+
     #[test]
-    fn public_grants_go_and_missing_entries_are_added() {
+    fn a_public_only_policy_is_replaced_by_the_allowlist_not_refused() {
         let allow = allow(r#"[{"account": "111122223333"}]"#);
         let current = doc(
             r#"[{"Sid": "oops", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]"#,
         );
-        let p = plan("f", None, &allow, &current);
+        let p = plan_of(&allow, &current);
         assert_eq!(p.remove.len(), 1);
-        assert_eq!(p.remove[0].sid, "oops");
+        assert_eq!(p.remove[0].sid.as_deref(), Some("oops"));
         assert!(p.remove[0].why.contains("anyone"));
         assert_eq!(p.add.len(), 1);
         assert_eq!(p.add[0].principal, "111122223333");
         assert!(p.add[0].sid.starts_with("invokeguard-account-"));
-        let after = p.applied_to(&current);
-        assert!(plan("f", None, &allow, &after).is_empty());
+        assert_eq!(p.apply, ApplyWith::Permissions);
+        assert!(settled(&allow, &current));
     }
 
     #[test]
-    fn equivalent_statements_are_kept_whatever_the_case_of_condition_keys() {
+    fn covered_statements_are_kept_whatever_the_case_of_condition_keys_and_extra_keys() {
         let allow = allow(
             r#"[{"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::b", "sourceAccount": "111122223333"}]"#,
         );
         let current = doc(
             r#"[{"Sid": "mine", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction",
-            "Condition": {"stringequals": {"aws:sourceaccount": "111122223333"}, "ARNLIKE": {"AWS:SourceArn": "arn:aws:s3:::b"}}}]"#,
+            "Condition": {"stringlike": {"aws:sourceaccount": "111122223333"}, "ARNEQUALS": {"AWS:SourceArn": "arn:aws:s3:::b"},
+                          "Bool": {"aws:SecureTransport": true}}}]"#,
         );
-        let p = plan("f", None, &allow, &current);
+        let p = plan_of(&allow, &current);
         assert!(p.is_empty(), "{p:?}");
-        assert_eq!(p.keep, vec!["mine"]);
+        assert_eq!(p.keep, vec![Some("mine".to_owned())]);
     }
 
     #[test]
-    fn a_service_grant_without_the_required_source_account_is_replaced() {
+    fn weaker_forms_of_an_allowed_grant_are_replaced() {
         let allow = allow(
             r#"[{"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::b", "sourceAccount": "111122223333"}]"#,
         );
-        let current = doc(
-            r#"[{"Sid": "s3", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction",
-            "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::b"}}}]"#,
-        );
-        let p = plan("f", None, &allow, &current);
-        assert_eq!((p.remove.len(), p.add.len()), (1, 1));
-        assert!(p.remove[0].why.contains("other conditions"));
-        assert_eq!(p.add[0].source_account.as_deref(), Some("111122223333"));
+        for weaker in [
+            // no SourceAccount
+            r#"{"Sid": "w", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::b"}}}"#,
+            // lambda:* instead of lambda:InvokeFunction
+            r#"{"Sid": "w", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:*", "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::b"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#,
+            // several values widen
+            r#"{"Sid": "w", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnLike": {"AWS:SourceArn": ["arn:aws:s3:::b", "arn:aws:s3:::x"]}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#,
+            // IfExists widens
+            r#"{"Sid": "w", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnLikeIfExists": {"AWS:SourceArn": "arn:aws:s3:::b"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#,
+        ] {
+            let current = doc(&format!("[{weaker}]"));
+            let p = plan_of(&allow, &current);
+            assert_eq!((p.remove.len(), p.add.len()), (1, 1), "{weaker}");
+            assert!(
+                p.remove[0].why.contains("more than its allow entry"),
+                "{weaker}"
+            );
+            assert_eq!(p.add[0].source_account.as_deref(), Some("111122223333"));
+            assert!(settled(&allow, &current));
+        }
     }
 
     #[test]
-    fn unexpressible_denied_and_sidless_statements_are_left_alone() {
+    fn odd_forms_granting_invoke_are_removed_with_a_document_write_when_needed() {
         let allow = allow("[]");
         let current = doc(r#"[
             {"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"},
             {"Sid": "d", "Effect": "Deny", "Principal": "*", "Action": ["lambda:InvokeFunction"]},
-            {"Sid": "ip", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}},
+            {"Sid": "tls", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+            {"Sid": "np", "Effect": "Allow", "NotPrincipal": {"AWS": "111122223333"}, "Action": "lambda:Invoke*"},
+            {"Sid": "na", "Effect": "Allow", "Principal": {"AWS": "999999999999"}, "NotAction": "lambda:GetPolicy"},
             {"Sid": "get", "Effect": "Allow", "Principal": "*", "Action": "lambda:GetFunction"}]"#);
-        let p = plan("f", None, &allow, &current);
-        assert!(p.is_empty());
-        let whys: Vec<&str> = p.unmanaged.iter().map(|u| u.why.as_str()).collect();
-        assert!(whys[0].contains("no Sid"));
-        assert!(whys[1].contains("Deny"));
-        assert!(whys[2].contains("ipaddress aws:sourceip"));
-        assert!(whys[3].contains("no invoke action"));
+        let p = plan_of(&allow, &current);
+        let removed: Vec<usize> = p.remove.iter().map(|r| r.index).collect();
+        assert_eq!(removed, vec![0, 2, 3, 4]);
+        assert_eq!(p.remove[0].sid, None);
+        assert_eq!(p.apply, ApplyWith::Document);
+        assert!(p.apply_reason.contains("no Sid"));
+        assert_eq!(p.unmanaged.len(), 2);
+        let after = p.applied_to(&current, None);
         assert_eq!(
-            p.unmanaged
+            after
+                .statements
                 .iter()
-                .map(|u| u.grants_invoke)
+                .map(|s| s.sid.clone())
                 .collect::<Vec<_>>(),
-            vec![true, false, true, false]
+            vec![Some("d".to_owned()), Some("get".to_owned())]
+        );
+        assert_eq!(
+            after.statements[0].raw, current.statements[1].raw,
+            "kept verbatim"
         );
     }
 
     #[test]
-    fn organization_entries_and_bare_account_principals_are_recognised() {
-        let allow = allow(r#"[{"organization": "o-a1b2c3d4e5"}, {"account": "999999999999"}]"#);
-        let current = doc(r#"[
-            {"Sid": "org", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}},
-            {"Sid": "acct", "Effect": "Allow", "Principal": {"AWS": "999999999999"}, "Action": "lambda:InvokeFunction"}]"#);
-        assert_eq!(plan("f", None, &allow, &current).keep, vec!["org", "acct"]);
-    }
-
-    #[test]
-    fn a_plan_removing_every_grant_of_an_allowlisted_function_is_refused() {
-        let allow = allow(r#"[{"account": "111122223333"}]"#);
-        let only_public = doc(
-            r#"[{"Sid": "oops", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]"#,
-        );
-        let p = plan("f", None, &allow, &only_public);
-        assert!(
-            p.refused
-                .as_deref()
-                .is_some_and(|r| r.contains("remove all 1 invoke grant")),
-            "{p:?}"
-        );
-        assert_eq!(
-            plan("f", None, &[], &only_public).refused,
-            None,
-            "an empty allowlist means: remove everything"
-        );
-        assert_eq!(
-            plan("f", None, &allow, &ResourcePolicy::default()).refused,
-            None,
-            "nothing to remove"
-        );
-        let partly = doc(
-            r#"[{"Sid": "oops", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"},
-            {"Sid": "ok", "Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "lambda:InvokeFunction"}]"#,
-        );
-        assert_eq!(
-            plan("f", None, &allow, &partly).refused,
-            None,
-            "a kept grant remains"
-        );
-    }
-
-    #[test]
-    fn statements_sharing_a_sid_are_never_removed() {
+    fn a_copied_sid_forces_a_document_write() {
         let allow = allow(r#"[{"account": "111122223333"}]"#);
         let current = doc(r#"[
             {"Sid": "dup", "Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "lambda:InvokeFunction"},
             {"Sid": "dup", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]"#);
-        let p = plan("f", None, &allow, &current);
-        assert!(p.remove.is_empty() && p.keep.is_empty(), "{p:?}");
-        assert_eq!(p.unmanaged.len(), 2);
-        assert!(p.unmanaged[0].why.contains("shares its Sid"));
+        let p = plan_of(&allow, &current);
+        assert_eq!(p.keep, vec![Some("dup".to_owned())]);
+        assert_eq!(p.remove.len(), 1);
+        assert_eq!(p.remove[0].index, 1);
+        assert_eq!(p.apply, ApplyWith::Document);
+        assert!(p.apply_reason.contains("shares its Sid"));
+        assert!(settled(&allow, &current));
+    }
+
+    #[test]
+    fn accounts_organizations_and_partitions_are_recognised() {
+        let allow = allow(
+            r#"[{"organization": "o-a1b2c3d4e5"}, {"account": "999999999999"}, {"principal": "arn:aws-cn:iam::888888888888:root"}]"#,
+        );
+        let current = doc(r#"[
+            {"Sid": "org", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}},
+            {"Sid": "acct", "Effect": "Allow", "Principal": {"AWS": "arn:aws-us-gov:iam::999999999999:root"}, "Action": "lambda:InvokeFunction"},
+            {"Sid": "cn", "Effect": "Allow", "Principal": {"AWS": "888888888888"}, "Action": "lambda:InvokeFunction"}]"#);
+        let p = plan_of(&allow, &current);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(p.keep.len(), 3);
+    }
+
+    #[test]
+    fn a_public_function_url_needs_its_pair_of_statements() {
+        let allow = allow(r#"[{"functionUrl": "public"}]"#);
+        let p = plan_of(&allow, &ResourcePolicy::default());
+        assert_eq!(p.add.len(), 2);
+        assert_eq!(p.add[0].action, INVOKE_URL_ACTION);
+        assert_eq!(p.add[0].function_url_auth_type, Some("NONE"));
+        assert_eq!(p.add[1].invoked_via_function_url, Some(true));
+        assert!(settled(&allow, &ResourcePolicy::default()));
+        let url_without_entry = doc(
+            r#"[{"Sid": "FunctionURLAllowPublicAccess", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunctionUrl", "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}}]"#,
+        );
+        let p = plan_of(&[], &url_without_entry);
+        assert_eq!(p.remove.len(), 1);
+    }
+
+    #[test]
+    fn an_alexa_skill_is_allowed_by_its_event_source_token() {
+        let allow = allow(
+            r#"[{"service": "alexa-appkit.amazon.com", "eventSourceToken": "amzn1.ask.skill.1"}]"#,
+        );
+        let current = doc(
+            r#"[{"Sid": "alexa", "Effect": "Allow", "Principal": {"Service": "alexa-appkit.amazon.com"}, "Action": "lambda:InvokeFunction", "Condition": {"StringEquals": {"lambda:EventSourceToken": "amzn1.ask.skill.1"}}}]"#,
+        );
+        assert!(plan_of(&allow, &current).is_empty());
+        let p = plan_of(&allow, &ResourcePolicy::default());
+        assert_eq!(
+            p.add[0].event_source_token.as_deref(),
+            Some("amzn1.ask.skill.1")
+        );
     }
 
     #[test]
     fn generated_sids_are_deterministic_and_do_not_collide() {
         let allow = allow(r#"[{"account": "111122223333"}]"#);
-        let a = plan("f", None, &allow, &ResourcePolicy::default());
-        let b = plan("f", None, &allow, &ResourcePolicy::default());
+        let a = plan_of(&allow, &ResourcePolicy::default());
+        let b = plan_of(&allow, &ResourcePolicy::default());
         assert_eq!(a.add[0].sid, b.add[0].sid);
         let taken = doc(&format!(
             r#"[{{"Sid": "{}", "Effect": "Deny", "Principal": "*", "Action": "lambda:InvokeFunction"}}]"#,
             a.add[0].sid
         ));
-        let c = plan("f", None, &allow, &taken);
+        let c = plan_of(&allow, &taken);
         assert_eq!(c.add[0].sid, format!("{}-1", a.add[0].sid));
+    }
+
+    #[test]
+    fn the_document_setting_always_writes_the_whole_policy() {
+        let allow = allow(r#"[{"account": "111122223333"}]"#);
+        let p = plan(
+            "f",
+            None,
+            &allow,
+            &ResourcePolicy::default(),
+            Apply::Document,
+        );
+        assert_eq!(p.apply, ApplyWith::Document);
     }
 }

@@ -1,8 +1,12 @@
-//! A function's resource-based policy as GetPolicy returns it, read into statements the planner
-//! can compare with allow entries. Pure: no I/O.
+//! A function's resource-based policy as GetPolicy returns it, read the way IAM reads it: every
+//! principal form, `NotPrincipal`/`NotAction`, condition values as strings, numbers or booleans.
+//! Each statement keeps its JSON verbatim, so a whole-document write keeps what it does not
+//! change byte for byte. Pure: no I/O.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::policies::ids::{iam_arn_parts, is_account_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyDocError {
@@ -16,20 +20,28 @@ pub enum PolicyDocError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourcePolicy {
     pub revision_id: Option<String>,
+    /// The document's `Id` and `Version`, kept on a whole-document write.
+    pub id: Option<String>,
+    pub version: Option<String>,
     pub statements: Vec<Statement>,
 }
 
-/// One statement, normalized: condition operators and keys lower-cased, lists flattened.
+/// One statement, normalized: condition operators and keys lower-cased, values as strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     pub index: usize,
     pub sid: Option<String>,
     pub effect: String,
+    /// The principals of `Principal`, or of `NotPrincipal` when `not_principal` is set.
     pub principals: Vec<Principal>,
+    pub not_principal: bool,
+    /// The actions of `Action`, or of `NotAction` when `not_action` is set.
     pub actions: Vec<String>,
+    pub not_action: bool,
+    pub not_resource: bool,
     pub conditions: Vec<Condition>,
-    /// `NotPrincipal`, `NotAction` or `NotResource`: never managed.
-    pub negated_element: Option<String>,
+    /// The statement as it was written.
+    pub raw: Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -38,34 +50,46 @@ pub enum Principal {
     /// `"*"` or `{"AWS": "*"}`: anyone.
     Any,
     Service(String),
-    /// An IAM ARN; a bare account id is stored as its root ARN.
+    /// A whole account: a bare id, or `arn:<partition>:iam::<id>:root`.
+    Account(String),
+    /// Any other IAM ARN (a role, a user).
     Aws(String),
+    /// `Federated`, `CanonicalUser` and other principal kinds, as `KIND:value`.
     Other(String),
 }
 
 impl Principal {
-    /// The `Principal` parameter of AddPermission that recreates this principal.
+    /// How a log line shows it; also the `Principal` parameter AddPermission takes.
     pub fn as_parameter(&self) -> String {
         match self {
             Principal::Any => "*".to_owned(),
-            Principal::Service(s) | Principal::Other(s) => s.clone(),
-            Principal::Aws(arn) => arn.clone(),
+            Principal::Service(s) | Principal::Account(s) | Principal::Aws(s) => s.clone(),
+            Principal::Other(s) => s.clone(),
+        }
+    }
+
+    /// An `AWS` principal value as IAM reads it.
+    pub fn from_aws(value: &str) -> Principal {
+        if value == "*" {
+            return Principal::Any;
+        }
+        if is_account_id(value) {
+            return Principal::Account(value.to_owned());
+        }
+        match iam_arn_parts(value) {
+            Some((account, "root")) => Principal::Account(account.to_owned()),
+            _ => Principal::Aws(value.to_owned()),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Condition {
-    /// Lower-cased operator, e.g. `arnlike`.
+    /// Lower-cased operator with its qualifiers, e.g. `arnlike` or `forallvalues:stringequals`.
     pub operator: String,
     /// Lower-cased key, e.g. `aws:sourcearn`.
     pub key: String,
     pub values: Vec<String>,
-}
-
-/// The root ARN a bare account id stands for (emulators and old documents store it bare).
-pub fn account_root(account: &str) -> String {
-    format!("arn:aws:iam::{account}:root")
 }
 
 impl ResourcePolicy {
@@ -76,6 +100,22 @@ impl ResourcePolicy {
         let value: Value =
             serde_json::from_str(text).map_err(|e| PolicyDocError::Json(e.to_string()))?;
         Self::from_value(&value)
+    }
+
+    /// Reads the `Policy` string of a GetPolicy or GetResourcePolicy response.
+    pub fn from_document(
+        document: &str,
+        revision_id: Option<String>,
+    ) -> Result<Self, PolicyDocError> {
+        let doc: Value = serde_json::from_str(document).map_err(|e| {
+            shape(
+                "Policy",
+                &format!("the policy string is not valid JSON: {e}"),
+            )
+        })?;
+        let mut policy = document_of(&doc, "Policy")?;
+        policy.revision_id = revision_id;
+        Ok(policy)
     }
 
     pub fn from_value(value: &Value) -> Result<Self, PolicyDocError> {
@@ -108,28 +148,34 @@ impl ResourcePolicy {
                     "expected the policy document as a JSON string",
                 ));
             };
-            let doc: Value = serde_json::from_str(doc).map_err(|e| {
-                shape(
-                    "Policy",
-                    &format!("the policy string is not valid JSON: {e}"),
-                )
-            })?;
-            let statements = statements(&doc, "Policy")?;
-            return Ok(ResourcePolicy {
-                revision_id,
-                statements,
-            });
+            return Self::from_document(doc, revision_id);
         }
         if obj.contains_key("Statement") {
-            return Ok(ResourcePolicy {
-                revision_id,
-                statements: statements(value, "")?,
-            });
+            let mut policy = document_of(value, "")?;
+            policy.revision_id = revision_id;
+            return Ok(policy);
         }
         Err(shape(
             "(root)",
             "expected \"Policy\" (a GetPolicy response) or \"Statement\" (a policy document)",
         ))
+    }
+
+    /// The document as PutResourcePolicy takes it: `Version`, `Id`, and the statements verbatim.
+    pub fn document(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert(
+            "Version".into(),
+            Value::String(self.version.clone().unwrap_or_else(|| "2012-10-17".into())),
+        );
+        if let Some(id) = &self.id {
+            doc.insert("Id".into(), Value::String(id.clone()));
+        }
+        doc.insert(
+            "Statement".into(),
+            Value::Array(self.statements.iter().map(|s| s.raw.clone()).collect()),
+        );
+        Value::Object(doc)
     }
 }
 
@@ -148,12 +194,19 @@ fn join(base: &str, key: &str) -> String {
     }
 }
 
-fn statements(doc: &Value, base: &str) -> Result<Vec<Statement>, PolicyDocError> {
-    let Some(doc) = doc.as_object() else {
+fn document_of(doc: &Value, base: &str) -> Result<ResourcePolicy, PolicyDocError> {
+    let Some(obj) = doc.as_object() else {
         return Err(shape(base, "expected a policy document object"));
     };
+    let text = |key: &str| -> Result<Option<String>, PolicyDocError> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(shape(&join(base, key), "expected a string")),
+        }
+    };
     let path = join(base, "Statement");
-    let items: Vec<&Value> = match doc.get("Statement") {
+    let items: Vec<&Value> = match obj.get("Statement") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.iter().collect(),
         Some(one @ Value::Object(_)) => vec![one],
@@ -164,11 +217,17 @@ fn statements(doc: &Value, base: &str) -> Result<Vec<Statement>, PolicyDocError>
             ));
         }
     };
-    items
+    let statements = items
         .into_iter()
         .enumerate()
         .map(|(index, s)| statement(index, s, &format!("{path}[{index}]")))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(ResourcePolicy {
+        revision_id: None,
+        id: text("Id")?,
+        version: text("Version")?,
+        statements,
+    })
 }
 
 fn statement(index: usize, value: &Value, path: &str) -> Result<Statement, PolicyDocError> {
@@ -184,13 +243,25 @@ fn statement(index: usize, value: &Value, path: &str) -> Result<Statement, Polic
     };
     let sid = string("Sid")?.filter(|s| !s.is_empty());
     let effect = string("Effect")?.ok_or_else(|| shape(&join(path, "Effect"), "missing"))?;
-    let principals = match obj.get("Principal") {
-        None => Vec::new(),
-        Some(p) => principals(p, &join(path, "Principal"))?,
+    let (principal_key, not_principal) = match (obj.get("Principal"), obj.get("NotPrincipal")) {
+        (Some(_), Some(_)) => {
+            return Err(shape(path, "has both Principal and NotPrincipal"));
+        }
+        (_, Some(_)) => ("NotPrincipal", true),
+        _ => ("Principal", false),
     };
-    let actions = match obj.get("Action") {
+    let principals = match obj.get(principal_key) {
         None => Vec::new(),
-        Some(a) => string_list(a, &join(path, "Action"))?,
+        Some(p) => principals(p, &join(path, principal_key))?,
+    };
+    let (action_key, not_action) = match (obj.get("Action"), obj.get("NotAction")) {
+        (Some(_), Some(_)) => return Err(shape(path, "has both Action and NotAction")),
+        (_, Some(_)) => ("NotAction", true),
+        _ => ("Action", false),
+    };
+    let actions = match obj.get(action_key) {
+        None => Vec::new(),
+        Some(a) => string_list(a, &join(path, action_key))?,
     };
     let conditions = match obj.get("Condition") {
         None | Some(Value::Null) => Vec::new(),
@@ -202,18 +273,17 @@ fn statement(index: usize, value: &Value, path: &str) -> Result<Statement, Polic
             ));
         }
     };
-    let negated_element = ["NotPrincipal", "NotAction", "NotResource"]
-        .iter()
-        .find(|k| obj.contains_key(**k))
-        .map(|k| (*k).to_owned());
     Ok(Statement {
         index,
         sid,
         effect,
         principals,
+        not_principal,
         actions,
+        not_action,
+        not_resource: obj.contains_key("NotResource"),
         conditions,
-        negated_element,
+        raw: value.clone(),
     })
 }
 
@@ -236,14 +306,13 @@ fn string_list(value: &Value, path: &str) -> Result<Vec<String>, PolicyDocError>
 fn principals(value: &Value, path: &str) -> Result<Vec<Principal>, PolicyDocError> {
     match value {
         Value::String(s) if s == "*" => Ok(vec![Principal::Any]),
-        Value::String(s) => Ok(vec![aws_principal(s)]),
+        Value::String(s) => Ok(vec![Principal::from_aws(s)]),
         Value::Object(map) => {
             let mut out = Vec::new();
             for (kind, v) in map {
                 for p in string_list(v, &join(path, kind))? {
                     out.push(match kind.as_str() {
-                        "AWS" if p == "*" => Principal::Any,
-                        "AWS" => aws_principal(&p),
+                        "AWS" => Principal::from_aws(&p),
                         "Service" => Principal::Service(p.to_ascii_lowercase()),
                         other => Principal::Other(format!("{other}:{p}")),
                     });
@@ -258,27 +327,33 @@ fn principals(value: &Value, path: &str) -> Result<Vec<Principal>, PolicyDocErro
     }
 }
 
-fn aws_principal(p: &str) -> Principal {
-    if crate::policies::ids::is_account_id(p) {
-        Principal::Aws(account_root(p))
-    } else {
-        Principal::Aws(p.to_owned())
+/// A condition value as IAM reads it: a string, a number or a boolean ("quotation marks are
+/// optional for numeric and Boolean values").
+fn condition_value(value: &Value, path: &str) -> Result<String, PolicyDocError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        _ => Err(shape(path, "expected a string, a number or a boolean")),
     }
 }
 
 fn conditions(ops: &Map<String, Value>, path: &str) -> Result<Vec<Condition>, PolicyDocError> {
     let mut out = Vec::new();
     for (op, keys) in ops {
+        let op_path = join(path, op);
         let Value::Object(keys) = keys else {
-            return Err(shape(
-                &join(path, op),
-                "expected an object of condition keys",
-            ));
+            return Err(shape(&op_path, "expected an object of condition keys"));
         };
         for (key, values) in keys {
+            let key_path = join(&op_path, key);
             let values = match values {
-                Value::Bool(b) => vec![b.to_string()],
-                other => string_list(other, &join(&join(path, op), key))?,
+                Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| condition_value(v, &format!("{key_path}[{i}]")))
+                    .collect::<Result<_, _>>()?,
+                one => vec![condition_value(one, &key_path)?],
             };
             out.push(Condition {
                 operator: op.to_ascii_lowercase(),
@@ -297,16 +372,64 @@ mod tests {
 
     #[test]
     fn a_getpolicy_response_carries_its_document_as_a_string() {
-        let text = r#"{"Policy": "{\"Statement\":[{\"Sid\":\"a\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"111122223333\"},\"Action\":[\"lambda:InvokeFunction\"],\"Condition\":{\"ArnLike\":{\"AWS:SourceArn\":\"arn:aws:s3:::b\"}}}]}", "RevisionId": "r1"}"#;
+        let text = r#"{"Policy": "{\"Id\":\"default\",\"Statement\":[{\"Sid\":\"a\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"111122223333\"},\"Action\":[\"lambda:InvokeFunction\"],\"Condition\":{\"ArnLike\":{\"AWS:SourceArn\":\"arn:aws:s3:::b\"}}}]}", "RevisionId": "r1"}"#;
         let p = ResourcePolicy::parse(text).expect("parses");
         assert_eq!(p.revision_id.as_deref(), Some("r1"));
+        assert_eq!(p.id.as_deref(), Some("default"));
         let s = &p.statements[0];
         assert_eq!(
             s.principals,
-            vec![Principal::Aws("arn:aws:iam::111122223333:root".into())]
+            vec![Principal::Account("111122223333".into())]
         );
         assert_eq!(s.conditions[0].operator, "arnlike");
         assert_eq!(s.conditions[0].key, "aws:sourcearn");
+        assert_eq!(p.document()["Statement"][0], s.raw);
+    }
+
+    #[test]
+    fn accounts_read_the_same_in_every_partition_and_form() {
+        for form in [
+            r#""111122223333""#,
+            r#"{"AWS": "111122223333"}"#,
+            r#"{"AWS": "arn:aws:iam::111122223333:root"}"#,
+            r#"{"AWS": ["arn:aws-cn:iam::111122223333:root"]}"#,
+            r#"{"AWS": "arn:aws-us-gov:iam::111122223333:root"}"#,
+        ] {
+            let p = ResourcePolicy::parse(&format!(
+                r#"{{"Statement": {{"Effect": "Allow", "Principal": {form}, "Action": "lambda:InvokeFunction"}}}}"#
+            ))
+            .expect("parses");
+            assert_eq!(
+                p.statements[0].principals,
+                vec![Principal::Account("111122223333".into())],
+                "{form}"
+            );
+        }
+    }
+
+    #[test]
+    fn condition_values_are_read_as_iam_reads_them() {
+        let p = ResourcePolicy::parse(
+            r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+            "Condition": {"NumericLessThan": {"aws:MultiFactorAuthAge": 3600}, "Bool": {"aws:SecureTransport": [true, "false"]},
+            "StringEquals": {"aws:SourceAccount": 111122223333}}}]}"#,
+        )
+        .expect("parses");
+        let c = &p.statements[0].conditions;
+        assert_eq!(c[0].values, vec!["true", "false"]);
+        assert_eq!(c[1].values, vec!["3600"]);
+        assert_eq!(c[2].values, vec!["111122223333"]);
+    }
+
+    #[test]
+    fn negated_elements_are_read_not_refused() {
+        let p = ResourcePolicy::parse(
+            r#"{"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": "111122223333"}, "NotAction": "lambda:GetPolicy"}]}"#,
+        )
+        .expect("parses");
+        let s = &p.statements[0];
+        assert!(s.not_principal && s.not_action);
+        assert_eq!(s.actions, vec!["lambda:GetPolicy"]);
     }
 
     #[test]
@@ -323,6 +446,12 @@ mod tests {
         assert!(
             e(r#"{"Statement": [{"Effect": "Allow", "Principal": 5}]}"#)
                 .starts_with("at Statement[0].Principal:")
+        );
+        assert_eq!(
+            e(
+                r#"{"Statement": [{"Effect": "Allow", "Condition": {"StringEquals": {"k": [{"x": 1}]}}}]}"#
+            ),
+            "at Statement[0].Condition.StringEquals.k[0]: expected a string, a number or a boolean"
         );
         assert!(e(r#"{"Policy": "{not json"}"#).contains("not valid JSON"));
         assert!(e("[]").contains("expected a GetPolicy response"));

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::arn::arn_like;
 use crate::policies::ids::iam_arn_parts;
-use crate::policies::{AllowEntry, Grant, Policies};
+use crate::policies::{AllowEntry, Grant, InvokeAction, Policies};
 use crate::record::{Caller, CallerKind, Invocation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,6 +23,8 @@ pub enum Reason {
     NotInvoke,
     NoFunction,
     NotGuarded,
+    /// The call was refused (an access-denied `errorCode`): nothing was invoked.
+    AccessDenied,
     Allowlisted,
     CallerNotAllowlisted,
     SourceArnMismatch,
@@ -75,7 +77,7 @@ pub fn decide(policies: &Policies, inv: &Invocation) -> Verdict {
     if inv.event_source.as_deref() != Some("lambda.amazonaws.com") {
         return v;
     }
-    if inv.event_name.as_deref() != Some("Invoke") {
+    if !inv.is_lambda_invoke() {
         v.reason = Reason::NotInvoke;
         return v;
     }
@@ -88,11 +90,36 @@ pub fn decide(policies: &Policies, inv: &Invocation) -> Verdict {
         return v;
     };
     v.function = Some(key.as_str().to_owned());
-    let found = match inv.caller.kind {
-        CallerKind::Service => match_service(&guarded.allow, &inv.caller),
-        CallerKind::Account => match_account(&guarded.allow, &inv.caller),
-        CallerKind::Iam => match_iam(&guarded.allow, &inv.caller),
-        CallerKind::Unknown => Match::None(Reason::UnknownCaller),
+    if inv.was_refused() {
+        v.reason = Reason::AccessDenied;
+        return v;
+    }
+    let action = if inv.is_url_invoke() {
+        InvokeAction::InvokeFunctionUrl
+    } else {
+        InvokeAction::InvokeFunction
+    };
+    let public_url = (action == InvokeAction::InvokeFunctionUrl)
+        .then(|| {
+            guarded
+                .allow
+                .iter()
+                .position(|e| e.grant == Grant::PublicUrl)
+        })
+        .flatten();
+    let found = match (public_url, inv.caller.kind) {
+        (Some(index), _) => Match::Entry {
+            index,
+            source_verified: None,
+            note: None,
+        },
+        (None, CallerKind::Service) if action == InvokeAction::InvokeFunction => {
+            match_service(&guarded.allow, &inv.caller)
+        }
+        (None, CallerKind::Service) => Match::None(Reason::CallerNotAllowlisted),
+        (None, CallerKind::Account) => match_account(&guarded.allow, &inv.caller, action),
+        (None, CallerKind::Iam) => match_iam(&guarded.allow, &inv.caller, action),
+        (None, CallerKind::Unknown) => Match::None(Reason::UnknownCaller),
     };
     match found {
         Match::Entry {
@@ -141,6 +168,7 @@ fn match_service(allow: &[AllowEntry], caller: &Caller) -> Match {
             service,
             source_arn,
             source_account,
+            ..
         } = &entry.grant
         else {
             continue;
@@ -181,12 +209,16 @@ fn match_service(allow: &[AllowEntry], caller: &Caller) -> Match {
     Match::None(reason)
 }
 
-fn match_account(allow: &[AllowEntry], caller: &Caller) -> Match {
+fn match_account(allow: &[AllowEntry], caller: &Caller, action: InvokeAction) -> Match {
     let account = caller.account.as_deref();
-    if let Some(index) = allow.iter().position(|e| match &e.grant {
-        Grant::Account(a) => Some(a.as_str()) == account,
-        Grant::Principal(p) => principal_matches(p.as_str(), caller),
-        _ => false,
+    let allow_action = |e: &&AllowEntry| e.action == action;
+    if let Some(index) = allow.iter().position(|e| {
+        allow_action(&e)
+            && match &e.grant {
+                Grant::Account(a) => Some(a.as_str()) == account,
+                Grant::Principal(p) => principal_matches(p.as_str(), caller),
+                _ => false,
+            }
     }) {
         return Match::Entry {
             index,
@@ -196,7 +228,7 @@ fn match_account(allow: &[AllowEntry], caller: &Caller) -> Match {
     }
     if let Some(index) = allow
         .iter()
-        .position(|e| matches!(e.grant, Grant::Organization(_)))
+        .position(|e| e.action == action && matches!(e.grant, Grant::Organization(_)))
     {
         let note = "organization membership cannot be verified from the record; allowed by the organization entry".to_owned();
         return Match::Entry {
@@ -208,15 +240,15 @@ fn match_account(allow: &[AllowEntry], caller: &Caller) -> Match {
     Match::None(Reason::CallerNotAllowlisted)
 }
 
-fn match_iam(allow: &[AllowEntry], caller: &Caller) -> Match {
+fn match_iam(allow: &[AllowEntry], caller: &Caller, action: InvokeAction) -> Match {
     let found = allow.iter().position(|e| match &e.grant {
-        Grant::Principal(p) => principal_matches(p.as_str(), caller),
-        Grant::Account(a) => caller.account.as_deref() == Some(a.as_str()),
+        Grant::Principal(p) => e.action == action && principal_matches(p.as_str(), caller),
+        Grant::Account(a) => e.action == action && caller.account.as_deref() == Some(a.as_str()),
         Grant::Service { service, .. } => caller
             .invoked_by
             .as_deref()
             .is_some_and(|by| service.as_str().eq_ignore_ascii_case(by)),
-        Grant::Organization(_) => false,
+        Grant::Organization(_) | Grant::PublicUrl => false,
     });
     match found {
         Some(index) => Match::Entry {
@@ -382,6 +414,111 @@ mod tests {
             (v.verdict, v.reason, v.fixable),
             (Outcome::Violation, Reason::UnknownCaller, Some(false))
         );
+    }
+
+    #[test]
+    fn refused_calls_are_not_violations_but_failed_ones_are() {
+        let rec = |code: &str| {
+            json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "errorCode": code,
+                "userIdentity": {"type": "AWSAccount", "accountId": "999999999999", "principalId": "x"},
+                "resources": [{"ARN": "arn:aws:lambda:us-east-1:111122223333:function:Blog"}]})
+        };
+        let v = decide(
+            &policies(),
+            &invocation(&rec("AccessDenied")).expect("parses"),
+        );
+        assert_eq!(
+            (v.verdict, v.reason),
+            (Outcome::Ignored, Reason::AccessDenied)
+        );
+        let v = decide(
+            &policies(),
+            &invocation(&rec("ResourceNotReadyException")).expect("parses"),
+        );
+        assert_eq!(
+            (v.verdict, v.reason, v.fixable),
+            (Outcome::Violation, Reason::CallerNotAllowlisted, Some(true))
+        );
+    }
+
+    #[test]
+    fn an_aws_account_caller_matches_account_entries() {
+        let v = judge(
+            json!({"type": "AWSAccount", "accountId": "444455556666", "principalId": "AIDAEXAMPLE"}),
+            json!(null),
+        );
+        assert_eq!((v.verdict, v.allow_entry), (Outcome::Allowed, Some(1)));
+    }
+
+    #[test]
+    fn function_url_records_are_judged_against_url_entries() {
+        let url = |p: &Policies, identity: serde_json::Value| {
+            let rec = json!({"eventSource": "lambda.amazonaws.com", "eventName": "InvokeFunctionUrl",
+                "userIdentity": identity,
+                "resources": [{"ARN": "arn:aws:lambda:us-east-1:111122223333:function:Blog"}]});
+            decide(p, &invocation(&rec).expect("parses"))
+        };
+        let anonymous =
+            json!({"type": "AWSAccount", "accountId": "ANONYMOUS_PRINCIPAL", "principalId": ""});
+        let v = url(&policies(), anonymous.clone());
+        assert_eq!(
+            v.verdict,
+            Outcome::Violation,
+            "no URL entry: a public URL is a violation"
+        );
+        let public = Policies::from_json(
+            r#"{"version": 1, "functions": {"Blog": {"allow": [{"functionUrl": "public"}]}}}"#,
+            "p",
+            None,
+        )
+        .expect("valid");
+        assert_eq!(url(&public, anonymous).verdict, Outcome::Allowed);
+        let iam_url = Policies::from_json(r#"{"version": 1, "functions": {"Blog": {"allow": [{"account": "444455556666", "action": "lambda:InvokeFunctionUrl"}]}}}"#, "p", None).expect("valid");
+        let partner = json!({"type": "AssumedRole", "arn": "arn:aws:sts::444455556666:assumed-role/x/y", "accountId": "444455556666"});
+        assert_eq!(url(&iam_url, partner.clone()).verdict, Outcome::Allowed);
+        let v = judge(partner, json!(null));
+        assert_eq!(
+            v.verdict,
+            Outcome::Allowed,
+            "the main policies allow the account to Invoke"
+        );
+        let rec = json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke",
+            "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::444455556666:assumed-role/x/y", "accountId": "444455556666"},
+            "resources": [{"ARN": "arn:aws:lambda:us-east-1:111122223333:function:Blog"}]});
+        assert_eq!(
+            decide(&iam_url, &invocation(&rec).expect("parses")).verdict,
+            Outcome::Violation,
+            "a URL entry does not allow Invoke"
+        );
+    }
+
+    #[test]
+    fn a_name_key_means_the_home_account_and_region_only() {
+        let p = policies();
+        p.set_home(crate::home::Home::new("aws", "us-east-1", "111122223333").expect("home"))
+            .expect("home set");
+        let rec = |arn: &str| {
+            json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke",
+                "userIdentity": {"type": "AWSService", "invokedBy": "sns.amazonaws.com"},
+                "resources": [{"ARN": arn}]})
+        };
+        let home = decide(
+            &p,
+            &invocation(&rec("arn:aws:lambda:us-east-1:111122223333:function:Blog"))
+                .expect("parses"),
+        );
+        assert_eq!(home.verdict, Outcome::Violation);
+        for elsewhere in [
+            "arn:aws:lambda:eu-west-1:111122223333:function:Blog",
+            "arn:aws:lambda:us-east-1:999999999999:function:Blog",
+        ] {
+            let v = decide(&p, &invocation(&rec(elsewhere)).expect("parses"));
+            assert_eq!(
+                (v.verdict, v.reason),
+                (Outcome::Ignored, Reason::NotGuarded),
+                "{elsewhere}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
 use invokeguard::plan::plan;
+use invokeguard::policies::Apply;
 use invokeguard::policies::{MAX_POLICIES_BYTES, Policies};
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;
@@ -60,16 +61,17 @@ fn hundreds_of_statements_plan_correctly() {
     let current = ResourcePolicy::from_value(&json!({"Statement": statements})).unwrap();
     let p = policies();
     let allow = &p.lookup("f", None).unwrap().1.allow;
-    let planned = plan("f", None, allow, &current);
+    let planned = plan("f", None, allow, &current, Apply::Permissions);
     assert_eq!(
         (
             planned.remove.len(),
             planned.add.len(),
             planned.keep.as_slice()
         ),
-        (500, 0, &["keep".to_owned()][..])
+        (500, 0, &[Some("keep".to_owned())][..])
     );
-    assert!(plan("f", None, allow, &planned.applied_to(&current)).is_empty());
+    let after = planned.applied_to(&current, None);
+    assert!(plan("f", None, allow, &after, Apply::Permissions).is_empty());
 }
 
 #[test]
@@ -85,8 +87,13 @@ fn odd_sids_and_every_principal_form_are_read_and_planned() {
     ]}))
     .unwrap();
     let p = policies();
-    let planned = plan("f", None, &p.lookup("f", None).unwrap().1.allow, &current);
-    let removed: Vec<&str> = planned.remove.iter().map(|r| r.sid.as_str()).collect();
+    let allow = &p.lookup("f", None).unwrap().1.allow;
+    let planned = plan("f", None, allow, &current, Apply::Permissions);
+    let removed: Vec<&str> = planned
+        .remove
+        .iter()
+        .filter_map(|r| r.sid.as_deref())
+        .collect();
     assert_eq!(
         removed,
         [
@@ -94,12 +101,15 @@ fn odd_sids_and_every_principal_form_are_read_and_planned() {
             "fed",
             "canon",
             "star-aws",
-            "svc-list"
+            "svc-list",
+            "not-principal"
         ]
     );
-    assert_eq!(planned.keep, ["ok"]);
-    assert_eq!(planned.unmanaged.len(), 1);
-    assert!(planned.unmanaged[0].why.contains("NotPrincipal"));
+    assert!(planned.remove[5].why.contains("NotPrincipal"));
+    assert_eq!(planned.keep, [Some("ok".to_owned())]);
+    assert!(planned.unmanaged.is_empty());
+    let after = planned.applied_to(&current, None);
+    assert!(plan("f", None, allow, &after, Apply::Permissions).is_empty());
 }
 
 #[test]

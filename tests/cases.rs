@@ -44,7 +44,8 @@ fn run_case(path: &std::path::Path) -> Result<(), String> {
     let (key, guarded) = policies
         .lookup(name, None)
         .ok_or("function not in the case's policies")?;
-    let planned = plan(key.as_str(), qualifier, &guarded.allow, &current);
+    let apply = policies.apply_for(guarded);
+    let planned = plan(key.as_str(), qualifier, &guarded.allow, &current, apply);
     subset(
         &case["wantPlan"],
         &serde_json::to_value(&planned).map_err(|e| e.to_string())?,
@@ -54,7 +55,8 @@ fn run_case(path: &std::path::Path) -> Result<(), String> {
         key.as_str(),
         qualifier,
         &guarded.allow,
-        &planned.applied_to(&current),
+        &planned.applied_to(&current, None),
+        apply,
     );
     if again.is_empty() {
         Ok(())

@@ -257,5 +257,5 @@ fn the_checked_in_schema_is_the_generated_one() {
         "policies/invokers.schema.json is stale: run `cargo run -q -- schema > policies/invokers.schema.json`"
     );
     let one_of = &generated["$defs"]["AllowEntry"]["oneOf"];
-    assert_eq!(one_of.as_array().map(Vec::len), Some(4));
+    assert_eq!(one_of.as_array().map(Vec::len), Some(5));
 }

@@ -33,9 +33,11 @@ async fn remediate_reports_then_enforces_with_the_contract_exit_codes() {
         "resources": [{"ARN": format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:from-shell")}]}]}).to_string());
     let run = async |report: bool| {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_invokeguard"));
+        // The home is given here; the test below asks STS for it.
         cmd.arg("remediate")
             .arg("--policies")
             .arg(policies.path())
+            .args(["--account", ACCOUNT, "--region", "us-east-1"])
             .arg(records.path());
         if report {
             cmd.arg("--report");

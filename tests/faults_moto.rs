@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use invokeguard::plan::plan;
-use invokeguard::policies::Policies;
+use invokeguard::policies::{Apply, Policies};
 use invokeguard::remediate::{EventReport, Guard, LazyAws, Level, MemorySink, Settings};
 use invokeguard::resource_policy::ResourcePolicy;
 use serde_json::{Value, json};
@@ -92,7 +92,7 @@ impl Env {
         let current = self.statements().await;
         let p = policies(&self.name);
         let allow = &p.lookup(&self.name, None).unwrap().1.allow;
-        let again = plan(&self.name, None, allow, &current);
+        let again = plan(&self.name, None, allow, &current, Apply::Permissions);
         assert!(
             again.is_empty(),
             "not the allowed set: {current:?}\nplan {again:?}"
@@ -152,16 +152,16 @@ async fn a_conflict_on_add_replans_from_a_fresh_getpolicy() {
         env.proxy.operations(),
         [
             "GetPolicy",
-            "RemovePermission",
-            "RemovePermission",
             "AddPermission",
             "GetPolicy",
-            "AddPermission"
+            "AddPermission",
+            "RemovePermission",
+            "RemovePermission"
         ]
     );
     assert_eq!(
         env.outcomes(),
-        ["applied", "applied", "conflict-retried", "applied"]
+        ["conflict-retried", "applied", "applied", "applied"]
     );
     env.assert_allowed_set().await;
 }
@@ -192,29 +192,36 @@ async fn a_dropped_connection_is_retried() {
 }
 
 #[tokio::test]
-async fn a_full_policy_fails_the_add_logs_it_and_fails_the_event() {
+async fn a_full_policy_falls_back_to_a_document_write_and_removes_nothing_first() {
     let env = drifted("fault-length").await;
     env.proxy
         .inject(Fault::policy_too_long("AddPermission", Hit::Always));
+    // moto has no PutResourcePolicy: the fallback write fails here (the in-memory API tests
+    // in tests/guard_memory.rs show it succeeding), and the event fails so Lambda retries it.
     let err = env.run().await.expect_err("incomplete");
-    assert!(err.contains("1 action(s) failed"), "{err}");
-    assert_eq!(env.outcomes(), ["applied", "applied", "failed"]);
-    let failed = &env.lines("remediation")[2];
+    assert!(err.contains("action(s) failed"), "{err}");
+    assert_eq!(
+        env.outcomes(),
+        ["conflict-retried", "failed", "failed", "failed"]
+    );
+    let first = &env.lines("remediation")[0];
     assert!(
-        failed["error"]
+        first["error"]
             .as_str()
             .unwrap()
             .contains("PolicyLengthExceededException")
     );
-    // The allowed partner grant was never touched; the intruders are gone.
-    let sids: Vec<String> = env
-        .statements()
-        .await
-        .statements
-        .iter()
-        .filter_map(|s| s.sid.clone())
-        .collect();
-    assert_eq!(sids, ["partner"]);
+    assert!(
+        env.lines("remediation")[1..]
+            .iter()
+            .all(|l| l["apply"] == "document")
+    );
+    assert_eq!(env.proxy.calls_of("RemovePermission").len(), 0);
+    assert_eq!(
+        env.statements().await.statements.len(),
+        3,
+        "no grant is removed while the allowed one could not be added"
+    );
 }
 
 #[tokio::test]
@@ -226,11 +233,20 @@ async fn endless_stale_revisions_end_in_a_bounded_failure() {
     assert!(err.contains("gave up after 4 attempts"), "{err}");
     assert_eq!(env.proxy.calls_of("GetPolicy").len(), 4);
     assert_eq!(env.proxy.calls_of("RemovePermission").len(), 4);
-    assert_eq!(env.outcomes(), ["conflict-retried"; 4]);
+    assert_eq!(
+        env.outcomes(),
+        [
+            "applied",
+            "conflict-retried",
+            "conflict-retried",
+            "conflict-retried",
+            "conflict-retried"
+        ]
+    );
     assert_eq!(
         env.statements().await.statements.len(),
-        3,
-        "nothing was changed"
+        4,
+        "the allowed grant was added; nothing was removed"
     );
 }
 
@@ -265,7 +281,7 @@ async fn a_third_party_change_between_getpolicy_and_our_first_mutation_is_caught
     let env = drifted("race-third").await;
     let direct = env.lambda.clone();
     env.proxy
-        .before_forward("RemovePermission", 1, move || async move {
+        .before_forward("AddPermission", 1, move || async move {
             direct
                 .add_permission()
                 .function_name("race-third")
@@ -278,9 +294,9 @@ async fn a_third_party_change_between_getpolicy_and_our_first_mutation_is_caught
         });
     let report = env.run().await.expect("converged");
     assert_eq!(report.failed, 0);
-    let first_remove = &env.proxy.calls_of("RemovePermission")[0];
+    let first_mutation = &env.proxy.calls_of("AddPermission")[0];
     assert!(
-        first_remove.revision_id.is_some(),
+        first_mutation.revision_id.is_some(),
         "the first mutation carried GetPolicy's RevisionId"
     );
     assert_eq!(

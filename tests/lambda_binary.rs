@@ -86,9 +86,10 @@ async fn the_binary_judges_and_remediates_under_a_runtime_api() {
         (report["removed"].as_u64(), report["added"].as_u64()),
         (Some(1), Some(1))
     );
+    // The allowed grant is added before the wrong one goes: no allowed caller loses access.
     assert_eq!(
         proxy.operations(),
-        ["GetPolicy", "RemovePermission", "AddPermission"]
+        ["GetPolicy", "AddPermission", "RemovePermission"]
     );
     let stored = moto::stored_policy(&lambda, "guarded-bin", None)
         .await

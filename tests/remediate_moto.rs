@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use invokeguard::plan::plan;
-use invokeguard::policies::Policies;
+use invokeguard::policies::{Apply, Policies};
 use invokeguard::remediate::{EventReport, Guard, LazyAws, Level, MemorySink, Settings};
 use invokeguard::resource_policy::ResourcePolicy;
 use serde_json::{Value, json};
@@ -172,18 +172,19 @@ async fn a_violation_leaves_exactly_the_allowed_grants_in_the_minimum_calls() {
         (1, 3, 2, 0, 0)
     );
 
-    // One GetPolicy plus one call per statement changed; removals first; RevisionId on the first only.
+    // One GetPolicy plus one call per statement changed; additions first, so an allowed
+    // caller never goes without its grant; RevisionId on the first only.
     let calls = env.proxy.calls();
     let ops: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).collect();
     assert_eq!(
         ops,
         [
             "GetPolicy",
-            "RemovePermission",
-            "RemovePermission",
-            "RemovePermission",
             "AddPermission",
-            "AddPermission"
+            "AddPermission",
+            "RemovePermission",
+            "RemovePermission",
+            "RemovePermission"
         ]
     );
     assert_eq!(report.api_calls, 6);
@@ -206,7 +207,7 @@ async fn a_violation_leaves_exactly_the_allowed_grants_in_the_minimum_calls() {
     .unwrap();
     let allow = &policies.lookup("drifted", None).unwrap().1.allow;
     let current = ResourcePolicy::from_value(&stored.clone().unwrap()).unwrap();
-    assert!(plan("drifted", None, allow, &current).is_empty());
+    assert!(plan("drifted", None, allow, &current, Apply::Permissions).is_empty());
 
     let remediations = lines(&env, "remediation");
     assert_eq!(remediations.len(), 5);
@@ -455,21 +456,22 @@ async fn a_stale_revision_restarts_from_a_fresh_getpolicy() {
         .await
         .expect("converged");
     assert_eq!((report.removed, report.added), (1, 1));
+    // The addition lands; the removal meets a changed policy and is planned again.
     assert_eq!(
         env.proxy.operations(),
         [
             "GetPolicy",
+            "AddPermission",
             "RemovePermission",
             "GetPolicy",
-            "RemovePermission",
-            "AddPermission"
+            "RemovePermission"
         ]
     );
     let outcomes: Vec<String> = lines(&env, "remediation")
         .iter()
         .map(|l| l["outcome"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(outcomes, ["conflict-retried", "applied", "applied"]);
+    assert_eq!(outcomes, ["applied", "conflict-retried", "applied"]);
     assert_eq!(
         sids(&moto::stored_policy(&env.lambda, "stale", None).await).len(),
         2
@@ -532,35 +534,32 @@ async fn throttling_past_the_retry_budget_fails_the_event_so_lambda_retries() {
 }
 
 #[tokio::test]
-async fn a_plan_that_would_remove_every_grant_is_refused_and_reported() {
+async fn a_policy_with_no_allowed_grant_left_is_reconciled_to_the_allowlist() {
+    // Today's main refused this plan ("would remove every grant") and left the public grant open.
     let env = setup(
-        "misconfigured",
+        "swapped",
         json!({"allow": [{"account": "111122223333"}]}),
         None,
     )
     .await;
-    add(&env, "partner-typo", "111122224444", None, None).await;
+    add(&env, "partner-swapped", "111122224444", None, None).await;
     add(&env, "public", "*", None, None).await;
-    let report = run(&env, record_by_account("misconfigured", FOREIGN, None))
+    let report = run(&env, record_by_account("swapped", FOREIGN, None))
         .await
-        .expect("refusal is not a failure");
-    assert_eq!((report.unfixed, report.removed, report.added), (1, 0, 0));
-    assert_eq!(env.proxy.operations(), ["GetPolicy"]);
-    let refused: Vec<Value> = lines(&env, "error")
-        .into_iter()
-        .filter(|l| l["refused"] == true)
-        .collect();
-    assert_eq!(refused.len(), 1);
-    assert!(
-        refused[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("remove all 2 invoke grant(s)")
-    );
+        .expect("reconciled");
+    assert_eq!((report.unfixed, report.removed, report.added), (0, 2, 1));
     assert_eq!(
-        sids(&moto::stored_policy(&env.lambda, "misconfigured", None).await),
-        ["partner-typo", "public"]
+        env.proxy.operations(),
+        [
+            "GetPolicy",
+            "AddPermission",
+            "RemovePermission",
+            "RemovePermission"
+        ]
     );
+    let stored = sids(&moto::stored_policy(&env.lambda, "swapped", None).await);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].starts_with("invokeguard-account-"), "{stored:?}");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! Rule: nothing here panics on bad input; a panic means either a library panic or a real
 //! violation of a planner property (the `assert!`s below).
 
-use invokeguard::plan::plan;
+use invokeguard::plan::{grants_invoke as plan_grants_invoke, plan};
 use invokeguard::policies::Policies;
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;
@@ -88,15 +88,24 @@ pub fn check_planner(policies: &Policies, current: &ResourcePolicy) {
         let qualifiers =
             std::iter::once(None).chain(function.qualifiers.iter().map(|q| Some(q.as_str())));
         for qualifier in qualifiers {
-            let planned = plan(key.as_str(), qualifier, &function.allow, current);
-            for sid in &planned.keep {
+            let apply = policies.apply_for(function);
+            let planned = plan(key.as_str(), qualifier, &function.allow, current, apply);
+            for r in &planned.remove {
                 assert!(
-                    !planned.remove.iter().any(|r| &r.sid == sid),
-                    "sid {sid:?} is both kept and removed: {planned:?}"
+                    current
+                        .statements
+                        .get(r.index)
+                        .is_some_and(plan_grants_invoke),
+                    "removal {r:?} does not name an invoke-granting statement: {planned:?}"
                 );
             }
-            let after = planned.applied_to(current);
-            let replanned = plan(key.as_str(), qualifier, &function.allow, &after);
+            let after = planned.applied_to(current, None);
+            assert!(
+                after.statements.len() + planned.remove.len()
+                    == current.statements.len() + planned.add.len(),
+                "statements went missing or appeared: {planned:?}"
+            );
+            let replanned = plan(key.as_str(), qualifier, &function.allow, &after, apply);
             assert!(
                 replanned.is_empty(),
                 "plan is not idempotent for {key:?}/{qualifier:?}:\ncurrent: {current:?}\nfirst: {planned:?}\nafter: {after:?}\nsecond: {replanned:?}"

@@ -21,9 +21,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let guard = Arc::clone(&guard);
         async move {
-            guard
-                .handle_event(event.payload, &event.context.request_id)
-                .await
+            let ctx = &event.context;
+            guard.set_home_from_arn(&ctx.invoked_function_arn, &ctx.request_id)?;
+            guard.handle_event(event.payload, &ctx.request_id).await
         }
     }))
     .await

@@ -13,20 +13,26 @@ fn main() -> ExitCode {
             file,
             guard_function,
         } => validate(&file, guard_function.as_deref(), &mut err),
-        Command::Check { policies, events } => check(&policies, &events, &mut out, &mut err),
+        Command::Check {
+            policies,
+            home,
+            events,
+        } => check(&policies, &home, &events, &mut out, &mut err),
         Command::Plan {
             policies,
+            home,
             function,
             current,
-        } => plan_command(&policies, &function, &current, &mut out),
+        } => plan_command(&policies, &home, &function, &current, &mut out),
         Command::Schema => schema(&mut out),
         Command::Remediate {
             policies,
             report,
+            home,
             events,
         } => tokio::runtime::Runtime::new()
             .map_err(|e| CliError::Remediation(format!("cannot start the async runtime: {e}")))
-            .and_then(|rt| rt.block_on(remediate(&policies, report, &events, &mut err))),
+            .and_then(|rt| rt.block_on(remediate(&policies, report, &home, &events, &mut err))),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -25,6 +25,8 @@ pub enum Command {
     Check {
         #[arg(long)]
         policies: PathBuf,
+        #[command(flatten)]
+        home: HomeArgs,
         /// Files of records (EventBridge events, records, {"Records":[...]}, arrays, .gz); `-` or none for stdin.
         events: Vec<PathBuf>,
     },
@@ -32,6 +34,8 @@ pub enum Command {
     Plan {
         #[arg(long)]
         policies: PathBuf,
+        #[command(flatten)]
+        home: HomeArgs,
         /// NAME, NAME:QUALIFIER or a function ARN (qualified or not).
         #[arg(long)]
         function: String,
@@ -46,8 +50,21 @@ pub enum Command {
         /// Report only: log and notify the plans, change nothing.
         #[arg(long)]
         report: bool,
+        #[command(flatten)]
+        home: HomeArgs,
         events: Vec<PathBuf>,
     },
     /// Print the JSON Schema of the policies file.
     Schema,
+}
+
+/// The home account and region a function name in the policies file means.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HomeArgs {
+    /// Home account id (12 digits). `remediate` asks STS when it is not given.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Home region. `remediate` reads the AWS configuration when it is not given.
+    #[arg(long)]
+    pub region: Option<String>,
 }

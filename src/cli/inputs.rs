@@ -35,6 +35,8 @@ pub enum CliError {
     Output(std::io::Error),
     #[error("{0}")]
     Remediation(String),
+    #[error("home account and region: {0}")]
+    Home(String),
 }
 
 /// Reads a file (or stdin for `-`) of at most [`MAX_INPUT_BYTES`].

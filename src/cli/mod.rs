@@ -6,7 +6,7 @@ mod offline;
 #[cfg(feature = "aws")]
 mod remediate;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, HomeArgs};
 pub use inputs::{CliError, read_limited};
 pub use offline::{check, plan_command, schema, validate};
 #[cfg(feature = "aws")]

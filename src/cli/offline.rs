@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::Exit;
+use super::args::HomeArgs;
 use super::inputs::{CliError, read_limited};
+use crate::home::Home;
 use crate::plan::plan;
 use crate::policies::Policies;
 use crate::record::{FoundRecord, invocation, parse_input};
@@ -35,11 +37,13 @@ pub fn validate(file: &Path, guard: Option<&str>, err: &mut dyn Write) -> Result
 /// exit code 2, but the other records are still judged.
 pub fn check(
     policies: &Path,
+    home: &HomeArgs,
     events: &[PathBuf],
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
     let policies = Policies::load(policies, None)?;
+    set_offline_home(&policies, home)?;
     let mut bad = false;
     let mut violating = false;
     for (origin, rec) in records(events, err, &mut bad) {
@@ -114,11 +118,13 @@ pub(crate) fn records(
 
 pub fn plan_command(
     policies: &Path,
+    home: &HomeArgs,
     function: &str,
     current: &Path,
     out: &mut dyn Write,
 ) -> Result<Exit, CliError> {
     let policies = Policies::load(policies, None)?;
+    set_offline_home(&policies, home)?;
     let (name, arn, qualifier) = split_function_arg(function)?;
     let (key, guarded) =
         policies
@@ -134,7 +140,13 @@ pub fn plan_command(
     })?;
     let current =
         ResourcePolicy::parse(&text).map_err(|source| CliError::Current { file, source })?;
-    let plan = plan(key.as_str(), qualifier.as_deref(), &guarded.allow, &current);
+    let plan = plan(
+        key.as_str(),
+        qualifier.as_deref(),
+        &guarded.allow,
+        &current,
+        policies.apply_for(guarded),
+    );
     let json = serde_json::to_string_pretty(&plan).map_err(|e| CliError::Output(e.into()))?;
     writeln!(out, "{json}").map_err(CliError::Output)?;
     Ok(if plan.is_empty() {
@@ -142,6 +154,22 @@ pub fn plan_command(
     } else {
         Exit::Findings
     })
+}
+
+/// Offline, a name matches anywhere unless both `--account` and `--region` are given.
+fn set_offline_home(policies: &Policies, home: &HomeArgs) -> Result<(), CliError> {
+    match (&home.account, &home.region) {
+        (Some(account), Some(region)) => {
+            let home = Home::new(Home::partition_of_region(region), region, account)
+                .map_err(|e| CliError::Home(e.to_string()))?;
+            policies.set_home(home)?;
+            Ok(())
+        }
+        (None, None) => Ok(()),
+        _ => Err(CliError::Home(
+            "give both --account and --region, or neither".into(),
+        )),
+    }
 }
 
 /// `NAME`, `NAME:QUALIFIER`, `arn:…:function:NAME[:QUALIFIER]` → (name, unqualified ARN, qualifier).

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Exit;
+use super::args::HomeArgs;
 use super::inputs::CliError;
 use super::offline::records;
+use crate::home::Home;
 use crate::policies::{Mode, Policies};
 use crate::remediate::{EventReport, Guard, LazyAws, Level, Settings, StdoutSink};
 
@@ -15,11 +17,13 @@ use crate::remediate::{EventReport, Guard, LazyAws, Level, Settings, StdoutSink}
 pub async fn remediate(
     policies: &Path,
     report_only: bool,
+    home: &HomeArgs,
     events: &[PathBuf],
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
     let policies =
         Policies::load(policies, None)?.with_mode_override(report_only.then_some(Mode::Report));
+    policies.set_home(resolve_home(home).await?)?;
     let bus = std::env::var("INVOKEGUARD_EVENT_BUS")
         .ok()
         .filter(|b| !b.is_empty());
@@ -59,4 +63,39 @@ pub async fn remediate(
     } else {
         Exit::Ok
     })
+}
+
+/// `--account`/`--region`, else the AWS configuration's region and STS's account: a function
+/// name in the policies file means that account and region, and only there is it touched.
+async fn resolve_home(args: &HomeArgs) -> Result<Home, CliError> {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let region = match (&args.region, config.region()) {
+        (Some(r), _) => r.clone(),
+        (None, Some(r)) => r.to_string(),
+        (None, None) => {
+            return Err(CliError::Home(
+                "no region: give --region or set AWS_REGION".into(),
+            ));
+        }
+    };
+    let account = match &args.account {
+        Some(a) => a.clone(),
+        None => aws_sdk_sts::Client::new(&config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| {
+                CliError::Home(format!(
+                    "cannot ask STS for the account ({}); give --account",
+                    aws_sdk_sts::error::DisplayErrorContext(&e)
+                ))
+            })?
+            .account()
+            .map(str::to_owned)
+            .ok_or_else(|| CliError::Home("STS named no account; give --account".into()))?,
+    };
+    Home::new(Home::partition_of_region(&region), &region, &account)
+        .map_err(|e| CliError::Home(e.to_string()))
 }

@@ -65,13 +65,15 @@ validated_string!(
 );
 
 validated_string!(
-    /// An AWS service principal such as `s3.amazonaws.com` or `logs.us-east-1.amazonaws.com`.
+    /// An AWS service principal such as `s3.amazonaws.com`, `logs.us-east-1.amazonaws.com`,
+    /// `events.amazonaws.com.cn` or `alexa-appkit.amazon.com`.
     ServicePrincipal,
-    "^[a-z0-9][a-z0-9.-]*\\.amazonaws\\.com(\\.cn)?$",
+    "^[a-z0-9][a-z0-9.-]*\\.(amazonaws\\.com(\\.cn)?|amazon\\.com)$",
     |v| {
         let host = v
             .strip_suffix(".amazonaws.com")
-            .or_else(|| v.strip_suffix(".amazonaws.com.cn"));
+            .or_else(|| v.strip_suffix(".amazonaws.com.cn"))
+            .or_else(|| v.strip_suffix(".amazon.com"));
         match host {
             Some(h) if !h.is_empty()
                 && h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
@@ -107,9 +109,25 @@ validated_string!(
 );
 
 validated_string!(
+    /// AddPermission's `EventSourceToken` (an Alexa skill id, for example), stored as the
+    /// condition `lambda:EventSourceToken`.
+    EventSourceToken,
+    "^[a-zA-Z0-9._\\-]{1,256}$",
+    |v| {
+        let ok = (1..=256).contains(&v.len())
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("expected an event source token (letters, digits, '.', '_', '-'), got {v:?}"))
+        }
+    }
+);
+
+validated_string!(
     /// An IAM principal ARN: an account root, a user or a role.
     PrincipalArn,
-    "^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(root|user/.+|role/.+)$",
+    "^arn:aws(-[a-z-]+)?:iam::[0-9]{12}:(root|user/.+|role/.+)$",
     |v| {
         if iam_arn_parts(v).is_some() {
             Ok(())
@@ -159,7 +177,7 @@ validated_string!(
 validated_string!(
     /// A function name or an unqualified function ARN.
     FunctionKey,
-    "^([a-zA-Z0-9_-]{1,64}|arn:aws(-cn|-us-gov)?:lambda:[a-z0-9-]+:[0-9]{12}:function:[a-zA-Z0-9_-]{1,64})$",
+    "^([a-zA-Z0-9_-]{1,64}|arn:aws(-[a-z-]+)?:lambda:[a-z0-9-]+:[0-9]{12}:function:[a-zA-Z0-9_-]{1,64})$",
     |v| {
         let name = match v.strip_prefix("arn:") {
             Some(_) => lambda_arn_name(v),
@@ -186,6 +204,14 @@ impl FunctionKey {
     }
 }
 
+/// `aws`, `aws-cn`, `aws-us-gov`, `aws-iso`, `aws-iso-b`, `aws-eusc`…
+pub fn is_partition(v: &str) -> bool {
+    v == "aws"
+        || v.strip_prefix("aws-").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        })
+}
+
 pub fn is_account_id(v: &str) -> bool {
     v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit())
 }
@@ -200,7 +226,7 @@ pub fn is_function_name(v: &str) -> bool {
 pub fn lambda_arn_name(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
     let ok = parts.next() == Some("arn")
-        && parts.next().is_some_and(|p| p.starts_with("aws"))
+        && parts.next().is_some_and(is_partition)
         && parts.next() == Some("lambda")
         && parts.next().is_some_and(|r| !r.is_empty())
         && parts.next().is_some_and(is_account_id)
@@ -208,12 +234,14 @@ pub fn lambda_arn_name(arn: &str) -> Option<&str> {
     if ok { parts.next() } else { None }
 }
 
-/// `arn:aws:iam::ACCOUNT:root|user/…|role/…` → (account, resource).
+/// `arn:PARTITION:iam::ACCOUNT:root|user/…|role/…` → (account, resource), in every partition.
 pub fn iam_arn_parts(arn: &str) -> Option<(&str, &str)> {
-    let rest = arn
-        .strip_prefix("arn:aws:iam::")
-        .or_else(|| arn.strip_prefix("arn:aws-cn:iam::"))
-        .or_else(|| arn.strip_prefix("arn:aws-us-gov:iam::"))?;
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    if !is_partition(partition) {
+        return None;
+    }
+    let rest = rest.strip_prefix("iam::")?;
     let (account, resource) = rest.split_once(':')?;
     let resource_ok = resource == "root"
         || resource
@@ -247,6 +275,9 @@ mod tests {
         assert!(!ok::<ServicePrincipal>("S3.amazonaws.com"));
         assert!(!ok::<ServicePrincipal>("amazonaws.com"));
         assert!(!ok::<ServicePrincipal>("s3.example.com"));
+        assert!(ok::<ServicePrincipal>("alexa-appkit.amazon.com"));
+        assert!(ok::<ServicePrincipal>("events.amazonaws.com.cn"));
+        assert!(!ok::<ServicePrincipal>("amazon.com"));
     }
 
     #[test]

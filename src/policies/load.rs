@@ -2,8 +2,11 @@
 
 use std::path::Path;
 
+use std::sync::OnceLock;
+
 use super::ids::FunctionKey;
-use super::model::{FunctionPolicy, Grant, Mode, PoliciesFile};
+use super::model::{Apply, FunctionPolicy, Grant, Mode, PoliciesFile};
+use crate::home::Home;
 
 /// A policies file larger than this is refused: a real one is a few kilobytes.
 pub const MAX_POLICIES_BYTES: u64 = 1024 * 1024;
@@ -25,6 +28,8 @@ pub enum PolicyError {
     Empty { file: String },
     #[error("{file}: is not UTF-8 text")]
     NotUtf8 { file: String },
+    #[error("home account and region: {0}")]
+    Home(String),
     #[error("{file}:{line}:{column}: at {path}: {message}")]
     Invalid {
         file: String,
@@ -47,7 +52,11 @@ pub struct Warning {
 pub struct Policies {
     file: PoliciesFile,
     origin: String,
+    /// The file's text, to locate keys in errors found after parsing.
+    text: String,
     forced_mode: Option<Mode>,
+    /// The account and region a name key means; unset, a name matches in any account.
+    home: OnceLock<Home>,
 }
 
 impl Policies {
@@ -120,8 +129,51 @@ impl Policies {
         Ok(Policies {
             file,
             origin: origin.to_owned(),
+            text: text.to_owned(),
             forced_mode: None,
+            home: OnceLock::new(),
         })
+    }
+
+    /// Sets the home account and region (once; a later call must name the same home) and
+    /// checks that no function is keyed both by name and by its ARN there.
+    pub fn set_home(&self, home: Home) -> Result<(), PolicyError> {
+        if self.home.get() == Some(&home) {
+            return Ok(());
+        }
+        for (key, _) in self.functions() {
+            let Some(arn) = key.arn() else { continue };
+            let named = self
+                .functions()
+                .any(|(k, _)| k.arn().is_none() && k.as_str() == key.name());
+            if named && home.holds(arn) {
+                let (line, column) = locate_key(&self.text, key.as_str());
+                return Err(PolicyError::Invalid {
+                    file: self.origin.clone(),
+                    line,
+                    column,
+                    path: format!("functions.{key}"),
+                    message: format!(
+                        "the function is keyed both by its name {:?} and by its ARN (home account and region {home}); keep one",
+                        key.name()
+                    ),
+                });
+            }
+        }
+        match self.home.get() {
+            Some(set) if *set != home => {
+                Err(PolicyError::Home(format!("the home was {set}, now {home}")))
+            }
+            Some(_) => Ok(()),
+            None => {
+                let _ = self.home.set(home);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn home(&self) -> Option<&Home> {
+        self.home.get()
     }
 
     /// Applies `INVOKEGUARD_MODE` or `--report`: `report` wins over every function's own mode
@@ -143,19 +195,39 @@ impl Policies {
         self.file.functions.0.iter()
     }
 
-    /// The guarded entry for a function: an ARN key matching `arn` first, else a name key.
+    /// The guarded entry for a function: an ARN key matching `arn` first, else a name key,
+    /// which means the function of that name in the home account and region: a record about a
+    /// same-named function elsewhere is not guarded. Without a home, a name matches anywhere.
     pub fn lookup(&self, name: &str, arn: Option<&str>) -> Option<(&FunctionKey, &FunctionPolicy)> {
         let by_arn = arn.and_then(|arn| self.functions().find(|(k, _)| k.arn() == Some(arn)));
+        let at_home = match (self.home(), arn) {
+            (Some(home), Some(arn)) => home.holds(arn),
+            _ => true,
+        };
         by_arn.or_else(|| {
             self.functions()
-                .find(|(k, _)| k.arn().is_none() && k.as_str() == name)
+                .find(|(k, _)| at_home && k.arn().is_none() && k.as_str() == name)
         })
+    }
+
+    /// The function a key names, as the Lambda API takes it: its ARN, or the name in the home
+    /// account and region (the bare name when no home is known).
+    pub fn api_function(&self, key: &FunctionKey) -> String {
+        match (key.arn(), self.home()) {
+            (Some(arn), _) => arn.to_owned(),
+            (None, Some(home)) => home.function_arn(key.as_str()),
+            (None, None) => key.as_str().to_owned(),
+        }
     }
 
     pub fn mode_for(&self, function: &FunctionPolicy) -> Mode {
         self.forced_mode
             .or(function.mode)
             .unwrap_or(self.file.defaults.mode)
+    }
+
+    pub fn apply_for(&self, function: &FunctionPolicy) -> Apply {
+        function.apply.unwrap_or(self.file.defaults.apply)
     }
 
     /// Findings that do not make the file invalid.
@@ -167,6 +239,7 @@ impl Policies {
                     service,
                     source_arn,
                     source_account,
+                    ..
                 } = &entry.grant
                 else {
                     continue;

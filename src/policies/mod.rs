@@ -5,7 +5,10 @@ mod load;
 mod model;
 
 pub use load::{MAX_POLICIES_BYTES, Policies, PolicyError, Warning};
-pub use model::{AllowEntry, Defaults, FunctionPolicy, Grant, Mode, PoliciesFile};
+pub use model::{
+    AllowEntry, Apply, Defaults, FunctionPolicy, FunctionUrlAccess, Grant, InvokeAction, Mode,
+    PoliciesFile,
+};
 
 /// The JSON Schema of the policies file, generated from the Rust types.
 pub fn json_schema() -> schemars::Schema {

@@ -10,8 +10,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::ids::{
-    AccountId, FunctionKey, OrganizationId, PrincipalArn, Qualifier, ServicePrincipal,
-    SourceArnPattern,
+    AccountId, EventSourceToken, FunctionKey, OrganizationId, PrincipalArn, Qualifier,
+    ServicePrincipal, SourceArnPattern,
 };
 
 /// The whole policies file (`policies/invokers.json`).
@@ -68,6 +68,20 @@ pub struct Defaults {
     /// What to do on a violation when a function sets no mode of its own.
     #[serde(default)]
     pub mode: Mode,
+    /// How a reconcile writes the policy when a function sets no `apply` of its own.
+    #[serde(default)]
+    pub apply: Apply,
+}
+
+/// How a plan is applied. `permissions`: one RemovePermission/AddPermission per statement
+/// changed, falling back to one PutResourcePolicy when a statement to remove has no Sid of its
+/// own or an addition does not fit; `document`: always one PutResourcePolicy of the whole policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Apply {
+    #[default]
+    Permissions,
+    Document,
 }
 
 /// `enforce` rewrites the resource policy; `report` only logs and notifies.
@@ -95,6 +109,9 @@ pub struct FunctionPolicy {
     /// Overrides `defaults.mode` for this function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
+    /// Overrides `defaults.apply` for this function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<Apply>,
     /// Aliases or versions whose own resource policies are managed too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub qualifiers: Vec<Qualifier>,
@@ -102,11 +119,15 @@ pub struct FunctionPolicy {
     pub allow: Vec<AllowEntry>,
 }
 
-/// One allowed caller: exactly one of `service`, `account`, `principal`, `organization`.
+/// One allowed caller: exactly one of `service`, `account`, `principal`, `organization`,
+/// `functionUrl`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(try_from = "RawAllowEntry", into = "RawAllowEntry")]
 pub struct AllowEntry {
     pub grant: Grant,
+    /// What the caller may call: `lambda:InvokeFunction`, or `lambda:InvokeFunctionUrl` through
+    /// a function URL of auth type AWS_IAM (account, principal and organization entries).
+    pub action: InvokeAction,
     pub reason: Option<String>,
 }
 
@@ -117,10 +138,13 @@ pub enum Grant {
         service: ServicePrincipal,
         source_arn: Option<SourceArnPattern>,
         source_account: Option<AccountId>,
+        event_source_token: Option<EventSourceToken>,
     },
     Account(AccountId),
     Principal(PrincipalArn),
     Organization(OrganizationId),
+    /// Anyone, through the function URL of auth type NONE: the pair of statements AWS requires.
+    PublicUrl,
 }
 
 impl Grant {
@@ -130,8 +154,35 @@ impl Grant {
             Grant::Account(_) => "account",
             Grant::Principal(_) => "principal",
             Grant::Organization(_) => "organization",
+            Grant::PublicUrl => "functionurl",
         }
     }
+}
+
+/// The invoke action an entry grants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+pub enum InvokeAction {
+    #[default]
+    #[serde(rename = "lambda:InvokeFunction")]
+    InvokeFunction,
+    #[serde(rename = "lambda:InvokeFunctionUrl")]
+    InvokeFunctionUrl,
+}
+
+impl InvokeAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvokeAction::InvokeFunction => "lambda:InvokeFunction",
+            InvokeAction::InvokeFunctionUrl => "lambda:InvokeFunctionUrl",
+        }
+    }
+}
+
+/// The one value of `functionUrl`: a public URL (auth type NONE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionUrlAccess {
+    Public,
 }
 
 /// The wire shape of an allow entry, before the exactly-one-kind rule is checked.
@@ -145,11 +196,17 @@ struct RawAllowEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     source_account: Option<AccountId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_source_token: Option<EventSourceToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     account: Option<AccountId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     principal: Option<PrincipalArn>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     organization: Option<OrganizationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    function_url: Option<FunctionUrlAccess>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    action: Option<InvokeAction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
 }
@@ -164,30 +221,34 @@ impl TryFrom<RawAllowEntry> for AllowEntry {
         {
             return Err(format!("reason is longer than {MAX_REASON_LEN} characters"));
         }
+        const KINDS: &str =
+            "\"service\", \"account\", \"principal\", \"organization\", \"functionUrl\"";
         let kinds = [
             raw.service.is_some(),
             raw.account.is_some(),
             raw.principal.is_some(),
             raw.organization.is_some(),
+            raw.function_url.is_some(),
         ];
         match kinds.iter().filter(|k| **k).count() {
-            0 => {
-                return Err(
-                    "expected exactly one of \"service\", \"account\", \"principal\", \"organization\", got none"
-                        .to_owned(),
-                );
-            }
+            0 => return Err(format!("expected exactly one of {KINDS}, got none")),
             1 => {}
-            _ => {
-                return Err(
-                    "expected exactly one of \"service\", \"account\", \"principal\", \"organization\", got several"
-                        .to_owned(),
-                );
-            }
+            _ => return Err(format!("expected exactly one of {KINDS}, got several")),
         }
-        if raw.service.is_none() && (raw.source_arn.is_some() || raw.source_account.is_some()) {
+        if raw.service.is_none()
+            && (raw.source_arn.is_some()
+                || raw.source_account.is_some()
+                || raw.event_source_token.is_some())
+        {
             return Err(
-                "\"sourceArn\" and \"sourceAccount\" apply only to a \"service\" entry".to_owned(),
+                "\"sourceArn\", \"sourceAccount\" and \"eventSourceToken\" apply only to a \"service\" entry"
+                    .to_owned(),
+            );
+        }
+        if raw.action.is_some() && (raw.service.is_some() || raw.function_url.is_some()) {
+            return Err(
+                "\"action\" applies only to \"account\", \"principal\" and \"organization\" entries"
+                    .to_owned(),
             );
         }
         let grant = match (raw.service, raw.account, raw.principal, raw.organization) {
@@ -195,14 +256,16 @@ impl TryFrom<RawAllowEntry> for AllowEntry {
                 service,
                 source_arn: raw.source_arn,
                 source_account: raw.source_account,
+                event_source_token: raw.event_source_token,
             },
             (_, Some(a), ..) => Grant::Account(a),
             (_, _, Some(p), _) => Grant::Principal(p),
             (.., Some(o)) => Grant::Organization(o),
-            (None, None, None, None) => return Err("no caller kind".to_owned()),
+            (None, None, None, None) => Grant::PublicUrl,
         };
         Ok(AllowEntry {
             grant,
+            action: raw.action.unwrap_or_default(),
             reason: raw.reason,
         })
     }
@@ -212,6 +275,7 @@ impl From<AllowEntry> for RawAllowEntry {
     fn from(entry: AllowEntry) -> Self {
         let mut raw = RawAllowEntry {
             reason: entry.reason,
+            action: (entry.action != InvokeAction::InvokeFunction).then_some(entry.action),
             ..RawAllowEntry::default()
         };
         match entry.grant {
@@ -219,14 +283,17 @@ impl From<AllowEntry> for RawAllowEntry {
                 service,
                 source_arn,
                 source_account,
+                event_source_token,
             } => {
                 raw.service = Some(service);
                 raw.source_arn = source_arn;
                 raw.source_account = source_account;
+                raw.event_source_token = event_source_token;
             }
             Grant::Account(a) => raw.account = Some(a),
             Grant::Principal(p) => raw.principal = Some(p),
             Grant::Organization(o) => raw.organization = Some(o),
+            Grant::PublicUrl => raw.function_url = Some(FunctionUrlAccess::Public),
         }
         raw
     }
@@ -241,11 +308,12 @@ impl JsonSchema for AllowEntry {
             "type": "string", "maxLength": MAX_REASON_LEN,
             "description": "Why this caller is expected; copied into every log line it decides."
         });
+        let action = g.subschema_for::<InvokeAction>();
         let one = |key: &str, value: Schema, description: &str| {
             json_schema!({
                 "type": "object",
                 "description": description,
-                "properties": { key: value, "reason": reason.clone() },
+                "properties": { key: value, "action": action.clone(), "reason": reason.clone() },
                 "required": [key],
                 "additionalProperties": false
             })
@@ -257,18 +325,26 @@ impl JsonSchema for AllowEntry {
                 "service": g.subschema_for::<ServicePrincipal>(),
                 "sourceArn": g.subschema_for::<SourceArnPattern>(),
                 "sourceAccount": g.subschema_for::<AccountId>(),
+                "eventSourceToken": g.subschema_for::<EventSourceToken>(),
                 "reason": reason.clone()
             },
             "required": ["service"],
             "additionalProperties": false
         });
         json_schema!({
-            "description": "One allowed caller: exactly one of service, account, principal, organization.",
+            "description": "One allowed caller: exactly one of service, account, principal, organization, functionUrl.",
             "oneOf": [
                 service,
                 one("account", g.subschema_for::<AccountId>(), "Another AWS account, as a whole."),
                 one("principal", g.subschema_for::<PrincipalArn>(), "One IAM principal (role, user or account root)."),
-                one("organization", g.subschema_for::<OrganizationId>(), "Any principal of an AWS Organization (aws:PrincipalOrgID).")
+                one("organization", g.subschema_for::<OrganizationId>(), "Any principal of an AWS Organization (aws:PrincipalOrgID)."),
+                json_schema!({
+                    "type": "object",
+                    "description": "Anyone, through the function URL of auth type NONE (lambda:InvokeFunctionUrl with lambda:FunctionUrlAuthType NONE, and lambda:InvokeFunction with lambda:InvokedViaFunctionUrl true).",
+                    "properties": { "functionUrl": g.subschema_for::<FunctionUrlAccess>(), "reason": reason.clone() },
+                    "required": ["functionUrl"],
+                    "additionalProperties": false
+                })
             ]
         })
     }

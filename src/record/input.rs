@@ -1,8 +1,11 @@
 //! Turning input bytes into CloudTrail records, whatever the wrapping: an EventBridge event,
 //! a detail-only record, a trail log file `{"Records":[...]}`, a bare array, or gzip of any.
 
-use std::io::Read;
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Read};
 
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// Decompressed input larger than this is refused (a trail log file is a few megabytes).
@@ -44,21 +47,100 @@ pub struct FoundRecord {
     pub record: Value,
 }
 
-/// Parses input bytes (gzip is detected by its magic number, not by the file name).
+/// Parses input bytes (gzip is detected by its magic number, not by the file name) and returns
+/// every record at once. [`for_each_record`] does the same without holding them all.
 pub fn parse_input(bytes: &[u8], origin: &str) -> Result<Vec<FoundRecord>, InputError> {
-    let text = decompress(bytes, origin)?;
-    if text.iter().all(u8::is_ascii_whitespace) {
-        return Err(InputError::Empty {
-            origin: origin.to_owned(),
-        });
-    }
-    let value: Value = serde_json::from_slice(&text).map_err(|e| InputError::Json {
-        origin: origin.to_owned(),
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e.to_string()),
+    let mut out = Vec::new();
+    for_each_record(bytes, origin, &mut |found| {
+        out.push(found);
+        Ok(())
     })?;
-    records_in_value(value, origin)
+    Ok(out)
+}
+
+/// Reads input bytes as [`parse_input`] does, but hands each record to `visit` as soon as it is
+/// read and then drops it: a trail log file's `Records` (or a top-level array's elements) are
+/// deserialized one at a time, and gzip is decompressed as a stream, so memory stays at one record
+/// plus buffers whatever the number of records. Returns how many records `visit` accepted.
+///
+/// The errors are those of [`parse_input`], with the same precedence (gzip and size first, then
+/// JSON syntax anywhere in the input, then the first misplaced value), except that `visit` may
+/// already have seen the records before the one in error. An error returned by `visit` stops
+/// the reading and is returned as is. An object with two `"Records"` keys is refused.
+pub fn for_each_record(
+    bytes: &[u8],
+    origin: &str,
+    visit: &mut dyn FnMut(FoundRecord) -> Result<(), InputError>,
+) -> Result<usize, InputError> {
+    let mut sink = Sink {
+        origin,
+        visit,
+        visited: 0,
+        failed: None,
+        stopped: None,
+    };
+    if !bytes.starts_with(&GZIP_MAGIC) {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(empty(origin));
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let parsed = read_top(&mut de, &mut sink);
+        return sink.finish(parsed, Offset::default());
+    }
+    let decoded = RefCell::new(Decompressed {
+        inner: flate2::read::MultiGzDecoder::new(bytes).take(MAX_INPUT_BYTES + 1),
+        read: 0,
+        failure: None,
+        origin,
+    });
+    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, Shared(&decoded));
+    // Leading whitespace is consumed here (counting lines and columns, so that JSON errors keep
+    // their positions) to tell empty input apart without holding it.
+    let offset =
+        match skip_json_whitespace(&mut reader) {
+            Ok(Lead::Json(offset)) => offset,
+            Ok(Lead::Eof) => return Err(empty(origin)),
+            Ok(Lead::FormFeed(offset)) => {
+                // Not JSON whitespace, but blank all the same: input that is nothing else is empty.
+                let blank = rest_is_blank(&mut reader);
+                if let Some(failure) = decoded.borrow_mut().drain() {
+                    return Err(failure);
+                }
+                return Err(match blank {
+                    Ok(true) => empty(origin),
+                    _ => match serde_json::from_slice::<Value>(b"\x0c") {
+                        Err(e) => json_error(&e, origin, offset),
+                        Ok(_) => InputError::Json {
+                            origin: origin.to_owned(),
+                            line: offset.lines + 1,
+                            column: offset.columns + 1,
+                            message: "expected value".to_owned(),
+                        },
+                    },
+                });
+            }
+            Err(source) => {
+                return Err(decoded.borrow_mut().failure.take().unwrap_or_else(|| {
+                    InputError::Gzip {
+                        origin: origin.to_owned(),
+                        source,
+                    }
+                }));
+            }
+        };
+    // The reader goes by value: serde_json reads a byte at a time, which an owned `BufReader`
+    // serves from its buffer far faster than a borrowed one.
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let parsed = read_top(&mut de, &mut sink);
+    drop(de);
+    if sink.stopped.is_none() {
+        // Corrupt gzip or oversized input anywhere wins over what the JSON says, as when the
+        // whole input was decompressed first.
+        if let Some(failure) = decoded.borrow_mut().drain() {
+            return Err(failure);
+        }
+    }
+    sink.finish(parsed, offset)
 }
 
 /// The records inside an already-parsed JSON value (a Lambda event).
@@ -68,24 +150,502 @@ pub fn records_in_value(value: Value, origin: &str) -> Result<Vec<FoundRecord>, 
     Ok(out)
 }
 
-fn decompress(bytes: &[u8], origin: &str) -> Result<Vec<u8>, InputError> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(bytes.to_vec());
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+fn empty(origin: &str) -> InputError {
+    InputError::Empty {
+        origin: origin.to_owned(),
     }
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(|source| InputError::Gzip {
-            origin: origin.to_owned(),
-            source,
-        })?;
-    if out.len() as u64 > MAX_INPUT_BYTES {
-        return Err(InputError::TooLarge {
-            origin: origin.to_owned(),
-        });
+}
+
+/// Where the JSON text starts after the leading whitespace consumed before parsing.
+#[derive(Debug, Clone, Copy, Default)]
+struct Offset {
+    lines: usize,
+    columns: usize,
+}
+
+fn json_error(e: &serde_json::Error, origin: &str, offset: Offset) -> InputError {
+    InputError::Json {
+        origin: origin.to_owned(),
+        line: e.line() + offset.lines,
+        column: if e.line() == 1 {
+            e.column() + offset.columns
+        } else {
+            e.column()
+        },
+        message: strip_position(&e.to_string()),
     }
-    Ok(out)
+}
+
+enum Lead {
+    Json(Offset),
+    FormFeed(Offset),
+    Eof,
+}
+
+fn skip_json_whitespace(reader: &mut impl BufRead) -> std::io::Result<Lead> {
+    let mut at = Offset::default();
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(Lead::Eof);
+        }
+        let n = buf
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .unwrap_or(buf.len());
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                at.lines += 1;
+                at.columns = 0;
+            } else {
+                at.columns += 1;
+            }
+        }
+        let next = buf.get(n).copied();
+        reader.consume(n);
+        match next {
+            Some(0x0c) => return Ok(Lead::FormFeed(at)),
+            Some(_) => return Ok(Lead::Json(at)),
+            None => {}
+        }
+    }
+}
+
+fn rest_is_blank(reader: &mut impl BufRead) -> std::io::Result<bool> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(true);
+        }
+        if !buf.iter().all(u8::is_ascii_whitespace) {
+            return Ok(false);
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
+}
+
+/// Decompressed bytes, refused past [`MAX_INPUT_BYTES`]; the failure is kept for the caller
+/// (serde_json only passes an I/O error on).
+struct Decompressed<'a, R> {
+    inner: R,
+    read: u64,
+    failure: Option<InputError>,
+    origin: &'a str,
+}
+
+impl<R: Read> Decompressed<'_, R> {
+    /// Reads on to the end (or the first failure) and returns the failure, if any.
+    fn drain(&mut self) -> Option<InputError> {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(1..) = self.read(&mut buf) {}
+        self.failure.take()
+    }
+}
+
+impl<R: Read> Read for Decompressed<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let stopped = || std::io::Error::other("input refused");
+        if self.failure.is_some() {
+            return Err(stopped());
+        }
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.read += n as u64;
+                if self.read > MAX_INPUT_BYTES {
+                    self.failure = Some(InputError::TooLarge {
+                        origin: self.origin.to_owned(),
+                    });
+                    return Err(stopped());
+                }
+                Ok(n)
+            }
+            Err(source) => {
+                self.failure = Some(InputError::Gzip {
+                    origin: self.origin.to_owned(),
+                    source,
+                });
+                Err(stopped())
+            }
+        }
+    }
+}
+
+/// A reader shared with the caller, who drains it and takes its failure once serde_json is done.
+struct Shared<'s, R>(&'s RefCell<R>);
+
+impl<R: Read> Read for Shared<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .try_borrow_mut()
+            .map_err(std::io::Error::other)?
+            .read(buf)
+    }
+}
+
+/// Where the records go while the input is read, and the first error found.
+struct Sink<'a> {
+    origin: &'a str,
+    visit: &'a mut dyn FnMut(FoundRecord) -> Result<(), InputError>,
+    visited: usize,
+    /// The first misplaced value. Reading goes on (validating, building nothing), because a
+    /// JSON syntax error anywhere takes precedence, as it did when the whole input was parsed.
+    failed: Option<InputError>,
+    /// The error `visit` returned, which stops the reading.
+    stopped: Option<InputError>,
+}
+
+impl Sink<'_> {
+    fn emit<E: de::Error>(&mut self, found: FoundRecord) -> Result<(), E> {
+        if self.failed.is_some() {
+            return Ok(());
+        }
+        match (self.visit)(found) {
+            Ok(()) => {
+                self.visited += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.stopped = Some(e);
+                Err(E::custom("stopped by the record visitor"))
+            }
+        }
+    }
+
+    fn fail(&mut self, path: &str, message: String) {
+        if self.failed.is_none() {
+            self.failed = Some(InputError::Shape {
+                origin: self.origin.to_owned(),
+                path: if path.is_empty() {
+                    "(root)".to_owned()
+                } else {
+                    path.to_owned()
+                },
+                message,
+            });
+        }
+    }
+
+    fn finish(
+        self,
+        parsed: Result<(), serde_json::Error>,
+        offset: Offset,
+    ) -> Result<usize, InputError> {
+        if let Some(e) = self.stopped {
+            return Err(e);
+        }
+        if let Err(e) = parsed {
+            return Err(json_error(&e, self.origin, offset));
+        }
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(self.visited),
+        }
+    }
+}
+
+fn read_top<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+    sink: &mut Sink<'_>,
+) -> Result<(), serde_json::Error> {
+    Node {
+        sink,
+        path: String::new(),
+        role: Role::Top,
+    }
+    .deserialize(&mut *de)?;
+    de.end()
+}
+
+/// What a value read by [`Node`] is expected to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The whole input.
+    Top,
+    /// An element of a top-level array: a record or an event, not an array.
+    Element,
+    /// The value of `"Records"`: an array of record objects.
+    Records,
+    /// An element of `"Records"`: a record object.
+    Record,
+}
+
+/// Reads one value in its role, streaming arrays of records and building a [`Value`] for one
+/// record (or one small object) at a time.
+struct Node<'s, 'a> {
+    sink: &'s mut Sink<'a>,
+    path: String,
+    role: Role,
+}
+
+impl Node<'_, '_> {
+    fn scalar(self, kind: &str) {
+        if self.sink.failed.is_some() {
+            return;
+        }
+        let message = match self.role {
+            Role::Top | Role::Element => format!("expected an object or an array, found {kind}"),
+            Role::Records => "expected an array of CloudTrail records".to_owned(),
+            Role::Record => format!("expected a CloudTrail record object, found {kind}"),
+        };
+        self.sink.fail(&self.path, message);
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.scalar("a boolean");
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.scalar("a number");
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.scalar("a number");
+        Ok(())
+    }
+
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
+        self.scalar("a number");
+        Ok(())
+    }
+
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+        self.scalar("a number");
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.scalar("a number");
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.scalar("a string");
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.scalar("null");
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.scalar("null");
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let element_role = match self.role {
+            _ if self.sink.failed.is_some() => None,
+            Role::Top => Some(Role::Element),
+            Role::Records => Some(Role::Record),
+            Role::Element => {
+                // Records nest at most one level below an array or `Records`.
+                self.sink.fail(
+                    &self.path,
+                    "expected a record, found a nested array".to_owned(),
+                );
+                None
+            }
+            Role::Record => {
+                self.sink.fail(
+                    &self.path,
+                    "expected a CloudTrail record object, found an array".to_owned(),
+                );
+                None
+            }
+        };
+        if let Some(role) = element_role {
+            let mut i = 0usize;
+            while self.sink.failed.is_none() {
+                let element = Node {
+                    sink: &mut *self.sink,
+                    path: format!("{}[{i}]", self.path),
+                    role,
+                };
+                if seq.next_element_seed(element)?.is_none() {
+                    return Ok(());
+                }
+                i += 1;
+            }
+        }
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if self.sink.failed.is_some() {
+            return skip_map(map);
+        }
+        match self.role {
+            Role::Top | Role::Element => read_object(self.sink, self.path, map),
+            Role::Records => {
+                self.sink.fail(
+                    &self.path,
+                    "expected an array of CloudTrail records".to_owned(),
+                );
+                skip_map(map)
+            }
+            Role::Record => {
+                // What `Value::deserialize` does with an object, one record at a time.
+                let record = Value::deserialize(de::value::MapAccessDeserializer::new(&mut map))?;
+                self.sink.emit(FoundRecord {
+                    path: self.path,
+                    record,
+                })
+            }
+        }
+    }
+}
+
+/// An object at the top or in a top-level array: `{"Records":[...]}` is streamed; anything else
+/// (a record, an EventBridge event) is small, so it is built whole and read by [`collect`].
+fn read_object<'de, A: MapAccess<'de>>(
+    sink: &mut Sink<'_>,
+    path: String,
+    mut map: A,
+) -> Result<(), A::Error> {
+    let records_path = join(&path, "Records");
+    let mut others = serde_json::Map::new();
+    let mut records_seen = false;
+    while let Some(key) = map.next_key::<String>()? {
+        if sink.failed.is_some() || (records_seen && key != "Records") {
+            map.next_value_seed(Skip)?;
+        } else if key == "Records" {
+            if records_seen {
+                sink.fail(
+                    &records_path,
+                    "\"Records\" appears more than once".to_owned(),
+                );
+                map.next_value_seed(Skip)?;
+            } else {
+                records_seen = true;
+                others = serde_json::Map::new();
+                map.next_value_seed(Node {
+                    sink: &mut *sink,
+                    path: records_path.clone(),
+                    role: Role::Records,
+                })?;
+            }
+        } else {
+            let value: Value = map.next_value()?;
+            others.insert(key, value);
+        }
+    }
+    if !records_seen && sink.failed.is_none() {
+        let mut found = Vec::new();
+        match collect(Value::Object(others), path, sink.origin, &mut found) {
+            Ok(()) => {
+                for record in found {
+                    sink.emit(record)?;
+                }
+            }
+            Err(e) => {
+                sink.failed.get_or_insert(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_key_seed(Skip)?.is_some() {
+        map.next_value_seed(Skip)?;
+    }
+    Ok(())
+}
+
+/// Reads a value as [`Value`] would (same syntax checks, same recursion limit) and keeps nothing.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        skip_map(map)
+    }
 }
 
 fn collect(

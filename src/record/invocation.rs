@@ -19,6 +19,8 @@ pub struct Invocation {
     pub event_id: Option<String>,
     pub event_source: Option<String>,
     pub event_name: Option<String>,
+    /// `errorCode`: set when the call failed; an access denial means it was refused.
+    pub error_code: Option<String>,
     /// The invoked function; `None` when the record names none (or is not a Lambda record).
     pub function: Option<FunctionRef>,
     /// The alias or version invoked, `None` for the unqualified function.
@@ -28,10 +30,29 @@ pub struct Invocation {
     pub notes: Vec<String>,
 }
 
+/// The data events that invoke a function: `Invoke` and `InvokeFunctionUrl`.
+pub const INVOKE_EVENTS: [&str; 2] = ["Invoke", "InvokeFunctionUrl"];
+
 impl Invocation {
     pub fn is_lambda_invoke(&self) -> bool {
         self.event_source.as_deref() == Some("lambda.amazonaws.com")
-            && self.event_name.as_deref() == Some("Invoke")
+            && self
+                .event_name
+                .as_deref()
+                .is_some_and(|n| INVOKE_EVENTS.contains(&n))
+    }
+
+    pub fn is_url_invoke(&self) -> bool {
+        self.event_name.as_deref() == Some("InvokeFunctionUrl")
+    }
+
+    /// CloudTrail logs refused calls with an access-denied `errorCode`; any other error code
+    /// is a call that was authorized and then failed.
+    pub fn was_refused(&self) -> bool {
+        self.error_code.as_deref().is_some_and(|c| {
+            let c = c.to_ascii_lowercase();
+            c.contains("accessdenied") || c.contains("unauthorized") || c == "forbidden"
+        })
     }
 }
 
@@ -83,6 +104,7 @@ struct Header {
     event_name: Option<Value>,
     #[serde(rename = "eventID")]
     event_id: Option<Value>,
+    error_code: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +180,7 @@ pub fn invocation(record: &Value) -> Result<Invocation, RecordError> {
         event_id: text(header.event_id, "eventID")?,
         event_source: text(header.event_source, "eventSource")?,
         event_name: text(header.event_name, "eventName")?,
+        error_code: None,
         function: None,
         qualifier: None,
         caller: Caller::default(),
@@ -166,6 +189,7 @@ pub fn invocation(record: &Value) -> Result<Invocation, RecordError> {
     if !inv.is_lambda_invoke() {
         return Ok(inv);
     }
+    inv.error_code = text(header.error_code, "errorCode")?;
     let raw: RawInvoke = from_value(record)?;
     let request = raw.request_parameters.as_ref();
     let named = request
@@ -309,7 +333,8 @@ fn caller(
     c.account = id
         .account_id
         .clone()
-        .or_else(|| id.arn.as_deref().and_then(arn_account).map(str::to_owned));
+        .or_else(|| id.arn.as_deref().and_then(arn_account).map(str::to_owned))
+        .filter(|a| is_account_id(a));
     let role_arn = id
         .session_context
         .as_ref()

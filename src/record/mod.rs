@@ -3,5 +3,7 @@
 mod input;
 mod invocation;
 
-pub use input::{FoundRecord, InputError, MAX_INPUT_BYTES, parse_input, records_in_value};
+pub use input::{
+    FoundRecord, InputError, MAX_INPUT_BYTES, for_each_record, parse_input, records_in_value,
+};
 pub use invocation::{Caller, CallerKind, FunctionRef, Invocation, RecordError, invocation};

@@ -1,4 +1,4 @@
-//! The narrow boundary to AWS: the three Lambda policy calls and one notification call.
+//! The narrow boundary to AWS: Lambda's resource-policy calls and one notification call.
 
 use std::future::Future;
 
@@ -24,9 +24,15 @@ pub enum ApiError {
     StatementNotFound(String),
     #[error("PolicyLengthExceededException: {0}")]
     PolicyLengthExceeded(String),
+    /// 400 PublicPolicyException: Lambda refused a document that would grant public access.
+    #[error("PublicPolicyException: {0}")]
+    PublicPolicy(String),
     /// 429 after the SDK's own retries.
     #[error("TooManyRequestsException: {0}")]
     Throttled(String),
+    /// A policy document the guard cannot read: nothing in it is trusted or changed.
+    #[error("unreadable policy document: {0}")]
+    Unreadable(String),
     #[error("{0}")]
     Other(String),
 }
@@ -52,6 +58,22 @@ pub trait PolicyApi: Send + Sync {
         function: &str,
         qualifier: Option<&str>,
         addition: &Addition,
+        revision_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// PutResourcePolicy: replaces the whole policy of a function, version or alias
+    /// (`resource_arn`, qualified or not) with `document`, if its revision is still `revision_id`.
+    fn put_resource_policy(
+        &self,
+        resource_arn: &str,
+        document: &str,
+        revision_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// DeleteResourcePolicy: removes the whole policy, if its revision is still `revision_id`.
+    fn delete_resource_policy(
+        &self,
+        resource_arn: &str,
         revision_id: Option<&str>,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }

@@ -8,6 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::types::FunctionUrlAuthType;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -96,6 +97,7 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
         }
         Some("ResourceNotFoundException") => ApiError::StatementNotFound(message),
         Some("PolicyLengthExceededException") => ApiError::PolicyLengthExceeded(message),
+        Some("PublicPolicyException") => ApiError::PublicPolicy(message),
         Some("TooManyRequestsException") => ApiError::Throttled(message),
         Some(code) => ApiError::Other(format!("{code}: {message}")),
         None => ApiError::Other(aws_smithy_error_chain(&err)),
@@ -131,13 +133,8 @@ impl PolicyApi for LazyAws {
         match out {
             Ok(out) => {
                 let doc = out.policy().unwrap_or("{}");
-                let mut policy =
-                    ResourcePolicy::parse(&serde_json::json!({ "Policy": doc }).to_string())
-                        .map_err(|e| {
-                            ApiError::Other(format!("unexpected GetPolicy document: {e}"))
-                        })?;
-                policy.revision_id = out.revision_id().map(str::to_owned);
-                Ok(policy)
+                ResourcePolicy::from_document(doc, out.revision_id().map(str::to_owned))
+                    .map_err(|e| ApiError::Unreadable(e.to_string()))
             }
             Err(e) => match classify(e) {
                 ApiError::StatementNotFound(_) => Ok(ResourcePolicy::default()),
@@ -185,7 +182,46 @@ impl PolicyApi for LazyAws {
             .set_source_arn(a.source_arn.clone())
             .set_source_account(a.source_account.clone())
             .set_principal_org_id(a.principal_org_id.clone())
+            .set_event_source_token(a.event_source_token.clone())
+            .set_function_url_auth_type(a.function_url_auth_type.map(FunctionUrlAuthType::from))
+            .set_invoked_via_function_url(a.invoked_via_function_url)
             .set_qualifier(qualifier.map(str::to_owned))
+            .set_revision_id(revision_id.map(str::to_owned))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn put_resource_policy(
+        &self,
+        resource_arn: &str,
+        document: &str,
+        revision_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        self.clients()
+            .await
+            .lambda
+            .put_resource_policy()
+            .resource_arn(resource_arn)
+            .policy(document)
+            .set_revision_id(revision_id.map(str::to_owned))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn delete_resource_policy(
+        &self,
+        resource_arn: &str,
+        revision_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        self.clients()
+            .await
+            .lambda
+            .delete_resource_policy()
+            .resource_arn(resource_arn)
             .set_revision_id(revision_id.map(str::to_owned))
             .send()
             .await

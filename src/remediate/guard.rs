@@ -10,10 +10,12 @@ use serde_json::{Map, Value, json};
 use super::api::{ApiError, Notifier, PolicyApi};
 use super::audit::{Audit, Level, LogSink};
 use super::coalesce::Coalescer;
-use crate::plan::{Addition, Plan, Removal, plan};
-use crate::policies::{FunctionPolicy, Mode, Policies};
+use crate::plan::{Addition, ApplyWith, Plan, Removal, plan};
+use crate::policies::ids::FunctionKey;
+use crate::policies::{Apply, FunctionPolicy, Mode, Policies};
 use crate::record::{invocation, records_in_value};
-use crate::verdict::{Outcome, decide};
+use crate::resource_policy::ResourcePolicy;
+use crate::verdict::{Outcome, Reason, Verdict, decide};
 
 /// How hard to try when the policy keeps changing under us, and how to log.
 #[derive(Debug, Clone)]
@@ -46,6 +48,9 @@ impl Default for Settings {
 pub enum GuardError {
     #[error("bad event: {0}")]
     BadEvent(String),
+    /// The guard cannot judge anything: the event stays retryable.
+    #[error("configuration: {0}")]
+    Config(String),
     #[error(
         "remediation of {function} incomplete: {detail}; the event fails so that Lambda retries it"
     )]
@@ -60,7 +65,8 @@ pub struct EventReport {
     pub allowed: usize,
     pub ignored: usize,
     pub violations: usize,
-    /// Violations that remain: report mode, not fixable, refused, or not fixed.
+    /// Records after which an invoke grant outside the allowlist remains (report mode, a
+    /// failure), or whose violation no policy change can stop.
     pub unfixed: usize,
     /// Reconciles skipped because one was in flight or just verified the same policy.
     pub coalesced: usize,
@@ -87,22 +93,35 @@ struct Tally {
     failed: usize,
     calls: usize,
     coalesced: usize,
-    unfixed: bool,
+    /// Invoke grants outside the allowlist left in place (report mode, failures), or 1 for a
+    /// violation no policy change can stop.
+    unfixed: usize,
     notes: Vec<(String, Value)>,
 }
 
 /// One resource policy to reconcile: a function, or one of its qualifiers.
 struct Target<'a> {
-    /// What the Lambda API is called with: the record's function ARN, else the policies key.
-    api_function: &'a str,
+    /// What the Lambda API is called with: the function's ARN, else its name.
+    api_function: String,
     key: &'a str,
     qualifier: Option<&'a str>,
     function: &'a FunctionPolicy,
     mode: Mode,
+    apply: Apply,
     audit: Audit<'a>,
 }
 
 impl Target<'_> {
+    /// The ARN PutResourcePolicy takes: the function's, qualified for an alias or version.
+    fn resource_arn(&self) -> Option<String> {
+        self.api_function
+            .starts_with("arn:")
+            .then(|| match self.qualifier {
+                Some(q) => format!("{}:{q}", self.api_function),
+                None => self.api_function.clone(),
+            })
+    }
+
     fn incomplete(&self, detail: String) -> GuardError {
         let qualifier = self.qualifier.map(|q| format!(":{q}")).unwrap_or_default();
         GuardError::Incomplete {
@@ -119,8 +138,15 @@ impl Target<'_> {
 
 enum Applied {
     Done,
-    Failed(usize),
+    /// `left`: removals not made.
+    Failed {
+        failed: usize,
+        left: usize,
+    },
+    /// The policy changed meanwhile: plan again from a fresh GetPolicy.
     Stale,
+    /// An addition did not fit with AddPermission: write the whole document instead.
+    TooLong,
 }
 
 impl<A: PolicyApi + Notifier> Guard<A> {
@@ -133,6 +159,18 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             settings,
             coalescer,
         }
+    }
+
+    /// Sets the home account and region from the guard's own function ARN (the Lambda
+    /// context's), on the first event; a later event with the same ARN costs a comparison.
+    pub fn set_home_from_arn(&self, own_arn: &str, request_id: &str) -> Result<(), GuardError> {
+        let result = crate::home::Home::from_function_arn(own_arn)
+            .map_err(|e| e.to_string())
+            .and_then(|home| self.policies.set_home(home).map_err(|e| e.to_string()));
+        result.map_err(|e| {
+            self.bare_error(request_id, &e);
+            GuardError::Config(e)
+        })
     }
 
     /// Handles one Lambda event (an EventBridge event, or any shape `check` accepts).
@@ -158,6 +196,11 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         first_error.map_or(Ok(report), Err)
     }
 
+    /// The AWS boundary, for tests that inspect what it saw.
+    pub fn aws(&self) -> &A {
+        &self.aws
+    }
+
     fn bare_error(&self, request_id: &str, error: &str) {
         let mut common = Map::new();
         common.insert("requestId".into(), json!(request_id));
@@ -168,7 +211,8 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         );
     }
 
-    /// Judges one record and remediates a fixable violation; adds what happened to `report`.
+    /// Judges one record and reconciles the policies it puts in doubt; adds what happened to
+    /// `report`. The steps: judge, targets, reconcile, account.
     pub async fn handle_record(
         &self,
         record: &Value,
@@ -177,19 +221,46 @@ impl<A: PolicyApi + Notifier> Guard<A> {
     ) -> Result<(), GuardError> {
         let started = Instant::now();
         report.records += 1;
+        let judged = self.judge(record, request_id)?;
+        let mut tally = Tally::default();
+        let result = match self.targets(&judged) {
+            Doubt::None => Ok(()),
+            Doubt::Unfixable => {
+                tally.unfixed += 1;
+                Ok(())
+            }
+            Doubt::Policies(targets) => {
+                let mut first_error = None;
+                for target in &targets {
+                    if let Err(e) = self.reconcile(target, &mut tally).await {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                first_error.map_or(Ok(()), Err)
+            }
+        };
+        self.account(judged, tally, result, started, report).await
+    }
+
+    /// Reads the record, judges it and writes its `decision` line.
+    fn judge<'s>(&'s self, record: &Value, request_id: &str) -> Result<Judged<'s>, GuardError> {
         let inv = invocation(record).map_err(|e| {
             let message = format!("record at {}: {}", e.path, e.message);
             self.bare_error(request_id, &message);
             GuardError::BadEvent(message)
         })?;
         let verdict = decide(&self.policies, &inv);
-        let guarded = inv
-            .function
-            .as_ref()
-            .and_then(|f| self.policies.lookup(&f.name, f.arn.as_deref()));
+        let guarded = match verdict.reason {
+            Reason::NotGuarded | Reason::NotLambda | Reason::NotInvoke | Reason::NoFunction => None,
+            _ => inv
+                .function
+                .as_ref()
+                .and_then(|f| self.policies.lookup(&f.name, f.arn.as_deref())),
+        };
         let mode = guarded.map_or(Mode::Enforce, |(_, f)| self.policies.mode_for(f));
         let mut common = Map::new();
         common.insert("requestId".into(), json!(request_id));
+        common.insert("input".into(), json!("invoke"));
         common.insert("eventId".into(), json!(verdict.event_id));
         common.insert("function".into(), json!(verdict.function));
         common.insert("qualifier".into(), json!(verdict.qualifier));
@@ -201,68 +272,96 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             Outcome::Violation => Level::Warn,
         };
         let decision = audit.emit(level, "decision", to_fields(&verdict));
-        let mut tally = Tally::default();
-        let result = match (verdict.verdict, guarded) {
-            (Outcome::Allowed, _) => {
-                report.allowed += 1;
-                Ok(())
-            }
-            (Outcome::Ignored, _) | (Outcome::Violation, None) => {
-                report.ignored += 1;
-                Ok(())
-            }
-            (Outcome::Violation, Some((key, function))) => {
+        Ok(Judged {
+            inv,
+            verdict,
+            guarded,
+            mode,
+            audit,
+            level,
+            decision,
+        })
+    }
+
+    /// Which policies a judged record puts in doubt: those of a fixable violation, and those
+    /// behind an allow the record could not prove (the grant that let it in may be too wide).
+    fn targets<'j>(&'j self, j: &'j Judged<'_>) -> Doubt<'j> {
+        let Some((key, function)) = j.guarded else {
+            return Doubt::None;
+        };
+        let unproven =
+            j.verdict.verdict == Outcome::Allowed && j.verdict.source_verified == Some(false);
+        match j.verdict.verdict {
+            Outcome::Violation if j.verdict.fixable != Some(true) => return Doubt::Unfixable,
+            Outcome::Violation => {}
+            Outcome::Allowed if unproven => {}
+            _ => return Doubt::None,
+        }
+        // The record's own ARN when it names one in the file; else the key's, at home.
+        let api_function = j
+            .inv
+            .function
+            .as_ref()
+            .and_then(|f| f.arn.clone())
+            .unwrap_or_else(|| self.policies.api_function(key));
+        let qualifiers: Vec<Option<&str>> = match &j.verdict.qualifier {
+            Some(q) => vec![Some(q.as_str())],
+            None => std::iter::once(None)
+                .chain(function.qualifiers.iter().map(|q| Some(q.as_str())))
+                .collect(),
+        };
+        Doubt::Policies(
+            qualifiers
+                .into_iter()
+                .map(|qualifier| Target {
+                    api_function: api_function.clone(),
+                    key: key.as_str(),
+                    qualifier,
+                    function,
+                    mode: j.mode,
+                    apply: self.policies.apply_for(function),
+                    audit: j.audit.with("qualifier", json!(qualifier)),
+                })
+                .collect(),
+        )
+    }
+
+    /// Notifies, adds the record's counts to the event's report and writes its `summary` line.
+    async fn account(
+        &self,
+        j: Judged<'_>,
+        mut tally: Tally,
+        result: Result<(), GuardError>,
+        started: Instant,
+        report: &mut EventReport,
+    ) -> Result<(), GuardError> {
+        match (j.verdict.verdict, j.guarded) {
+            (Outcome::Allowed, _) => report.allowed += 1,
+            (Outcome::Ignored, _) | (Outcome::Violation, None) => report.ignored += 1,
+            (Outcome::Violation, Some(_)) => {
                 report.violations += 1;
-                let result = if verdict.fixable == Some(true) {
-                    let api_function = inv
-                        .function
-                        .as_ref()
-                        .and_then(|f| f.arn.as_deref())
-                        .unwrap_or(key.as_str());
-                    let qualifiers: Vec<Option<&str>> = match &verdict.qualifier {
-                        Some(q) => vec![Some(q.as_str())],
-                        None => std::iter::once(None)
-                            .chain(function.qualifiers.iter().map(|q| Some(q.as_str())))
-                            .collect(),
-                    };
-                    let mut first_error = None;
-                    for qualifier in qualifiers {
-                        let target = Target {
-                            api_function,
-                            key: key.as_str(),
-                            qualifier,
-                            function,
-                            mode,
-                            audit: audit.with("qualifier", json!(qualifier)),
-                        };
-                        if let Err(e) = self.reconcile(&target, &mut tally).await {
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                    first_error.map_or(Ok(()), Err)
-                } else {
-                    tally.unfixed = true;
-                    Ok(())
-                };
                 // In a storm only the records that reached AWS notify; each is still logged.
                 if tally.coalesced == 0 {
                     tally.notes.insert(
                         0,
-                        ("Invokeguard Violation".to_owned(), Value::Object(decision)),
+                        (
+                            "Invokeguard Violation".to_owned(),
+                            Value::Object(j.decision),
+                        ),
                     );
                 }
-                if result.is_err() || tally.failed > 0 || mode == Mode::Report {
-                    tally.unfixed = true;
-                }
-                report.unfixed += usize::from(tally.unfixed);
-                result
             }
-        };
+        }
+        if result.is_err() && tally.unfixed == 0 && j.verdict.verdict == Outcome::Violation {
+            // Something failed before the policy could be read or written: nothing is proven fixed.
+            tally.unfixed += 1;
+        }
+        report.unfixed += usize::from(tally.unfixed > 0);
         if !tally.notes.is_empty()
             && let Err(e) = self.aws.publish(&tally.notes).await
         {
             // The remediation stands: a lost notification is reported, never undone or repeated.
-            audit.emit(
+            j.audit.emit(
                 Level::Error,
                 "error",
                 fields(json!({ "error": format!("notification failed: {e}") })),
@@ -275,18 +374,21 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         report.coalesced += tally.coalesced;
         let summary_level = if result.is_err() || tally.failed > 0 {
             Level::Error
+        } else if tally.unfixed > 0 {
+            Level::Warn
         } else {
-            level.max(Level::Info)
+            j.level.max(Level::Info)
         };
-        audit.emit(
+        j.audit.emit(
             summary_level,
             "summary",
             fields(json!({
-                "verdict": verdict.verdict,
+                "verdict": j.verdict.verdict,
                 "planned": tally.planned,
                 "removed": tally.removed,
                 "added": tally.added,
                 "failed": tally.failed,
+                "unfixed": tally.unfixed,
                 "coalesced": tally.coalesced,
                 "apiCalls": tally.calls,
                 "elapsedMs": started.elapsed().as_millis() as u64,
@@ -297,16 +399,17 @@ impl<A: PolicyApi + Notifier> Guard<A> {
 
     /// Reconciles one policy, unless another record did so just now.
     async fn reconcile(&self, t: &Target<'_>, tally: &mut Tally) -> Result<(), GuardError> {
-        let name = crate::policies::ids::lambda_arn_name(t.api_function).unwrap_or(t.api_function);
+        let name =
+            crate::policies::ids::lambda_arn_name(&t.api_function).unwrap_or(&t.api_function);
         if self.settings.guard_function.as_deref() == Some(name) {
             t.error_line(
                 Level::Error,
                 "refusing to edit the guard's own resource policy",
             );
-            tally.unfixed = true;
+            tally.unfixed += 1;
             return Ok(());
         }
-        let ticket = match self.coalescer.claim(t.api_function, t.qualifier).await {
+        let ticket = match self.coalescer.claim(&t.api_function, t.qualifier).await {
             Ok(ticket) => ticket,
             Err(skip) => {
                 tally.coalesced += 1;
@@ -324,12 +427,13 @@ impl<A: PolicyApi + Notifier> Guard<A> {
     }
 
     async fn reconcile_now(&self, t: &Target<'_>, tally: &mut Tally) -> Result<(), GuardError> {
+        let mut force_document = false;
         for attempt in 0..self.settings.max_attempts {
             if attempt > 0 {
                 tokio::time::sleep(self.backoff(attempt)).await;
             }
             tally.calls += 1;
-            let current = match self.aws.get_policy(t.api_function, t.qualifier).await {
+            let current = match self.aws.get_policy(&t.api_function, t.qualifier).await {
                 Ok(p) => p,
                 Err(ApiError::FunctionNotFound(m)) => {
                     // Nothing left to protect: the event is done.
@@ -338,21 +442,25 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 }
                 Err(e) => {
                     t.error_line(Level::Error, &format!("GetPolicy failed: {e}"));
+                    tally.unfixed += 1;
                     return Err(t.incomplete(format!("GetPolicy failed: {e}")));
                 }
             };
-            let planned = plan(t.key, t.qualifier, &t.function.allow, &current);
+            let apply = if force_document {
+                Apply::Document
+            } else {
+                t.apply
+            };
+            let mut planned = plan(t.key, t.qualifier, &t.function.allow, &current, apply);
+            if force_document {
+                planned.apply_reason =
+                    "an addition exceeded the policy size with AddPermission (PolicyLengthExceededException)".into();
+            }
             if attempt == 0 {
                 tally.planned += planned.remove.len() + planned.add.len();
             }
-            self.log_unmanaged(&planned, &t.audit);
-            if let Some(why) = &planned.refused {
-                t.audit.emit(
-                    Level::Error,
-                    "error",
-                    fields(json!({ "error": why, "refused": true })),
-                );
-                tally.unfixed = true;
+            self.log_kept(&planned, &t.audit);
+            if planned.is_empty() {
                 return Ok(());
             }
             if t.mode == Mode::Report {
@@ -360,15 +468,29 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                     t.audit.emit(
                         Level::Warn,
                         "remediation",
-                        step.fields("skipped-report-mode", current.revision_id.as_deref(), None),
+                        step.fields(
+                            "skipped-report-mode",
+                            planned.apply,
+                            current.revision_id.as_deref(),
+                            None,
+                        ),
                     );
                 }
+                tally.unfixed += planned.remove.len();
                 return Ok(());
             }
-            match self.apply(t, &planned, current.revision_id, tally).await {
+            let applied = match planned.apply {
+                ApplyWith::Permissions => self.apply_permissions(t, &planned, tally).await,
+                ApplyWith::Document => self.apply_document(t, &planned, &current, tally).await,
+            };
+            match applied {
                 Applied::Done => return Ok(()),
-                Applied::Failed(n) => return Err(t.incomplete(format!("{n} action(s) failed"))),
+                Applied::Failed { failed, left } => {
+                    tally.unfixed += left;
+                    return Err(t.incomplete(format!("{failed} action(s) failed")));
+                }
                 Applied::Stale => continue,
+                Applied::TooLong => force_document = true,
             }
         }
         let detail = format!(
@@ -376,32 +498,35 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             self.settings.max_attempts
         );
         t.error_line(Level::Error, &detail);
+        tally.unfixed += 1;
         Err(t.incomplete(detail))
     }
 
-    /// Applies the plan in order. Only the first mutation carries GetPolicy's RevisionId: the
-    /// calls return no new one; a later change by someone else shows as a 409 or in the next plan.
-    async fn apply(
+    /// AddPermission for every addition, then RemovePermission for every removal: an allowed
+    /// caller never goes without its grant. Only the first call carries GetPolicy's
+    /// RevisionId: a later change by someone else shows as a 409 or in the next plan.
+    async fn apply_permissions(
         &self,
         t: &Target<'_>,
         planned: &Plan,
-        revision_id: Option<String>,
         tally: &mut Tally,
     ) -> Applied {
-        let mut revision = revision_id;
+        let mut revision = planned.revision_id.clone();
         let mut failed = 0;
+        let mut left = planned.remove.len();
         for step in steps(planned) {
             let rev = revision.take();
             tally.calls += 1;
             let result = match &step {
                 Step::Remove(r) => {
+                    let sid = r.sid.as_deref().unwrap_or_default();
                     self.aws
-                        .remove_permission(t.api_function, t.qualifier, &r.sid, rev.as_deref())
+                        .remove_permission(&t.api_function, t.qualifier, sid, rev.as_deref())
                         .await
                 }
                 Step::Add(a) => {
                     self.aws
-                        .add_permission(t.api_function, t.qualifier, a, rev.as_deref())
+                        .add_permission(&t.api_function, t.qualifier, a, rev.as_deref())
                         .await
                 }
             };
@@ -413,25 +538,40 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             match result {
                 Ok(()) => {
                     match step {
-                        Step::Remove(_) => tally.removed += 1,
+                        Step::Remove(_) => {
+                            tally.removed += 1;
+                            left -= 1;
+                        }
                         Step::Add(_) => tally.added += 1,
                     }
-                    let line = t.audit.emit(
-                        Level::Warn,
-                        "remediation",
-                        step.fields("applied", rev.as_deref(), None),
-                    );
-                    tally
-                        .notes
-                        .push(("Invokeguard Remediation".to_owned(), Value::Object(line)));
+                    self.applied_line(t, &step, planned.apply, rev.as_deref(), tally);
                 }
                 Err(e @ (ApiError::PreconditionFailed(_) | ApiError::Conflict(_))) => {
                     t.audit.emit(
                         Level::Warn,
                         "remediation",
-                        step.fields("conflict-retried", rev.as_deref(), Some(e.to_string())),
+                        step.fields(
+                            "conflict-retried",
+                            planned.apply,
+                            rev.as_deref(),
+                            Some(e.to_string()),
+                        ),
                     );
                     return Applied::Stale;
+                }
+                Err(e @ ApiError::PolicyLengthExceeded(_)) if matches!(step, Step::Add(_)) => {
+                    // Removals have not started: the whole document is written instead.
+                    t.audit.emit(
+                        Level::Warn,
+                        "remediation",
+                        step.fields(
+                            "conflict-retried",
+                            planned.apply,
+                            rev.as_deref(),
+                            Some(e.to_string()),
+                        ),
+                    );
+                    return Applied::TooLong;
                 }
                 Err(e) => {
                     failed += 1;
@@ -439,22 +579,135 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                     t.audit.emit(
                         Level::Error,
                         "remediation",
-                        step.fields("failed", rev.as_deref(), Some(e.to_string())),
+                        step.fields("failed", planned.apply, rev.as_deref(), Some(e.to_string())),
                     );
+                    if matches!(step, Step::Add(_)) {
+                        // Never remove a grant while its allowed replacement is missing.
+                        for r in &planned.remove {
+                            t.audit.emit(
+                                Level::Error,
+                                "remediation",
+                                Step::Remove(r).fields(
+                                    "failed",
+                                    planned.apply,
+                                    None,
+                                    Some("not attempted: an addition before it failed".into()),
+                                ),
+                            );
+                        }
+                        tally.failed += planned.remove.len();
+                        return Applied::Failed {
+                            failed: failed + planned.remove.len(),
+                            left,
+                        };
+                    }
                 }
             }
         }
         if failed > 0 {
-            Applied::Failed(failed)
+            Applied::Failed { failed, left }
         } else {
             Applied::Done
         }
     }
 
-    fn log_unmanaged(&self, planned: &Plan, audit: &Audit<'_>) {
-        for u in planned.unmanaged.iter().filter(|u| u.grants_invoke) {
+    /// One PutResourcePolicy of the whole desired policy (DeleteResourcePolicy when nothing is
+    /// left), guarded by the RevisionId GetPolicy returned.
+    async fn apply_document(
+        &self,
+        t: &Target<'_>,
+        planned: &Plan,
+        current: &ResourcePolicy,
+        tally: &mut Tally,
+    ) -> Applied {
+        let Some(resource_arn) = t.resource_arn() else {
+            let error = "a whole-document write needs the function's ARN: give the home account and region (--account/--region)";
+            for step in steps(planned) {
+                t.audit.emit(
+                    Level::Error,
+                    "remediation",
+                    step.fields("failed", planned.apply, None, Some(error.into())),
+                );
+            }
+            tally.failed += 1;
+            return Applied::Failed {
+                failed: 1,
+                left: planned.remove.len(),
+            };
+        };
+        let desired = planned.applied_to(current, Some(&resource_arn));
+        let rev = planned.revision_id.as_deref();
+        tally.calls += 1;
+        let result = if desired.statements.is_empty() {
+            self.aws.delete_resource_policy(&resource_arn, rev).await
+        } else {
+            let document = desired.document().to_string();
+            self.aws
+                .put_resource_policy(&resource_arn, &document, rev)
+                .await
+        };
+        match result {
+            Ok(()) => {
+                for step in steps(planned) {
+                    match step {
+                        Step::Remove(_) => tally.removed += 1,
+                        Step::Add(_) => tally.added += 1,
+                    }
+                    self.applied_line(t, &step, planned.apply, rev, tally);
+                }
+                Applied::Done
+            }
+            Err(e @ (ApiError::PreconditionFailed(_) | ApiError::Conflict(_))) => {
+                for step in steps(planned) {
+                    t.audit.emit(
+                        Level::Warn,
+                        "remediation",
+                        step.fields("conflict-retried", planned.apply, rev, Some(e.to_string())),
+                    );
+                }
+                Applied::Stale
+            }
+            Err(e) => {
+                for step in steps(planned) {
+                    t.audit.emit(
+                        Level::Error,
+                        "remediation",
+                        step.fields("failed", planned.apply, rev, Some(e.to_string())),
+                    );
+                }
+                tally.failed += 1;
+                Applied::Failed {
+                    failed: 1,
+                    left: planned.remove.len(),
+                }
+            }
+        }
+    }
+
+    fn applied_line(
+        &self,
+        t: &Target<'_>,
+        step: &Step<'_>,
+        apply: ApplyWith,
+        revision_id: Option<&str>,
+        tally: &mut Tally,
+    ) {
+        let line = t.audit.emit(
+            Level::Warn,
+            "remediation",
+            step.fields("applied", apply, revision_id, None),
+        );
+        tally
+            .notes
+            .push(("Invokeguard Remediation".to_owned(), Value::Object(line)));
+    }
+
+    /// Deny statements and statements granting no invoke stay as they are; a reviewer may want
+    /// to know they are there.
+    fn log_kept(&self, planned: &Plan, audit: &Audit<'_>) {
+        for u in &planned.unmanaged {
             audit.emit(
-                Level::Warn,
+                Level::Debug,
                 "unmanaged",
                 fields(json!({ "sid": u.sid, "statementIndex": u.index, "why": u.why })),
             );
@@ -472,36 +725,60 @@ impl<A: PolicyApi + Notifier> Guard<A> {
     }
 }
 
-/// One mutation of a plan, removals first.
+/// A record read and judged, with what its later lines share.
+struct Judged<'s> {
+    inv: crate::record::Invocation,
+    verdict: Verdict,
+    guarded: Option<(&'s FunctionKey, &'s FunctionPolicy)>,
+    mode: Mode,
+    audit: Audit<'s>,
+    level: Level,
+    decision: Map<String, Value>,
+}
+
+/// What a judged record asks of the shell.
+enum Doubt<'j> {
+    None,
+    /// A violation no policy change can stop (a same-account IAM caller, an unknown one).
+    Unfixable,
+    Policies(Vec<Target<'j>>),
+}
+
+/// One change of a plan, additions first.
 enum Step<'p> {
     Remove(&'p Removal),
     Add(&'p Addition),
 }
 
 fn steps(p: &Plan) -> impl Iterator<Item = Step<'_>> {
-    p.remove
+    p.add
         .iter()
-        .map(Step::Remove)
-        .chain(p.add.iter().map(Step::Add))
+        .map(Step::Add)
+        .chain(p.remove.iter().map(Step::Remove))
 }
 
 impl Step<'_> {
     fn fields(
         &self,
         outcome: &str,
+        apply: ApplyWith,
         revision_id: Option<&str>,
         error: Option<String>,
     ) -> Map<String, Value> {
         let mut f = match self {
-            Step::Remove(r) => fields(
-                json!({ "action": "remove", "sid": r.sid, "principal": r.principal, "why": r.why }),
-            ),
+            Step::Remove(r) => fields(json!({
+                "action": "remove", "sid": r.sid, "statementIndex": r.index,
+                "principal": r.principal, "why": r.why,
+            })),
             Step::Add(a) => fields(json!({
-                "action": "add", "sid": a.sid, "principal": a.principal, "sourceArn": a.source_arn,
-                "sourceAccount": a.source_account, "principalOrgId": a.principal_org_id, "allowEntry": a.allow_entry,
+                "action": "add", "sid": a.sid, "principal": a.principal, "invokeAction": a.action,
+                "sourceArn": a.source_arn, "sourceAccount": a.source_account,
+                "principalOrgId": a.principal_org_id, "eventSourceToken": a.event_source_token,
+                "functionUrlAuthType": a.function_url_auth_type, "allowEntry": a.allow_entry,
             })),
         };
         f.insert("outcome".into(), json!(outcome));
+        f.insert("apply".into(), json!(apply.as_str()));
         f.insert("revisionId".into(), json!(revision_id));
         if let Some(e) = error {
             f.insert("error".into(), json!(e));

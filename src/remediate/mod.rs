@@ -6,6 +6,7 @@ pub mod audit;
 pub mod aws;
 pub mod coalesce;
 pub mod guard;
+pub mod memory;
 
 pub use api::{ApiError, Notifier, PolicyApi};
 pub use audit::{Level, LogSink, MemorySink, StdoutSink};

@@ -1,0 +1,259 @@
+//! An in-memory Lambda policy store behind [`PolicyApi`] and [`Notifier`], with Lambda's rules
+//! (RevisionId checks, unique Sids, whole-document writes) and injectable faults: the shell's
+//! ordering, retries, report mode, storms and notifications are unit-tested against it in
+//! milliseconds. What the SDK and HTTP do is tested against moto.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+
+use serde_json::{Value, json};
+
+use super::api::{ApiError, Notifier, PolicyApi};
+use crate::plan::Addition;
+use crate::policies::ids::lambda_arn_name;
+use crate::resource_policy::ResourcePolicy;
+
+type Key = (String, Option<String>);
+
+/// One call the guard made, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    GetPolicy(Key),
+    AddPermission(Key, String),
+    RemovePermission(Key, String),
+    PutResourcePolicy(Key),
+    DeleteResourcePolicy(Key),
+    PutEvents(usize),
+}
+
+#[derive(Default)]
+struct State {
+    /// Statements (JSON, verbatim) and revision of each policy.
+    policies: HashMap<Key, (Vec<Value>, u64)>,
+    functions: Vec<String>,
+    calls: Vec<Call>,
+    /// Errors to answer the next calls of an operation with, by operation name.
+    faults: HashMap<&'static str, VecDeque<ApiError>>,
+    published: Vec<(String, Value)>,
+}
+
+#[derive(Default)]
+pub struct MemoryAws {
+    state: Mutex<State>,
+}
+
+/// `NAME`, an unqualified ARN, or a qualified ARN → (name, qualifier in the ARN).
+fn split(function: &str) -> (String, Option<String>) {
+    match lambda_arn_name(function) {
+        Some(rest) => match rest.split_once(':') {
+            Some((name, q)) => (name.to_owned(), Some(q.to_owned())),
+            None => (rest.to_owned(), None),
+        },
+        None => (function.to_owned(), None),
+    }
+}
+
+impl MemoryAws {
+    /// A store holding these functions, with no policies.
+    pub fn with_functions(names: &[&str]) -> Self {
+        let aws = MemoryAws::default();
+        aws.lock().functions = names.iter().map(|n| (*n).to_owned()).collect();
+        aws
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets a policy's statements (as a third party writing with PutResourcePolicy would).
+    pub fn set_statements(&self, function: &str, qualifier: Option<&str>, statements: Value) {
+        let mut st = self.lock();
+        let list = match statements {
+            Value::Array(items) => items,
+            one => vec![one],
+        };
+        let entry = st
+            .policies
+            .entry((function.to_owned(), qualifier.map(str::to_owned)))
+            .or_insert((Vec::new(), 0));
+        entry.0 = list;
+        entry.1 += 1;
+    }
+
+    /// The policy as GetPolicy would return it now.
+    pub fn policy(&self, function: &str, qualifier: Option<&str>) -> ResourcePolicy {
+        let st = self.lock();
+        Self::read(&st, &(function.to_owned(), qualifier.map(str::to_owned))).unwrap_or_default()
+    }
+
+    /// Answers the next calls of `operation` (e.g. "AddPermission") with these errors.
+    pub fn fail_next(&self, operation: &'static str, errors: Vec<ApiError>) {
+        self.lock()
+            .faults
+            .entry(operation)
+            .or_default()
+            .extend(errors);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    pub fn published(&self) -> Vec<(String, Value)> {
+        self.lock().published.clone()
+    }
+
+    fn read(st: &State, key: &Key) -> Option<ResourcePolicy> {
+        let (statements, revision) = st.policies.get(key)?;
+        if statements.is_empty() {
+            return None;
+        }
+        let doc = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
+        let mut p = ResourcePolicy::from_value(&doc).ok()?;
+        p.revision_id = Some(format!("rev-{revision}"));
+        Some(p)
+    }
+
+    /// Records the call, answers an injected fault, checks the function and the revision.
+    fn begin(
+        &self,
+        st: &mut State,
+        operation: &'static str,
+        call: Call,
+        key: &Key,
+        revision_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        st.calls.push(call);
+        if let Some(e) = st.faults.get_mut(operation).and_then(VecDeque::pop_front) {
+            return Err(e);
+        }
+        if !st.functions.contains(&key.0) {
+            return Err(ApiError::FunctionNotFound(format!(
+                "Function not found: {}",
+                key.0
+            )));
+        }
+        let current = st.policies.get(key).map_or(0, |(_, r)| *r);
+        match revision_id {
+            Some(r) if r != format!("rev-{current}") => Err(ApiError::PreconditionFailed(
+                "The RevisionId provided does not match the latest RevisionId".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn key_of(function: &str, qualifier: Option<&str>) -> Key {
+    let (name, q) = split(function);
+    (name, qualifier.map(str::to_owned).or(q))
+}
+
+impl PolicyApi for MemoryAws {
+    async fn get_policy(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> Result<ResourcePolicy, ApiError> {
+        let key = key_of(function, qualifier);
+        let mut st = self.lock();
+        self.begin(
+            &mut st,
+            "GetPolicy",
+            Call::GetPolicy(key.clone()),
+            &key,
+            None,
+        )?;
+        Ok(Self::read(&st, &key).unwrap_or_default())
+    }
+
+    async fn remove_permission(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        sid: &str,
+        revision_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let key = key_of(function, qualifier);
+        let mut st = self.lock();
+        let call = Call::RemovePermission(key.clone(), sid.to_owned());
+        self.begin(&mut st, "RemovePermission", call, &key, revision_id)?;
+        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
+        let Some(at) = entry.0.iter().position(|s| s["Sid"] == sid) else {
+            return Err(ApiError::StatementNotFound(
+                "The resource you requested does not exist.".into(),
+            ));
+        };
+        entry.0.remove(at);
+        entry.1 += 1;
+        Ok(())
+    }
+
+    async fn add_permission(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        addition: &Addition,
+        revision_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let key = key_of(function, qualifier);
+        let mut st = self.lock();
+        let call = Call::AddPermission(key.clone(), addition.sid.clone());
+        self.begin(&mut st, "AddPermission", call, &key, revision_id)?;
+        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
+        if entry.0.iter().any(|s| s["Sid"] == addition.sid.as_str()) {
+            return Err(ApiError::Conflict(format!(
+                "The statement id ({}) provided already exists.",
+                addition.sid
+            )));
+        }
+        entry.0.push(addition.statement(0, None).raw);
+        entry.1 += 1;
+        Ok(())
+    }
+
+    async fn put_resource_policy(
+        &self,
+        resource_arn: &str,
+        document: &str,
+        revision_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let key = key_of(resource_arn, None);
+        let mut st = self.lock();
+        let call = Call::PutResourcePolicy(key.clone());
+        self.begin(&mut st, "PutResourcePolicy", call, &key, revision_id)?;
+        let doc: Value = serde_json::from_str(document)
+            .map_err(|e| ApiError::Other(format!("InvalidParameterValueException: {e}")))?;
+        let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
+        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
+        entry.0 = statements;
+        entry.1 += 1;
+        Ok(())
+    }
+
+    async fn delete_resource_policy(
+        &self,
+        resource_arn: &str,
+        revision_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let key = key_of(resource_arn, None);
+        let mut st = self.lock();
+        let call = Call::DeleteResourcePolicy(key.clone());
+        self.begin(&mut st, "DeleteResourcePolicy", call, &key, revision_id)?;
+        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
+        entry.0.clear();
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+impl Notifier for MemoryAws {
+    async fn publish(&self, entries: &[(String, Value)]) -> Result<(), ApiError> {
+        let mut st = self.lock();
+        st.calls.push(Call::PutEvents(entries.len()));
+        if let Some(e) = st.faults.get_mut("PutEvents").and_then(VecDeque::pop_front) {
+            return Err(e);
+        }
+        st.published.extend(entries.iter().cloned());
+        Ok(())
+    }
+}
