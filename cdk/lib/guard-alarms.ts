@@ -10,17 +10,32 @@ import { Construct } from 'constructs';
 export const METRIC_NAMESPACE = 'Invokeguard';
 /** Matches the guard's remediation log lines whose API call failed (log-line contract). */
 export const FAILED_REMEDIATION_PATTERN = '{ $.message = "remediation" && $.outcome = "failed" }';
+/**
+ * Matches the guard's summary log lines that left invoke grants outside the allowlist in place
+ * (log-line contract: `unfixed` counts them; a same-account IAM caller, which no policy change
+ * stops, counts 1). The metric's value is `$.unfixed`.
+ */
+export const UNFIXED_GRANTS_PATTERN = '{ $.message = "summary" && $.unfixed > 0 }';
 
 export interface GuardAlarmsProps {
   readonly guard: lambda.IFunction;
   readonly logGroup: logs.ILogGroup;
   readonly deadLetterQueue: sqs.IQueue;
   readonly topic: sns.ITopic;
+  /**
+   * Whether the guard enforces for at least one guarded function, which is when the UnfixedGrants
+   * alarm is created; see `GuardAlarms.unfixedGrants`.
+   */
+  readonly enforces: boolean;
 }
 
 /** Alarms on anything that means an Invoke went unchecked or a policy was left unfixed. */
 export class GuardAlarms extends Construct {
   public readonly alarms: cloudwatch.Alarm[];
+  /** Sum of `unfixed` over the summary lines, per `mode` of the function the line is about. */
+  public readonly unfixedGrants: logs.MetricFilter;
+  /** Alarm on unfixed grants of enforced functions; absent when the guard enforces nowhere. */
+  public readonly unfixedGrantsAlarm?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: GuardAlarmsProps) {
     super(scope, id);
@@ -32,6 +47,17 @@ export class GuardAlarms extends Construct {
       metricNamespace: METRIC_NAMESPACE,
       metricName: 'FailedRemediations',
       metricValue: '1',
+    });
+
+    // `mode` (on every log line) is the mode of the function the line is about, so a function set
+    // to `report` in the policies file stays out of the enforce series even when the stack enforces.
+    this.unfixedGrants = new logs.MetricFilter(this, 'UnfixedGrants', {
+      logGroup: props.logGroup,
+      filterPattern: logs.FilterPattern.literal(UNFIXED_GRANTS_PATTERN),
+      metricNamespace: METRIC_NAMESPACE,
+      metricName: 'UnfixedGrants',
+      metricValue: '$.unfixed',
+      dimensions: { mode: '$.mode' },
     });
 
     const alarmOn = (name: string, description: string, metric: cloudwatch.IMetric) =>
@@ -53,6 +79,16 @@ export class GuardAlarms extends Construct {
       alarmOn('FailedRemediationsAlarm', 'The guard could not rewrite a resource policy (outcome "failed")',
         failed.metric({ period, statistic: 'Sum' })),
     ];
+    // In report mode every violation leaves its grants in place by design, so an alarm there would fire
+    // on every violation: it exists only when the guard enforces for some function (the stack's mode is
+    // `enforce`, or a function sets `"mode": "enforce"` itself), and watches only the lines of enforced
+    // functions (the `mode` dimension). The metric is there in both modes, to chart what report mode leaves.
+    if (props.enforces) {
+      this.unfixedGrantsAlarm = alarmOn('UnfixedGrantsAlarm',
+        'In enforce mode the guard left invoke grants outside the allowlist in place (failures, or a same-account IAM caller no policy change stops)',
+        this.unfixedGrants.metric({ period, statistic: 'Sum', dimensionsMap: { mode: 'enforce' } }));
+      this.alarms.push(this.unfixedGrantsAlarm);
+    }
     for (const alarm of this.alarms) {
       alarm.addAlarmAction(new actions.SnsAction(props.topic));
     }

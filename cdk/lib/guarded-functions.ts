@@ -37,7 +37,13 @@ export function guardedArns(stack: Stack, entries: readonly GuardedFunctionEntry
 }
 
 /**
- * CloudTrail advanced event selectors for `Invoke` data events on exactly the guarded functions.
+ * The Lambda data events that invoke a function, which the guard judges (`INVOKE_EVENTS` in the Rust
+ * crate): `Invoke`, and `InvokeFunctionUrl` for calls through a function URL.
+ */
+export const INVOKE_EVENT_NAMES: readonly string[] = ['Invoke', 'InvokeFunctionUrl'];
+
+/**
+ * CloudTrail advanced event selectors for the invoke data events (`INVOKE_EVENT_NAMES`) on exactly the guarded functions.
  * Equals for the unqualified ARN and StartsWith `ARN:` for qualified ones, in separate selectors
  * (selectors are ORed), because a bare StartsWith `function:Blog` would also log `function:BlogOther`.
  */
@@ -47,7 +53,7 @@ export function invokeDataEventSelectors(arns: readonly string[]): CfnTrail.Adva
     fieldSelectors: [
       { field: 'eventCategory', equalTo: ['Data'] },
       { field: 'resources.type', equalTo: ['AWS::Lambda::Function'] },
-      { field: 'eventName', equalTo: ['Invoke'] },
+      { field: 'eventName', equalTo: [...INVOKE_EVENT_NAMES] },
       arnCondition,
     ],
   });

@@ -3,8 +3,13 @@ import { Construct } from 'constructs';
 
 /** The saved query strings, written with the log-line field names of the guard's contract. */
 export const QUERIES: Record<string, logs.QueryStringProps> = {
+  // `input`: what the record came from (`invoke`, later `change`, `sweep`, `trail-file`); `apply`: how the
+  // policy was written (`permissions` or `document`); `statementIndex` names a removed statement whose `sid` is null.
   'remediations-in-time-order': {
-    fields: ['@timestamp', 'function', 'qualifier', 'mode', 'action', 'sid', 'principal', 'outcome', 'revisionId', 'error', 'eventId', 'requestId'],
+    fields: [
+      '@timestamp', 'input', 'function', 'qualifier', 'mode', 'action', 'apply', 'sid', 'statementIndex', 'principal',
+      'outcome', 'revisionId', 'error', 'eventId', 'requestId',
+    ],
     filterStatements: ['message = "remediation"'],
     sort: '@timestamp asc',
   },
@@ -19,6 +24,16 @@ export const QUERIES: Record<string, logs.QueryStringProps> = {
     filterStatements: ['message = "remediation"'],
     statsStatements: ['count(*) as actions by function, qualifier, action, outcome'],
     sort: 'function asc',
+  },
+  // What the UnfixedGrants metric counts: grants outside the allowlist left in place (report mode, failures,
+  // or 1 for a same-account IAM caller no policy change stops), per function and qualifier.
+  'unfixed-grants': {
+    filterStatements: ['message = "summary"', 'unfixed > 0'],
+    statsStatements: [
+      'sum(unfixed) as unfixedGrants, count(*) as records, latest(mode) as lastMode, '
+        + 'earliest(@timestamp) as firstSeen, latest(@timestamp) as lastSeen by function, qualifier',
+    ],
+    sort: 'unfixedGrants desc',
   },
 };
 

@@ -11,12 +11,12 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { GuardAlarms } from './guard-alarms';
-import { eventPatternArns, foreignArns, guardedArns, namesFunction, policyResourceArns } from './guarded-functions';
+import { eventPatternArns, foreignArns, guardedArns, INVOKE_EVENT_NAMES, namesFunction, policyResourceArns } from './guarded-functions';
 import { GuardQueries } from './insights-queries';
 import { InvokeTrail } from './invoke-trail';
 import { acknowledgeGuardFindings } from './nag-acknowledgements';
 import { GuardNotifications } from './notifications';
-import { defaultValidatorCommand, GUARD_MODES, GuardMode, loadPolicies, LoadedPolicies, REPO_ROOT } from './policies';
+import { defaultValidatorCommand, effectiveMode, GUARD_MODES, GuardMode, loadPolicies, LoadedPolicies, REPO_ROOT } from './policies';
 
 /** Where the Lambda finds the packaged policies file: beside `bootstrap` in the deployment package. */
 export const PACKAGED_POLICIES_PATH = '/var/task/invokers.json';
@@ -120,6 +120,9 @@ export class InvokeGuard extends Construct {
   public readonly eventBus: events.IEventBus;
   public readonly alertsTopic: sns.ITopic;
   public readonly trail?: InvokeTrail;
+  /** The mode the guard runs each guarded function in (key of `functions` to mode), file and `mode` prop combined. */
+  public readonly functionModes: ReadonlyMap<string, GuardMode>;
+  public readonly alarms: GuardAlarms;
 
   constructor(scope: Construct, id: string, props: InvokeGuardProps) {
     super(scope, id);
@@ -134,6 +137,7 @@ export class InvokeGuard extends Construct {
         + 'the guard must not guard itself (its own invocations would trigger it). Remove that entry or rename the guard.');
     }
     this.guardedFunctionArns = guardedArns(stack, this.policies.functions);
+    this.functionModes = new Map(this.policies.functions.map((f) => [f.key, effectiveMode(this.policies, f, props.mode)]));
     for (const arn of foreignArns(stack, this.guardedFunctionArns)) {
       Annotations.of(this).addWarningV2('invokeguard:foreignFunction', `${arn} is not in this stack's account and region; `
         + 'the guard only receives Invoke events and can only rewrite policies there. Deploy another stack for it.');
@@ -167,13 +171,14 @@ export class InvokeGuard extends Construct {
       retentionPeriod: Duration.days(14),
     });
     this.invokeRule = new events.Rule(this, 'InvokeRule', {
-      description: 'CloudTrail Invoke events of the functions guarded by invokeguard',
+      description: 'CloudTrail Invoke and InvokeFunctionUrl events of the functions guarded by invokeguard',
       eventPattern: {
         source: ['aws.lambda'],
         detailType: ['AWS API Call via CloudTrail'],
         detail: {
           eventSource: ['lambda.amazonaws.com'],
-          eventName: ['Invoke'],
+          // The same names the trail selects: a URL invocation the trail logs must also reach the guard.
+          eventName: [...INVOKE_EVENT_NAMES],
           resources: { ARN: eventPatternArns(this.guardedFunctionArns) },
         },
       },
@@ -184,11 +189,13 @@ export class InvokeGuard extends Construct {
       })],
     });
 
-    new GuardAlarms(this, 'Alarms', {
+    this.alarms = new GuardAlarms(this, 'Alarms', {
       guard: this.function,
       logGroup: this.logGroup,
       deadLetterQueue: this.deadLetterQueue,
       topic: this.alertsTopic,
+      // The UnfixedGrants alarm would fire on every violation in report mode; see GuardAlarms.
+      enforces: [...this.functionModes.values()].includes('enforce'),
     });
     new GuardQueries(this, 'Queries', { logGroup: this.logGroup, folder: functionName });
 
@@ -218,7 +225,13 @@ export class InvokeGuard extends Construct {
             }),
             new iam.PolicyStatement({
               sid: 'ManageGuardedResourcePolicies',
-              actions: ['lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission'],
+              // Read with GetPolicy; write per statement (Add/RemovePermission) or, with `apply: document`
+              // and as the fallback, the whole document (PutResourcePolicy, or DeleteResourcePolicy when
+              // no statement is left). GetResourcePolicy is not granted: the guard reads with GetPolicy only.
+              actions: [
+                'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
+                'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy',
+              ],
               resources: policyResourceArns(this.guardedFunctionArns),
             }),
             new iam.PolicyStatement({

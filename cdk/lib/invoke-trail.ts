@@ -12,7 +12,7 @@ export interface InvokeTrailProps {
 }
 
 /**
- * A trail logging management events and `Invoke` data events of the guarded functions only,
+ * A trail logging management events and `Invoke`/`InvokeFunctionUrl` data events of the guarded functions only,
  * so EventBridge receives them without paying for every function's invocations.
  */
 export class InvokeTrail extends Construct {

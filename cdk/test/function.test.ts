@@ -64,7 +64,12 @@ test('role may manage only the guarded functions, put events on its bus and writ
           {
             Sid: 'ManageGuardedResourcePolicies',
             Effect: 'Allow',
-            Action: ['lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission'],
+            // Exactly these: whole-document writes (PutResourcePolicy/DeleteResourcePolicy) for `apply`,
+            // but no GetResourcePolicy, which the guard never calls.
+            Action: [
+              'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
+              'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy',
+            ],
             Resource: [nameArn('BlogFunction'), nameArn('BlogFunction', ':*'), BILLING_ARN, `${BILLING_ARN}:*`],
           },
           { Sid: 'Notify', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [bus, 'Arn'] } },

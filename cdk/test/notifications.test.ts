@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Capture, Match } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -56,9 +59,9 @@ test('existingEventBus is used as is, and conflicts with eventBusName', () => {
     /Either provide existingEventBus or eventBusName, but not both/);
 });
 
-test('alarms on guard errors, a non-empty DLQ and failed remediations notify the topic', () => {
+test('alarms on guard errors, a non-empty DLQ, failed remediations and unfixed grants notify the topic', () => {
   const template = guardTemplate();
-  template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+  template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
   const topicAction = [{ Ref: Match.stringLikeRegexp('NotificationsTopic') }];
   template.hasResourceProperties('AWS::CloudWatch::Alarm', {
     Namespace: 'AWS/Lambda', MetricName: 'Errors', Statistic: 'Sum', Threshold: 1,
@@ -79,15 +82,63 @@ test('alarms on guard errors, a non-empty DLQ and failed remediations notify the
   });
 });
 
+test('UnfixedGrants sums `unfixed` of summary lines per mode, and alarms on enforced functions only', () => {
+  // The fixture enforces by default; BlogFunction is in report mode, Billing is enforced.
+  const template = guardTemplate();
+  template.resourceCountIs('AWS::Logs::MetricFilter', 2);
+  template.hasResourceProperties('AWS::Logs::MetricFilter', {
+    LogGroupName: { Ref: Match.stringLikeRegexp('LogGroup') },
+    FilterPattern: '{ $.message = "summary" && $.unfixed > 0 }',
+    MetricTransformations: [{
+      MetricNamespace: 'Invokeguard', MetricName: 'UnfixedGrants', MetricValue: '$.unfixed',
+      Dimensions: [{ Key: 'mode', Value: '$.mode' }],
+    }],
+  });
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    Namespace: 'Invokeguard', MetricName: 'UnfixedGrants', Statistic: 'Sum', Period: 300, EvaluationPeriods: 1,
+    Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching',
+    // A function the file sets to report mode leaves grants by design: its lines carry mode "report".
+    Dimensions: [{ Name: 'mode', Value: 'enforce' }],
+    AlarmActions: [{ Ref: Match.stringLikeRegexp('NotificationsTopic') }],
+  });
+});
+
+test('in report mode the UnfixedGrants metric stays but its alarm does not exist', () => {
+  const reported = guardTemplate({ mode: 'report' });
+  reported.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+  assert.deepEqual(reported.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'UnfixedGrants' } }), {});
+  reported.hasResourceProperties('AWS::Logs::MetricFilter', {
+    MetricTransformations: [Match.objectLike({ MetricName: 'UnfixedGrants' })],
+  });
+
+  // The file's default mode decides without the prop: report there, with no function enforcing, means no alarm...
+  const policies = (doc: unknown) => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'invokers.json');
+    fs.writeFileSync(file, JSON.stringify(doc));
+    return file;
+  };
+  const reportFile = policies({ version: 1, defaults: { mode: 'report' }, functions: { A: { allow: [] }, B: { mode: 'report', allow: [] } } });
+  guardTemplate({ policiesFile: reportFile }).resourceCountIs('AWS::CloudWatch::Alarm', 3);
+  // ...and `mode: enforce` replaces only that default, so the alarm is back.
+  guardTemplate({ policiesFile: reportFile, mode: 'enforce' }).hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'UnfixedGrants' });
+  // A function that enforces on its own under a report default is alarmed on too.
+  const oneEnforced = policies({ version: 1, defaults: { mode: 'report' }, functions: { A: { mode: 'enforce', allow: [] } } });
+  guardTemplate({ policiesFile: oneEnforced }).hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'UnfixedGrants' });
+  // No default at all is enforce, as in the Rust guard.
+  const noDefault = policies({ version: 1, functions: { A: { allow: [] } } });
+  guardTemplate({ policiesFile: noDefault }).hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'UnfixedGrants' });
+});
+
 test('saved Logs Insights queries use the log-line field names', () => {
   const template = guardTemplate();
-  template.resourceCountIs('AWS::Logs::QueryDefinition', 3);
+  template.resourceCountIs('AWS::Logs::QueryDefinition', 4);
   const queries = Object.values(template.findResources('AWS::Logs::QueryDefinition'))
     .map((r) => [r.Properties.Name, r.Properties.QueryString] as [string, string]);
   const byName = new Map(queries);
   const remediations = byName.get('invokeguard/remediations-in-time-order') ?? '';
   assert.match(remediations, /filter message = "remediation"/);
-  assert.match(remediations, /fields @timestamp, function, qualifier, mode, action, sid, principal, outcome, revisionId, error/);
+  assert.match(remediations,
+    /fields @timestamp, input, function, qualifier, mode, action, apply, sid, statementIndex, principal, outcome, revisionId, error, eventId, requestId/);
   assert.match(remediations, /sort @timestamp asc/);
   const violations = byName.get('invokeguard/violations-by-caller') ?? '';
   assert.match(violations, /filter message = "decision"/);
@@ -95,6 +146,15 @@ test('saved Logs Insights queries use the log-line field names', () => {
   assert.match(violations, /by caller\.kind, caller\.principal, caller\.account, caller\.arn, caller\.sourceArn, caller\.sourceAccount, function/);
   const actions = byName.get('invokeguard/actions-per-function') ?? '';
   assert.match(actions, /stats count\(\*\) as actions by function, qualifier, action, outcome/);
+  const unfixed = byName.get('invokeguard/unfixed-grants') ?? '';
+  assert.match(unfixed, /filter message = "summary"/);
+  assert.match(unfixed, /filter unfixed > 0/);
+  assert.match(unfixed, /stats sum\(unfixed\) as unfixedGrants, .* by function, qualifier\b/);
+  assert.match(unfixed, /sort unfixedGrants desc/);
+  assert.deepEqual(queries.map(([name]) => name).sort(), [
+    'invokeguard/actions-per-function', 'invokeguard/remediations-in-time-order',
+    'invokeguard/unfixed-grants', 'invokeguard/violations-by-caller',
+  ]);
   template.hasResourceProperties('AWS::Logs::QueryDefinition', {
     LogGroupNames: [{ Ref: Match.stringLikeRegexp('LogGroup') }],
   });

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { defaultValidatorCommand, loadPolicies, VALIDATOR_ENV } from '../lib/policies';
+import { defaultValidatorCommand, effectiveMode, loadPolicies, VALIDATOR_ENV } from '../lib/policies';
 import { ACCEPT_ALL, FIXTURES, guardTemplate, POLICIES } from './helpers';
 
 // Stand-in validators: `sh -c SCRIPT sh FILE` gets the policies file as $1, like the Rust CLI.
@@ -16,6 +16,32 @@ test('the validator runs on the policies file and the stack is derived only afte
   assert.deepEqual(loaded.functions.map((f) => f.key), ['BlogFunction', 'arn:aws:lambda:eu-west-1:123456789012:function:Billing']);
   assert.deepEqual(loaded.functions[0].qualifiers, ['prod']);
   assert.equal(loaded.defaultMode, 'enforce');
+  assert.equal(loaded.functions[0].mode, 'report');
+  assert.equal(loaded.functions[1].mode, undefined);
+});
+
+// functionUrl entries, `action` on account/principal/organization, `eventSourceToken` and `apply`.
+const POLICIES_2026 = path.join(FIXTURES, 'invokers-2026.json');
+
+test('a file with the new allow-entry fields and apply settings loads, and builds a stack', () => {
+  const loaded = loadPolicies(POLICIES_2026, ACCEPT_ALL);
+  assert.deepEqual(loaded.functions.map((f) => [f.key, f.qualifiers, f.mode, f.apply]), [
+    ['BlogFunction', ['prod'], undefined, 'permissions'],
+    ['OrdersHandler', [], 'report', 'document'],
+  ]);
+  assert.equal(loaded.defaultApply, 'document');
+  const template = guardTemplate({ policiesFile: POLICIES_2026 });
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'UnfixedGrants' });
+});
+
+test('each function runs in the mode the Rust guard gives it: report overrides all, enforce only the default', () => {
+  const loaded = loadPolicies(POLICIES, ACCEPT_ALL);
+  const [blog, billing] = loaded.functions;
+  const modes = (override?: 'enforce' | 'report') => [blog, billing].map((f) => effectiveMode(loaded, f, override));
+  assert.deepEqual(modes(), ['report', 'enforce']);
+  assert.deepEqual(modes('enforce'), ['report', 'enforce']);
+  assert.deepEqual(modes('report'), ['report', 'report']);
+  assert.deepEqual(effectiveMode({ ...loaded, defaultMode: undefined }, billing), 'enforce');
 });
 
 test('an invalid file (exit 2) stops synth with the validator message', () => {
@@ -66,11 +92,12 @@ test('a policies file listing the guard itself is rejected, by name or by ARN', 
 
 // The real Rust CLI; scripts/cdk-test.sh builds it first and sets this variable, so a plain `npm test` stays fast.
 const rust = process.env.INVOKEGUARD_TEST_RUST_VALIDATOR === '1';
-test('the Rust validator accepts the fixture and rejects an unknown field and the guard itself', { skip: !rust && 'set INVOKEGUARD_TEST_RUST_VALIDATOR=1' }, () => {
+test('the Rust validator accepts the fixtures and rejects an unknown field and the guard itself', { skip: !rust && 'set INVOKEGUARD_TEST_RUST_VALIDATOR=1' }, () => {
   const saved = process.env[VALIDATOR_ENV];
   delete process.env[VALIDATOR_ENV];
   try {
     guardTemplate({ validatorCommand: undefined });
+    guardTemplate({ policiesFile: POLICIES_2026, validatorCommand: undefined });
     const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'invokers.json');
     fs.writeFileSync(bad, '{"version":1,"functions":{"A":{"allow":[{"servce":"x"}]}}}');
     assert.throws(() => guardTemplate({ policiesFile: bad, validatorCommand: undefined }), /is invalid:\n.*invokers\.json:1:\d+: .*servce/);

@@ -4,7 +4,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Capture, Match } from 'aws-cdk-lib/assertions';
 import { BILLING_ARN, guardTemplate, nameArn } from './helpers';
 
-test('Invoke rule on the default bus matches CloudTrail Invoke events of the guarded functions only', () => {
+test('Invoke rule on the default bus matches CloudTrail Invoke and InvokeFunctionUrl events of the guarded functions only', () => {
   const template = guardTemplate();
   template.hasResourceProperties('AWS::Events::Rule', {
     EventBusName: Match.absent(),
@@ -13,7 +13,7 @@ test('Invoke rule on the default bus matches CloudTrail Invoke events of the gua
       'detail-type': ['AWS API Call via CloudTrail'],
       detail: {
         eventSource: ['lambda.amazonaws.com'],
-        eventName: ['Invoke'],
+        eventName: ['Invoke', 'InvokeFunctionUrl'],
         resources: {
           ARN: [
             nameArn('BlogFunction'), { prefix: nameArn('BlogFunction', ':') },

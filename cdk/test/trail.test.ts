@@ -8,12 +8,13 @@ const invokeSelector = (arnCondition: Record<string, unknown>) => ({
   FieldSelectors: [
     { Field: 'eventCategory', Equals: ['Data'] },
     { Field: 'resources.type', Equals: ['AWS::Lambda::Function'] },
-    { Field: 'eventName', Equals: ['Invoke'] },
+    // Function URL invocations are data events too; the guard judges both.
+    { Field: 'eventName', Equals: ['Invoke', 'InvokeFunctionUrl'] },
     { Field: 'resources.ARN', ...arnCondition },
   ],
 });
 
-test('trail logs management events and Invoke data events of exactly the guarded functions', () => {
+test('trail logs management events and Invoke/InvokeFunctionUrl data events of exactly the guarded functions', () => {
   const template = guardTemplate();
   template.resourceCountIs('AWS::CloudTrail::Trail', 1);
   template.hasResourceProperties('AWS::CloudTrail::Trail', {
