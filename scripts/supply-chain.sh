@@ -50,7 +50,19 @@ deny() { # NAME MANIFEST CHECKS...
 
 # Advisories need the RustSec database, which cargo-deny clones from GitHub. Probe it once; where
 # GitHub is unreachable use the offline snapshot.
-SNAPSHOT="${RUSTSEC_ADVISORY_DB_SNAPSHOT:-$ROOT/../shared/rustsec-advisory-db}"
+# The snapshot sits beside the checkout (../shared); a fresh clone made elsewhere (CI) finds it
+# beside the repository it was cloned from.
+if [ -n "${RUSTSEC_ADVISORY_DB_SNAPSHOT:-}" ]; then
+  SNAPSHOT="$RUSTSEC_ADVISORY_DB_SNAPSHOT"
+else
+  SNAPSHOT="$ROOT/../shared/rustsec-advisory-db"
+  origin="$(git -C "$ROOT" remote get-url origin 2>/dev/null || true)"
+  for candidate in "$ROOT/../shared/rustsec-advisory-db" \
+                   "${origin:+$(dirname "$origin")/shared/rustsec-advisory-db}" \
+                   /work/shared/rustsec-advisory-db; do
+    if [ -n "$candidate" ] && [ -d "$candidate/crates" ]; then SNAPSHOT="$candidate"; break; fi
+  done
+fi
 db_dir="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
 advisory_db=""   # what the advisories were checked against, for the output and the summary
 if cargo deny --locked --manifest-path "$ROOT/Cargo.toml" fetch db >"$work/fetch.log" 2>&1; then
