@@ -9,7 +9,7 @@ use super::inputs::{CliError, read_limited};
 use crate::home::Home;
 use crate::plan::plan;
 use crate::policies::Policies;
-use crate::record::{FoundRecord, invocation, parse_input};
+use crate::record::{FoundRecord, InputError, for_each_record, invocation, parse_input};
 use crate::resource_policy::ResourcePolicy;
 use crate::verdict::{Outcome, decide};
 
@@ -46,24 +46,40 @@ pub fn check(
     set_offline_home(&policies, home)?;
     let mut bad = false;
     let mut violating = false;
-    for (origin, rec) in records(events, err, &mut bad) {
-        match invocation(&rec.record) {
-            Ok(inv) => {
-                let verdict = decide(&policies, &inv);
-                violating |= verdict.verdict == Outcome::Violation;
-                let line =
-                    serde_json::to_string(&verdict).map_err(|e| CliError::Output(e.into()))?;
-                writeln!(out, "{line}").map_err(CliError::Output)?;
+    let mut output: Result<(), CliError> = Ok(());
+    // Records are judged as they are read: a trail file of any size holds one record at a time.
+    for (origin, bytes) in inputs(events, err, &mut bad) {
+        let mut judge = |rec: FoundRecord| -> Result<(), InputError> {
+            match invocation(&rec.record) {
+                Ok(inv) => {
+                    let verdict = decide(&policies, &inv);
+                    violating |= verdict.verdict == Outcome::Violation;
+                    let written = serde_json::to_string(&verdict)
+                        .map_err(|e| CliError::Output(e.into()))
+                        .and_then(|line| writeln!(out, "{line}").map_err(CliError::Output));
+                    if let Err(e) = written {
+                        output = Err(e);
+                        return Err(InputError::Empty {
+                            origin: "(stdout)".into(),
+                        });
+                    }
+                }
+                Err(e) => {
+                    let at = if rec.path.is_empty() {
+                        e.path.clone()
+                    } else {
+                        format!("{}.{}", rec.path, e.path)
+                    };
+                    let _ = writeln!(err, "error: {origin}: at {at}: {}", e.message);
+                    bad = true;
+                }
             }
-            Err(e) => {
-                let at = if rec.path.is_empty() {
-                    e.path.clone()
-                } else {
-                    format!("{}.{}", rec.path, e.path)
-                };
-                let _ = writeln!(err, "error: {origin}: at {at}: {}", e.message);
-                bad = true;
-            }
+            Ok(())
+        };
+        if let Err(e) = for_each_record(&bytes, &origin, &mut judge) {
+            std::mem::replace(&mut output, Ok(()))?;
+            let _ = writeln!(err, "error: {e}");
+            bad = true;
         }
     }
     Ok(if bad {
