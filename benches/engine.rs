@@ -4,15 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use invokeguard::allowlist::{Allowlist, Apply};
 use invokeguard::plan::plan;
-use invokeguard::policies::{Apply, Policies};
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;
 use invokeguard::verdict::decide;
 use serde_json::json;
 use std::hint::black_box;
 
-fn policies() -> Policies {
+fn policies() -> Allowlist {
     let text = json!({"version": 1, "functions": {
         "function239": {"allow": [
             {"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": "111111111111"},
@@ -21,7 +21,7 @@ fn policies() -> Policies {
         ]}
     }})
     .to_string();
-    Policies::from_json(&text, "bench", None).unwrap_or_else(|e| panic!("{e}"))
+    Allowlist::from_json(&text, "bench", None).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn bench(c: &mut Criterion) {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use invokeguard::policies::Policies;
+use invokeguard::allowlist::Allowlist;
 use invokeguard::remediate::{Guard, LazyAws, LogSink, Settings};
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto};
@@ -54,7 +54,7 @@ async fn main() {
     )
     .await;
     let proxy = Proxy::start(&moto.endpoint).await;
-    let policies = Policies::from_json(
+    let policies = Allowlist::from_json(
         &json!({"version": 1, "functions": {"storm": {"allow": [{"account": "222233334444"}]}}})
             .to_string(),
         "bench",

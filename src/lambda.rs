@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::policies::{Mode, Policies, PolicyError};
+use crate::allowlist::{Allowlist, AllowlistError, Mode};
 use crate::remediate::{Guard, LazyAws, Level, Settings, StdoutSink};
 
 /// The policies file's name beside the `bootstrap` binary in the deployment package.
@@ -16,7 +16,7 @@ pub enum InitError {
     #[error("cannot find the packaged policies file beside the binary: {0}")]
     Exe(std::io::Error),
     #[error("invalid policies file, no event will be judged: {0}")]
-    Policies(#[from] PolicyError),
+    Allowlist(#[from] AllowlistError),
 }
 
 /// Reads `INVOKEGUARD_POLICIES`, `INVOKEGUARD_MODE`, `INVOKEGUARD_EVENT_BUS`,
@@ -36,7 +36,7 @@ pub fn guard_from_env() -> Result<Guard<LazyAws>, InitError> {
             .with_file_name(PACKAGED_POLICIES),
     };
     let guard_function = var("AWS_LAMBDA_FUNCTION_NAME");
-    let policies = Policies::load(&path, guard_function.as_deref())?.with_mode_override(mode);
+    let policies = Allowlist::load(&path, guard_function.as_deref())?.with_mode_override(mode);
     let settings = Settings {
         guard_function,
         log_level: Level::from_lambda_env(var("AWS_LAMBDA_LOG_LEVEL").as_deref()),

@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::allowlist::{AllowEntry, Apply, Grant, InvokeAction};
 use crate::arn::wildcard_match;
-use crate::policies::{AllowEntry, Apply, Grant, InvokeAction};
 use crate::resource_policy::{Condition, Principal, ResourcePolicy, Statement};
 
 pub const INVOKE_ACTION: &str = "lambda:InvokeFunction";
@@ -537,11 +537,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policies::Policies;
+    use crate::allowlist::Allowlist;
 
     fn allow(entries: &str) -> Vec<AllowEntry> {
         let text = format!(r#"{{"version": 1, "functions": {{"f": {{"allow": {entries}}}}}}}"#);
-        let p = Policies::from_json(&text, "p", None).expect("valid");
+        let p = Allowlist::from_json(&text, "p", None).expect("valid");
         p.lookup("f", None)
             .map(|(_, f)| f.allow.clone())
             .unwrap_or_default()

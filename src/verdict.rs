@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
+use crate::allowlist::ids::iam_arn_parts;
+use crate::allowlist::{AllowEntry, Allowlist, Grant, InvokeAction};
 use crate::arn::arn_like;
-use crate::policies::ids::iam_arn_parts;
-use crate::policies::{AllowEntry, Grant, InvokeAction, Policies};
 use crate::record::{Caller, CallerKind, Invocation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,7 +59,7 @@ pub struct Verdict {
 }
 
 /// Judges `inv` against `policies`.
-pub fn decide(policies: &Policies, inv: &Invocation) -> Verdict {
+pub fn decide(policies: &Allowlist, inv: &Invocation) -> Verdict {
     let mut v = Verdict {
         event_id: inv.event_id.clone(),
         function: inv.function.as_ref().map(|f| f.name.clone()),
@@ -292,8 +292,8 @@ mod tests {
     use crate::record::invocation;
     use serde_json::json;
 
-    fn policies() -> Policies {
-        Policies::from_json(
+    fn policies() -> Allowlist {
+        Allowlist::from_json(
             r#"{"version": 1, "functions": {"Blog": {"allow": [
                 {"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": "111122223333", "reason": "thumbs"},
                 {"account": "444455556666"},
@@ -452,7 +452,7 @@ mod tests {
 
     #[test]
     fn function_url_records_are_judged_against_url_entries() {
-        let url = |p: &Policies, identity: serde_json::Value| {
+        let url = |p: &Allowlist, identity: serde_json::Value| {
             let rec = json!({"eventSource": "lambda.amazonaws.com", "eventName": "InvokeFunctionUrl",
                 "userIdentity": identity,
                 "resources": [{"ARN": "arn:aws:lambda:us-east-1:111122223333:function:Blog"}]});
@@ -466,14 +466,14 @@ mod tests {
             Outcome::Violation,
             "no URL entry: a public URL is a violation"
         );
-        let public = Policies::from_json(
+        let public = Allowlist::from_json(
             r#"{"version": 1, "functions": {"Blog": {"allow": [{"functionUrl": "public"}]}}}"#,
             "p",
             None,
         )
         .expect("valid");
         assert_eq!(url(&public, anonymous).verdict, Outcome::Allowed);
-        let iam_url = Policies::from_json(r#"{"version": 1, "functions": {"Blog": {"allow": [{"account": "444455556666", "action": "lambda:InvokeFunctionUrl"}]}}}"#, "p", None).expect("valid");
+        let iam_url = Allowlist::from_json(r#"{"version": 1, "functions": {"Blog": {"allow": [{"account": "444455556666", "action": "lambda:InvokeFunctionUrl"}]}}}"#, "p", None).expect("valid");
         let partner = json!({"type": "AssumedRole", "arn": "arn:aws:sts::444455556666:assumed-role/x/y", "accountId": "444455556666"});
         assert_eq!(url(&iam_url, partner.clone()).verdict, Outcome::Allowed);
         let v = judge(partner, json!(null));
@@ -523,7 +523,7 @@ mod tests {
 
     #[test]
     fn organization_entries_allow_foreign_accounts_unverified() {
-        let p = Policies::from_json(r#"{"version": 1, "functions": {"Blog": {"allow": [{"organization": "o-a1b2c3d4e5"}]}}}"#, "p", None).expect("valid");
+        let p = Allowlist::from_json(r#"{"version": 1, "functions": {"Blog": {"allow": [{"organization": "o-a1b2c3d4e5"}]}}}"#, "p", None).expect("valid");
         let rec = json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke",
             "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::444455556666:assumed-role/x/y", "accountId": "444455556666"},
             "resources": [{"ARN": "arn:aws:lambda:us-east-1:111122223333:function:Blog"}]});

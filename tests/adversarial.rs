@@ -4,16 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
+use invokeguard::allowlist::Apply;
+use invokeguard::allowlist::{Allowlist, MAX_POLICIES_BYTES};
 use invokeguard::plan::plan;
-use invokeguard::policies::Apply;
-use invokeguard::policies::{MAX_POLICIES_BYTES, Policies};
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;
 use invokeguard::verdict::{Outcome, decide};
 use serde_json::json;
 
-fn policies() -> Policies {
-    Policies::from_json(
+fn policies() -> Allowlist {
+    Allowlist::from_json(
         r#"{"version": 1, "functions": {"f": {"allow": [{"account": "111122223333"}]}}}"#,
         "p",
         None,
@@ -122,6 +122,6 @@ fn an_oversized_policies_file_is_refused_before_it_is_parsed() {
         format!(r#"{{"version": 1, "functions": {{}}}}{padding}"#),
     )
     .unwrap();
-    let e = Policies::load(&path, None).unwrap_err().to_string();
+    let e = Allowlist::load(&path, None).unwrap_err().to_string();
     assert!(e.contains("more than the 1048576-byte limit"), "{e}");
 }

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{fixture, read_json, root, subset};
+use invokeguard::allowlist::Allowlist;
 use invokeguard::plan::plan;
-use invokeguard::policies::Policies;
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;
 use invokeguard::verdict::decide;
@@ -16,7 +16,7 @@ use serde_json::Value;
 fn run_case(path: &std::path::Path) -> Result<(), String> {
     let case = read_json(path);
     let policies_text = case["policies"].to_string();
-    let policies = Policies::from_json(&policies_text, "case", None).map_err(|e| e.to_string())?;
+    let policies = Allowlist::from_json(&policies_text, "case", None).map_err(|e| e.to_string())?;
     if let Some(records) = case.get("records").and_then(Value::as_array) {
         let mut got = Vec::new();
         for r in records {

@@ -10,8 +10,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use invokeguard::allowlist::{Allowlist, Apply};
 use invokeguard::plan::plan;
-use invokeguard::policies::{Apply, Policies};
 use invokeguard::remediate::{EventReport, Guard, LazyAws, Level, MemorySink, Settings};
 use invokeguard::resource_policy::ResourcePolicy;
 use serde_json::{Value, json};
@@ -24,8 +24,8 @@ fn allowlist() -> Value {
     json!({"allow": [{"account": "111122223333"}, {"account": "222233334444"}]})
 }
 
-fn policies(name: &str) -> Policies {
-    Policies::from_json(
+fn policies(name: &str) -> Allowlist {
+    Allowlist::from_json(
         &json!({"version": 1, "functions": {name: allowlist()}}).to_string(),
         "t",
         None,

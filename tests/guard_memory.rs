@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
+use invokeguard::allowlist::Allowlist;
 use invokeguard::home::Home;
-use invokeguard::policies::Policies;
 use invokeguard::remediate::memory::{Call, MemoryAws};
 use invokeguard::remediate::{ApiError, EventReport, Guard, Level, MemorySink, Settings};
 use serde_json::{Value, json};
@@ -22,7 +22,7 @@ fn guard(allow: Value, extra: Value, aws: MemoryAws) -> (Guard<MemoryAws>, Memor
         f.extend(e.clone());
     }
     let text = json!({"version": 1, "functions": {"f": function}}).to_string();
-    let policies = Policies::from_json(&text, "test", None).unwrap();
+    let policies = Allowlist::from_json(&text, "test", None).unwrap();
     policies
         .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
         .unwrap();

@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use aws_sdk_eventbridge::types::Target;
-use invokeguard::policies::Policies;
+use invokeguard::allowlist::Allowlist;
 use invokeguard::remediate::{Guard, LazyAws, MemorySink, Settings};
 use serde_json::{Value, json};
 use support::http;
@@ -93,7 +93,7 @@ async fn guard(name: &str, bus: &str, proxy: &Proxy, sink: &MemorySink) -> Guard
         &[("partner", "222233334444"), ("public", "*")],
     )
     .await;
-    let policies = Policies::from_json(
+    let policies = Allowlist::from_json(
         &json!({"version": 1, "functions": {name: {"allow": [{"account": "111122223333"}, {"account": "222233334444"}]}}})
             .to_string(),
         "t",

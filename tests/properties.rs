@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
+use invokeguard::allowlist::{AllowEntry, Allowlist, Apply, Grant};
 use invokeguard::plan::plan;
-use invokeguard::policies::{AllowEntry, Apply, Grant, Policies};
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::{Principal, ResourcePolicy, Statement};
 use proptest::prelude::*;
@@ -46,7 +46,7 @@ fn entry() -> impl Strategy<Value = Value> {
 
 fn allow(entries: &[Value]) -> Vec<AllowEntry> {
     let text = json!({"version": 1, "functions": {"f": {"allow": entries}}}).to_string();
-    let p = Policies::from_json(&text, "generated", None).expect("generated entries are valid");
+    let p = Allowlist::from_json(&text, "generated", None).expect("generated entries are valid");
     p.lookup("f", None)
         .map(|(_, f)| f.allow.clone())
         .unwrap_or_default()
@@ -238,7 +238,7 @@ proptest! {
         }
         let _ = ResourcePolicy::from_value(&value);
         let _ = ResourcePolicy::parse(&json!({"Policy": text}).to_string());
-        let _ = Policies::from_json(&text, "generated", Some("guard"));
+        let _ = Allowlist::from_json(&text, "generated", Some("guard"));
     }
 
     #[test]
@@ -246,7 +246,7 @@ proptest! {
         let _ = parse_input(&bytes, "generated");
         if let Ok(text) = std::str::from_utf8(&bytes) {
             let _ = ResourcePolicy::parse(text);
-            let _ = Policies::from_json(text, "generated", None);
+            let _ = Allowlist::from_json(text, "generated", None);
         }
     }
 }

@@ -7,8 +7,8 @@ mod support;
 
 use std::sync::Arc;
 
+use invokeguard::allowlist::{Allowlist, Apply};
 use invokeguard::plan::plan;
-use invokeguard::policies::{Apply, Policies};
 use invokeguard::remediate::{EventReport, Guard, LazyAws, Level, MemorySink, Settings};
 use invokeguard::resource_policy::ResourcePolicy;
 use serde_json::{Value, json};
@@ -37,7 +37,7 @@ async fn setup(name: &str, guarded: Value, bus: Option<&str>) -> Env {
     moto::create_function(&lambda, name, &role).await;
     let policies = json!({"version": 1, "functions": { name: guarded }}).to_string();
     let policies =
-        Policies::from_json(&policies, "test", Some("invokeguard")).expect("valid policies");
+        Allowlist::from_json(&policies, "test", Some("invokeguard")).expect("valid policies");
     let proxy = Proxy::start(&moto.endpoint).await;
     let aws = LazyAws::with_config(
         moto::sdk_config(&proxy.endpoint).await,
@@ -199,7 +199,7 @@ async fn a_violation_leaves_exactly_the_allowed_grants_in_the_minimum_calls() {
     assert!(kept.contains(&"keep-me".to_owned()), "{kept:?}");
     assert_eq!(kept.len(), 3, "{stored:?}");
     // What is stored now plans to nothing: exactly the allowed grants.
-    let policies = Policies::from_json(
+    let policies = Allowlist::from_json(
         &json!({"version": 1, "functions": {"drifted": drifted_allowlist()}}).to_string(),
         "t",
         None,
@@ -249,7 +249,7 @@ async fn a_violation_leaves_exactly_the_allowed_grants_in_the_minimum_calls() {
 async fn reconciling_again_finds_nothing_to_change() {
     let mut env = setup("idempotent", drifted_allowlist(), None).await;
     drift(&env).await;
-    let policies = Policies::from_json(
+    let policies = Allowlist::from_json(
         &json!({"version": 1, "functions": {"idempotent": drifted_allowlist()}}).to_string(),
         "t",
         None,
@@ -413,7 +413,7 @@ async fn a_function_without_a_policy_gets_every_allowed_grant() {
 #[tokio::test]
 async fn a_missing_function_is_logged_and_the_event_is_done() {
     let env = setup("present", json!({"allow": []}), None).await;
-    let policies = Policies::from_json(
+    let policies = Allowlist::from_json(
         &json!({"version": 1, "functions": {"vanished": {"allow": []}}}).to_string(),
         "t",
         None,
@@ -566,7 +566,7 @@ async fn a_policy_with_no_allowed_grant_left_is_reconciled_to_the_allowlist() {
 async fn the_guard_never_edits_its_own_policy_nor_an_unlisted_function() {
     let env = setup("bystander", json!({"allow": []}), None).await;
     add(&env, "public", "*", None, None).await;
-    let policies = Policies::from_json(
+    let policies = Allowlist::from_json(
         &json!({"version": 1, "functions": {"invokeguard": {"allow": []}}}).to_string(),
         "t",
         None,

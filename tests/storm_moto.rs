@@ -8,7 +8,7 @@ mod support;
 
 use std::sync::Arc;
 
-use invokeguard::policies::Policies;
+use invokeguard::allowlist::Allowlist;
 use invokeguard::remediate::{EventReport, Guard, LazyAws, MemorySink, Settings};
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto};
@@ -29,7 +29,7 @@ async fn stormy(name: &str) -> (Proxy, MemorySink, Arc<Guard<LazyAws>>) {
     )
     .await;
     let proxy = Proxy::start(&moto.endpoint).await;
-    let policies = Policies::from_json(
+    let policies = Allowlist::from_json(
         &json!({"version": 1, "functions": {name: {"allow": [{"account": "222233334444"}]}}})
             .to_string(),
         "t",

@@ -4,8 +4,8 @@
 //! Rule: nothing here panics on bad input; a panic means either a library panic or a real
 //! violation of a planner property (the `assert!`s below).
 
+use invokeguard::allowlist::Allowlist;
 use invokeguard::plan::{grants_invoke as plan_grants_invoke, plan};
-use invokeguard::policies::Policies;
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;
 use invokeguard::verdict::decide;
@@ -14,15 +14,15 @@ use invokeguard::verdict::decide;
 pub const POLICIES_JSON: &str = include_str!("../../policies/invokers.json");
 
 /// The fixed policies, parsed once per call site (cheap: a few hundred bytes).
-pub fn fixed_policies() -> Policies {
-    match Policies::from_json(POLICIES_JSON, "policies/invokers.json", Some("invokeguard")) {
+pub fn fixed_policies() -> Allowlist {
+    match Allowlist::from_json(POLICIES_JSON, "policies/invokers.json", Some("invokeguard")) {
         Ok(p) => p,
         Err(e) => panic!("policies/invokers.json no longer loads: {e}"),
     }
 }
 
 /// `record_parser`: bytes -> records -> invocation -> verdict. Must never panic.
-pub fn record_parser(policies: &Policies, data: &[u8]) {
+pub fn record_parser(policies: &Allowlist, data: &[u8]) {
     let Ok(records) = parse_input(data, "fuzz") else {
         return;
     };
@@ -40,7 +40,7 @@ pub fn policies_loader(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(policies) = Policies::from_json(text, "fuzz", Some("invokeguard")) {
+    if let Ok(policies) = Allowlist::from_json(text, "fuzz", Some("invokeguard")) {
         for (key, function) in policies.functions() {
             let _ = policies.lookup(key.name(), key.arn());
             let _ = policies.mode_for(function);
@@ -73,7 +73,7 @@ pub fn policy_planner(data: &[u8]) {
     let Some((policies_text, policy_text)) = split_input(data) else {
         return;
     };
-    let Ok(policies) = Policies::from_json(policies_text, "fuzz", Some("invokeguard")) else {
+    let Ok(policies) = Allowlist::from_json(policies_text, "fuzz", Some("invokeguard")) else {
         return;
     };
     let Ok(current) = ResourcePolicy::parse(policy_text) else {
@@ -83,7 +83,7 @@ pub fn policy_planner(data: &[u8]) {
 }
 
 /// The planner's properties for every guarded function of `policies` against `current`.
-pub fn check_planner(policies: &Policies, current: &ResourcePolicy) {
+pub fn check_planner(policies: &Allowlist, current: &ResourcePolicy) {
     for (key, function) in policies.functions() {
         let qualifiers =
             std::iter::once(None).chain(function.qualifiers.iter().map(|q| Some(q.as_str())));

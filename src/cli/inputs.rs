@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::policies::PolicyError;
+use crate::allowlist::AllowlistError;
 use crate::record::{InputError, MAX_INPUT_BYTES};
 use crate::resource_policy::PolicyDocError;
 
@@ -19,7 +19,7 @@ pub enum CliError {
     #[error("{file}: is larger than {MAX_INPUT_BYTES} bytes")]
     TooLarge { file: String },
     #[error(transparent)]
-    Policies(#[from] PolicyError),
+    Allowlist(#[from] AllowlistError),
     #[error(transparent)]
     Input(#[from] InputError),
     #[error("{file}: {source}")]

@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use super::Exit;
 use super::args::HomeArgs;
 use super::inputs::{CliError, read_limited};
+use crate::allowlist::Allowlist;
 use crate::home::Home;
 use crate::plan::plan;
-use crate::policies::Policies;
 use crate::record::{FoundRecord, InputError, for_each_record, invocation, parse_input};
 use crate::resource_policy::ResourcePolicy;
 use crate::verdict::{Outcome, decide};
 
 pub fn validate(file: &Path, guard: Option<&str>, err: &mut dyn Write) -> Result<Exit, CliError> {
-    let policies = Policies::load(file, guard)?;
+    let policies = Allowlist::load(file, guard)?;
     for w in policies.warnings() {
         let _ = writeln!(
             err,
@@ -42,7 +42,7 @@ pub fn check(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
-    let policies = Policies::load(policies, None)?;
+    let policies = Allowlist::load(policies, None)?;
     set_offline_home(&policies, home)?;
     let mut bad = false;
     let mut violating = false;
@@ -139,7 +139,7 @@ pub fn plan_command(
     current: &Path,
     out: &mut dyn Write,
 ) -> Result<Exit, CliError> {
-    let policies = Policies::load(policies, None)?;
+    let policies = Allowlist::load(policies, None)?;
     set_offline_home(&policies, home)?;
     let (name, arn, qualifier) = split_function_arg(function)?;
     let (key, guarded) =
@@ -173,7 +173,7 @@ pub fn plan_command(
 }
 
 /// Offline, a name matches anywhere unless both `--account` and `--region` are given.
-fn set_offline_home(policies: &Policies, home: &HomeArgs) -> Result<(), CliError> {
+fn set_offline_home(policies: &Allowlist, home: &HomeArgs) -> Result<(), CliError> {
     match (&home.account, &home.region) {
         (Some(account), Some(region)) => {
             let home = Home::new(Home::partition_of_region(region), region, account)
@@ -202,7 +202,7 @@ fn split_function_arg(arg: &str) -> Result<(String, Option<String>, Option<Strin
         [name, q] => (*name, None, Some(*q)),
         _ => return Err(bad()),
     };
-    if !crate::policies::ids::is_function_name(name)
+    if !crate::allowlist::ids::is_function_name(name)
         || qualifier.is_some_and(|q| q.is_empty() || q == "$LATEST")
     {
         return Err(bad());
@@ -211,7 +211,7 @@ fn split_function_arg(arg: &str) -> Result<(String, Option<String>, Option<Strin
 }
 
 pub fn schema(out: &mut dyn Write) -> Result<Exit, CliError> {
-    let json = serde_json::to_string_pretty(&crate::policies::json_schema())
+    let json = serde_json::to_string_pretty(&crate::allowlist::json_schema())
         .map_err(|e| CliError::Output(e.into()))?;
     writeln!(out, "{json}").map_err(CliError::Output)?;
     Ok(Exit::Ok)

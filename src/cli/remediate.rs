@@ -8,8 +8,8 @@ use super::Exit;
 use super::args::HomeArgs;
 use super::inputs::CliError;
 use super::offline::records;
+use crate::allowlist::{Allowlist, Mode};
 use crate::home::Home;
-use crate::policies::{Mode, Policies};
 use crate::remediate::{EventReport, Guard, LazyAws, Level, Settings, StdoutSink};
 
 /// Judges every record and reconciles what it finds against AWS (or `AWS_ENDPOINT_URL`).
@@ -22,7 +22,7 @@ pub async fn remediate(
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
     let policies =
-        Policies::load(policies, None)?.with_mode_override(report_only.then_some(Mode::Report));
+        Allowlist::load(policies, None)?.with_mode_override(report_only.then_some(Mode::Report));
     policies.set_home(resolve_home(home).await?)?;
     let bus = std::env::var("INVOKEGUARD_EVENT_BUS")
         .ok()

@@ -10,9 +10,9 @@ use serde_json::{Map, Value, json};
 use super::api::{ApiError, Notifier, PolicyApi};
 use super::audit::{Audit, Level, LogSink};
 use super::coalesce::Coalescer;
+use crate::allowlist::ids::FunctionKey;
+use crate::allowlist::{Allowlist, Apply, GuardedFunction, Mode};
 use crate::plan::{Addition, ApplyWith, Plan, Removal, plan};
-use crate::policies::ids::FunctionKey;
-use crate::policies::{Apply, FunctionPolicy, Mode, Policies};
 use crate::record::{invocation, records_in_value};
 use crate::resource_policy::ResourcePolicy;
 use crate::verdict::{Outcome, Reason, Verdict, decide};
@@ -77,7 +77,7 @@ pub struct EventReport {
 }
 
 pub struct Guard<A> {
-    policies: Policies,
+    policies: Allowlist,
     aws: A,
     sink: Arc<dyn LogSink>,
     settings: Settings,
@@ -105,7 +105,7 @@ struct Target<'a> {
     api_function: String,
     key: &'a str,
     qualifier: Option<&'a str>,
-    function: &'a FunctionPolicy,
+    function: &'a GuardedFunction,
     mode: Mode,
     apply: Apply,
     audit: Audit<'a>,
@@ -150,7 +150,7 @@ enum Applied {
 }
 
 impl<A: PolicyApi + Notifier> Guard<A> {
-    pub fn new(policies: Policies, aws: A, sink: Arc<dyn LogSink>, settings: Settings) -> Self {
+    pub fn new(policies: Allowlist, aws: A, sink: Arc<dyn LogSink>, settings: Settings) -> Self {
         let coalescer = Coalescer::new(settings.verified_ttl);
         Guard {
             policies,
@@ -229,7 +229,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 tally.unfixed += 1;
                 Ok(())
             }
-            Doubt::Policies(targets) => {
+            Doubt::Allowlist(targets) => {
                 let mut first_error = None;
                 for target in &targets {
                     if let Err(e) = self.reconcile(target, &mut tally).await {
@@ -310,7 +310,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 .chain(function.qualifiers.iter().map(|q| Some(q.as_str())))
                 .collect(),
         };
-        Doubt::Policies(
+        Doubt::Allowlist(
             qualifiers
                 .into_iter()
                 .map(|qualifier| Target {
@@ -400,7 +400,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
     /// Reconciles one policy, unless another record did so just now.
     async fn reconcile(&self, t: &Target<'_>, tally: &mut Tally) -> Result<(), GuardError> {
         let name =
-            crate::policies::ids::lambda_arn_name(&t.api_function).unwrap_or(&t.api_function);
+            crate::allowlist::ids::lambda_arn_name(&t.api_function).unwrap_or(&t.api_function);
         if self.settings.guard_function.as_deref() == Some(name) {
             t.error_line(
                 Level::Error,
@@ -729,7 +729,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
 struct Judged<'s> {
     inv: crate::record::Invocation,
     verdict: Verdict,
-    guarded: Option<(&'s FunctionKey, &'s FunctionPolicy)>,
+    guarded: Option<(&'s FunctionKey, &'s GuardedFunction)>,
     mode: Mode,
     audit: Audit<'s>,
     level: Level,
@@ -741,7 +741,7 @@ enum Doubt<'j> {
     None,
     /// A violation no policy change can stop (a same-account IAM caller, an unknown one).
     Unfixable,
-    Policies(Vec<Target<'j>>),
+    Allowlist(Vec<Target<'j>>),
 }
 
 /// One change of a plan, additions first.

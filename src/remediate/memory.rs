@@ -9,8 +9,8 @@ use std::sync::{Mutex, PoisonError};
 use serde_json::{Value, json};
 
 use super::api::{ApiError, Notifier, PolicyApi};
+use crate::allowlist::ids::lambda_arn_name;
 use crate::plan::Addition;
-use crate::policies::ids::lambda_arn_name;
 use crate::resource_policy::ResourcePolicy;
 
 type Key = (String, Option<String>);

@@ -5,14 +5,14 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use super::ids::FunctionKey;
-use super::model::{Apply, FunctionPolicy, Grant, Mode, PoliciesFile};
+use super::model::{Apply, Grant, GuardedFunction, Mode, PoliciesFile};
 use crate::home::Home;
 
 /// A policies file larger than this is refused: a real one is a few kilobytes.
 pub const MAX_POLICIES_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
+pub enum AllowlistError {
     #[error("{file}: cannot read the policies file: {source}")]
     Read {
         file: String,
@@ -49,7 +49,7 @@ pub struct Warning {
 
 /// A validated policies file.
 #[derive(Debug, Clone)]
-pub struct Policies {
+pub struct Allowlist {
     file: PoliciesFile,
     origin: String,
     /// The file's text, to locate keys in errors found after parsing.
@@ -59,48 +59,52 @@ pub struct Policies {
     home: OnceLock<Home>,
 }
 
-impl Policies {
+impl Allowlist {
     /// Reads and validates `path`; `guard` is the guard's own function name, which must not be guarded.
-    pub fn load(path: &Path, guard: Option<&str>) -> Result<Self, PolicyError> {
+    pub fn load(path: &Path, guard: Option<&str>) -> Result<Self, AllowlistError> {
         let file = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|source| PolicyError::Read {
+        let meta = std::fs::metadata(path).map_err(|source| AllowlistError::Read {
             file: file.clone(),
             source,
         })?;
         if meta.is_dir() {
-            return Err(PolicyError::Directory { file });
+            return Err(AllowlistError::Directory { file });
         }
         if meta.len() > MAX_POLICIES_BYTES {
-            return Err(PolicyError::TooLarge {
+            return Err(AllowlistError::TooLarge {
                 file,
                 size: meta.len(),
             });
         }
-        let bytes = std::fs::read(path).map_err(|source| PolicyError::Read {
+        let bytes = std::fs::read(path).map_err(|source| AllowlistError::Read {
             file: file.clone(),
             source,
         })?;
         let text =
-            String::from_utf8(bytes).map_err(|_| PolicyError::NotUtf8 { file: file.clone() })?;
+            String::from_utf8(bytes).map_err(|_| AllowlistError::NotUtf8 { file: file.clone() })?;
         Self::from_json(&text, &file, guard)
     }
 
     /// Validates policies given as text; `origin` names them in errors.
-    pub fn from_json(text: &str, origin: &str, guard: Option<&str>) -> Result<Self, PolicyError> {
+    pub fn from_json(
+        text: &str,
+        origin: &str,
+        guard: Option<&str>,
+    ) -> Result<Self, AllowlistError> {
         if text.trim().is_empty() {
-            return Err(PolicyError::Empty {
+            return Err(AllowlistError::Empty {
                 file: origin.to_owned(),
             });
         }
         if text.len() as u64 > MAX_POLICIES_BYTES {
-            return Err(PolicyError::TooLarge {
+            return Err(AllowlistError::TooLarge {
                 file: origin.to_owned(),
                 size: text.len() as u64,
             });
         }
         let mut de = serde_json::Deserializer::from_str(text);
         let parsed: Result<PoliciesFile, _> = serde_path_to_error::deserialize(&mut de);
-        let invalid = |path: String, inner: serde_json::Error| PolicyError::Invalid {
+        let invalid = |path: String, inner: serde_json::Error| AllowlistError::Invalid {
             file: origin.to_owned(),
             line: inner.line(),
             column: inner.column(),
@@ -116,7 +120,7 @@ impl Policies {
             && let Some(key) = file.functions.0.keys().find(|k| k.name() == guard)
         {
             let (line, column) = locate_key(text, key.as_str());
-            return Err(PolicyError::Invalid {
+            return Err(AllowlistError::Invalid {
                 file: origin.to_owned(),
                 line,
                 column,
@@ -126,7 +130,7 @@ impl Policies {
                 ),
             });
         }
-        Ok(Policies {
+        Ok(Allowlist {
             file,
             origin: origin.to_owned(),
             text: text.to_owned(),
@@ -137,7 +141,7 @@ impl Policies {
 
     /// Sets the home account and region (once; a later call must name the same home) and
     /// checks that no function is keyed both by name and by its ARN there.
-    pub fn set_home(&self, home: Home) -> Result<(), PolicyError> {
+    pub fn set_home(&self, home: Home) -> Result<(), AllowlistError> {
         if self.home.get() == Some(&home) {
             return Ok(());
         }
@@ -148,7 +152,7 @@ impl Policies {
                 .any(|(k, _)| k.arn().is_none() && k.as_str() == key.name());
             if named && home.holds(arn) {
                 let (line, column) = locate_key(&self.text, key.as_str());
-                return Err(PolicyError::Invalid {
+                return Err(AllowlistError::Invalid {
                     file: self.origin.clone(),
                     line,
                     column,
@@ -161,9 +165,9 @@ impl Policies {
             }
         }
         match self.home.get() {
-            Some(set) if *set != home => {
-                Err(PolicyError::Home(format!("the home was {set}, now {home}")))
-            }
+            Some(set) if *set != home => Err(AllowlistError::Home(format!(
+                "the home was {set}, now {home}"
+            ))),
             Some(_) => Ok(()),
             None => {
                 let _ = self.home.set(home);
@@ -191,14 +195,18 @@ impl Policies {
         &self.origin
     }
 
-    pub fn functions(&self) -> impl Iterator<Item = (&FunctionKey, &FunctionPolicy)> {
+    pub fn functions(&self) -> impl Iterator<Item = (&FunctionKey, &GuardedFunction)> {
         self.file.functions.0.iter()
     }
 
     /// The guarded entry for a function: an ARN key matching `arn` first, else a name key,
     /// which means the function of that name in the home account and region: a record about a
     /// same-named function elsewhere is not guarded. Without a home, a name matches anywhere.
-    pub fn lookup(&self, name: &str, arn: Option<&str>) -> Option<(&FunctionKey, &FunctionPolicy)> {
+    pub fn lookup(
+        &self,
+        name: &str,
+        arn: Option<&str>,
+    ) -> Option<(&FunctionKey, &GuardedFunction)> {
         let by_arn = arn.and_then(|arn| self.functions().find(|(k, _)| k.arn() == Some(arn)));
         let at_home = match (self.home(), arn) {
             (Some(home), Some(arn)) => home.holds(arn),
@@ -220,13 +228,13 @@ impl Policies {
         }
     }
 
-    pub fn mode_for(&self, function: &FunctionPolicy) -> Mode {
+    pub fn mode_for(&self, function: &GuardedFunction) -> Mode {
         self.forced_mode
             .or(function.mode)
             .unwrap_or(self.file.defaults.mode)
     }
 
-    pub fn apply_for(&self, function: &FunctionPolicy) -> Apply {
+    pub fn apply_for(&self, function: &GuardedFunction) -> Apply {
         function.apply.unwrap_or(self.file.defaults.apply)
     }
 
@@ -304,7 +312,7 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> String {
-        match Policies::from_json(text, "p.json", Some("guard")) {
+        match Allowlist::from_json(text, "p.json", Some("guard")) {
             Ok(_) => String::from("valid"),
             Err(e) => e.to_string(),
         }
@@ -383,8 +391,8 @@ mod tests {
     #[test]
     fn report_override_beats_function_modes_and_enforce_only_sets_the_default() {
         let text = r#"{"version": 1, "defaults": {"mode": "report"}, "functions": {"A": {"mode": "enforce", "allow": []}, "B": {"allow": []}}}"#;
-        let p = Policies::from_json(text, "p", None).expect("valid");
-        let mode = |p: &Policies, n: &str| p.lookup(n, None).map(|(_, f)| p.mode_for(f));
+        let p = Allowlist::from_json(text, "p", None).expect("valid");
+        let mode = |p: &Allowlist, n: &str| p.lookup(n, None).map(|(_, f)| p.mode_for(f));
         assert_eq!(mode(&p, "A"), Some(Mode::Enforce));
         let reported = p.clone().with_mode_override(Some(Mode::Report));
         assert_eq!(mode(&reported, "A"), Some(Mode::Report));
@@ -395,7 +403,7 @@ mod tests {
     #[test]
     fn service_entries_without_source_conditions_are_warned_about() {
         let text = r#"{"version": 1, "functions": {"A": {"allow": [{"service": "sns.amazonaws.com"}, {"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::b"}, {"service": "events.amazonaws.com", "sourceAccount": "111122223333"}]}}}"#;
-        let w = Policies::from_json(text, "p", None)
+        let w = Allowlist::from_json(text, "p", None)
             .expect("valid")
             .warnings();
         assert_eq!(w.len(), 2);

@@ -28,7 +28,7 @@ pub struct PoliciesFile {
     #[serde(default)]
     pub defaults: Defaults,
     /// Guarded functions, keyed by function name or unqualified function ARN.
-    pub functions: UniqueMap<FunctionKey, FunctionPolicy>,
+    pub functions: UniqueMap<FunctionKey, GuardedFunction>,
 }
 
 /// The format version of the policies file.
@@ -105,7 +105,7 @@ impl Mode {
 /// The allowlist and settings of one guarded function.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FunctionPolicy {
+pub struct GuardedFunction {
     /// Overrides `defaults.mode` for this function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
