@@ -1,5 +1,6 @@
 //! Judging one Invoke record against the policies file. Pure: no I/O.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::allowlist::ids::iam_arn_parts;
@@ -7,7 +8,7 @@ use crate::allowlist::{AllowEntry, Allowlist, Grant, InvokeAction};
 use crate::arn::arn_like;
 use crate::record::{Caller, CallerKind, Invocation};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Allowed,
@@ -16,7 +17,7 @@ pub enum Outcome {
 }
 
 /// Why a record got its verdict: a stable kebab-case code for logs, queries and alarms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     NotLambda,
@@ -34,7 +35,7 @@ pub enum Reason {
 }
 
 /// The verdict on one record; serialized, it is the `decision` line of the contract.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
     pub event_id: Option<String>,

@@ -7,6 +7,7 @@ mod common;
 
 use common::{fixture, read_json, root, subset};
 use invokeguard::allowlist::Allowlist;
+use invokeguard::home::Home;
 use invokeguard::plan::plan;
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;
@@ -17,6 +18,13 @@ fn run_case(path: &std::path::Path) -> Result<(), String> {
     let case = read_json(path);
     let policies_text = case["policies"].to_string();
     let policies = Allowlist::from_json(&policies_text, "case", None).map_err(|e| e.to_string())?;
+    if let Some(home) = case.get("home") {
+        let region = home["region"].as_str().ok_or("home.region")?;
+        let account = home["account"].as_str().ok_or("home.account")?;
+        let home = Home::new(Home::partition_of_region(region), region, account)
+            .map_err(|e| e.to_string())?;
+        policies.set_home(home).map_err(|e| e.to_string())?;
+    }
     if let Some(records) = case.get("records").and_then(Value::as_array) {
         let mut got = Vec::new();
         for r in records {

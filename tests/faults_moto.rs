@@ -192,17 +192,40 @@ async fn a_dropped_connection_is_retried() {
 }
 
 #[tokio::test]
-async fn a_full_policy_falls_back_to_a_document_write_and_removes_nothing_first() {
+async fn a_full_policy_falls_back_to_a_document_write_that_leaves_exactly_the_allowlist() {
     let env = drifted("fault-length").await;
     env.proxy
         .inject(Fault::policy_too_long("AddPermission", Hit::Always));
-    // moto has no PutResourcePolicy: the fallback write fails here (the in-memory API tests
-    // in tests/guard_memory.rs show it succeeding), and the event fails so Lambda retries it.
-    let err = env.run().await.expect_err("incomplete");
-    assert!(err.contains("action(s) failed"), "{err}");
+    // moto has no PutResourcePolicy: the proxy serves it (tests/support/proxy.rs, after the
+    // Lambda API reference) and from then on holds the policy it wrote, so the policy is read
+    // back through the proxy, not from moto.
+    let report = env.run().await.expect("converged");
+    assert_eq!(
+        (report.removed, report.added, report.failed, report.unfixed),
+        (2, 1, 0, 0)
+    );
+    // The addition does not fit, nothing is removed with RemovePermission, and the whole
+    // policy is written once, guarded by a fresh GetPolicy's RevisionId.
+    assert_eq!(
+        env.proxy.operations(),
+        [
+            "GetPolicy",
+            "AddPermission",
+            "GetPolicy",
+            "PutResourcePolicy"
+        ]
+    );
+    let calls = env.proxy.calls();
+    assert_eq!(calls[1].status, Some(400));
+    assert!(calls[1].fault.is_some());
+    assert_eq!(calls[3].status, Some(200));
+    assert!(
+        calls[3].revision_id.is_some(),
+        "the document write carries GetPolicy's RevisionId"
+    );
     assert_eq!(
         env.outcomes(),
-        ["conflict-retried", "failed", "failed", "failed"]
+        ["conflict-retried", "applied", "applied", "applied"]
     );
     let first = &env.lines("remediation")[0];
     assert!(
@@ -216,11 +239,30 @@ async fn a_full_policy_falls_back_to_a_document_write_and_removes_nothing_first(
             .iter()
             .all(|l| l["apply"] == "document")
     );
-    assert_eq!(env.proxy.calls_of("RemovePermission").len(), 0);
-    assert_eq!(
-        env.statements().await.statements.len(),
-        3,
-        "no grant is removed while the allowed one could not be added"
+
+    let via_proxy = moto::lambda_client(&env.proxy.endpoint).await;
+    let stored = moto::stored_policy(&via_proxy, &env.name, None)
+        .await
+        .expect("a policy");
+    let current = ResourcePolicy::from_value(&stored).unwrap();
+    let p = policies(&env.name);
+    let allow = &p.lookup(&env.name, None).unwrap().1.allow;
+    let again = plan(&env.name, None, allow, &current, Apply::Permissions);
+    assert!(
+        again.is_empty(),
+        "not the allowed set: {stored}\nplan {again:?}"
+    );
+    let sids: Vec<Option<&str>> = stored["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str())
+        .collect();
+    assert_eq!(sids.len(), 2, "{stored}");
+    assert_eq!(sids[0], Some("partner"), "the allowed grant kept verbatim");
+    assert!(
+        sids[1].unwrap().starts_with("invokeguard-account-"),
+        "{sids:?}"
     );
 }
 

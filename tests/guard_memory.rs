@@ -75,6 +75,8 @@ fn ops(aws: &MemoryAws) -> Vec<&'static str> {
             Call::PutResourcePolicy(_) => "PutResourcePolicy",
             Call::DeleteResourcePolicy(_) => "DeleteResourcePolicy",
             Call::PutEvents(_) => "PutEvents",
+            Call::ListAliases(_) => "ListAliases",
+            Call::ListFunctions => "ListFunctions",
         })
         .collect()
 }

@@ -21,6 +21,7 @@ new InvokeguardStack(app, context('stackName') ?? 'Invokeguard', {
     alertEmail: context('alertEmail'),
     eventBusName: context('eventBusName'),
     createTrail: context('createTrail') === undefined ? undefined : context('createTrail') !== 'false',
+    sweepSchedule: context('sweepSchedule'),
   },
 });
 

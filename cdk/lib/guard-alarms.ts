@@ -16,6 +16,11 @@ export const FAILED_REMEDIATION_PATTERN = '{ $.message = "remediation" && $.outc
  * stops, counts 1). The metric's value is `$.unfixed`.
  */
 export const UNFIXED_GRANTS_PATTERN = '{ $.message = "summary" && $.unfixed > 0 }';
+/**
+ * Matches the guard's `sweep` log lines (one per sweep) that did not read or reconcile every guarded policy,
+ * e.g. because the sweep stopped early as the timeout neared (log-line contract: `incomplete`).
+ */
+export const INCOMPLETE_SWEEPS_PATTERN = '{ $.message = "sweep" && $.incomplete IS TRUE }';
 
 export interface GuardAlarmsProps {
   readonly guard: lambda.IFunction;
@@ -36,6 +41,8 @@ export class GuardAlarms extends Construct {
   public readonly unfixedGrants: logs.MetricFilter;
   /** Alarm on unfixed grants of enforced functions; absent when the guard enforces nowhere. */
   public readonly unfixedGrantsAlarm?: cloudwatch.Alarm;
+  /** Sweeps that left guarded policies unread or unreconciled. */
+  public readonly incompleteSweeps: logs.MetricFilter;
 
   constructor(scope: Construct, id: string, props: GuardAlarmsProps) {
     super(scope, id);
@@ -60,6 +67,14 @@ export class GuardAlarms extends Construct {
       dimensions: { mode: '$.mode' },
     });
 
+    this.incompleteSweeps = new logs.MetricFilter(this, 'IncompleteSweeps', {
+      logGroup: props.logGroup,
+      filterPattern: logs.FilterPattern.literal(INCOMPLETE_SWEEPS_PATTERN),
+      metricNamespace: METRIC_NAMESPACE,
+      metricName: 'IncompleteSweeps',
+      metricValue: '1',
+    });
+
     const alarmOn = (name: string, description: string, metric: cloudwatch.IMetric) =>
       new cloudwatch.Alarm(this, name, {
         alarmDescription: description,
@@ -78,6 +93,8 @@ export class GuardAlarms extends Construct {
         props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' })),
       alarmOn('FailedRemediationsAlarm', 'The guard could not rewrite a resource policy (outcome "failed")',
         failed.metric({ period, statistic: 'Sum' })),
+      alarmOn('IncompleteSweepsAlarm', 'A sweep of the guarded policies stopped before it read and reconciled them all (incomplete: true)',
+        this.incompleteSweeps.metric({ period, statistic: 'Sum' })),
     ];
     // In report mode every violation leaves its grants in place by design, so an alarm there would fire
     // on every violation: it exists only when the guard enforces for some function (the stack's mode is

@@ -66,9 +66,27 @@ export function invokeDataEventSelectors(arns: readonly string[]): CfnTrail.Adva
   ];
 }
 
+/**
+ * The management events that change who may invoke a function, which the guard re-checks (`CHANGE_EVENTS` in
+ * the Rust crate). Recorded names carry API-version suffixes (`AddPermission20150331v2`), so the rule matches
+ * them by prefix.
+ */
+export const CHANGE_EVENT_NAMES: readonly string[] = [
+  'AddPermission', 'RemovePermission', 'PutResourcePolicy', 'DeleteResourcePolicy',
+  'CreateFunctionUrlConfig', 'UpdateFunctionUrlConfig', 'CreateAlias', 'UpdateAlias',
+];
+
+/**
+ * Write management events (every change event above is one). Without a trail logging them, EventBridge gets no
+ * `AWS API Call via CloudTrail` management events, so the change rule would never fire. Read-only management
+ * events (Get*, List*, Describe*: the bulk of them) are left out: nothing here uses them.
+ */
 export const MANAGEMENT_EVENTS_SELECTOR: CfnTrail.AdvancedEventSelectorProperty = {
-  name: 'Management events',
-  fieldSelectors: [{ field: 'eventCategory', equalTo: ['Management'] }],
+  name: 'Write management events',
+  fieldSelectors: [
+    { field: 'eventCategory', equalTo: ['Management'] },
+    { field: 'readOnly', equalTo: ['false'] },
+  ],
 };
 
 /** Values for the rule's `detail.resources.ARN`: each function, and any of its qualified ARNs. */

@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 
 /** The saved query strings, written with the log-line field names of the guard's contract. */
 export const QUERIES: Record<string, logs.QueryStringProps> = {
-  // `input`: what the record came from (`invoke`, later `change`, `sweep`, `trail-file`); `apply`: how the
+  // `input`: what the record came from (`invoke`, `change`, `sweep`, later `trail-file`); `apply`: how the
   // policy was written (`permissions` or `document`); `statementIndex` names a removed statement whose `sid` is null.
   'remediations-in-time-order': {
     fields: [
@@ -19,6 +19,23 @@ export const QUERIES: Record<string, logs.QueryStringProps> = {
       'count(*) as violations, earliest(@timestamp) as firstSeen, latest(@timestamp) as lastSeen by caller.kind, caller.principal, caller.account, caller.arn, caller.sourceArn, caller.sourceAccount, function',
     ],
     sort: 'violations desc',
+  },
+  // How each input (`invoke`, `change`, `sweep`) is judged, per function: e.g. violations a sweep found
+  // that no Invoke or change event showed.
+  'decisions-by-input': {
+    filterStatements: ['message = "decision"'],
+    statsStatements: [
+      'count(*) as decisions, earliest(@timestamp) as firstSeen, latest(@timestamp) as lastSeen by input, verdict, function',
+    ],
+    sort: 'decisions desc',
+  },
+  // One line per sweep: how much it read, what drifted, what it fixed or left, and whether it finished.
+  sweeps: {
+    fields: [
+      '@timestamp', 'functions', 'policiesRead', 'drift', 'fixed', 'unfixed', 'apiCalls', 'elapsedMs', 'incomplete', 'requestId',
+    ],
+    filterStatements: ['message = "sweep"'],
+    sort: '@timestamp desc',
   },
   'actions-per-function': {
     filterStatements: ['message = "remediation"'],

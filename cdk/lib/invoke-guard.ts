@@ -11,12 +11,15 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { GuardAlarms } from './guard-alarms';
-import { eventPatternArns, foreignArns, guardedArns, INVOKE_EVENT_NAMES, namesFunction, policyResourceArns } from './guarded-functions';
+import {
+  CHANGE_EVENT_NAMES, eventPatternArns, foreignArns, guardedArns, INVOKE_EVENT_NAMES, namesFunction, policyResourceArns,
+} from './guarded-functions';
 import { GuardQueries } from './insights-queries';
 import { InvokeTrail } from './invoke-trail';
 import { acknowledgeGuardFindings } from './nag-acknowledgements';
 import { GuardNotifications } from './notifications';
 import { defaultValidatorCommand, effectiveMode, GUARD_MODES, GuardMode, loadPolicies, LoadedPolicies, REPO_ROOT } from './policies';
+import { DEFAULT_SWEEP_SCHEDULE, sweepSchedule, sweepScheduleError } from './sweep-schedule';
 
 /** Where the Lambda finds the packaged policies file: beside `bootstrap` in the deployment package. */
 export const PACKAGED_POLICIES_PATH = '/var/task/invokers.json';
@@ -53,7 +56,10 @@ export interface InvokeGuardProps {
   /** @default 128 */
   readonly memorySize?: number;
 
-  /** @default Duration.seconds(30) */
+  /**
+   * Long enough for a sweep of every guarded policy; the guard stops early, and fails visibly, when it nears.
+   * @default Duration.minutes(5)
+   */
   readonly timeout?: Duration;
 
   /**
@@ -66,7 +72,14 @@ export interface InvokeGuardProps {
   readonly logRetention?: logs.RetentionDays;
 
   /**
-   * How long EventBridge retries delivering an Invoke event before it goes to the dead-letter queue.
+   * How often the guard sweeps every guarded policy (aliases included): an EventBridge `rate(...)` or
+   * `cron(...)` expression, or `off` for no schedule rule. Validated at synth.
+   * @default 'rate(1 hour)'
+   */
+  readonly sweepSchedule?: string;
+
+  /**
+   * How long EventBridge retries delivering an event (Invoke, change or sweep) before it goes to the dead-letter queue.
    * @default Duration.hours(2)
    */
   readonly maxEventAge?: Duration;
@@ -107,8 +120,9 @@ export interface InvokeGuardProps {
 }
 
 /**
- * Watches Invoke events of the functions in a policies file and runs the invokeguard Lambda on each,
- * with the trail, rule, dead-letter queue, notifications, alarms and saved queries it needs.
+ * Watches Invoke events of the functions in a policies file and the management events that change who may
+ * invoke them, runs the invokeguard Lambda on each and on a periodic sweep, with the trail, rules,
+ * dead-letter queue, notifications, alarms and saved queries it needs.
  */
 export class InvokeGuard extends Construct {
   public readonly policies: LoadedPolicies;
@@ -117,6 +131,10 @@ export class InvokeGuard extends Construct {
   public readonly logGroup: logs.LogGroup;
   public readonly deadLetterQueue: sqs.Queue;
   public readonly invokeRule: events.Rule;
+  /** Management events that change who may invoke a function (permissions, policies, URLs, aliases). */
+  public readonly changeRule: events.Rule;
+  /** The periodic sweep; absent with `sweepSchedule: 'off'`. */
+  public readonly sweepRule?: events.Rule;
   public readonly eventBus: events.IEventBus;
   public readonly alertsTopic: sns.ITopic;
   public readonly trail?: InvokeTrail;
@@ -170,6 +188,12 @@ export class InvokeGuard extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    // Every rule delivers to the guard the same way: retried, then parked in the dead-letter queue.
+    const guardTarget = () => new targets.LambdaFunction(this.function, {
+      deadLetterQueue: this.deadLetterQueue,
+      maxEventAge: props.maxEventAge ?? Duration.hours(2),
+      retryAttempts: props.retryAttempts ?? 8,
+    });
     this.invokeRule = new events.Rule(this, 'InvokeRule', {
       description: 'CloudTrail Invoke and InvokeFunctionUrl events of the functions guarded by invokeguard',
       eventPattern: {
@@ -182,12 +206,35 @@ export class InvokeGuard extends Construct {
           resources: { ARN: eventPatternArns(this.guardedFunctionArns) },
         },
       },
-      targets: [new targets.LambdaFunction(this.function, {
-        deadLetterQueue: this.deadLetterQueue,
-        maxEventAge: props.maxEventAge ?? Duration.hours(2),
-        retryAttempts: props.retryAttempts ?? 8,
-      })],
+      targets: [guardTarget()],
     });
+    this.changeRule = new events.Rule(this, 'ChangeRule', {
+      description: 'CloudTrail management events that change who may invoke a function (permissions, policies, URLs, aliases)',
+      eventPattern: {
+        source: ['aws.lambda'],
+        detailType: ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['lambda.amazonaws.com'],
+          eventCategory: ['Management'],
+          eventName: CHANGE_EVENT_NAMES.map((name) => ({ prefix: name })),
+          // Deliberately no function filter (requestParameters.functionName is a name, a partial or a full
+          // ARN; the guard resolves it) and no caller filter: a pattern on
+          // userIdentity.sessionContext.sessionIssuer.arn would also drop IAM-user callers, which have no
+          // sessionContext. The guard's own Add/RemovePermission calls come back here too; each costs it at
+          // most one GetPolicy, which finds the policy it just wrote already within the allowlist.
+        },
+      },
+      targets: [guardTarget()],
+    });
+    const schedule = sweepSchedule(props.sweepSchedule ?? DEFAULT_SWEEP_SCHEDULE);
+    if (schedule) {
+      this.sweepRule = new events.Rule(this, 'SweepRule', {
+        description: 'Periodic invokeguard sweep of every guarded resource policy',
+        schedule,
+        // No custom input: the guard recognises the standard `aws.events` / `Scheduled Event` event.
+        targets: [guardTarget()],
+      });
+    }
 
     this.alarms = new GuardAlarms(this, 'Alarms', {
       guard: this.function,
@@ -235,6 +282,12 @@ export class InvokeGuard extends Construct {
               resources: policyResourceArns(this.guardedFunctionArns),
             }),
             new iam.PolicyStatement({
+              sid: 'ListGuardedAliases',
+              // The sweep finds every alias's policy; ListAliases is authorized on the unqualified function ARN.
+              actions: ['lambda:ListAliases'],
+              resources: this.guardedFunctionArns,
+            }),
+            new iam.PolicyStatement({
               sid: 'Notify',
               actions: ['events:PutEvents'],
               resources: [this.eventBus.eventBusArn],
@@ -270,7 +323,7 @@ export class InvokeGuard extends Construct {
       },
       role,
       memorySize: props.memorySize ?? 128,
-      timeout: props.timeout ?? Duration.seconds(30),
+      timeout: props.timeout ?? Duration.minutes(5),
       reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 2,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
@@ -303,6 +356,10 @@ function checkProps(props: InvokeGuardProps): void {
   }
   if (props.alertEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(props.alertEmail)) {
     errors.push(`Error - alertEmail "${props.alertEmail}" is not an email address.`);
+  }
+  const sweepError = props.sweepSchedule === undefined ? undefined : sweepScheduleError(props.sweepSchedule);
+  if (sweepError) {
+    errors.push(`Error - ${sweepError}`);
   }
   if (errors.length > 0) {
     throw new Error(errors.join('\n'));

@@ -12,8 +12,9 @@ export interface InvokeTrailProps {
 }
 
 /**
- * A trail logging management events and `Invoke`/`InvokeFunctionUrl` data events of the guarded functions only,
- * so EventBridge receives them without paying for every function's invocations.
+ * A trail logging write management events (which carry the policy, URL and alias changes the guard re-checks)
+ * and `Invoke`/`InvokeFunctionUrl` data events of the guarded functions only, so EventBridge receives them
+ * without paying for every function's invocations or for read-only management events.
  */
 export class InvokeTrail extends Construct {
   public readonly bucket: s3.Bucket;

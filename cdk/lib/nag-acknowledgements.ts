@@ -50,7 +50,7 @@ export function acknowledgeGuardFindings(parts: {
   }
   Validations.of(parts.deadLetterQueue).acknowledge({
     id: 'AwsSolutions-SQS3',
-    reason: 'This queue is itself the dead-letter queue of the Invoke rule target; the DeadLetters alarm watches it, '
+    reason: 'This queue is itself the dead-letter queue of the guard rules\' targets (Invoke, change, sweep); the DeadLetters alarm watches it, '
       + 'and a further DLQ would only move the same undelivered events again.',
   });
 }

@@ -13,7 +13,8 @@ test('guard is an arm64 provided.al2023 Rust function with the documented defaul
     Runtime: 'provided.al2023',
     Architectures: ['arm64'],
     MemorySize: 128,
-    Timeout: 30,
+    // A sweep reads every guarded policy; the guard stops early, and fails visibly, before 5 minutes.
+    Timeout: 300,
     ReservedConcurrentExecutions: 2,
     LoggingConfig: {
       LogFormat: 'JSON',
@@ -46,7 +47,7 @@ test('props change memory, timeout, concurrency, retention, name and mode', () =
   template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/lambda/guard-test', RetentionInDays: 30 });
 });
 
-test('role may manage only the guarded functions, put events on its bus and write its own logs', () => {
+test('role may manage only the guarded functions, list their aliases, put events on its bus and write its own logs', () => {
   const template = guardTemplate();
   template.resourceCountIs('AWS::IAM::Role', 1);
   template.resourceCountIs('AWS::IAM::Policy', 0);
@@ -72,6 +73,8 @@ test('role may manage only the guarded functions, put events on its bus and writ
             ],
             Resource: [nameArn('BlogFunction'), nameArn('BlogFunction', ':*'), BILLING_ARN, `${BILLING_ARN}:*`],
           },
+          // The sweep lists aliases; ListAliases is authorized on the unqualified function ARN only.
+          { Sid: 'ListGuardedAliases', Effect: 'Allow', Action: 'lambda:ListAliases', Resource: [nameArn('BlogFunction'), BILLING_ARN] },
           { Sid: 'Notify', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [bus, 'Arn'] } },
         ],
       },

@@ -59,9 +59,9 @@ test('existingEventBus is used as is, and conflicts with eventBusName', () => {
     /Either provide existingEventBus or eventBusName, but not both/);
 });
 
-test('alarms on guard errors, a non-empty DLQ, failed remediations and unfixed grants notify the topic', () => {
+test('alarms on guard errors, a non-empty DLQ, failed remediations, incomplete sweeps and unfixed grants notify the topic', () => {
   const template = guardTemplate();
-  template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+  template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
   const topicAction = [{ Ref: Match.stringLikeRegexp('NotificationsTopic') }];
   template.hasResourceProperties('AWS::CloudWatch::Alarm', {
     Namespace: 'AWS/Lambda', MetricName: 'Errors', Statistic: 'Sum', Threshold: 1,
@@ -80,12 +80,22 @@ test('alarms on guard errors, a non-empty DLQ, failed remediations and unfixed g
     FilterPattern: '{ $.message = "remediation" && $.outcome = "failed" }',
     MetricTransformations: [{ MetricNamespace: 'Invokeguard', MetricName: 'FailedRemediations', MetricValue: '1' }],
   });
+  template.hasResourceProperties('AWS::Logs::MetricFilter', {
+    LogGroupName: { Ref: Match.stringLikeRegexp('LogGroup') },
+    FilterPattern: '{ $.message = "sweep" && $.incomplete IS TRUE }',
+    MetricTransformations: [{ MetricNamespace: 'Invokeguard', MetricName: 'IncompleteSweeps', MetricValue: '1' }],
+  });
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    Namespace: 'Invokeguard', MetricName: 'IncompleteSweeps', Statistic: 'Sum', Period: 300, EvaluationPeriods: 1,
+    Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching',
+    Dimensions: Match.absent(), AlarmActions: topicAction,
+  });
 });
 
 test('UnfixedGrants sums `unfixed` of summary lines per mode, and alarms on enforced functions only', () => {
   // The fixture enforces by default; BlogFunction is in report mode, Billing is enforced.
   const template = guardTemplate();
-  template.resourceCountIs('AWS::Logs::MetricFilter', 2);
+  template.resourceCountIs('AWS::Logs::MetricFilter', 3);
   template.hasResourceProperties('AWS::Logs::MetricFilter', {
     LogGroupName: { Ref: Match.stringLikeRegexp('LogGroup') },
     FilterPattern: '{ $.message = "summary" && $.unfixed > 0 }',
@@ -105,7 +115,9 @@ test('UnfixedGrants sums `unfixed` of summary lines per mode, and alarms on enfo
 
 test('in report mode the UnfixedGrants metric stays but its alarm does not exist', () => {
   const reported = guardTemplate({ mode: 'report' });
-  reported.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+  reported.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+  // Incomplete sweeps are alarmed on in report mode too: they mean policies went unchecked, not unfixed.
+  reported.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'IncompleteSweeps' });
   assert.deepEqual(reported.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'UnfixedGrants' } }), {});
   reported.hasResourceProperties('AWS::Logs::MetricFilter', {
     MetricTransformations: [Match.objectLike({ MetricName: 'UnfixedGrants' })],
@@ -118,7 +130,7 @@ test('in report mode the UnfixedGrants metric stays but its alarm does not exist
     return file;
   };
   const reportFile = policies({ version: 1, defaults: { mode: 'report' }, functions: { A: { allow: [] }, B: { mode: 'report', allow: [] } } });
-  guardTemplate({ policiesFile: reportFile }).resourceCountIs('AWS::CloudWatch::Alarm', 3);
+  guardTemplate({ policiesFile: reportFile }).resourceCountIs('AWS::CloudWatch::Alarm', 4);
   // ...and `mode: enforce` replaces only that default, so the alarm is back.
   guardTemplate({ policiesFile: reportFile, mode: 'enforce' }).hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'UnfixedGrants' });
   // A function that enforces on its own under a report default is alarmed on too.
@@ -131,7 +143,7 @@ test('in report mode the UnfixedGrants metric stays but its alarm does not exist
 
 test('saved Logs Insights queries use the log-line field names', () => {
   const template = guardTemplate();
-  template.resourceCountIs('AWS::Logs::QueryDefinition', 4);
+  template.resourceCountIs('AWS::Logs::QueryDefinition', 6);
   const queries = Object.values(template.findResources('AWS::Logs::QueryDefinition'))
     .map((r) => [r.Properties.Name, r.Properties.QueryString] as [string, string]);
   const byName = new Map(queries);
@@ -151,9 +163,17 @@ test('saved Logs Insights queries use the log-line field names', () => {
   assert.match(unfixed, /filter unfixed > 0/);
   assert.match(unfixed, /stats sum\(unfixed\) as unfixedGrants, .* by function, qualifier\b/);
   assert.match(unfixed, /sort unfixedGrants desc/);
+  const decisions = byName.get('invokeguard/decisions-by-input') ?? '';
+  assert.match(decisions, /filter message = "decision"/);
+  assert.match(decisions, /stats count\(\*\) as decisions, .* by input, verdict, function\b/);
+  assert.match(decisions, /sort decisions desc/);
+  const sweeps = byName.get('invokeguard/sweeps') ?? '';
+  assert.match(sweeps, /filter message = "sweep"/);
+  assert.match(sweeps, /fields @timestamp, functions, policiesRead, drift, fixed, unfixed, apiCalls, elapsedMs, incomplete, requestId/);
+  assert.match(sweeps, /sort @timestamp desc/);
   assert.deepEqual(queries.map(([name]) => name).sort(), [
-    'invokeguard/actions-per-function', 'invokeguard/remediations-in-time-order',
-    'invokeguard/unfixed-grants', 'invokeguard/violations-by-caller',
+    'invokeguard/actions-per-function', 'invokeguard/decisions-by-input', 'invokeguard/remediations-in-time-order',
+    'invokeguard/sweeps', 'invokeguard/unfixed-grants', 'invokeguard/violations-by-caller',
   ]);
   template.hasResourceProperties('AWS::Logs::QueryDefinition', {
     LogGroupNames: [{ Ref: Match.stringLikeRegexp('LogGroup') }],

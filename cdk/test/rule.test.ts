@@ -58,3 +58,56 @@ test('retry defaults keep an undeliverable event for two hours before it goes to
     Targets: [Match.objectLike({ RetryPolicy: { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 8 } })],
   });
 });
+
+test('change rule on the default bus matches the management events that change who may invoke, by name prefix', () => {
+  const template = guardTemplate();
+  const rules = template.findResources('AWS::Events::Rule', {
+    Properties: { EventPattern: Match.objectLike({ detail: Match.objectLike({ eventCategory: ['Management'] }) }) },
+  });
+  assert.equal(Object.keys(rules).length, 1);
+  const [rule] = Object.values(rules);
+  assert.equal(rule.Properties.EventBusName, undefined);
+  assert.equal(rule.Properties.State, 'ENABLED');
+  // Exactly this pattern: no caller filter (IAM users have no sessionContext), no function filter (the guard
+  // resolves names, partial and full ARNs), and prefixes because real names carry suffixes.
+  assert.deepEqual(rule.Properties.EventPattern, {
+    source: ['aws.lambda'],
+    'detail-type': ['AWS API Call via CloudTrail'],
+    detail: {
+      eventSource: ['lambda.amazonaws.com'],
+      eventCategory: ['Management'],
+      eventName: [
+        { prefix: 'AddPermission' }, { prefix: 'RemovePermission' },
+        { prefix: 'PutResourcePolicy' }, { prefix: 'DeleteResourcePolicy' },
+        { prefix: 'CreateFunctionUrlConfig' }, { prefix: 'UpdateFunctionUrlConfig' },
+        { prefix: 'CreateAlias' }, { prefix: 'UpdateAlias' },
+      ],
+    },
+  });
+});
+
+test('change, sweep and Invoke rules target the guard with the same retry policy and dead-letter queue', () => {
+  const template = guardTemplate({ maxEventAge: Duration.minutes(30), retryAttempts: 5 });
+  const rules = template.findResources('AWS::Events::Rule', { Properties: { EventBusName: Match.absent() } });
+  assert.equal(Object.keys(rules).length, 3);
+  const fns = new Set<string>();
+  const queues = new Set<string>();
+  for (const rule of Object.values(rules)) {
+    const [target] = rule.Properties.Targets;
+    assert.equal(rule.Properties.Targets.length, 1);
+    assert.deepEqual(target.RetryPolicy, { MaximumEventAgeInSeconds: 1800, MaximumRetryAttempts: 5 });
+    assert.equal(target.Input, undefined);
+    fns.add(target.Arn['Fn::GetAtt'][0]);
+    queues.add(target.DeadLetterConfig.Arn['Fn::GetAtt'][0]);
+  }
+  assert.equal(fns.size, 1);
+  assert.equal(queues.size, 1);
+  const resources = template.toJSON().Resources;
+  assert.equal(resources[[...fns][0]].Type, 'AWS::Lambda::Function');
+  assert.equal(resources[[...queues][0]].Type, 'AWS::SQS::Queue');
+  // EventBridge may invoke the guard for each of the three rules.
+  template.resourcePropertiesCountIs('AWS::Lambda::Permission', {
+    Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com',
+    FunctionName: { 'Fn::GetAtt': [[...fns][0], 'Arn'] }, SourceArn: Match.anyValue(),
+  }, 3);
+});

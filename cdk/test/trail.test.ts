@@ -14,7 +14,7 @@ const invokeSelector = (arnCondition: Record<string, unknown>) => ({
   ],
 });
 
-test('trail logs management events and Invoke/InvokeFunctionUrl data events of exactly the guarded functions', () => {
+test('trail logs write management events and Invoke/InvokeFunctionUrl data events of exactly the guarded functions', () => {
   const template = guardTemplate();
   template.resourceCountIs('AWS::CloudTrail::Trail', 1);
   template.hasResourceProperties('AWS::CloudTrail::Trail', {
@@ -22,7 +22,12 @@ test('trail logs management events and Invoke/InvokeFunctionUrl data events of e
     IsLogging: true,
     EventSelectors: Match.absent(),
     AdvancedEventSelectors: [
-      { Name: 'Management events', FieldSelectors: [{ Field: 'eventCategory', Equals: ['Management'] }] },
+      // The change events (AddPermission, PutResourcePolicy, CreateAlias, ...) are write management events;
+      // without a trail logging them EventBridge never sees them.
+      {
+        Name: 'Write management events',
+        FieldSelectors: [{ Field: 'eventCategory', Equals: ['Management'] }, { Field: 'readOnly', Equals: ['false'] }],
+      },
       Match.objectLike(invokeSelector({ Equals: [nameArn('BlogFunction'), BILLING_ARN], StartsWith: Match.absent() })),
       // Prefixes end with ':' so BlogFunction does not also log BlogFunctionOther.
       Match.objectLike(invokeSelector({ StartsWith: [nameArn('BlogFunction', ':'), `${BILLING_ARN}:`], Equals: Match.absent() })),
@@ -55,7 +60,8 @@ test('createTrail: false leaves trail and bucket to the existing trail', () => {
   const template = guardTemplate({ createTrail: false });
   template.resourceCountIs('AWS::CloudTrail::Trail', 0);
   template.resourceCountIs('AWS::S3::Bucket', 0);
-  template.resourceCountIs('AWS::Events::Rule', 2);
+  // Invoke, change and sweep rules on the default bus, and the notification rule: none depends on the trail.
+  template.resourceCountIs('AWS::Events::Rule', 4);
 });
 
 test('createTrail: false with trailLogExpiration is rejected', () => {

@@ -2,6 +2,7 @@
 //! alone always means the AWS resource policy.)
 
 pub mod ids;
+pub mod init;
 mod load;
 mod model;
 

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use invokeguard::cli::{
-    Cli, CliError, Command, Exit, check, plan_command, remediate, schema, validate,
+    Cli, CliError, Command, Exit, audit, check, init, plan_command, remediate, schema, validate,
 };
 
 fn main() -> ExitCode {
@@ -24,7 +24,29 @@ fn main() -> ExitCode {
             function,
             current,
         } => plan_command(&policies, &home, &function, &current, &mut out),
-        Command::Schema => schema(&mut out),
+        Command::Schema { log_line } => schema(log_line, &mut out),
+        Command::Init {
+            functions,
+            home,
+            output,
+        } => tokio::runtime::Runtime::new()
+            .map_err(|e| CliError::Remediation(format!("cannot start the async runtime: {e}")))
+            .and_then(|rt| {
+                rt.block_on(init(
+                    &functions,
+                    &home,
+                    output.as_deref(),
+                    &mut out,
+                    &mut err,
+                ))
+            }),
+        Command::Audit {
+            policies,
+            home,
+            json,
+        } => tokio::runtime::Runtime::new()
+            .map_err(|e| CliError::Remediation(format!("cannot start the async runtime: {e}")))
+            .and_then(|rt| rt.block_on(audit(&policies, &home, json, &mut out, &mut err))),
         Command::Remediate {
             policies,
             report,

@@ -54,8 +54,35 @@ pub enum Command {
         home: HomeArgs,
         events: Vec<PathBuf>,
     },
+    /// What a reconcile of every guarded policy (functions, aliases, listed qualifiers) would
+    /// remove and add, and why; reads only. Exit 1 when something would change.
+    Audit {
+        #[arg(long)]
+        policies: PathBuf,
+        #[command(flatten)]
+        home: HomeArgs,
+        /// JSON lines (one plan per policy) even on a terminal.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a starting policies file (report mode) from today's grants; public, foreign and
+    /// unconstrained service grants are left out with a warning.
+    Init {
+        /// Functions to include; none: every function of the account and region.
+        #[arg(long, num_args = 1..)]
+        functions: Vec<String>,
+        #[command(flatten)]
+        home: HomeArgs,
+        /// Where to write it (never overwritten); stdout when not given.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the policies file.
-    Schema,
+    Schema {
+        /// Print the JSON Schema of a log line the guard writes instead.
+        #[arg(long)]
+        log_line: bool,
+    },
 }
 
 /// The home account and region a function name in the policies file means.

@@ -1,12 +1,20 @@
 //! The `invokeguard` command line: argument parsing and the offline commands.
 
 mod args;
+#[cfg(feature = "aws")]
+mod audit;
+#[cfg(feature = "aws")]
+mod init;
 mod inputs;
 mod offline;
 #[cfg(feature = "aws")]
 mod remediate;
 
 pub use args::{Cli, Command, HomeArgs};
+#[cfg(feature = "aws")]
+pub use audit::audit;
+#[cfg(feature = "aws")]
+pub use init::init;
 pub use inputs::{CliError, read_limited};
 pub use offline::{check, plan_command, schema, validate};
 #[cfg(feature = "aws")]

@@ -210,9 +210,14 @@ fn split_function_arg(arg: &str) -> Result<(String, Option<String>, Option<Strin
     Ok((name.to_owned(), arn, qualifier.map(str::to_owned)))
 }
 
-pub fn schema(out: &mut dyn Write) -> Result<Exit, CliError> {
-    let json = serde_json::to_string_pretty(&crate::allowlist::json_schema())
-        .map_err(|e| CliError::Output(e.into()))?;
+/// The JSON Schema of the policies file, or with `log_line` of a log line the guard writes.
+pub fn schema(log_line: bool, out: &mut dyn Write) -> Result<Exit, CliError> {
+    let schema = if log_line {
+        crate::remediate::log::json_schema()
+    } else {
+        crate::allowlist::json_schema()
+    };
+    let json = serde_json::to_string_pretty(&schema).map_err(|e| CliError::Output(e.into()))?;
     writeln!(out, "{json}").map_err(CliError::Output)?;
     Ok(Exit::Ok)
 }

@@ -67,7 +67,7 @@ pub async fn remediate(
 
 /// `--account`/`--region`, else the AWS configuration's region and STS's account: a function
 /// name in the policies file means that account and region, and only there is it touched.
-async fn resolve_home(args: &HomeArgs) -> Result<Home, CliError> {
+pub(crate) async fn resolve_home(args: &HomeArgs) -> Result<Home, CliError> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;

@@ -65,7 +65,7 @@ pub struct FunctionRef {
 }
 
 /// Who invoked the function, as far as the record tells.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Caller {
     pub kind: CallerKind,
@@ -84,7 +84,7 @@ pub struct Caller {
     pub source_account: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CallerKind {
     /// An AWS service principal invoking through the resource policy.
@@ -267,13 +267,13 @@ fn from_value<'a, T: Deserialize<'a>>(record: &'a Value) -> Result<T, RecordErro
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct NamedFunction {
-    function: FunctionRef,
-    qualifier: Option<String>,
+pub(crate) struct NamedFunction {
+    pub(crate) function: FunctionRef,
+    pub(crate) qualifier: Option<String>,
 }
 
 /// A name, partial ARN (`ACCOUNT:function:NAME`) or ARN, each optionally qualified.
-fn parse_function_name(s: &str) -> Option<NamedFunction> {
+pub(crate) fn parse_function_name(s: &str) -> Option<NamedFunction> {
     let parts: Vec<&str> = s.split(':').collect();
     let (partition_region, account, rest) = match parts.as_slice() {
         [

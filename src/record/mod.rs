@@ -1,8 +1,10 @@
 //! CloudTrail records: unwrapping the input and reading what an Invoke record says.
 
+mod change;
 mod input;
 mod invocation;
 
+pub use change::{CHANGE_EVENTS, Change, change, change_kind};
 pub use input::{
     FoundRecord, InputError, MAX_INPUT_BYTES, for_each_record, parse_input, records_in_value,
 };

@@ -78,6 +78,19 @@ pub trait PolicyApi: Send + Sync {
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
+/// Finding what to guard: a function's aliases (each has a policy of its own) and the
+/// functions of the account and region.
+pub trait Discovery: Send + Sync {
+    /// The alias names of a function (all pages).
+    fn list_aliases(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+
+    /// The names of every function of the account and region (all pages).
+    fn list_functions(&self) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+}
+
 /// Publishes notifications; `entries` are (detail-type, detail) pairs.
 pub trait Notifier: Send + Sync {
     fn publish(

@@ -1,10 +1,12 @@
-//! The audit trail: one JSON object per line, with the field names of the DESIGN contract.
+//! The audit trail: one JSON object per line, a [`LogLine`] (see `super::log` for the fields).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
+
+use super::log::{LogLine, Message, Subject};
 
 /// Where audit lines go: stdout in Lambda (CloudWatch Logs), memory in tests.
 pub trait LogSink: Send + Sync {
@@ -42,7 +44,11 @@ impl LogSink for MemorySink {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A line's `level`, as Lambda's JSON log format names them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Level {
     Debug,
     Info,
@@ -51,15 +57,6 @@ pub enum Level {
 }
 
 impl Level {
-    fn as_str(self) -> &'static str {
-        match self {
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warn => "WARN",
-            Level::Error => "ERROR",
-        }
-    }
-
     /// Lambda's `AWS_LAMBDA_LOG_LEVEL` (TRACE…FATAL); INFO when unset or unknown.
     pub fn from_lambda_env(value: Option<&str>) -> Level {
         match value.map(str::to_ascii_uppercase).as_deref() {
@@ -71,50 +68,60 @@ impl Level {
     }
 }
 
-/// Writes audit lines that share the fields every line carries.
+/// Writes [`LogLine`]s that share the fields every line carries.
 pub struct Audit<'a> {
     sink: &'a dyn LogSink,
     min_level: Level,
-    common: Map<String, Value>,
+    request_id: String,
+    subject: Option<Subject>,
 }
 
 impl<'a> Audit<'a> {
-    pub fn new(sink: &'a dyn LogSink, min_level: Level, common: Map<String, Value>) -> Self {
+    /// `subject`: what the lines are about; `None` only before a record was read.
+    pub fn new(
+        sink: &'a dyn LogSink,
+        min_level: Level,
+        request_id: &str,
+        subject: Option<Subject>,
+    ) -> Self {
         Audit {
             sink,
             min_level,
-            common,
+            request_id: request_id.to_owned(),
+            subject,
         }
     }
 
-    /// A copy writing with extra common fields (e.g. a qualifier).
-    pub fn with(&self, key: &str, value: Value) -> Audit<'a> {
-        let mut common = self.common.clone();
-        common.insert(key.to_owned(), value);
+    /// A copy writing about another qualifier of the same function.
+    pub fn with_qualifier(&self, qualifier: Option<&str>) -> Audit<'a> {
+        let subject = self.subject.clone().map(|s| Subject {
+            qualifier: qualifier.map(str::to_owned),
+            ..s
+        });
         Audit {
             sink: self.sink,
             min_level: self.min_level,
-            common,
+            request_id: self.request_id.clone(),
+            subject,
         }
     }
 
-    /// Builds the line (returned for notifications) and writes it when its level is enabled.
-    pub fn emit(
-        &self,
-        level: Level,
-        message: &str,
-        fields: Map<String, Value>,
-    ) -> Map<String, Value> {
-        let mut line = Map::new();
-        line.insert("timestamp".into(), Value::String(now_rfc3339()));
-        line.insert("level".into(), Value::String(level.as_str().into()));
-        line.insert("message".into(), Value::String(message.into()));
-        for (k, v) in &self.common {
-            line.insert(k.clone(), v.clone());
-        }
-        for (k, v) in fields {
-            line.insert(k, v);
-        }
+    /// Builds the line, writes it when its level is enabled, and returns it as JSON (for
+    /// notifications).
+    pub fn emit(&self, level: Level, message: Message) -> Map<String, Value> {
+        let line = LogLine {
+            timestamp: now_rfc3339(),
+            level,
+            request_id: self.request_id.clone(),
+            subject: self.subject.clone(),
+            message,
+        };
+        // Through a `Value`: a `decision` line's verdict repeats `eventId`, `function` and
+        // `qualifier`, which the object then holds once.
+        let line = match serde_json::to_value(&line) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
         if level >= self.min_level {
             self.sink
                 .write_line(&Value::Object(line.clone()).to_string());
@@ -168,14 +175,20 @@ mod tests {
     #[test]
     fn lines_below_the_level_are_not_written_but_still_returned() {
         let sink = MemorySink::default();
-        let mut common = Map::new();
-        common.insert("eventId".into(), Value::String("e".into()));
-        let audit = Audit::new(&sink, Level::Warn, common);
-        let line = audit.emit(Level::Info, "decision", Map::new());
+        let subject = Subject {
+            input: super::super::log::Input::Invoke,
+            event_id: Some("e".into()),
+            function: None,
+            qualifier: None,
+            mode: crate::allowlist::Mode::Enforce,
+        };
+        let audit = Audit::new(&sink, Level::Warn, "r", Some(subject));
+        let line = audit.emit(Level::Info, Message::Error { error: "x".into() });
         assert_eq!(line["eventId"], "e");
+        assert_eq!(line["level"], "INFO");
         assert!(sink.lines().is_empty());
-        audit.emit(Level::Error, "remediation", Map::new());
-        assert_eq!(sink.lines()[0]["message"], "remediation");
+        audit.emit(Level::Error, Message::Error { error: "y".into() });
+        assert_eq!(sink.lines()[0]["message"], "error");
         assert_eq!(Level::from_lambda_env(Some("debug")), Level::Debug);
     }
 }

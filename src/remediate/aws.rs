@@ -12,7 +12,7 @@ use aws_sdk_lambda::types::FunctionUrlAuthType;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::api::{ApiError, Notifier, PolicyApi};
+use super::api::{ApiError, Discovery, Notifier, PolicyApi};
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
 
@@ -227,6 +227,55 @@ impl PolicyApi for LazyAws {
             .await
             .map(|_| ())
             .map_err(classify)
+    }
+}
+
+impl Discovery for LazyAws {
+    async fn list_aliases(&self, function: &str) -> Result<Vec<String>, ApiError> {
+        let client = &self.clients().await.lambda;
+        let mut out = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = client
+                .list_aliases()
+                .function_name(function)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(classify)?;
+            out.extend(
+                page.aliases()
+                    .iter()
+                    .filter_map(|a| a.name().map(str::to_owned)),
+            );
+            marker = page.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn list_functions(&self) -> Result<Vec<String>, ApiError> {
+        let client = &self.clients().await.lambda;
+        let mut out = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = client
+                .list_functions()
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(classify)?;
+            out.extend(
+                page.functions()
+                    .iter()
+                    .filter_map(|f| f.function_name().map(str::to_owned)),
+            );
+            marker = page.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                return Ok(out);
+            }
+        }
     }
 }
 

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::api::{ApiError, Notifier, PolicyApi};
 use super::audit::{Audit, Level, LogSink};
 use super::coalesce::Coalescer;
+use super::log::{Change, Input, Message, Remediation, RemediationOutcome, Subject, Summary};
 use crate::allowlist::ids::FunctionKey;
 use crate::allowlist::{Allowlist, Apply, GuardedFunction, Mode};
 use crate::plan::{Addition, ApplyWith, Plan, Removal, plan};
@@ -131,8 +132,12 @@ impl Target<'_> {
     }
 
     fn error_line(&self, level: Level, error: &str) {
-        self.audit
-            .emit(level, "error", fields(json!({ "error": error })));
+        self.audit.emit(
+            level,
+            Message::Error {
+                error: error.to_owned(),
+            },
+        );
     }
 }
 
@@ -202,12 +207,17 @@ impl<A: PolicyApi + Notifier> Guard<A> {
     }
 
     fn bare_error(&self, request_id: &str, error: &str) {
-        let mut common = Map::new();
-        common.insert("requestId".into(), json!(request_id));
-        Audit::new(self.sink.as_ref(), self.settings.log_level, common).emit(
+        Audit::new(
+            self.sink.as_ref(),
+            self.settings.log_level,
+            request_id,
+            None,
+        )
+        .emit(
             Level::Error,
-            "error",
-            fields(json!({ "error": error })),
+            Message::Error {
+                error: error.to_owned(),
+            },
         );
     }
 
@@ -258,20 +268,25 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 .and_then(|f| self.policies.lookup(&f.name, f.arn.as_deref())),
         };
         let mode = guarded.map_or(Mode::Enforce, |(_, f)| self.policies.mode_for(f));
-        let mut common = Map::new();
-        common.insert("requestId".into(), json!(request_id));
-        common.insert("input".into(), json!("invoke"));
-        common.insert("eventId".into(), json!(verdict.event_id));
-        common.insert("function".into(), json!(verdict.function));
-        common.insert("qualifier".into(), json!(verdict.qualifier));
-        common.insert("mode".into(), json!(mode.as_str()));
-        let audit = Audit::new(self.sink.as_ref(), self.settings.log_level, common);
+        let subject = Subject {
+            input: Input::Invoke,
+            event_id: verdict.event_id.clone(),
+            function: verdict.function.clone(),
+            qualifier: verdict.qualifier.clone(),
+            mode,
+        };
+        let audit = Audit::new(
+            self.sink.as_ref(),
+            self.settings.log_level,
+            request_id,
+            Some(subject),
+        );
         let level = match verdict.verdict {
             Outcome::Ignored => Level::Debug,
             Outcome::Allowed => Level::Info,
             Outcome::Violation => Level::Warn,
         };
-        let decision = audit.emit(level, "decision", to_fields(&verdict));
+        let decision = audit.emit(level, Message::Decision(verdict.clone()));
         Ok(Judged {
             inv,
             verdict,
@@ -320,7 +335,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                     function,
                     mode: j.mode,
                     apply: self.policies.apply_for(function),
-                    audit: j.audit.with("qualifier", json!(qualifier)),
+                    audit: j.audit.with_qualifier(qualifier),
                 })
                 .collect(),
         )
@@ -363,8 +378,9 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             // The remediation stands: a lost notification is reported, never undone or repeated.
             j.audit.emit(
                 Level::Error,
-                "error",
-                fields(json!({ "error": format!("notification failed: {e}") })),
+                Message::Error {
+                    error: format!("notification failed: {e}"),
+                },
             );
         }
         report.removed += tally.removed;
@@ -381,18 +397,17 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         };
         j.audit.emit(
             summary_level,
-            "summary",
-            fields(json!({
-                "verdict": j.verdict.verdict,
-                "planned": tally.planned,
-                "removed": tally.removed,
-                "added": tally.added,
-                "failed": tally.failed,
-                "unfixed": tally.unfixed,
-                "coalesced": tally.coalesced,
-                "apiCalls": tally.calls,
-                "elapsedMs": started.elapsed().as_millis() as u64,
-            })),
+            Message::Summary(Summary {
+                verdict: j.verdict.verdict,
+                planned: tally.planned,
+                removed: tally.removed,
+                added: tally.added,
+                failed: tally.failed,
+                unfixed: tally.unfixed,
+                coalesced: tally.coalesced,
+                api_calls: tally.calls,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            }),
         );
         result
     }
@@ -413,11 +428,8 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             Ok(ticket) => ticket,
             Err(skip) => {
                 tally.coalesced += 1;
-                t.audit.emit(
-                    Level::Debug,
-                    "coalesced",
-                    fields(json!({ "why": skip.as_str() })),
-                );
+                t.audit
+                    .emit(Level::Debug, Message::Coalesced { why: skip.into() });
                 return Ok(());
             }
         };
@@ -467,9 +479,8 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 for step in steps(&planned) {
                     t.audit.emit(
                         Level::Warn,
-                        "remediation",
                         step.fields(
-                            "skipped-report-mode",
+                            RemediationOutcome::SkippedReportMode,
                             planned.apply,
                             current.revision_id.as_deref(),
                             None,
@@ -549,9 +560,8 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 Err(e @ (ApiError::PreconditionFailed(_) | ApiError::Conflict(_))) => {
                     t.audit.emit(
                         Level::Warn,
-                        "remediation",
                         step.fields(
-                            "conflict-retried",
+                            RemediationOutcome::ConflictRetried,
                             planned.apply,
                             rev.as_deref(),
                             Some(e.to_string()),
@@ -563,9 +573,8 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                     // Removals have not started: the whole document is written instead.
                     t.audit.emit(
                         Level::Warn,
-                        "remediation",
                         step.fields(
-                            "conflict-retried",
+                            RemediationOutcome::ConflictRetried,
                             planned.apply,
                             rev.as_deref(),
                             Some(e.to_string()),
@@ -578,17 +587,20 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                     tally.failed += 1;
                     t.audit.emit(
                         Level::Error,
-                        "remediation",
-                        step.fields("failed", planned.apply, rev.as_deref(), Some(e.to_string())),
+                        step.fields(
+                            RemediationOutcome::Failed,
+                            planned.apply,
+                            rev.as_deref(),
+                            Some(e.to_string()),
+                        ),
                     );
                     if matches!(step, Step::Add(_)) {
                         // Never remove a grant while its allowed replacement is missing.
                         for r in &planned.remove {
                             t.audit.emit(
                                 Level::Error,
-                                "remediation",
                                 Step::Remove(r).fields(
-                                    "failed",
+                                    RemediationOutcome::Failed,
                                     planned.apply,
                                     None,
                                     Some("not attempted: an addition before it failed".into()),
@@ -625,8 +637,12 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             for step in steps(planned) {
                 t.audit.emit(
                     Level::Error,
-                    "remediation",
-                    step.fields("failed", planned.apply, None, Some(error.into())),
+                    step.fields(
+                        RemediationOutcome::Failed,
+                        planned.apply,
+                        None,
+                        Some(error.into()),
+                    ),
                 );
             }
             tally.failed += 1;
@@ -661,8 +677,12 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 for step in steps(planned) {
                     t.audit.emit(
                         Level::Warn,
-                        "remediation",
-                        step.fields("conflict-retried", planned.apply, rev, Some(e.to_string())),
+                        step.fields(
+                            RemediationOutcome::ConflictRetried,
+                            planned.apply,
+                            rev,
+                            Some(e.to_string()),
+                        ),
                     );
                 }
                 Applied::Stale
@@ -671,8 +691,12 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 for step in steps(planned) {
                     t.audit.emit(
                         Level::Error,
-                        "remediation",
-                        step.fields("failed", planned.apply, rev, Some(e.to_string())),
+                        step.fields(
+                            RemediationOutcome::Failed,
+                            planned.apply,
+                            rev,
+                            Some(e.to_string()),
+                        ),
                     );
                 }
                 tally.failed += 1;
@@ -694,8 +718,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
     ) {
         let line = t.audit.emit(
             Level::Warn,
-            "remediation",
-            step.fields("applied", apply, revision_id, None),
+            step.fields(RemediationOutcome::Applied, apply, revision_id, None),
         );
         tally
             .notes
@@ -706,11 +729,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
     /// to know they are there.
     fn log_kept(&self, planned: &Plan, audit: &Audit<'_>) {
         for u in &planned.unmanaged {
-            audit.emit(
-                Level::Debug,
-                "unmanaged",
-                fields(json!({ "sid": u.sid, "statementIndex": u.index, "why": u.why })),
-            );
+            audit.emit(Level::Debug, Message::Unmanaged(u.into()));
         }
     }
 
@@ -760,40 +779,21 @@ fn steps(p: &Plan) -> impl Iterator<Item = Step<'_>> {
 impl Step<'_> {
     fn fields(
         &self,
-        outcome: &str,
+        outcome: RemediationOutcome,
         apply: ApplyWith,
         revision_id: Option<&str>,
         error: Option<String>,
-    ) -> Map<String, Value> {
-        let mut f = match self {
-            Step::Remove(r) => fields(json!({
-                "action": "remove", "sid": r.sid, "statementIndex": r.index,
-                "principal": r.principal, "why": r.why,
-            })),
-            Step::Add(a) => fields(json!({
-                "action": "add", "sid": a.sid, "principal": a.principal, "invokeAction": a.action,
-                "sourceArn": a.source_arn, "sourceAccount": a.source_account,
-                "principalOrgId": a.principal_org_id, "eventSourceToken": a.event_source_token,
-                "functionUrlAuthType": a.function_url_auth_type, "allowEntry": a.allow_entry,
-            })),
+    ) -> Message {
+        let change = match self {
+            Step::Remove(r) => Change::from(*r),
+            Step::Add(a) => Change::from(*a),
         };
-        f.insert("outcome".into(), json!(outcome));
-        f.insert("apply".into(), json!(apply.as_str()));
-        f.insert("revisionId".into(), json!(revision_id));
-        if let Some(e) = error {
-            f.insert("error".into(), json!(e));
-        }
-        f
+        Message::Remediation(Remediation {
+            change,
+            apply: apply.into(),
+            outcome,
+            revision_id: revision_id.map(str::to_owned),
+            error,
+        })
     }
-}
-
-fn fields(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-fn to_fields<T: Serialize>(v: &T) -> Map<String, Value> {
-    serde_json::to_value(v).map(fields).unwrap_or_default()
 }

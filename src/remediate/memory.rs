@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use super::api::{ApiError, Notifier, PolicyApi};
+use super::api::{ApiError, Discovery, Notifier, PolicyApi};
 use crate::allowlist::ids::lambda_arn_name;
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
@@ -24,6 +24,8 @@ pub enum Call {
     PutResourcePolicy(Key),
     DeleteResourcePolicy(Key),
     PutEvents(usize),
+    ListAliases(String),
+    ListFunctions,
 }
 
 #[derive(Default)]
@@ -31,6 +33,7 @@ struct State {
     /// Statements (JSON, verbatim) and revision of each policy.
     policies: HashMap<Key, (Vec<Value>, u64)>,
     functions: Vec<String>,
+    aliases: HashMap<String, Vec<String>>,
     calls: Vec<Call>,
     /// Errors to answer the next calls of an operation with, by operation name.
     faults: HashMap<&'static str, VecDeque<ApiError>>,
@@ -63,6 +66,14 @@ impl MemoryAws {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gives a function aliases (each with a policy of its own).
+    pub fn set_aliases(&self, function: &str, aliases: &[&str]) {
+        self.lock().aliases.insert(
+            function.to_owned(),
+            aliases.iter().map(|a| (*a).to_owned()).collect(),
+        );
     }
 
     /// Sets a policy's statements (as a third party writing with PutResourcePolicy would).
@@ -243,6 +254,33 @@ impl PolicyApi for MemoryAws {
         entry.0.clear();
         entry.1 += 1;
         Ok(())
+    }
+}
+
+impl Discovery for MemoryAws {
+    async fn list_aliases(&self, function: &str) -> Result<Vec<String>, ApiError> {
+        let (name, _) = split(function);
+        let mut st = self.lock();
+        st.calls.push(Call::ListAliases(name.clone()));
+        if let Some(e) = st
+            .faults
+            .get_mut("ListAliases")
+            .and_then(VecDeque::pop_front)
+        {
+            return Err(e);
+        }
+        if !st.functions.contains(&name) {
+            return Err(ApiError::FunctionNotFound(format!(
+                "Function not found: {name}"
+            )));
+        }
+        Ok(st.aliases.get(&name).cloned().unwrap_or_default())
+    }
+
+    async fn list_functions(&self) -> Result<Vec<String>, ApiError> {
+        let mut st = self.lock();
+        st.calls.push(Call::ListFunctions);
+        Ok(st.functions.clone())
     }
 }
 

@@ -4,11 +4,14 @@ pub mod api;
 pub mod audit;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod budget;
 pub mod coalesce;
+pub mod discover;
 pub mod guard;
+pub mod log;
 pub mod memory;
 
-pub use api::{ApiError, Notifier, PolicyApi};
+pub use api::{ApiError, Discovery, Notifier, PolicyApi};
 pub use audit::{Level, LogSink, MemorySink, StdoutSink};
 #[cfg(feature = "aws")]
 pub use aws::LazyAws;

@@ -1,25 +1,68 @@
 //! A recording, fault-injecting HTTP proxy between an AWS SDK client and moto, so tests can see
 //! exactly which Lambda operations ran (with which Qualifier and RevisionId) and make chosen
 //! calls fail, stall, lose their connection, or race with a third party.
+//!
+//! ## Whole-document policies: served by the proxy, not moto
+//!
+//! moto 5.2.5 has no `PutResourcePolicy`, `GetResourcePolicy` or `DeleteResourcePolicy`
+//! (Lambda, 2026: `PUT|GET|DELETE /2026-07-09/resource-policy/{ResourceArn}`), and its
+//! AddPermission cannot create Sid-less, Deny or `NotPrincipal` statements. So the proxy serves
+//! those three operations itself, following the Lambda API reference, and **takes over** the
+//! resource policy of every (function name, qualifier) one of them wrote: from then on it also
+//! answers `GetPolicy`, `AddPermission` and `RemovePermission` for that policy from its own
+//! copy (statements verbatim as written, a RevisionId of its own, changed by every write), with
+//! Lambda's rules: 412 `PreconditionFailedException` on a stale RevisionId, 409
+//! `ResourceConflictException` on a duplicate Sid, 404 `ResourceNotFoundException` ("The
+//! resource you requested does not exist.") for no policy or no such Sid, 400
+//! `PolicyLengthExceededException` past 20 KB. Every other policy stays in moto, as before.
+//!
+//! - A take-over first checks, against moto, that the function (and qualifier) exists and that
+//!   the RevisionId sent is moto's current one, so a document write guarded by a GetPolicy
+//!   answered by moto behaves as on Lambda.
+//! - Function names may be names, `name:qualifier`, partial ARNs or ARNs (URL-encoded in the
+//!   path); the policy is keyed by (name, qualifier), a qualifier given both ways must agree.
+//! - AddPermission stores what Lambda stores: `Principal` `"*"`, `{"Service": …}` for a
+//!   `*.amazonaws.com`/`*.amazon.com` service, `{"AWS": "arn:aws:iam::ID:root"}` for an account
+//!   id, else `{"AWS": …}`; `Resource` the (qualified) function ARN; `SourceArn` as
+//!   `ArnLike AWS:SourceArn`, `SourceAccount`, `PrincipalOrgID`, `EventSourceToken` and
+//!   `FunctionUrlAuthType` as `StringEquals`, `InvokedViaFunctionUrl` as `Bool`.
+//! - Where the reference is silent the proxy chooses, and says so here: RemovePermission of a
+//!   Sid that several statements share removes the first; DeleteResourcePolicy of a function
+//!   without a policy answers 404; a document must be a JSON object with a non-empty
+//!   `Statement`, else 400 `InvalidParameterValueException`; no `PublicPolicyException`.
+//! - GetResourcePolicy of a policy not taken over answers what moto's GetPolicy holds.
+//! - The moto copy of a taken-over policy is left as it was (moto keeps one policy per function
+//!   anyway); read policies back through the proxy, not moto directly.
+//!
+//! Fault rules and hooks apply to these operations like to forwarded ones (by operation name,
+//! e.g. `Fault::precondition_failed("PutResourcePolicy", Hit::Nth(1))`): a hit is answered
+//! before the proxy's own policy copy is looked at.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use serde_json::{Map, Value, json};
 
 use super::http::{self, Request, Response};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
-    /// "GetPolicy", "AddPermission", "PutEvents", … or "METHOD path" when not recognised.
+    /// "GetPolicy", "AddPermission", "PutResourcePolicy", "PutEvents", … or "METHOD path" when
+    /// not recognised.
     pub operation: String,
     pub method: String,
     pub path: String,
     pub query: String,
-    /// URL-decoded FunctionName from a Lambda path.
+    /// URL-decoded FunctionName from a Lambda path; the ResourceArn for the resource-policy
+    /// operations.
     pub function: Option<String>,
+    /// From the query string; for the resource-policy operations, from the ResourceArn.
     pub qualifier: Option<String>,
-    /// From the query string, or the JSON body for AddPermission.
+    /// From the query string, or the JSON body for AddPermission and PutResourcePolicy.
     pub revision_id: Option<String>,
     /// From the path for RemovePermission, the JSON body for AddPermission.
     pub statement_id: Option<String>,
@@ -122,6 +165,8 @@ struct State {
     calls: Vec<Call>,
     rules: Vec<Rule>,
     hooks: Vec<HookRule>,
+    /// The resource policies the proxy took over (see the module docs), by (name, qualifier).
+    held: HashMap<Key, Held>,
 }
 
 pub struct Proxy {
@@ -253,9 +298,9 @@ async fn handle(state: Arc<Mutex<State>>, upstream: String, req: Request) -> Opt
         Some(Action::Respond(body)) => Some(Response::json(200, &body)),
         Some(Action::Delay(pause)) => {
             tokio::time::sleep(pause).await;
-            Some(dispatch(&upstream, &req, &call).await)
+            Some(dispatch(&state, &upstream, &req, &call).await)
         }
-        None => Some(dispatch(&upstream, &req, &call).await),
+        None => Some(dispatch(&state, &upstream, &req, &call).await),
     };
     // A clear() during the call may have removed the entry; only update it if it is still ours.
     let mut st = lock(&state);
@@ -269,17 +314,36 @@ async fn handle(state: Arc<Mutex<State>>, upstream: String, req: Request) -> Opt
 /// the checks below cannot interleave.
 static MUTATIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn dispatch(upstream: &str, req: &Request, call: &Call) -> Response {
-    match call.operation.as_str() {
-        "RemovePermission" => {
+/// Answers a call that no fault rule answered: from the policies the proxy holds, or moto's.
+async fn dispatch(state: &Mutex<State>, upstream: &str, req: &Request, call: &Call) -> Response {
+    let op = call.operation.as_str();
+    match op {
+        "GetResourcePolicy" => return get_resource_policy(state, upstream, req, call).await,
+        "PutResourcePolicy" | "DeleteResourcePolicy" => {
             let _one_at_a_time = MUTATIONS.lock().await;
-            remove_permission(upstream, req, call.revision_id.as_deref()).await
+            return write_resource_policy(state, upstream, req, call).await;
         }
-        "AddPermission" => {
-            let _one_at_a_time = MUTATIONS.lock().await;
-            add_permission(upstream, req).await
-        }
-        _ => forward(upstream, req).await,
+        "GetPolicy" | "AddPermission" | "RemovePermission" => {}
+        _ => return forward(upstream, req).await,
+    }
+    let key = match policy_key(call) {
+        Ok(key) => key,
+        Err(resp) => return resp,
+    };
+    if op == "GetPolicy" {
+        let served = lock(state).held.get(&key).map(Held::get_policy);
+        return match served {
+            Some(resp) => resp,
+            None => forward(upstream, req).await,
+        };
+    }
+    let _one_at_a_time = MUTATIONS.lock().await;
+    let taken_over = lock(state).held.contains_key(&key);
+    match (op, taken_over) {
+        ("AddPermission", true) => held_mut(state, &key, |h| h.add_permission(req)),
+        ("RemovePermission", true) => held_mut(state, &key, |h| h.remove_permission(call)),
+        ("AddPermission", false) => add_permission(upstream, req).await,
+        _ => remove_permission(upstream, req, call.revision_id.as_deref()).await,
     }
 }
 
@@ -424,6 +488,11 @@ fn describe(req: &Request) -> Call {
         ("GET", ["2015-03-31", "functions", f, "aliases"]) => ("ListAliases", Some(*f), None),
         ("GET", ["2015-03-31", "functions", f, "aliases", _]) => ("GetAlias", Some(*f), None),
         ("POST", ["2015-03-31", "functions", f, "invocations"]) => ("Invoke", Some(*f), None),
+        ("PUT", ["2026-07-09", "resource-policy", arn]) => ("PutResourcePolicy", Some(*arn), None),
+        ("GET", ["2026-07-09", "resource-policy", arn]) => ("GetResourcePolicy", Some(*arn), None),
+        ("DELETE", ["2026-07-09", "resource-policy", arn]) => {
+            ("DeleteResourcePolicy", Some(*arn), None)
+        }
         _ => ("", None, None),
     };
     let operation = if let Some(target) = req.header("x-amz-target") {
@@ -433,13 +502,18 @@ fn describe(req: &Request) -> Call {
     } else {
         lambda_op.to_string()
     };
+    let in_body = operation == "AddPermission" || operation == "PutResourcePolicy";
     let is_add = operation == "AddPermission";
+    let on_resource_arn = operation.ends_with("ResourcePolicy") && function.is_some();
     Call {
         method: req.method.clone(),
         query: req.query().to_string(),
         function: function.map(str::to_string),
-        qualifier: req.query_param("Qualifier"),
-        revision_id: if is_add {
+        qualifier: match (on_resource_arn, function) {
+            (true, Some(arn)) => split_function(arn).1,
+            _ => req.query_param("Qualifier"),
+        },
+        revision_id: if in_body {
             body_field("RevisionId")
         } else {
             req.query_param("RevisionId")
@@ -454,5 +528,407 @@ fn describe(req: &Request) -> Call {
         status: None,
         operation,
         path,
+    }
+}
+
+// ---- The resource policies the proxy serves itself (see the module docs) ----
+
+/// (function name, qualifier).
+type Key = (String, Option<String>);
+
+/// Lambda's limit on the size of a resource policy.
+const MAX_POLICY_BYTES: usize = 20 * 1024;
+
+const REQUEST_ID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// A resource policy the proxy took over from moto.
+struct Held {
+    /// The function's ARN, qualified for an alias or version: the `Resource` AddPermission stores.
+    resource_arn: String,
+    /// The document as last written (PutResourcePolicy's text verbatim); None: no policy.
+    policy: Option<String>,
+    revision_id: String,
+}
+
+static REVISIONS: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh RevisionId, shaped like Lambda's (a UUID) and unique within the test binary.
+fn new_revision_id() -> String {
+    let n = REVISIONS.fetch_add(1, Ordering::Relaxed);
+    format!("1ee7c0de-0000-4000-8000-{n:012x}")
+}
+
+fn lambda_error(status: u16, error_type: &str, message: &str) -> Response {
+    Response::json(status, &json!({"Type": "User", "message": message}))
+        .with_header("x-amzn-errortype", error_type)
+        .with_header("x-amzn-RequestId", REQUEST_ID)
+}
+
+fn lambda_ok(status: u16, body: &Value) -> Response {
+    Response::json(status, body).with_header("x-amzn-RequestId", REQUEST_ID)
+}
+
+fn not_found() -> Response {
+    lambda_error(
+        404,
+        "ResourceNotFoundException",
+        "The resource you requested does not exist.",
+    )
+}
+
+fn stale() -> Response {
+    lambda_error(
+        412,
+        "PreconditionFailedException",
+        "The RevisionId provided does not match the latest RevisionId.",
+    )
+}
+
+fn invalid(message: &str) -> Response {
+    lambda_error(400, "InvalidParameterValueException", message)
+}
+
+fn too_long() -> Response {
+    lambda_error(
+        400,
+        "PolicyLengthExceededException",
+        "The final policy size is bigger than the limit.",
+    )
+}
+
+/// (name, qualifier) of a function as Lambda's FunctionName takes it: `name`, `name:q`,
+/// `ACCOUNT:function:name[:q]` or an ARN, qualified or not.
+fn split_function(function: &str) -> Key {
+    let rest = function
+        .split_once(":function:")
+        .map_or(function, |(_, r)| r);
+    match rest.split_once(':') {
+        Some((name, q)) => (name.to_owned(), Some(q.to_owned())),
+        None => (rest.to_owned(), None),
+    }
+}
+
+/// The policy a GetPolicy, AddPermission or RemovePermission call is about.
+fn policy_key(call: &Call) -> Result<Key, Response> {
+    let (name, in_name) = split_function(call.function.as_deref().unwrap_or_default());
+    match (in_name, call.qualifier.clone()) {
+        (Some(a), Some(b)) if a != b => Err(invalid(
+            "The derived qualifier from the function name does not match the specified qualifier.",
+        )),
+        (a, b) => Ok((name, a.or(b))),
+    }
+}
+
+fn held_mut(state: &Mutex<State>, key: &Key, f: impl FnOnce(&mut Held) -> Response) -> Response {
+    match lock(state).held.get_mut(key) {
+        Some(held) => f(held),
+        None => not_found(),
+    }
+}
+
+/// The statements of a document, made a list (IAM also takes a single statement object).
+fn statements_mut(doc: &mut Map<String, Value>) -> &mut Vec<Value> {
+    let slot = doc.entry("Statement").or_insert_with(|| json!([]));
+    if !slot.is_array() {
+        let one = slot.take();
+        *slot = if one.is_null() {
+            json!([])
+        } else {
+            json!([one])
+        };
+    }
+    match slot {
+        Value::Array(items) => items,
+        _ => unreachable!("made a list above"),
+    }
+}
+
+fn has_sid(statement: &Value, sid: &str) -> bool {
+    statement.get("Sid").and_then(Value::as_str) == Some(sid)
+}
+
+impl Held {
+    fn document(&self) -> Option<Map<String, Value>> {
+        let text = self.policy.as_deref()?;
+        match serde_json::from_str(text) {
+            Ok(Value::Object(doc)) => Some(doc),
+            _ => None,
+        }
+    }
+
+    fn stale(&self, sent: Option<&str>) -> bool {
+        sent.is_some_and(|r| r != self.revision_id)
+    }
+
+    /// GetPolicy and GetResourcePolicy.
+    fn get_policy(&self) -> Response {
+        match &self.policy {
+            Some(policy) => lambda_ok(
+                200,
+                &json!({"Policy": policy, "RevisionId": self.revision_id}),
+            ),
+            None => not_found(),
+        }
+    }
+
+    fn add_permission(&mut self, req: &Request) -> Response {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        let field = |k: &str| body.get(k).and_then(Value::as_str);
+        if self.stale(field("RevisionId")) {
+            return stale();
+        }
+        let (Some(sid), Some(action), Some(principal)) =
+            (field("StatementId"), field("Action"), field("Principal"))
+        else {
+            return invalid("StatementId, Action and Principal are required.");
+        };
+        let mut doc = self.document().unwrap_or_else(|| {
+            let mut doc = Map::new();
+            doc.insert("Version".into(), json!("2012-10-17"));
+            doc.insert("Id".into(), json!("default"));
+            doc
+        });
+        let statements = statements_mut(&mut doc);
+        if statements.iter().any(|s| has_sid(s, sid)) {
+            let message = format!(
+                "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."
+            );
+            return lambda_error(409, "ResourceConflictException", &message);
+        }
+        let statement = added_statement(&body, sid, action, principal, &self.resource_arn);
+        statements.push(statement.clone());
+        let text = Value::Object(doc).to_string();
+        if text.len() > MAX_POLICY_BYTES {
+            return too_long();
+        }
+        self.policy = Some(text);
+        self.revision_id = new_revision_id();
+        lambda_ok(201, &json!({"Statement": statement.to_string()}))
+    }
+
+    fn remove_permission(&mut self, call: &Call) -> Response {
+        if self.stale(call.revision_id.as_deref()) {
+            return stale();
+        }
+        let sid = call.statement_id.as_deref().unwrap_or_default();
+        let Some(mut doc) = self.document() else {
+            return not_found();
+        };
+        let statements = statements_mut(&mut doc);
+        let Some(at) = statements.iter().position(|s| has_sid(s, sid)) else {
+            return not_found();
+        };
+        statements.remove(at);
+        let empty = statements.is_empty();
+        // Like Lambda, the last statement going takes the policy with it.
+        self.policy = (!empty).then(|| Value::Object(doc).to_string());
+        self.revision_id = new_revision_id();
+        Response::new(204, Vec::new()).with_header("x-amzn-RequestId", REQUEST_ID)
+    }
+}
+
+/// The statement Lambda stores for an AddPermission request body (see the module docs).
+fn added_statement(
+    body: &Value,
+    sid: &str,
+    action: &str,
+    principal: &str,
+    resource: &str,
+) -> Value {
+    let partition = resource.split(':').nth(1).unwrap_or("aws");
+    let principal = if principal == "*" {
+        json!("*")
+    } else if principal.contains('.') && !principal.starts_with("arn:") {
+        json!({ "Service": principal })
+    } else if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
+        json!({ "AWS": format!("arn:{partition}:iam::{principal}:root") })
+    } else {
+        json!({ "AWS": principal })
+    };
+    let mut condition: Map<String, Value> = Map::new();
+    let mut put = |op: &str, key: &str, value: Value| {
+        if let Value::Object(keys) = condition.entry(op).or_insert_with(|| json!({})) {
+            keys.insert(key.to_owned(), value);
+        }
+    };
+    let field = |k: &str| body.get(k).and_then(Value::as_str);
+    if let Some(v) = field("SourceArn") {
+        put("ArnLike", "AWS:SourceArn", json!(v));
+    }
+    for (param, key) in [
+        ("SourceAccount", "AWS:SourceAccount"),
+        ("PrincipalOrgID", "aws:PrincipalOrgID"),
+        ("EventSourceToken", "lambda:EventSourceToken"),
+        ("FunctionUrlAuthType", "lambda:FunctionUrlAuthType"),
+    ] {
+        if let Some(v) = field(param) {
+            put("StringEquals", key, json!(v));
+        }
+    }
+    if let Some(v) = body.get("InvokedViaFunctionUrl").and_then(Value::as_bool) {
+        put("Bool", "lambda:InvokedViaFunctionUrl", json!(v.to_string()));
+    }
+    let mut statement = Map::new();
+    statement.insert("Sid".into(), json!(sid));
+    statement.insert("Effect".into(), json!("Allow"));
+    statement.insert("Principal".into(), principal);
+    statement.insert("Action".into(), json!(action));
+    statement.insert("Resource".into(), json!(resource));
+    if !condition.is_empty() {
+        statement.insert("Condition".into(), Value::Object(condition));
+    }
+    Value::Object(statement)
+}
+
+/// A GET of moto's own view of a function, with the client's headers.
+async fn moto_get(upstream: &str, req: &Request, (name, qualifier): &Key, tail: &str) -> Response {
+    let query = qualifier
+        .as_ref()
+        .map(|q| format!("?Qualifier={}", http::url_encode(q)))
+        .unwrap_or_default();
+    let get = Request {
+        method: "GET".into(),
+        target: format!(
+            "/2015-03-31/functions/{}{tail}{query}",
+            http::url_encode(name)
+        ),
+        headers: req.headers.clone(),
+        body: Vec::new(),
+    };
+    forward(upstream, &get).await
+}
+
+fn revision_in(resp: &Response) -> Option<String> {
+    let body: Value = serde_json::from_slice(&resp.body).ok()?;
+    body.get("RevisionId")?.as_str().map(str::to_owned)
+}
+
+/// Whether moto holds a policy for `key`, and the RevisionId a write must carry to be fresh:
+/// the policy's, else the function's (or alias's, or version's).
+async fn moto_revision(
+    upstream: &str,
+    req: &Request,
+    key: &Key,
+    arn: &str,
+) -> Result<(bool, Option<String>), Response> {
+    let config = moto_get(upstream, req, key, "/configuration").await;
+    match config.status {
+        200 => {}
+        404 => {
+            let message = format!("Function not found: {arn}");
+            return Err(lambda_error(404, "ResourceNotFoundException", &message));
+        }
+        _ => return Err(config),
+    }
+    let policy = moto_get(upstream, req, key, "/policy").await;
+    Ok(match policy.status {
+        200 => (true, revision_in(&policy)),
+        _ => (false, revision_in(&config)),
+    })
+}
+
+/// A ResourceArn naming a function, version or alias, as the resource-policy operations take.
+fn resource_arn(call: &Call) -> Result<&str, Response> {
+    call.function
+        .as_deref()
+        .filter(|arn| arn.starts_with("arn:") && arn.contains(":function:"))
+        .ok_or_else(|| {
+            invalid("ResourceArn must be the ARN of a Lambda function, version or alias.")
+        })
+}
+
+/// PutResourcePolicy's document, verbatim, once checked to be a policy.
+fn put_document(req: &Request) -> Result<String, Response> {
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let Some(text) = body.get("Policy").and_then(Value::as_str) else {
+        return Err(invalid("Policy is required."));
+    };
+    let statements = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(doc)) => doc.get("Statement").cloned(),
+        _ => None,
+    };
+    match statements {
+        Some(Value::Array(items)) if !items.is_empty() => Ok(text.to_owned()),
+        Some(Value::Object(_)) => Ok(text.to_owned()),
+        _ => Err(invalid(
+            "The policy is not a JSON object with a non-empty Statement.",
+        )),
+    }
+}
+
+/// PutResourcePolicy and DeleteResourcePolicy: checked against the current revision (moto's,
+/// for a policy not yet taken over), then held by the proxy.
+async fn write_resource_policy(
+    state: &Mutex<State>,
+    upstream: &str,
+    req: &Request,
+    call: &Call,
+) -> Response {
+    let arn = match resource_arn(call) {
+        Ok(arn) => arn,
+        Err(resp) => return resp,
+    };
+    let key = split_function(arn);
+    let put = call.operation == "PutResourcePolicy";
+    let document = match put.then(|| put_document(req)).transpose() {
+        Ok(document) => document,
+        Err(resp) => return resp,
+    };
+    let held = {
+        let st = lock(state);
+        st.held
+            .get(&key)
+            .map(|h| (h.policy.is_some(), Some(h.revision_id.clone())))
+    };
+    let (has_policy, current) = match held {
+        Some(held) => held,
+        None => match moto_revision(upstream, req, &key, arn).await {
+            Ok(found) => found,
+            Err(resp) => return resp,
+        },
+    };
+    if let Some(sent) = call.revision_id.as_deref()
+        && current.as_deref() != Some(sent)
+    {
+        return stale();
+    }
+    if !put && !has_policy {
+        return not_found();
+    }
+    if document
+        .as_ref()
+        .is_some_and(|d| d.len() > MAX_POLICY_BYTES)
+    {
+        return too_long();
+    }
+    let revision_id = new_revision_id();
+    let held = Held {
+        resource_arn: arn.to_owned(),
+        policy: document.clone(),
+        revision_id: revision_id.clone(),
+    };
+    lock(state).held.insert(key, held);
+    match document {
+        Some(policy) => lambda_ok(200, &json!({"Policy": policy, "RevisionId": revision_id})),
+        None => Response::new(204, Vec::new()).with_header("x-amzn-RequestId", REQUEST_ID),
+    }
+}
+
+/// GetResourcePolicy: the held policy, else moto's (what GetPolicy answers there).
+async fn get_resource_policy(
+    state: &Mutex<State>,
+    upstream: &str,
+    req: &Request,
+    call: &Call,
+) -> Response {
+    let arn = match resource_arn(call) {
+        Ok(arn) => arn,
+        Err(resp) => return resp,
+    };
+    let key = split_function(arn);
+    let served = lock(state).held.get(&key).map(Held::get_policy);
+    match served {
+        Some(resp) => resp,
+        None => moto_get(upstream, req, &key, "/policy").await,
     }
 }

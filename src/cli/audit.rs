@@ -1,0 +1,176 @@
+//! `invokeguard audit`: what a reconcile of every guarded policy (each function, each alias,
+//! each listed qualifier) would remove and add, and why. Reads only.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use super::Exit;
+use super::args::HomeArgs;
+use super::inputs::CliError;
+use super::remediate::resolve_home;
+use crate::allowlist::Allowlist;
+use crate::plan::{Plan, plan};
+use crate::remediate::budget::{Budget, SWEEP_REQUESTS_PER_SECOND};
+use crate::remediate::discover::guarded_policies;
+use crate::remediate::{ApiError, LazyAws, PolicyApi};
+
+pub async fn audit(
+    policies: &Path,
+    home: &HomeArgs,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Exit, CliError> {
+    let allowlist = Allowlist::load(policies, None)?;
+    allowlist.set_home(resolve_home(home).await?)?;
+    let aws = LazyAws::from_env(None);
+    let budget = Budget::new(SWEEP_REQUESTS_PER_SECOND, SWEEP_REQUESTS_PER_SECOND);
+    let (targets, discovery_errors) = guarded_policies(&allowlist, &aws, &budget).await;
+    let mut failed = !discovery_errors.is_empty();
+    for e in &discovery_errors {
+        let _ = writeln!(
+            err,
+            "error: {}: cannot list its aliases: {}",
+            e.function, e.error
+        );
+    }
+    let mut plans = Vec::new();
+    for t in &targets {
+        budget.take().await;
+        match aws
+            .get_policy(&t.api_function, t.qualifier.as_deref())
+            .await
+        {
+            Ok(current) => plans.push(plan(
+                t.key.as_str(),
+                t.qualifier.as_deref(),
+                &t.function.allow,
+                &current,
+                allowlist.apply_for(t.function),
+            )),
+            Err(e) => {
+                failed = true;
+                let what = match &e {
+                    ApiError::FunctionNotFound(_) => "the function does not exist".to_owned(),
+                    other => format!("GetPolicy failed: {other}"),
+                };
+                let q = t
+                    .qualifier
+                    .as_deref()
+                    .map(|q| format!(":{q}"))
+                    .unwrap_or_default();
+                let _ = writeln!(err, "error: {}{q}: {what}", t.key);
+            }
+        }
+    }
+    let changes = plans.iter().any(|p| !p.is_empty());
+    if json || !std::io::stdout().is_terminal() {
+        for p in &plans {
+            let line = serde_json::to_string(p).map_err(|e| CliError::Output(e.into()))?;
+            writeln!(out, "{line}").map_err(CliError::Output)?;
+        }
+    } else {
+        write_table(&plans, out).map_err(CliError::Output)?;
+    }
+    Ok(if failed {
+        Exit::BadInput
+    } else if changes {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
+}
+
+/// One row per statement a reconcile would remove or add; one row per policy already in line.
+pub(crate) fn write_table(plans: &[Plan], out: &mut dyn Write) -> std::io::Result<()> {
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    for p in plans {
+        let qualifier = p.qualifier.clone().unwrap_or_else(|| "-".into());
+        if p.is_empty() {
+            rows.push([
+                p.function.clone(),
+                qualifier,
+                "ok".into(),
+                String::new(),
+                String::new(),
+                "grants exactly the allowlist".into(),
+            ]);
+            continue;
+        }
+        for a in &p.add {
+            let mut detail = Vec::new();
+            detail.extend(a.source_arn.as_ref().map(|v| format!("sourceArn {v}")));
+            detail.extend(
+                a.source_account
+                    .as_ref()
+                    .map(|v| format!("sourceAccount {v}")),
+            );
+            detail.extend(a.principal_org_id.as_ref().map(|v| format!("org {v}")));
+            detail.extend(a.function_url_auth_type.map(|v| format!("url auth {v}")));
+            let why = format!(
+                "allow entry {} has no covering statement{}",
+                a.allow_entry,
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", detail.join(", "))
+                }
+            );
+            rows.push([
+                p.function.clone(),
+                qualifier.clone(),
+                "add".into(),
+                a.principal.clone(),
+                p.apply.as_str().into(),
+                why,
+            ]);
+        }
+        for r in &p.remove {
+            let sid = r
+                .sid
+                .clone()
+                .unwrap_or_else(|| format!("(no Sid, #{})", r.index));
+            rows.push([
+                p.function.clone(),
+                qualifier.clone(),
+                format!("remove {sid}"),
+                r.principal.clone(),
+                p.apply.as_str().into(),
+                r.why.clone(),
+            ]);
+        }
+    }
+    let header = [
+        "FUNCTION",
+        "QUALIFIER",
+        "CHANGE",
+        "PRINCIPAL",
+        "WRITE",
+        "WHY",
+    ]
+    .map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row.iter()).take(5) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i < 5 {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            } else {
+                line.push_str(cell);
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    let changing = plans.iter().filter(|p| !p.is_empty()).count();
+    writeln!(
+        out,
+        "\n{} of {} policies would change.",
+        changing,
+        plans.len()
+    )
+}

@@ -1,0 +1,70 @@
+//! A request budget for Lambda's control plane: 15 requests per second per account and region,
+//! shared with everything else the account does, so a sweep spends at most a share of it.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use std::sync::PoisonError;
+
+/// A token bucket: `per_second` tokens a second, at most `burst` saved up.
+pub struct Budget {
+    per_second: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+/// Half of Lambda's 15 requests per second: the rest is left to the account's own work.
+pub const SWEEP_REQUESTS_PER_SECOND: f64 = 7.0;
+
+impl Budget {
+    pub fn new(per_second: f64, burst: f64) -> Self {
+        Budget {
+            per_second: per_second.max(0.1),
+            burst: burst.max(1.0),
+            state: Mutex::new((burst.max(1.0), Instant::now())),
+        }
+    }
+
+    /// How long to wait before one more request fits, taking it when it does (pure arithmetic,
+    /// so the schedule is testable without a clock).
+    pub fn reserve_at(&self, now: Instant) -> Duration {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (tokens, last) = *st;
+        let refilled = (tokens
+            + now.saturating_duration_since(last).as_secs_f64() * self.per_second)
+            .min(self.burst);
+        let after = refilled - 1.0;
+        *st = (after, now);
+        if after >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-after / self.per_second)
+        }
+    }
+
+    /// Waits until one more request fits.
+    pub async fn take(&self) {
+        let wait = self.reserve_at(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_then_the_steady_rate() {
+        let b = Budget::new(7.0, 7.0);
+        let t0 = Instant::now();
+        let waits: Vec<Duration> = (0..21).map(|_| b.reserve_at(t0)).collect();
+        assert!(waits[..7].iter().all(Duration::is_zero));
+        // The 21st request in the same instant waits two seconds: 7 saved, 7 a second.
+        let last = waits[20].as_secs_f64();
+        assert!((last - 2.0).abs() < 1e-9, "{last}");
+        let later = b.reserve_at(t0 + Duration::from_secs(10));
+        assert!(later.is_zero(), "the bucket refills");
+    }
+}

@@ -1,0 +1,263 @@
+//! The log-line contract as types: every line the guard writes is a [`LogLine`], serialized with
+//! serde. `schemas/log-line.schema.json` is generated from these types ([`json_schema`],
+//! `invokeguard schema --log-line`); the CDK tests check the saved queries and metric filters
+//! against it.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::audit::Level;
+use super::coalesce::Skip;
+use crate::allowlist::Mode;
+use crate::plan::{Addition, ApplyWith, Removal, Unmanaged};
+use crate::verdict::{Outcome, Verdict};
+
+/// One JSON object on one line of the guard's stdout (its CloudWatch log group).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(title = "invokeguard log line")]
+pub struct LogLine {
+    /// UTC, RFC 3339 with milliseconds: `2026-11-23T23:40:52.123Z`.
+    pub timestamp: String,
+    pub level: Level,
+    /// The Lambda request the line was written for.
+    pub request_id: String,
+    /// What the line is about; absent only on an `error` line written before a record was read.
+    #[serde(flatten)]
+    pub subject: Option<Subject>,
+    #[serde(flatten)]
+    pub message: Message,
+}
+
+/// The fields every line about a record carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Subject {
+    pub input: Input,
+    /// The CloudTrail record's `eventID`.
+    pub event_id: Option<String>,
+    /// The function as the policies file keys it (the record's name when not guarded).
+    pub function: Option<String>,
+    /// The alias or version whose resource policy the line is about; null for the function's own.
+    pub qualifier: Option<String>,
+    /// The mode of the function the line is about (`enforce` when it is not guarded).
+    pub mode: Mode,
+}
+
+/// What led to the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Input {
+    /// A CloudTrail Invoke or InvokeFunctionUrl record delivered by EventBridge.
+    Invoke,
+    /// A change of a resource policy (reserved).
+    Change,
+    /// A periodic sweep of the guarded functions (reserved).
+    Sweep,
+    /// A record read from a CloudTrail log file (reserved).
+    TrailFile,
+}
+
+/// The kind of line, in `message`, and the fields of that kind.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(tag = "message", rename_all = "lowercase")]
+pub enum Message {
+    /// The verdict on one record: `DEBUG` when ignored, `INFO` when allowed, `WARN` on a violation.
+    Decision(Verdict),
+    /// One statement removed from or added to a resource policy (or not, and why).
+    Remediation(Remediation),
+    /// What one record led to, written last for it.
+    Summary(Summary),
+    /// A Deny statement or one granting no invoke, kept as it is (`DEBUG`).
+    Unmanaged(KeptStatement),
+    /// A reconcile skipped: one was in flight or just verified the same policy (`DEBUG`).
+    Coalesced { why: CoalescedWhy },
+    /// What went wrong and where.
+    Error { error: String },
+}
+
+/// A `remediation` line: the statement, how it was written and what came of it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Remediation {
+    #[serde(flatten)]
+    pub change: Change,
+    pub apply: ApplyKind,
+    pub outcome: RemediationOutcome,
+    /// The RevisionId the call was made with (null when none was sent).
+    pub revision_id: Option<String>,
+    /// Why the call failed or was retried; absent when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub error: Option<String>,
+}
+
+/// The statement, in `action`: one removed, or one added with exactly its AddPermission parameters.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(
+    tag = "action",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Change {
+    Remove {
+        /// Null for a statement without one: only a whole-document write can remove it.
+        sid: Option<String>,
+        /// Its position in the policy document read.
+        statement_index: usize,
+        principal: String,
+        why: String,
+    },
+    Add {
+        sid: String,
+        principal: String,
+        /// `lambda:InvokeFunction` or `lambda:InvokeFunctionUrl`.
+        invoke_action: String,
+        source_arn: Option<String>,
+        source_account: Option<String>,
+        principal_org_id: Option<String>,
+        event_source_token: Option<String>,
+        /// `NONE` or `AWS_IAM` for a function-URL grant.
+        function_url_auth_type: Option<String>,
+        /// The index of the allow entry the statement expresses.
+        allow_entry: usize,
+    },
+}
+
+impl From<&Removal> for Change {
+    fn from(r: &Removal) -> Self {
+        Change::Remove {
+            sid: r.sid.clone(),
+            statement_index: r.index,
+            principal: r.principal.clone(),
+            why: r.why.clone(),
+        }
+    }
+}
+
+impl From<&Addition> for Change {
+    fn from(a: &Addition) -> Self {
+        Change::Add {
+            sid: a.sid.clone(),
+            principal: a.principal.clone(),
+            invoke_action: a.action.to_owned(),
+            source_arn: a.source_arn.clone(),
+            source_account: a.source_account.clone(),
+            principal_org_id: a.principal_org_id.clone(),
+            event_source_token: a.event_source_token.clone(),
+            function_url_auth_type: a.function_url_auth_type.map(str::to_owned),
+            allow_entry: a.allow_entry,
+        }
+    }
+}
+
+/// How the policy was written: AddPermission/RemovePermission, or one PutResourcePolicy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyKind {
+    Permissions,
+    Document,
+}
+
+impl From<ApplyWith> for ApplyKind {
+    fn from(a: ApplyWith) -> Self {
+        match a {
+            ApplyWith::Permissions => ApplyKind::Permissions,
+            ApplyWith::Document => ApplyKind::Document,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemediationOutcome {
+    Applied,
+    /// Report mode: the change was only logged.
+    SkippedReportMode,
+    /// The policy changed meanwhile (or an addition did not fit): planned again.
+    ConflictRetried,
+    Failed,
+}
+
+/// A `summary` line: the counts of one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub verdict: Outcome,
+    /// Removals and additions planned on the first attempt.
+    pub planned: usize,
+    pub removed: usize,
+    pub added: usize,
+    pub failed: usize,
+    /// Invoke grants outside the allowlist left in place (report mode, failures), or 1 for a
+    /// violation no policy change can stop.
+    pub unfixed: usize,
+    /// Reconciles skipped because one was in flight or just verified the same policy.
+    pub coalesced: usize,
+    pub api_calls: usize,
+    pub elapsed_ms: u64,
+}
+
+/// A statement the guard leaves as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptStatement {
+    pub sid: Option<String>,
+    pub statement_index: usize,
+    pub why: String,
+}
+
+impl From<&Unmanaged> for KeptStatement {
+    fn from(u: &Unmanaged) -> Self {
+        KeptStatement {
+            sid: u.sid.clone(),
+            statement_index: u.index,
+            why: u.why.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CoalescedWhy {
+    InFlight,
+    RecentlyVerified,
+}
+
+impl From<Skip> for CoalescedWhy {
+    fn from(s: Skip) -> Self {
+        match s {
+            Skip::InFlight => CoalescedWhy::InFlight,
+            Skip::RecentlyVerified => CoalescedWhy::RecentlyVerified,
+        }
+    }
+}
+
+/// The JSON Schema of a log line, generated from the Rust types (`schemas/log-line.schema.json`).
+pub fn json_schema() -> schemars::Schema {
+    let mut schema = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<LogLine>();
+    require_subject(&mut schema);
+    schema
+}
+
+/// A flattened `Option<Subject>` leaves its fields optional everywhere; only an `error` line may
+/// lack them, so every other kind requires them.
+fn require_subject(schema: &mut schemars::Schema) {
+    use serde_json::Value;
+    let subject = ["input", "eventId", "function", "qualifier", "mode"];
+    let Some(Value::Array(kinds)) = schema.get_mut("oneOf") else {
+        return;
+    };
+    for kind in kinds.iter_mut().filter_map(Value::as_object_mut) {
+        let message = kind.get("properties").and_then(|p| p.get("message"));
+        if message.and_then(|m| m.get("const")) == Some(&Value::from("error")) {
+            continue;
+        }
+        if let Some(Value::Array(required)) = kind.get_mut("required") {
+            required.extend(subject.iter().map(|&f| Value::from(f)));
+        }
+    }
+}
