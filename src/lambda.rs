@@ -63,3 +63,13 @@ impl From<crate::remediate::GuardError> for lambda_runtime::Diagnostic {
         }
     }
 }
+
+/// The invocation's deadline (milliseconds since the epoch, as the Runtime API gives it) as an
+/// `Instant` on this machine's clock.
+pub fn deadline(deadline_ms: u64) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}

@@ -271,3 +271,157 @@ async fn a_same_account_iam_violation_is_unfixed() {
         (1, 1, 0)
     );
 }
+
+fn change_event(name: &str, request: Value, statement: Option<&str>) -> Value {
+    let mut r = json!({"eventSource": "lambda.amazonaws.com", "eventName": name, "eventCategory": "Management",
+        "eventID": "c1", "awsRegion": "us-east-1", "recipientAccountId": HOME, "requestParameters": request,
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/mallory", "accountId": HOME}});
+    if let Some(s) = statement {
+        r["responseElements"] = json!({ "statement": s });
+    }
+    json!({"source": "aws.lambda", "detail-type": "AWS API Call via CloudTrail", "detail": r})
+}
+
+#[tokio::test]
+async fn a_backdoor_grant_is_removed_when_it_is_added_not_when_it_is_used() {
+    let aws = MemoryAws::with_functions(&["f"]);
+    aws.set_statements("f", None, json!([{"Sid": "backdoor", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]));
+    let (g, sink) = guard(json!([]), json!({}), aws);
+    let event = change_event(
+        "AddPermission20150331v2",
+        json!({"functionName": "f", "statementId": "backdoor", "principal": "*", "action": "lambda:InvokeFunction"}),
+        Some(
+            r#"{"Sid":"backdoor","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction"}"#,
+        ),
+    );
+    let report = run(&g, event.clone()).await.unwrap();
+    assert_eq!(report.removed, 1);
+    assert!(g.aws().policy("f", None).statements.is_empty());
+    let lines = sink.lines();
+    let decision = lines.iter().find(|l| l["message"] == "decision").unwrap();
+    assert_eq!(decision["input"], "change");
+    assert_eq!(decision["changeEvent"], "AddPermission20150331v2");
+    assert_eq!(decision["statement"]["Sid"], "backdoor");
+    assert_eq!(decision["actor"], "arn:aws:iam::111122223333:user/mallory");
+    assert!(lines.iter().all(|l| l["input"] == "change"));
+    // The guard's own RemovePermission comes back as a change: within the TTL it costs nothing.
+    let calls = g.aws().calls().len();
+    let own = change_event(
+        "RemovePermission20150331v2",
+        json!({"functionName": "f", "statementId": "backdoor"}),
+        None,
+    );
+    let report = run(&g, own).await.unwrap();
+    assert_eq!((report.api_calls, report.coalesced), (0, 1));
+    assert_eq!(g.aws().calls().len(), calls);
+}
+
+#[tokio::test]
+async fn an_allowlisted_grant_removed_by_someone_is_restored() {
+    let aws = MemoryAws::with_functions(&["f"]);
+    let (g, _) = guard(json!([{"account": "444455556666"}]), json!({}), aws);
+    let event = change_event(
+        "RemovePermission20150331v2",
+        json!({"functionName": "arn:aws:lambda:us-east-1:111122223333:function:f", "statementId": "partner"}),
+        None,
+    );
+    let report = run(&g, event).await.unwrap();
+    assert_eq!(report.added, 1);
+    assert_eq!(g.aws().policy("f", None).statements.len(), 1);
+}
+
+#[tokio::test]
+async fn changes_to_other_functions_cost_nothing() {
+    let aws = MemoryAws::with_functions(&["f", "other"]);
+    let (g, _) = guard(json!([]), json!({}), aws);
+    for function in ["other", "arn:aws:lambda:eu-west-1:111122223333:function:f"] {
+        let event = change_event(
+            "PutResourcePolicy",
+            json!({"resourceArn": function, "functionName": function}),
+            None,
+        );
+        let report = run(&g, event).await.unwrap();
+        assert_eq!((report.ignored, report.api_calls), (1, 0), "{function}");
+    }
+    assert!(g.aws().calls().is_empty());
+}
+
+fn scheduled() -> Value {
+    json!({"version": "0", "id": "s1", "source": "aws.events", "detail-type": "Scheduled Event",
+        "account": HOME, "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:111122223333:rule/sweep"], "detail": {}})
+}
+
+#[tokio::test]
+async fn a_sweep_reconciles_every_function_and_every_alias() {
+    let aws = MemoryAws::with_functions(&["f"]);
+    aws.set_aliases("f", &["live", "beta"]);
+    aws.set_statements("f", Some("live"), json!([{"Sid": "open", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]));
+    let (g, sink) = guard(
+        json!([{"account": "444455556666"}]),
+        json!({"qualifiers": ["7"]}),
+        aws,
+    );
+    let report = run(&g, scheduled()).await.unwrap();
+    // Every policy lacked the partner's grant; the alias also had a public one.
+    assert_eq!((report.added, report.removed), (4, 1));
+    for q in [None, Some("live"), Some("beta"), Some("7")] {
+        let p = g.aws().policy("f", q);
+        assert_eq!(p.statements.len(), 1, "{q:?}: {p:?}");
+    }
+    let lines = sink.lines();
+    let sweep = lines.iter().find(|l| l["message"] == "sweep").unwrap();
+    assert_eq!(sweep["functions"], 1);
+    assert_eq!(sweep["policiesRead"], 4);
+    assert_eq!(sweep["drift"], 4);
+    assert_eq!(sweep["fixed"], 4);
+    assert_eq!(sweep["unfixed"], 0);
+    assert_eq!(sweep["incomplete"], false);
+    assert!(lines.iter().all(|l| l["input"] == "sweep"));
+    // In sync now: a second sweep reads and changes nothing.
+    let again = run(&g, scheduled()).await;
+    assert!(again.is_ok());
+}
+
+#[tokio::test]
+async fn a_sweep_near_the_deadline_stops_and_fails_visibly() {
+    let aws = MemoryAws::with_functions(&["f"]);
+    let (g, sink) = guard(json!([]), json!({}), aws);
+    let soon = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let err = g
+        .handle_event_until(scheduled(), "req", Some(soon))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("before the Lambda timeout"), "{err}");
+    let sweep = sink
+        .lines()
+        .into_iter()
+        .find(|l| l["message"] == "sweep")
+        .unwrap();
+    assert_eq!(
+        (sweep["incomplete"].clone(), sweep["remaining"].clone()),
+        (json!(true), json!(1))
+    );
+}
+
+#[tokio::test]
+async fn a_sweep_in_report_mode_counts_drift_as_unfixed() {
+    let aws = MemoryAws::with_functions(&["f"]);
+    aws.set_statements("f", None, json!([{"Sid": "open", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]));
+    let (g, sink) = guard(json!([]), json!({"mode": "report"}), aws);
+    run(&g, scheduled()).await.unwrap();
+    let sweep = sink
+        .lines()
+        .into_iter()
+        .find(|l| l["message"] == "sweep")
+        .unwrap();
+    assert_eq!(
+        (
+            sweep["drift"].clone(),
+            sweep["fixed"].clone(),
+            sweep["unfixed"].clone()
+        ),
+        (json!(1), json!(0), json!(1))
+    );
+    assert_eq!(g.aws().policy("f", None).statements.len(), 1);
+}

@@ -66,6 +66,7 @@ fn the_schema_names_every_kind_of_line() {
         "error",
         "remediation",
         "summary",
+        "sweep",
         "unmanaged",
     ];
     assert_eq!(kinds, expected.into_iter().collect());
@@ -159,7 +160,9 @@ impl Validator<'_> {
                 if let Some(v) = obj.get(name) {
                     let at = format!("{at}.{name}");
                     let inner = self.check(sub, v, &at)?;
-                    undeclared(v, &inner, &at)?;
+                    if names_its_keys(sub) {
+                        undeclared(v, &inner, &at)?;
+                    }
                 }
             }
         }
@@ -222,6 +225,14 @@ fn has_type(value: &Value, t: &str) -> bool {
         "object" => value.is_object(),
         _ => false,
     }
+}
+
+/// A schema with no `type`, `properties`, `$ref` or combinator allows any value (a policy
+/// statement, say): its keys are not checked.
+fn names_its_keys(schema: &Value) -> bool {
+    ["type", "properties", "$ref", "oneOf", "anyOf", "allOf"]
+        .iter()
+        .any(|k| schema.get(*k).is_some())
 }
 
 fn undeclared(value: &Value, declared: &BTreeSet<String>, at: &str) -> Result<(), String> {
@@ -402,6 +413,20 @@ async fn scenarios() -> Vec<(&'static str, Vec<Value>)> {
     ));
 
     let aws = MemoryAws::with_functions(&["f"]);
+    aws.set_aliases("f", &["live"]);
+    aws.set_statements("f", Some("live"), open_and_kept());
+    let change = json!({"eventSource": "lambda.amazonaws.com", "eventName": "AddPermission20150331v2",
+        "eventCategory": "Management", "eventID": "c1", "awsRegion": "us-east-1", "recipientAccountId": HOME,
+        "requestParameters": {"functionName": "f", "statementId": "open", "principal": "*", "action": "lambda:InvokeFunction"},
+        "responseElements": {"statement": "{\"Sid\":\"open\",\"Effect\":\"Allow\",\"Principal\":\"*\"}"},
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/x", "accountId": HOME}});
+    let sweep = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    out.push((
+        "a change event, then a sweep of the function and its alias",
+        lines_of(allow.clone(), json!({}), aws, vec![change, sweep]).await,
+    ));
+
+    let aws = MemoryAws::with_functions(&["f"]);
     let allowed = record(
         json!({"type": "AWSAccount", "accountId": "444455556666"}),
         ARN,
@@ -471,6 +496,7 @@ async fn every_line_the_guard_writes_validates_against_the_schema() {
         "error",
         "remediation",
         "summary",
+        "sweep",
         "unmanaged",
     ];
     assert_eq!(seen, kinds.iter().map(|k| k.to_string()).collect());

@@ -23,7 +23,10 @@ async fn main() -> Result<(), Error> {
         async move {
             let ctx = &event.context;
             guard.set_home_from_arn(&ctx.invoked_function_arn, &ctx.request_id)?;
-            guard.handle_event(event.payload, &ctx.request_id).await
+            let deadline = invokeguard::lambda::deadline(ctx.deadline);
+            guard
+                .handle_event_until(event.payload, &ctx.request_id, Some(deadline))
+                .await
         }
     }))
     .await

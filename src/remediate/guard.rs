@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::api::{ApiError, Notifier, PolicyApi};
+use super::api::{ApiError, Discovery, Notifier, PolicyApi};
 use super::audit::{Audit, Level, LogSink};
+use super::budget::Budget;
 use super::coalesce::Coalescer;
 use super::log::{Change, Input, Message, Remediation, RemediationOutcome, Subject, Summary};
 use crate::allowlist::ids::FunctionKey;
 use crate::allowlist::{Allowlist, Apply, GuardedFunction, Mode};
 use crate::plan::{Addition, ApplyWith, Plan, Removal, plan};
-use crate::record::{invocation, records_in_value};
+use crate::record::{change, invocation, records_in_value};
 use crate::resource_policy::ResourcePolicy;
 use crate::verdict::{Outcome, Reason, Verdict, decide};
 
@@ -78,38 +79,41 @@ pub struct EventReport {
 }
 
 pub struct Guard<A> {
-    policies: Allowlist,
-    aws: A,
-    sink: Arc<dyn LogSink>,
-    settings: Settings,
+    pub(super) policies: Allowlist,
+    pub(super) aws: A,
+    pub(super) sink: Arc<dyn LogSink>,
+    pub(super) settings: Settings,
     coalescer: Coalescer,
 }
 
-/// Counts and notifications gathered while handling one record.
+/// Counts and notifications gathered while handling one record (or one policy of a sweep).
 #[derive(Default)]
-struct Tally {
-    planned: usize,
-    removed: usize,
-    added: usize,
-    failed: usize,
-    calls: usize,
-    coalesced: usize,
+pub(super) struct Tally {
+    pub(super) planned: usize,
+    pub(super) removed: usize,
+    pub(super) added: usize,
+    pub(super) failed: usize,
+    pub(super) calls: usize,
+    pub(super) coalesced: usize,
     /// Invoke grants outside the allowlist left in place (report mode, failures), or 1 for a
     /// violation no policy change can stop.
-    unfixed: usize,
-    notes: Vec<(String, Value)>,
+    pub(super) unfixed: usize,
+    pub(super) notes: Vec<(String, Value)>,
 }
 
 /// One resource policy to reconcile: a function, or one of its qualifiers.
-struct Target<'a> {
+pub(super) struct Target<'a> {
     /// What the Lambda API is called with: the function's ARN, else its name.
-    api_function: String,
-    key: &'a str,
-    qualifier: Option<&'a str>,
-    function: &'a GuardedFunction,
-    mode: Mode,
-    apply: Apply,
-    audit: Audit<'a>,
+    pub(super) api_function: String,
+    pub(super) key: &'a str,
+    pub(super) qualifier: Option<&'a str>,
+    pub(super) function: &'a GuardedFunction,
+    pub(super) mode: Mode,
+    pub(super) apply: Apply,
+    pub(super) audit: Audit<'a>,
+    /// The share of the control-plane quota this reconcile may spend (a sweep's); `None`: the
+    /// SDK's own backoff on 429 is the only limit.
+    pub(super) budget: Option<&'a Budget>,
 }
 
 impl Target<'_> {
@@ -154,7 +158,7 @@ enum Applied {
     TooLong,
 }
 
-impl<A: PolicyApi + Notifier> Guard<A> {
+impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
     pub fn new(policies: Allowlist, aws: A, sink: Arc<dyn LogSink>, settings: Settings) -> Self {
         let coalescer = Coalescer::new(settings.verified_ttl);
         Guard {
@@ -184,6 +188,19 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         event: Value,
         request_id: &str,
     ) -> Result<EventReport, GuardError> {
+        self.handle_event_until(event, request_id, None).await
+    }
+
+    /// Handles one Lambda event, which must be done by `deadline` (a sweep stops before it).
+    pub async fn handle_event_until(
+        &self,
+        event: Value,
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<EventReport, GuardError> {
+        if super::sweep::is_scheduled(&event) {
+            return self.sweep(request_id, deadline).await;
+        }
         let records = records_in_value(event, "event").map_err(|e| {
             self.bare_error(request_id, &e.to_string());
             GuardError::BadEvent(e.to_string())
@@ -191,10 +208,19 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         let mut report = EventReport::default();
         let mut first_error = None;
         for rec in records {
-            if let Err(e) = self
-                .handle_record(&rec.record, request_id, &mut report)
-                .await
-            {
+            let result = match change(&rec.record) {
+                Ok(Some(c)) => self.handle_change(c, request_id, &mut report).await,
+                Ok(None) => {
+                    self.handle_record(&rec.record, request_id, &mut report)
+                        .await
+                }
+                Err(e) => {
+                    let message = format!("record at {}: {}", e.path, e.message);
+                    self.bare_error(request_id, &message);
+                    Err(GuardError::BadEvent(message))
+                }
+            };
+            if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
         }
@@ -206,7 +232,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         &self.aws
     }
 
-    fn bare_error(&self, request_id: &str, error: &str) {
+    pub(super) fn bare_error(&self, request_id: &str, error: &str) {
         Audit::new(
             self.sink.as_ref(),
             self.settings.log_level,
@@ -239,7 +265,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 tally.unfixed += 1;
                 Ok(())
             }
-            Doubt::Allowlist(targets) => {
+            Doubt::Reconcile(targets) => {
                 let mut first_error = None;
                 for target in &targets {
                     if let Err(e) = self.reconcile(target, &mut tally).await {
@@ -325,7 +351,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 .chain(function.qualifiers.iter().map(|q| Some(q.as_str())))
                 .collect(),
         };
-        Doubt::Allowlist(
+        Doubt::Reconcile(
             qualifiers
                 .into_iter()
                 .map(|qualifier| Target {
@@ -336,6 +362,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                     mode: j.mode,
                     apply: self.policies.apply_for(function),
                     audit: j.audit.with_qualifier(qualifier),
+                    budget: None,
                 })
                 .collect(),
         )
@@ -372,33 +399,55 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             tally.unfixed += 1;
         }
         report.unfixed += usize::from(tally.unfixed > 0);
+        report.removed += tally.removed;
+        report.added += tally.added;
+        report.failed += tally.failed;
+        report.api_calls += tally.calls;
+        report.coalesced += tally.coalesced;
+        self.close(
+            &j.audit,
+            Some(j.verdict.verdict),
+            j.level,
+            tally,
+            result.is_err(),
+            started,
+        )
+        .await;
+        result
+    }
+
+    /// Sends the notifications gathered and writes the `summary` line.
+    pub(super) async fn close(
+        &self,
+        audit: &Audit<'_>,
+        verdict: Option<Outcome>,
+        level: Level,
+        tally: Tally,
+        errored: bool,
+        started: Instant,
+    ) {
         if !tally.notes.is_empty()
             && let Err(e) = self.aws.publish(&tally.notes).await
         {
             // The remediation stands: a lost notification is reported, never undone or repeated.
-            j.audit.emit(
+            audit.emit(
                 Level::Error,
                 Message::Error {
                     error: format!("notification failed: {e}"),
                 },
             );
         }
-        report.removed += tally.removed;
-        report.added += tally.added;
-        report.failed += tally.failed;
-        report.api_calls += tally.calls;
-        report.coalesced += tally.coalesced;
-        let summary_level = if result.is_err() || tally.failed > 0 {
+        let summary_level = if errored || tally.failed > 0 {
             Level::Error
         } else if tally.unfixed > 0 {
             Level::Warn
         } else {
-            j.level.max(Level::Info)
+            level.max(Level::Info)
         };
-        j.audit.emit(
+        audit.emit(
             summary_level,
             Message::Summary(Summary {
-                verdict: j.verdict.verdict,
+                verdict,
                 planned: tally.planned,
                 removed: tally.removed,
                 added: tally.added,
@@ -409,11 +458,14 @@ impl<A: PolicyApi + Notifier> Guard<A> {
                 elapsed_ms: started.elapsed().as_millis() as u64,
             }),
         );
-        result
     }
 
     /// Reconciles one policy, unless another record did so just now.
-    async fn reconcile(&self, t: &Target<'_>, tally: &mut Tally) -> Result<(), GuardError> {
+    pub(super) async fn reconcile(
+        &self,
+        t: &Target<'_>,
+        tally: &mut Tally,
+    ) -> Result<(), GuardError> {
         let name =
             crate::allowlist::ids::lambda_arn_name(&t.api_function).unwrap_or(&t.api_function);
         if self.settings.guard_function.as_deref() == Some(name) {
@@ -444,6 +496,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
             if attempt > 0 {
                 tokio::time::sleep(self.backoff(attempt)).await;
             }
+            spend(t).await;
             tally.calls += 1;
             let current = match self.aws.get_policy(&t.api_function, t.qualifier).await {
                 Ok(p) => p,
@@ -527,6 +580,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         let mut left = planned.remove.len();
         for step in steps(planned) {
             let rev = revision.take();
+            spend(t).await;
             tally.calls += 1;
             let result = match &step {
                 Step::Remove(r) => {
@@ -653,6 +707,7 @@ impl<A: PolicyApi + Notifier> Guard<A> {
         };
         let desired = planned.applied_to(current, Some(&resource_arn));
         let rev = planned.revision_id.as_deref();
+        spend(t).await;
         tally.calls += 1;
         let result = if desired.statements.is_empty() {
             self.aws.delete_resource_policy(&resource_arn, rev).await
@@ -760,7 +815,14 @@ enum Doubt<'j> {
     None,
     /// A violation no policy change can stop (a same-account IAM caller, an unknown one).
     Unfixable,
-    Allowlist(Vec<Target<'j>>),
+    Reconcile(Vec<Target<'j>>),
+}
+
+/// Waits for the target's share of the control-plane quota, if it has one.
+async fn spend(t: &Target<'_>) {
+    if let Some(budget) = t.budget {
+        budget.take().await;
+    }
 }
 
 /// One change of a plan, additions first.

@@ -64,6 +64,12 @@ pub enum Input {
 pub enum Message {
     /// The verdict on one record: `DEBUG` when ignored, `INFO` when allowed, `WARN` on a violation.
     Decision(Verdict),
+    /// A change to who may invoke a function (a management event, `input: change`): `INFO`
+    /// when it touches a guarded function, `DEBUG` when not.
+    #[serde(rename = "decision")]
+    ChangeDecision(ChangeDecision),
+    /// One sweep of every guarded policy, written when it ends (`input: sweep`).
+    Sweep(SweepLine),
     /// One statement removed from or added to a resource policy (or not, and why).
     Remediation(Remediation),
     /// What one record led to, written last for it.
@@ -179,11 +185,59 @@ pub enum RemediationOutcome {
     Failed,
 }
 
-/// A `summary` line: the counts of one record.
+/// The `decision` line of a management event that changes who may invoke.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeDecision {
+    /// The recorded event name, e.g. `AddPermission20150331v2`.
+    pub change_event: String,
+    /// Who made the change: a role or user ARN.
+    pub actor: Option<String>,
+    /// The statement an AddPermission added (its `responseElements.statement`), parsed.
+    pub statement: Option<serde_json::Value>,
+    /// `policy-changed` (the policy is reconciled now) or `not-guarded`.
+    pub reason: ChangeReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeReason {
+    PolicyChanged,
+    NotGuarded,
+    /// The guard's own resource policy: never edited.
+    GuardItself,
+}
+
+/// The `sweep` line: what one sweep of every guarded policy found and did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepLine {
+    /// Guarded functions in the policies file.
+    pub functions: usize,
+    /// Policies (functions, aliases, listed qualifiers) read.
+    pub policies_read: usize,
+    /// Policies whose reconcile planned a change.
+    pub drift: usize,
+    /// Policies brought to the allowlist.
+    pub fixed: usize,
+    /// Invoke grants outside the allowlist left in place.
+    pub unfixed: usize,
+    /// Policies that could not be read or written.
+    pub failed: usize,
+    pub api_calls: usize,
+    pub elapsed_ms: u64,
+    /// True when the sweep stopped before the end (the Lambda timeout neared); `remaining`
+    /// policies were not looked at, and the invocation fails so that it shows.
+    pub incomplete: bool,
+    pub remaining: usize,
+}
+
+/// A `summary` line: the counts of one record, or of one policy a sweep reconciled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
-    pub verdict: Outcome,
+    /// The record's verdict; null for a change or a sweep.
+    pub verdict: Option<Outcome>,
     /// Removals and additions planned on the first attempt.
     pub planned: usize,
     pub removed: usize,

@@ -10,6 +10,8 @@ pub mod discover;
 pub mod guard;
 pub mod log;
 pub mod memory;
+mod on_change;
+mod sweep;
 
 pub use api::{ApiError, Discovery, Notifier, PolicyApi};
 pub use audit::{Level, LogSink, MemorySink, StdoutSink};

@@ -1,0 +1,99 @@
+//! The change path: a management event that changes who may invoke a guarded function
+//! (AddPermission, PutResourcePolicy, a function URL, an alias…) reconciles the policy it
+//! names at once, instead of waiting for someone to use the grant. The guard's own changes
+//! come back here too and cost at most one GetPolicy (the plan is empty; within the coalescing
+//! TTL, nothing at all).
+
+use std::time::Instant;
+
+use super::api::{Discovery, Notifier, PolicyApi};
+use super::audit::{Audit, Level};
+use super::guard::{EventReport, Guard, GuardError, Tally, Target};
+use super::log::{ChangeDecision, ChangeReason, Input, Message, Subject};
+use crate::allowlist::Mode;
+use crate::allowlist::ids::lambda_arn_name;
+use crate::record::Change;
+
+impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
+    /// Logs the change and reconciles the policy it touched, in the function's mode.
+    pub(super) async fn handle_change(
+        &self,
+        change: Change,
+        request_id: &str,
+        report: &mut EventReport,
+    ) -> Result<(), GuardError> {
+        let started = Instant::now();
+        report.records += 1;
+        let guarded = self
+            .policies
+            .lookup(&change.function.name, change.function.arn.as_deref());
+        let is_guard =
+            self.settings.guard_function.as_deref() == Some(change.function.name.as_str());
+        let mode = guarded.map_or(Mode::Enforce, |(_, f)| self.policies.mode_for(f));
+        let subject = Subject {
+            input: Input::Change,
+            event_id: change.event_id.clone(),
+            function: Some(
+                guarded.map_or(change.function.name.clone(), |(k, _)| k.as_str().to_owned()),
+            ),
+            qualifier: change.qualifier.clone(),
+            mode,
+        };
+        let audit = Audit::new(
+            self.sink.as_ref(),
+            self.settings.log_level,
+            request_id,
+            Some(subject),
+        );
+        let reason = match (guarded, is_guard) {
+            (_, true) => ChangeReason::GuardItself,
+            (Some(_), false) => ChangeReason::PolicyChanged,
+            (None, false) => ChangeReason::NotGuarded,
+        };
+        let level = if reason == ChangeReason::PolicyChanged {
+            Level::Info
+        } else {
+            Level::Debug
+        };
+        audit.emit(
+            level,
+            Message::ChangeDecision(ChangeDecision {
+                change_event: change.event_name.clone(),
+                actor: change.actor.clone(),
+                statement: change.statement.clone(),
+                reason,
+            }),
+        );
+        let (Some((key, function)), ChangeReason::PolicyChanged) = (guarded, reason) else {
+            report.ignored += 1;
+            return Ok(());
+        };
+        let api_function = change
+            .function
+            .arn
+            .clone()
+            .filter(|arn| lambda_arn_name(arn).is_some())
+            .unwrap_or_else(|| self.policies.api_function(key));
+        let target = Target {
+            api_function,
+            key: key.as_str(),
+            qualifier: change.qualifier.as_deref(),
+            function,
+            mode,
+            apply: self.policies.apply_for(function),
+            audit: audit.with_qualifier(change.qualifier.as_deref()),
+            budget: None,
+        };
+        let mut tally = Tally::default();
+        let result = self.reconcile(&target, &mut tally).await;
+        report.removed += tally.removed;
+        report.added += tally.added;
+        report.failed += tally.failed;
+        report.api_calls += tally.calls;
+        report.coalesced += tally.coalesced;
+        report.unfixed += usize::from(tally.unfixed > 0);
+        self.close(&target.audit, None, level, tally, result.is_err(), started)
+            .await;
+        result
+    }
+}
