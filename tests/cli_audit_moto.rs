@@ -9,6 +9,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto};
+use support::proxy::Proxy;
 
 fn temp(text: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().unwrap();
@@ -183,4 +184,89 @@ async fn init_drafts_a_report_mode_file_from_todays_grants_and_warns_about_risky
     let again = run().await.unwrap();
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+}
+
+#[tokio::test]
+async fn reconcile_reports_then_fixes_every_guarded_policy_and_audit_agrees() {
+    let moto = Moto::shared();
+    let lambda = moto::function_with_grants(
+        &moto.endpoint,
+        "reconcile-me",
+        &[
+            ("partner", "222233334444"),
+            ("public", "*"),
+            ("stranger", "999999999999"),
+        ],
+    )
+    .await;
+    let allow = json!({"allow": [{"account": "222233334444"}]});
+    let policies = temp(&json!({"version": 1, "functions": {"reconcile-me": allow}}).to_string());
+    // Through the proxy: moto 5.2.5 refuses every RemovePermission carrying a RevisionId.
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let run = |report: bool| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_invokeguard"));
+        cmd.args([
+            "reconcile",
+            "--account",
+            ACCOUNT,
+            "--region",
+            "us-east-1",
+            "--policies",
+        ])
+        .arg(policies.path());
+        if report {
+            cmd.arg("--report");
+        }
+        cmd.env_clear()
+            .envs(moto::env_for_child(&proxy.endpoint))
+            .output()
+    };
+    let out = run(true).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "left unfixed in report mode: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("skipped-report-mode"), "{stdout}");
+    let stored = moto::stored_policy(&lambda, "reconcile-me", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["Statement"].as_array().unwrap().len(),
+        3,
+        "report mode changed nothing"
+    );
+
+    let out = run(false).await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let sweep = lines.iter().find(|l| l["message"] == "sweep").unwrap();
+    assert_eq!(
+        (sweep["drift"].clone(), sweep["fixed"].clone()),
+        (json!(1), json!(1))
+    );
+    let stored = moto::stored_policy(&lambda, "reconcile-me", None)
+        .await
+        .unwrap();
+    let sids: Vec<&str> = stored["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .collect();
+    assert_eq!(sids, ["partner"]);
+
+    let (code, _, _) = audit(&policies, &moto.endpoint).await;
+    assert_eq!(code, Some(0), "nothing left to change");
 }

@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use invokeguard::cli::{
-    Cli, CliError, Command, Exit, audit, check, init, plan_command, remediate, schema, validate,
+    Cli, CliError, Command, Exit, audit, check, init, plan_command, reconcile, remediate, schema,
+    validate,
 };
 
 fn main() -> ExitCode {
@@ -25,6 +26,13 @@ fn main() -> ExitCode {
             current,
         } => plan_command(&policies, &home, &function, &current, &mut out),
         Command::Schema { log_line } => schema(log_line, &mut out),
+        Command::Reconcile {
+            policies,
+            report,
+            home,
+        } => tokio::runtime::Runtime::new()
+            .map_err(|e| CliError::Remediation(format!("cannot start the async runtime: {e}")))
+            .and_then(|rt| rt.block_on(reconcile(&policies, report, &home, &mut err))),
         Command::Init {
             functions,
             home,

@@ -65,6 +65,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reconcile every guarded policy (functions, aliases, listed qualifiers) now, in each
+    /// function's mode; exit 1 when grants outside the allowlist are left.
+    Reconcile {
+        #[arg(long)]
+        policies: PathBuf,
+        /// Report only: log the plans, change nothing.
+        #[arg(long)]
+        report: bool,
+        #[command(flatten)]
+        home: HomeArgs,
+    },
     /// Write a starting policies file (report mode) from today's grants; public, foreign and
     /// unconstrained service grants are left out with a warning.
     Init {

@@ -8,6 +8,8 @@ mod init;
 mod inputs;
 mod offline;
 #[cfg(feature = "aws")]
+mod reconcile;
+#[cfg(feature = "aws")]
 mod remediate;
 
 pub use args::{Cli, Command, HomeArgs};
@@ -17,6 +19,8 @@ pub use audit::audit;
 pub use init::init;
 pub use inputs::{CliError, read_limited};
 pub use offline::{check, plan_command, schema, validate};
+#[cfg(feature = "aws")]
+pub use reconcile::reconcile;
 #[cfg(feature = "aws")]
 pub use remediate::remediate;
 

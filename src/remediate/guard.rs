@@ -84,7 +84,11 @@ pub struct Guard<A> {
     pub(super) sink: Arc<dyn LogSink>,
     pub(super) settings: Settings,
     coalescer: Coalescer,
+    /// Called after each policy of a sweep with (done, total): the CLI's progress bar.
+    pub(super) progress: Option<Progress>,
 }
+
+pub type Progress = Box<dyn Fn(usize, usize) + Send + Sync>;
 
 /// Counts and notifications gathered while handling one record (or one policy of a sweep).
 #[derive(Default)]
@@ -167,7 +171,14 @@ impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
             sink,
             settings,
             coalescer,
+            progress: None,
         }
+    }
+
+    /// Reports a sweep's progress to `f` (done, total) after each policy.
+    pub fn with_progress(mut self, f: Progress) -> Self {
+        self.progress = Some(f);
+        self
     }
 
     /// Sets the home account and region from the guard's own function ARN (the Lambda

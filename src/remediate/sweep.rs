@@ -90,6 +90,9 @@ impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
             };
             let mut tally = Tally::default();
             let result = self.reconcile(&target, &mut tally).await;
+            if let Some(progress) = &self.progress {
+                progress(done + 1, targets.len());
+            }
             line.policies_read += 1;
             line.api_calls += tally.calls;
             line.unfixed += tally.unfixed;

@@ -1,0 +1,73 @@
+//! `invokeguard reconcile`: the sweep, from a shell: every guarded policy brought to the
+//! allowlist (in each function's mode; `--report` changes nothing), with a progress bar on a
+//! terminal. Log lines go to stdout, as the Lambda writes them.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::Exit;
+use super::args::HomeArgs;
+use super::inputs::CliError;
+use super::remediate::resolve_home;
+use crate::allowlist::{Allowlist, Mode};
+use crate::remediate::{Guard, GuardError, LazyAws, Level, Settings, StdoutSink};
+
+pub async fn reconcile(
+    policies: &Path,
+    report_only: bool,
+    home: &HomeArgs,
+    err: &mut dyn Write,
+) -> Result<Exit, CliError> {
+    let allowlist =
+        Allowlist::load(policies, None)?.with_mode_override(report_only.then_some(Mode::Report));
+    allowlist.set_home(resolve_home(home).await?)?;
+    let bus = std::env::var("INVOKEGUARD_EVENT_BUS")
+        .ok()
+        .filter(|b| !b.is_empty());
+    let settings = Settings {
+        log_level: Level::Info,
+        ..Settings::default()
+    };
+    let mut guard = Guard::new(
+        allowlist,
+        LazyAws::from_env(bus),
+        Arc::new(StdoutSink),
+        settings,
+    );
+    let bar = std::io::stderr().is_terminal();
+    if bar {
+        guard = guard.with_progress(Box::new(|done, total| {
+            let width = 30;
+            let filled = (done * width).checked_div(total).unwrap_or(width);
+            eprint!(
+                "\r[{}{}] {done}/{total} policies",
+                "#".repeat(filled),
+                " ".repeat(width - filled)
+            );
+            if done == total {
+                eprintln!();
+            }
+        }));
+    }
+    let result = guard.sweep("cli", None).await;
+    match result {
+        Ok(report) => {
+            let _ = writeln!(
+                err,
+                "{}",
+                serde_json::to_string(&report).unwrap_or_default()
+            );
+            Ok(if report.unfixed > 0 {
+                Exit::Findings
+            } else {
+                Exit::Ok
+            })
+        }
+        Err(e @ GuardError::Incomplete { .. }) => {
+            let _ = writeln!(err, "error: {e}");
+            Ok(Exit::BadInput)
+        }
+        Err(e) => Err(CliError::Remediation(e.to_string())),
+    }
+}
