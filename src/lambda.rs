@@ -20,6 +20,7 @@ pub enum InitError {
 }
 
 /// Reads `INVOKEGUARD_POLICIES`, `INVOKEGUARD_MODE`, `INVOKEGUARD_EVENT_BUS`,
+/// `INVOKEGUARD_DEDUP_TABLE`,
 /// `AWS_LAMBDA_FUNCTION_NAME` and `AWS_LAMBDA_LOG_LEVEL`, and loads the policies file.
 pub fn guard_from_env() -> Result<Guard<LazyAws>, InitError> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -44,7 +45,8 @@ pub fn guard_from_env() -> Result<Guard<LazyAws>, InitError> {
     };
     Ok(Guard::new(
         policies,
-        LazyAws::from_env(var("INVOKEGUARD_EVENT_BUS")),
+        LazyAws::from_env(var("INVOKEGUARD_EVENT_BUS"))
+            .with_dedup_table(var("INVOKEGUARD_DEDUP_TABLE")),
         Arc::new(StdoutSink),
         settings,
     ))

@@ -254,7 +254,7 @@ test('the check reports unknown kinds, fields and values', () => {
     'bad: `nope` is not a field of "remediation" lines',
   ]);
   assert.deepEqual(problems(schema, metricFilterReader('pattern', '{ $.message = "summary" && $.verdict > 0 && $.unfixd > 0 }')), [
-    'pattern: `verdict` on "summary" lines is not a number (string)',
+    'pattern: `verdict` on "summary" lines is not a number (string|null)',
     'pattern: `unfixd` is not a field of "summary" lines',
   ]);
   assert.deepEqual(problems(schema, metricFilterReader('kind', '{ $.message = "nothing" && $.error = "x" }')), [

@@ -91,6 +91,30 @@ pub trait Discovery: Send + Sync {
     fn list_functions(&self) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
 }
 
+/// Reading trail log files.
+pub trait Objects: Send + Sync {
+    /// The object's bytes, at most `limit` of them (a larger object is an error).
+    fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, ApiError>> + Send;
+}
+
+/// One notification per violation across inputs: the EventBridge record and the trail file
+/// carry the same `eventID`.
+pub trait Dedup: Send + Sync {
+    /// True the first time `event_id` is claimed (within the table's TTL); always true when no
+    /// table is configured.
+    fn first_claim(&self, event_id: &str) -> impl Future<Output = Result<bool, ApiError>> + Send;
+}
+
+/// Everything the guard calls.
+pub trait Aws: PolicyApi + Notifier + Discovery + Objects + Dedup {}
+
+impl<T: PolicyApi + Notifier + Discovery + Objects + Dedup> Aws for T {}
+
 /// Publishes notifications; `entries` are (detail-type, detail) pairs.
 pub trait Notifier: Send + Sync {
     fn publish(

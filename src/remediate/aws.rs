@@ -12,7 +12,7 @@ use aws_sdk_lambda::types::FunctionUrlAuthType;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::api::{ApiError, Discovery, Notifier, PolicyApi};
+use super::api::{ApiError, Dedup, Discovery, Notifier, Objects, PolicyApi};
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
 
@@ -23,6 +23,8 @@ const SDK_MAX_ATTEMPTS: u32 = 4;
 struct Clients {
     lambda: aws_sdk_lambda::Client,
     events: aws_sdk_eventbridge::Client,
+    s3: aws_sdk_s3::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
 }
 
 /// AWS clients built on first use, once per container.
@@ -30,7 +32,12 @@ pub struct LazyAws {
     clients: OnceCell<Clients>,
     preset: Option<SdkConfig>,
     event_bus: Option<String>,
+    dedup_table: Option<String>,
 }
+
+/// How long a claimed eventID is remembered: the trail file of an event arrives minutes after
+/// its EventBridge delivery, and DynamoDB's TTL deletes the item some time after this.
+const DEDUP_TTL_SECS: u64 = 24 * 3600;
 
 impl LazyAws {
     /// Configuration from the environment (credentials, region, `AWS_ENDPOINT_URL`), loaded on first use.
@@ -39,7 +46,14 @@ impl LazyAws {
             clients: OnceCell::new(),
             preset: None,
             event_bus,
+            dedup_table: None,
         }
+    }
+
+    /// Deduplicates notifications through this DynamoDB table (`INVOKEGUARD_DEDUP_TABLE`).
+    pub fn with_dedup_table(mut self, table: Option<String>) -> Self {
+        self.dedup_table = table;
+        self
     }
 
     /// A given configuration (tests pass one pointing at a local emulator).
@@ -48,6 +62,7 @@ impl LazyAws {
             clients: OnceCell::new(),
             preset: Some(config),
             event_bus,
+            dedup_table: None,
         }
     }
 
@@ -73,9 +88,16 @@ impl LazyAws {
                             .build(),
                     )
                     .build();
+                // A local emulator serves buckets by path, not by host name.
+                let path_style = config.endpoint_url().is_some();
+                let s3 = aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(path_style)
+                    .build();
                 Clients {
                     lambda: aws_sdk_lambda::Client::new(&config),
                     events: aws_sdk_eventbridge::Client::new(&config),
+                    s3: aws_sdk_s3::Client::from_conf(s3),
+                    dynamodb: aws_sdk_dynamodb::Client::new(&config),
                 }
             })
             .await
@@ -274,6 +296,78 @@ impl Discovery for LazyAws {
             marker = page.next_marker().map(str::to_owned);
             if marker.is_none() {
                 return Ok(out);
+            }
+        }
+    }
+}
+
+impl Objects for LazyAws {
+    async fn get_object(&self, bucket: &str, key: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
+        let out = self
+            .clients()
+            .await
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                let message = e.message().unwrap_or_default().to_owned();
+                ApiError::Other(format!("GetObject s3://{bucket}/{key}: {} {message}", e.code().unwrap_or("error")))
+            })?;
+        if out.content_length().is_some_and(|n| n as u64 > limit) {
+            return Err(ApiError::Other(format!(
+                "s3://{bucket}/{key} is larger than {limit} bytes"
+            )));
+        }
+        let mut body = out.body.into_async_read();
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(
+            &mut tokio::io::AsyncReadExt::take(&mut body, limit + 1),
+            &mut bytes,
+        )
+        .await
+        .map_err(|e| ApiError::Other(format!("reading s3://{bucket}/{key}: {e}")))?;
+        if bytes.len() as u64 > limit {
+            return Err(ApiError::Other(format!(
+                "s3://{bucket}/{key} is larger than {limit} bytes"
+            )));
+        }
+        Ok(bytes)
+    }
+}
+
+impl Dedup for LazyAws {
+    async fn first_claim(&self, event_id: &str) -> Result<bool, ApiError> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let Some(table) = &self.dedup_table else {
+            return Ok(true);
+        };
+        let expires = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() + DEDUP_TTL_SECS)
+            .unwrap_or(DEDUP_TTL_SECS);
+        let out = self
+            .clients()
+            .await
+            .dynamodb
+            .put_item()
+            .table_name(table)
+            .item("eventId", AttributeValue::S(event_id.to_owned()))
+            .item("expiresAt", AttributeValue::N(expires.to_string()))
+            .condition_expression("attribute_not_exists(eventId)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => {
+                let message = e.message().unwrap_or_default().to_owned();
+                Err(ApiError::Other(format!(
+                    "PutItem {table}: {} {message}",
+                    e.code().unwrap_or("error")
+                )))
             }
         }
     }

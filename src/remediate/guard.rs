@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::api::{ApiError, Discovery, Notifier, PolicyApi};
+use super::api::{ApiError, Aws};
 use super::audit::{Audit, Level, LogSink};
 use super::budget::Budget;
 use super::coalesce::Coalescer;
@@ -162,7 +162,7 @@ enum Applied {
     TooLong,
 }
 
-impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
+impl<A: Aws> Guard<A> {
     pub fn new(policies: Allowlist, aws: A, sink: Arc<dyn LogSink>, settings: Settings) -> Self {
         let coalescer = Coalescer::new(settings.verified_ttl);
         Guard {
@@ -212,6 +212,9 @@ impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
         if super::sweep::is_scheduled(&event) {
             return self.sweep(request_id, deadline).await;
         }
+        if let Some(objects) = super::trail_file::created_objects(&event) {
+            return self.handle_trail_files(objects, request_id).await;
+        }
         let records = records_in_value(event, "event").map_err(|e| {
             self.bare_error(request_id, &e.to_string());
             GuardError::BadEvent(e.to_string())
@@ -220,7 +223,10 @@ impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
         let mut first_error = None;
         for rec in records {
             let result = match change(&rec.record) {
-                Ok(Some(c)) => self.handle_change(c, request_id, &mut report).await,
+                Ok(Some(c)) => {
+                    self.handle_change(c, request_id, &mut report, Input::Change)
+                        .await
+                }
                 Ok(None) => {
                     self.handle_record(&rec.record, request_id, &mut report)
                         .await
@@ -266,9 +272,21 @@ impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
         request_id: &str,
         report: &mut EventReport,
     ) -> Result<(), GuardError> {
+        self.handle_invocation(record, request_id, report, Input::Invoke)
+            .await
+    }
+
+    /// [`Guard::handle_record`] for a record that arrived by `input`.
+    pub(super) async fn handle_invocation(
+        &self,
+        record: &Value,
+        request_id: &str,
+        report: &mut EventReport,
+        input: Input,
+    ) -> Result<(), GuardError> {
         let started = Instant::now();
         report.records += 1;
-        let judged = self.judge(record, request_id)?;
+        let judged = self.judge(record, request_id, input)?;
         let mut tally = Tally::default();
         let result = match self.targets(&judged) {
             Doubt::None => Ok(()),
@@ -290,7 +308,12 @@ impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
     }
 
     /// Reads the record, judges it and writes its `decision` line.
-    fn judge<'s>(&'s self, record: &Value, request_id: &str) -> Result<Judged<'s>, GuardError> {
+    fn judge<'s>(
+        &'s self,
+        record: &Value,
+        request_id: &str,
+        input: Input,
+    ) -> Result<Judged<'s>, GuardError> {
         let inv = invocation(record).map_err(|e| {
             let message = format!("record at {}: {}", e.path, e.message);
             self.bare_error(request_id, &message);
@@ -306,7 +329,7 @@ impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
         };
         let mode = guarded.map_or(Mode::Enforce, |(_, f)| self.policies.mode_for(f));
         let subject = Subject {
-            input: Input::Invoke,
+            input,
             event_id: verdict.event_id.clone(),
             function: verdict.function.clone(),
             qualifier: verdict.qualifier.clone(),
@@ -394,7 +417,8 @@ impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
             (Outcome::Violation, Some(_)) => {
                 report.violations += 1;
                 // In a storm only the records that reached AWS notify; each is still logged.
-                if tally.coalesced == 0 {
+                // A violation seen by both inputs (EventBridge, then the trail file) notifies once.
+                if tally.coalesced == 0 && self.first_notice(&j).await {
                     tally.notes.insert(
                         0,
                         (
@@ -425,6 +449,26 @@ impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
         )
         .await;
         result
+    }
+
+    /// Whether this record's violation is notified: the first time its eventID is claimed.
+    /// When the claim cannot be made, it is notified (twice is better than never).
+    async fn first_notice(&self, j: &Judged<'_>) -> bool {
+        let Some(event_id) = j.verdict.event_id.as_deref() else {
+            return true;
+        };
+        match self.aws.first_claim(event_id).await {
+            Ok(first) => first,
+            Err(e) => {
+                j.audit.emit(
+                    Level::Error,
+                    Message::Error {
+                        error: format!("deduplication failed, notifying anyway: {e}"),
+                    },
+                );
+                true
+            }
+        }
     }
 
     /// Sends the notifications gathered and writes the `summary` line.

@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use super::api::{ApiError, Discovery, Notifier, PolicyApi};
+use super::api::{ApiError, Dedup, Discovery, Notifier, Objects, PolicyApi};
 use crate::allowlist::ids::lambda_arn_name;
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
@@ -26,6 +26,8 @@ pub enum Call {
     PutEvents(usize),
     ListAliases(String),
     ListFunctions,
+    GetObject(String, String),
+    PutItem(String),
 }
 
 #[derive(Default)]
@@ -34,6 +36,9 @@ struct State {
     policies: HashMap<Key, (Vec<Value>, u64)>,
     functions: Vec<String>,
     aliases: HashMap<String, Vec<String>>,
+    objects: HashMap<(String, String), Vec<u8>>,
+    /// `Some`: a dedup table is configured, holding these claimed eventIDs.
+    claimed: Option<Vec<String>>,
     calls: Vec<Call>,
     /// Errors to answer the next calls of an operation with, by operation name.
     faults: HashMap<&'static str, VecDeque<ApiError>>,
@@ -66,6 +71,19 @@ impl MemoryAws {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores an object (a trail log file).
+    pub fn put_object(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        self.lock()
+            .objects
+            .insert((bucket.to_owned(), key.to_owned()), bytes);
+    }
+
+    /// Turns on the dedup table.
+    pub fn with_dedup(self) -> Self {
+        self.lock().claimed = Some(Vec::new());
+        self
     }
 
     /// Gives a function aliases (each with a policy of its own).
@@ -281,6 +299,38 @@ impl Discovery for MemoryAws {
         let mut st = self.lock();
         st.calls.push(Call::ListFunctions);
         Ok(st.functions.clone())
+    }
+}
+
+impl Objects for MemoryAws {
+    async fn get_object(&self, bucket: &str, key: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
+        let mut st = self.lock();
+        st.calls.push(Call::GetObject(bucket.to_owned(), key.to_owned()));
+        if let Some(e) = st.faults.get_mut("GetObject").and_then(VecDeque::pop_front) {
+            return Err(e);
+        }
+        match st.objects.get(&(bucket.to_owned(), key.to_owned())) {
+            Some(b) if b.len() as u64 > limit => Err(ApiError::Other(format!(
+                "s3://{bucket}/{key} is larger than {limit} bytes"
+            ))),
+            Some(b) => Ok(b.clone()),
+            None => Err(ApiError::Other(format!("NoSuchKey: s3://{bucket}/{key}"))),
+        }
+    }
+}
+
+impl Dedup for MemoryAws {
+    async fn first_claim(&self, event_id: &str) -> Result<bool, ApiError> {
+        let mut st = self.lock();
+        let Some(claimed) = st.claimed.as_mut() else {
+            return Ok(true);
+        };
+        let first = !claimed.iter().any(|c| c == event_id);
+        if first {
+            claimed.push(event_id.to_owned());
+        }
+        st.calls.push(Call::PutItem(event_id.to_owned()));
+        Ok(first)
     }
 }
 

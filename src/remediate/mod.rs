@@ -12,8 +12,9 @@ pub mod log;
 pub mod memory;
 mod on_change;
 mod sweep;
+pub mod trail_file;
 
-pub use api::{ApiError, Discovery, Notifier, PolicyApi};
+pub use api::{ApiError, Aws, Dedup, Discovery, Notifier, Objects, PolicyApi};
 pub use audit::{Level, LogSink, MemorySink, StdoutSink};
 #[cfg(feature = "aws")]
 pub use aws::LazyAws;

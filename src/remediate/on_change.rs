@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use super::api::{Discovery, Notifier, PolicyApi};
+use super::api::Aws;
 use super::audit::{Audit, Level};
 use super::guard::{EventReport, Guard, GuardError, Tally, Target};
 use super::log::{ChangeDecision, ChangeReason, Input, Message, Subject};
@@ -14,13 +14,14 @@ use crate::allowlist::Mode;
 use crate::allowlist::ids::lambda_arn_name;
 use crate::record::Change;
 
-impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
+impl<A: Aws> Guard<A> {
     /// Logs the change and reconciles the policy it touched, in the function's mode.
     pub(super) async fn handle_change(
         &self,
         change: Change,
         request_id: &str,
         report: &mut EventReport,
+        input: Input,
     ) -> Result<(), GuardError> {
         let started = Instant::now();
         report.records += 1;
@@ -31,7 +32,7 @@ impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
             self.settings.guard_function.as_deref() == Some(change.function.name.as_str());
         let mode = guarded.map_or(Mode::Enforce, |(_, f)| self.policies.mode_for(f));
         let subject = Subject {
-            input: Input::Change,
+            input,
             event_id: change.event_id.clone(),
             function: Some(
                 guarded.map_or(change.function.name.clone(), |(k, _)| k.as_str().to_owned()),

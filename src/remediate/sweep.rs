@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::api::{Discovery, Notifier, PolicyApi};
+use super::api::Aws;
 use super::audit::{Audit, Level};
 use super::budget::{Budget, SWEEP_REQUESTS_PER_SECOND};
 use super::discover::guarded_policies;
@@ -23,7 +23,7 @@ pub fn is_scheduled(event: &Value) -> bool {
         && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
 }
 
-impl<A: PolicyApi + Notifier + Discovery> Guard<A> {
+impl<A: Aws> Guard<A> {
     /// Reconciles every guarded policy; `deadline` is when the invocation must have returned.
     pub async fn sweep(
         &self,

@@ -1,0 +1,205 @@
+//! The backstop: CloudTrail delivers records to EventBridge on a best-effort basis, but always
+//! writes them to the trail's S3 bucket. Each new trail log file (an S3 `Object Created` event
+//! through EventBridge, or an S3 event notification) is read and its records go down the same
+//! path as the EventBridge ones, with `input: trail-file`. A file with no guarded record costs
+//! one GetObject; digest files and other prefixes cost nothing.
+
+use serde_json::Value;
+
+use super::api::Aws;
+use super::guard::{EventReport, Guard, GuardError};
+use super::log::Input;
+use crate::record::{FoundRecord, InputError, change, for_each_record};
+
+/// A trail log file is a few megabytes of gzip; anything far larger is refused, not read.
+pub const MAX_TRAIL_FILE_BYTES: u64 = 128 * 1024 * 1024;
+
+/// One object an event says was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedObject {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// The objects of an S3 `Object Created` event through EventBridge (`source: aws.s3`), or of an
+/// S3 event notification (`Records[].eventSource: aws:s3`); `None` for any other event.
+pub fn created_objects(event: &Value) -> Option<Vec<CreatedObject>> {
+    if event.get("source").and_then(Value::as_str) == Some("aws.s3") {
+        let detail = event.get("detail")?;
+        let bucket = detail.pointer("/bucket/name")?.as_str()?;
+        let key = detail.pointer("/object/key")?.as_str()?;
+        return Some(vec![CreatedObject {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        }]);
+    }
+    let records = event.get("Records")?.as_array()?;
+    let s3: Vec<CreatedObject> = records
+        .iter()
+        .filter(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:s3"))
+        .filter_map(|r| {
+            let bucket = r.pointer("/s3/bucket/name")?.as_str()?;
+            // Notification keys are URL-encoded (a space as `+`).
+            let key = decode_key(r.pointer("/s3/object/key")?.as_str()?);
+            Some(CreatedObject {
+                bucket: bucket.to_owned(),
+                key,
+            })
+        })
+        .collect();
+    (!s3.is_empty()).then_some(s3)
+}
+
+fn decode_key(key: &str) -> String {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A CloudTrail log file of this account's trail: `AWSLogs/[ORG/]ACCOUNT/CloudTrail/REGION/…`
+/// ending in `.json.gz`; digest files (`CloudTrail-Digest/`) and anything else are not.
+pub fn is_trail_log_file(key: &str) -> bool {
+    key.starts_with("AWSLogs/") && key.contains("/CloudTrail/") && key.ends_with(".json.gz")
+}
+
+impl<A: Aws> Guard<A> {
+    /// Reads each trail log file and handles its records; a file that cannot be read fails the
+    /// event, so that it is retried.
+    pub(super) async fn handle_trail_files(
+        &self,
+        objects: Vec<CreatedObject>,
+        request_id: &str,
+    ) -> Result<EventReport, GuardError> {
+        let mut report = EventReport::default();
+        let mut first_error = None;
+        for object in objects {
+            if !is_trail_log_file(&object.key) {
+                continue;
+            }
+            if let Err(e) = self.handle_trail_file(&object, request_id, &mut report).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(report), Err)
+    }
+
+    async fn handle_trail_file(
+        &self,
+        object: &CreatedObject,
+        request_id: &str,
+        report: &mut EventReport,
+    ) -> Result<(), GuardError> {
+        let origin = format!("s3://{}/{}", object.bucket, object.key);
+        let bytes = self
+            .aws
+            .get_object(&object.bucket, &object.key, MAX_TRAIL_FILE_BYTES)
+            .await
+            .map_err(|e| {
+                let message = format!("{origin}: {e}");
+                self.bare_error(request_id, &message);
+                GuardError::Incomplete {
+                    function: "(trail file)".into(),
+                    detail: message,
+                }
+            })?;
+        report.api_calls += 1;
+        // Only the records that concern a guarded function are kept; each is one record at a time.
+        let mut relevant: Vec<Value> = Vec::new();
+        let mut keep = |found: FoundRecord| -> Result<(), InputError> {
+            if self.concerns_a_guarded_function(&found.record) {
+                relevant.push(found.record);
+            }
+            Ok(())
+        };
+        for_each_record(&bytes, &origin, &mut keep).map_err(|e| {
+            self.bare_error(request_id, &e.to_string());
+            GuardError::BadEvent(e.to_string())
+        })?;
+        drop(bytes);
+        let mut first_error = None;
+        for record in relevant {
+            let result = match change(&record) {
+                Ok(Some(c)) => {
+                    self.handle_change(c, request_id, report, Input::TrailFile)
+                        .await
+                }
+                Ok(None) => {
+                    self.handle_invocation(&record, request_id, report, Input::TrailFile)
+                        .await
+                }
+                Err(e) => Err(GuardError::BadEvent(format!(
+                    "{origin}: record at {}: {}",
+                    e.path, e.message
+                ))),
+            };
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// An Invoke or change record of a guarded function (home account and region): the rest
+    /// of a trail file (every other service and function) is dropped as it is read.
+    fn concerns_a_guarded_function(&self, record: &Value) -> bool {
+        if record.get("eventSource").and_then(Value::as_str) != Some("lambda.amazonaws.com") {
+            return false;
+        }
+        if let Ok(Some(c)) = change(record) {
+            return self
+                .policies
+                .lookup(&c.function.name, c.function.arn.as_deref())
+                .is_some();
+        }
+        match crate::record::invocation(record) {
+            Ok(inv) if inv.is_lambda_invoke() => inv.function.is_some_and(|f| {
+                self.policies.lookup(&f.name, f.arn.as_deref()).is_some()
+            }),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_shapes_of_an_s3_event_name_their_objects() {
+        let eb = json!({"source": "aws.s3", "detail-type": "Object Created",
+            "detail": {"bucket": {"name": "trail"}, "object": {"key": "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/f.json.gz"}}});
+        assert_eq!(created_objects(&eb).map(|o| o.len()), Some(1));
+        let n = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "trail"}, "object": {"key": "AWSLogs/a+b%3Ac.json.gz"}}}]});
+        assert_eq!(created_objects(&n).map(|o| o[0].key.clone()).as_deref(), Some("AWSLogs/a b:c.json.gz"));
+        let trail = json!({"Records": [{"eventSource": "lambda.amazonaws.com"}]});
+        assert_eq!(created_objects(&trail), None);
+    }
+
+    #[test]
+    fn only_trail_log_files_are_read() {
+        assert!(is_trail_log_file("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/x.json.gz"));
+        assert!(is_trail_log_file("AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2026/11/25/x.json.gz"));
+        assert!(!is_trail_log_file("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/25/x.json.gz"));
+        assert!(!is_trail_log_file("athena-results/x.csv"));
+    }
+}
