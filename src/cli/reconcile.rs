@@ -4,14 +4,13 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::sync::Arc;
 
 use super::Exit;
 use super::args::HomeArgs;
 use super::inputs::CliError;
-use super::remediate::resolve_home;
+use super::remediate::{resolve_home, shell_guard};
 use crate::allowlist::{Allowlist, Mode};
-use crate::remediate::{Guard, GuardError, LazyAws, Level, Settings, StdoutSink};
+use crate::remediate::GuardError;
 
 pub async fn reconcile(
     policies: &Path,
@@ -22,19 +21,7 @@ pub async fn reconcile(
     let allowlist =
         Allowlist::load(policies, None)?.with_mode_override(report_only.then_some(Mode::Report));
     allowlist.set_home(resolve_home(home).await?)?;
-    let bus = std::env::var("INVOKEGUARD_EVENT_BUS")
-        .ok()
-        .filter(|b| !b.is_empty());
-    let settings = Settings {
-        log_level: Level::Info,
-        ..Settings::default()
-    };
-    let mut guard = Guard::new(
-        allowlist,
-        LazyAws::from_env(bus),
-        Arc::new(StdoutSink),
-        settings,
-    );
+    let mut guard = shell_guard(allowlist);
     let bar = std::io::stderr().is_terminal();
     if bar {
         guard = guard.with_progress(Box::new(|done, total| {

@@ -24,19 +24,7 @@ pub async fn remediate(
     let policies =
         Allowlist::load(policies, None)?.with_mode_override(report_only.then_some(Mode::Report));
     policies.set_home(resolve_home(home).await?)?;
-    let bus = std::env::var("INVOKEGUARD_EVENT_BUS")
-        .ok()
-        .filter(|b| !b.is_empty());
-    let settings = Settings {
-        log_level: Level::Info,
-        ..Settings::default()
-    };
-    let guard = Guard::new(
-        policies,
-        LazyAws::from_env(bus),
-        Arc::new(StdoutSink),
-        settings,
-    );
+    let guard = shell_guard(policies);
     let mut bad = false;
     let mut failed = false;
     let mut report = EventReport::default();
@@ -63,6 +51,24 @@ pub async fn remediate(
     } else {
         Exit::Ok
     })
+}
+
+/// The guard as the CLI runs it: AWS from the environment (`AWS_ENDPOINT_URL` included),
+/// notifications to `INVOKEGUARD_EVENT_BUS` when set, log lines on stdout.
+pub(crate) fn shell_guard(allowlist: Allowlist) -> Guard<LazyAws> {
+    let bus = std::env::var("INVOKEGUARD_EVENT_BUS")
+        .ok()
+        .filter(|b| !b.is_empty());
+    let settings = Settings {
+        log_level: Level::Info,
+        ..Settings::default()
+    };
+    Guard::new(
+        allowlist,
+        LazyAws::from_env(bus),
+        Arc::new(StdoutSink),
+        settings,
+    )
 }
 
 /// `--account`/`--region`, else the AWS configuration's region and STS's account: a function

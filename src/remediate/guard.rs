@@ -743,17 +743,7 @@ impl<A: Aws> Guard<A> {
     ) -> Applied {
         let Some(resource_arn) = t.resource_arn() else {
             let error = "a whole-document write needs the function's ARN: give the home account and region (--account/--region)";
-            for step in steps(planned) {
-                t.audit.emit(
-                    Level::Error,
-                    step.fields(
-                        RemediationOutcome::Failed,
-                        planned.apply,
-                        None,
-                        Some(error.into()),
-                    ),
-                );
-            }
+            every_step(t, planned, RemediationOutcome::Failed, None, error);
             tally.failed += 1;
             return Applied::Failed {
                 failed: 1,
@@ -784,31 +774,12 @@ impl<A: Aws> Guard<A> {
                 Applied::Done
             }
             Err(e @ (ApiError::PreconditionFailed(_) | ApiError::Conflict(_))) => {
-                for step in steps(planned) {
-                    t.audit.emit(
-                        Level::Warn,
-                        step.fields(
-                            RemediationOutcome::ConflictRetried,
-                            planned.apply,
-                            rev,
-                            Some(e.to_string()),
-                        ),
-                    );
-                }
+                let e = e.to_string();
+                every_step(t, planned, RemediationOutcome::ConflictRetried, rev, &e);
                 Applied::Stale
             }
             Err(e) => {
-                for step in steps(planned) {
-                    t.audit.emit(
-                        Level::Error,
-                        step.fields(
-                            RemediationOutcome::Failed,
-                            planned.apply,
-                            rev,
-                            Some(e.to_string()),
-                        ),
-                    );
-                }
+                every_step(t, planned, RemediationOutcome::Failed, rev, &e.to_string());
                 tally.failed += 1;
                 Applied::Failed {
                     failed: 1,
@@ -871,6 +842,27 @@ enum Doubt<'j> {
     /// A violation no policy change can stop (a same-account IAM caller, an unknown one).
     Unfixable,
     Reconcile(Vec<Target<'j>>),
+}
+
+/// One `remediation` line per statement of a whole-document write that did not land.
+fn every_step(
+    t: &Target<'_>,
+    planned: &Plan,
+    outcome: RemediationOutcome,
+    revision_id: Option<&str>,
+    error: &str,
+) {
+    let level = if outcome == RemediationOutcome::Failed {
+        Level::Error
+    } else {
+        Level::Warn
+    };
+    for step in steps(planned) {
+        t.audit.emit(
+            level,
+            step.fields(outcome, planned.apply, revision_id, Some(error.to_owned())),
+        );
+    }
 }
 
 /// Waits for the target's share of the control-plane quota, if it has one.
