@@ -1,4 +1,5 @@
-//! The pure engine's cost: a verdict on one record, and a plan on a 20-statement policy.
+//! The pure engine's cost: a verdict on one record, and plans on policies of 20, 200 and
+//! 2,000 statements (planning is linear in the statements for a given allowlist).
 //! Run: cargo bench --bench engine
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
@@ -39,7 +40,13 @@ fn bench(c: &mut Criterion) {
                 .collect::<Vec<_>>()
         })
     });
-    let statements: Vec<_> = (0..20)
+    for n in [20usize, 200, 2_000] {
+        bench_plan(c, &policies, n);
+    }
+}
+
+fn bench_plan(c: &mut Criterion, policies: &Allowlist, n: usize) {
+    let statements: Vec<_> = (0..n)
         .map(|i| {
             json!({"Sid": format!("s{i}"), "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
                    "Action": "lambda:InvokeFunction",
@@ -52,7 +59,7 @@ fn bench(c: &mut Criterion) {
         .lookup("function239", None)
         .map(|(_, f)| f.allow.clone())
         .unwrap_or_default();
-    c.bench_function("plan: 20-statement policy", |b| {
+    c.bench_function(&format!("plan: {n}-statement policy"), |b| {
         b.iter(|| {
             plan(
                 "function239",

@@ -17,6 +17,10 @@ cargo clippy --all-targets --locked -- -D warnings
 section "cargo test (unit, cases, properties, CLI, moto, Lambda binary under a Runtime API)"
 cargo test --locked
 
+section "Athena saved queries: invokeguard athena-sql translated to DuckDB over fixture trail files (sqlglot; not Athena itself)"
+cargo build --locked --quiet --bin invokeguard
+.venv/bin/python scripts/athena-sql-test.py target/debug/invokeguard
+
 section "CDK app: type-check, assertions, cdk-nag, offline synth with the arm64 build, cfn-lint"
 scripts/cdk-test.sh
 

@@ -6,6 +6,7 @@
 
 pub mod allowlist;
 pub mod arn;
+pub mod athena;
 pub mod cli;
 pub mod home;
 #[cfg(feature = "aws")]

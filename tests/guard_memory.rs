@@ -452,8 +452,13 @@ fn violation_record(event_id: &str) -> Value {
 async fn a_record_eventbridge_dropped_is_fixed_from_the_trail_file() {
     let aws = MemoryAws::with_functions(&["f"]);
     aws.set_statements("f", None, json!([{"Sid": "open", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]));
-    let other = json!({"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "eventID": "noise"});
-    let unguarded = record(json!({"type": "AWSAccount", "accountId": "999999999999"}), Value::Null, "arn:aws:lambda:us-east-1:111122223333:function:other");
+    let other =
+        json!({"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "eventID": "noise"});
+    let unguarded = record(
+        json!({"type": "AWSAccount", "accountId": "999999999999"}),
+        Value::Null,
+        "arn:aws:lambda:us-east-1:111122223333:function:other",
+    );
     let file = json!({"Records": [other, unguarded, violation_record("dropped-1")]}).to_string();
     aws.put_object("trail-bucket", TRAIL_KEY, gzip(&file));
     let (g, sink) = guard(json!([]), json!({}), aws);
@@ -462,21 +467,34 @@ async fn a_record_eventbridge_dropped_is_fixed_from_the_trail_file() {
     assert!(g.aws().policy("f", None).statements.is_empty());
     let lines = sink.lines();
     let decision = lines.iter().find(|l| l["message"] == "decision").unwrap();
-    assert_eq!((decision["input"].clone(), decision["eventId"].clone()), (json!("trail-file"), json!("dropped-1")));
-    assert_eq!(lines.iter().filter(|l| l["message"] == "decision").count(), 1, "only the guarded record is judged");
+    assert_eq!(
+        (decision["input"].clone(), decision["eventId"].clone()),
+        (json!("trail-file"), json!("dropped-1"))
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l["message"] == "decision").count(),
+        1,
+        "only the guarded record is judged"
+    );
 }
 
 #[tokio::test]
 async fn a_file_without_guarded_records_costs_one_getobject_and_digests_cost_nothing() {
     let aws = MemoryAws::with_functions(&["f"]);
     let other = json!({"eventSource": "ec2.amazonaws.com", "eventName": "RunInstances", "eventID": "noise"});
-    aws.put_object("trail-bucket", TRAIL_KEY, gzip(&json!({"Records": [other]}).to_string()));
+    aws.put_object(
+        "trail-bucket",
+        TRAIL_KEY,
+        gzip(&json!({"Records": [other]}).to_string()),
+    );
     let (g, _) = guard(json!([]), json!({}), aws);
     run(&g, object_created(TRAIL_KEY)).await.unwrap();
     assert_eq!(ops(g.aws()), ["GetObject"]);
     let digest = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/25/x.json.gz";
     run(&g, object_created(digest)).await.unwrap();
-    run(&g, object_created("athena-results/q.csv")).await.unwrap();
+    run(&g, object_created("athena-results/q.csv"))
+        .await
+        .unwrap();
     assert_eq!(ops(g.aws()), ["GetObject"]);
 }
 
@@ -484,7 +502,11 @@ async fn a_file_without_guarded_records_costs_one_getobject_and_digests_cost_not
 async fn a_violation_seen_by_both_inputs_is_notified_once() {
     let aws = MemoryAws::with_functions(&["f"]).with_dedup();
     aws.set_statements("f", None, json!([{"Sid": "open", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]));
-    aws.put_object("trail-bucket", TRAIL_KEY, gzip(&json!({"Records": [violation_record("both-1")]}).to_string()));
+    aws.put_object(
+        "trail-bucket",
+        TRAIL_KEY,
+        gzip(&json!({"Records": [violation_record("both-1")]}).to_string()),
+    );
     let (g, _) = guard(json!([]), json!({}), aws);
     run(&g, violation_record("both-1")).await.unwrap();
     run(&g, object_created(TRAIL_KEY)).await.unwrap();
@@ -506,6 +528,7 @@ async fn an_unreadable_trail_file_fails_the_event_so_it_is_retried() {
     let err = run(&g, object_created(TRAIL_KEY)).await.unwrap_err();
     assert!(err.contains("not valid gzip"), "{err}");
     assert!(sink.lines().iter().any(|l| l["message"] == "error"));
-    let missing = object_created("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/gone.json.gz");
+    let missing =
+        object_created("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/gone.json.gz");
     assert!(run(&g, missing).await.unwrap_err().contains("NoSuchKey"));
 }

@@ -20,6 +20,7 @@ import { acknowledgeGuardFindings } from './nag-acknowledgements';
 import { GuardNotifications } from './notifications';
 import { defaultValidatorCommand, effectiveMode, GUARD_MODES, GuardMode, loadPolicies, LoadedPolicies, REPO_ROOT } from './policies';
 import { DEFAULT_SWEEP_SCHEDULE, sweepSchedule, sweepScheduleError } from './sweep-schedule';
+import { TrailFileBackstop } from './trail-file-backstop';
 
 /** Where the Lambda finds the packaged policies file: beside `bootstrap` in the deployment package. */
 export const PACKAGED_POLICIES_PATH = '/var/task/invokers.json';
@@ -141,6 +142,10 @@ export class InvokeGuard extends Construct {
   /** The mode the guard runs each guarded function in (key of `functions` to mode), file and `mode` prop combined. */
   public readonly functionModes: ReadonlyMap<string, GuardMode>;
   public readonly alarms: GuardAlarms;
+  /** New trail log files to the guard, and the notification dedup table; only with the trail this construct creates. */
+  public readonly trailFileBackstop?: TrailFileBackstop;
+  /** The guard role's inline policy: the backstop adds its statements here (no separate AWS::IAM::Policy). */
+  private rolePolicy!: iam.PolicyDocument;
 
   constructor(scope: Construct, id: string, props: InvokeGuardProps) {
     super(scope, id);
@@ -245,6 +250,15 @@ export class InvokeGuard extends Construct {
       enforces: [...this.functionModes.values()].includes('enforce'),
     });
     new GuardQueries(this, 'Queries', { logGroup: this.logGroup, folder: functionName });
+    if (this.trail) {
+      this.trailFileBackstop = new TrailFileBackstop(this, 'TrailFileBackstop', {
+        bucket: this.trail.bucket, guard: this.function, guardPolicy: this.rolePolicy, target: guardTarget(),
+        logGroup: this.logGroup, queryFolder: functionName,
+      });
+    }
+    // createTrail: false: no backstop (and no dedup table). To add it for the existing trail, turn on EventBridge
+    // notifications on its bucket and create a TrailFileBackstop here with s3.Bucket.fromBucketName(...): the
+    // same rule, plus GetObject on its log files and the dedup table (see TrailFileBackstop).
 
     acknowledgeGuardFindings({
       trailBucket: this.trail?.bucket,
@@ -263,7 +277,7 @@ export class InvokeGuard extends Construct {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'invokeguard: rewrites the resource policies of the guarded functions only',
       inlinePolicies: {
-        invokeguard: new iam.PolicyDocument({
+        invokeguard: this.rolePolicy = new iam.PolicyDocument({
           statements: [
             new iam.PolicyStatement({
               sid: 'WriteOwnLogs',

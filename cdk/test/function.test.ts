@@ -27,6 +27,7 @@ test('guard is an arm64 provided.al2023 Rust function with the documented defaul
         INVOKEGUARD_POLICIES: '/var/task/invokers.json',
         INVOKEGUARD_EVENT_BUS: { Ref: Match.stringLikeRegexp('NotificationsBus') },
         INVOKEGUARD_MODE: Match.absent(),
+        INVOKEGUARD_DEDUP_TABLE: { Ref: Match.stringLikeRegexp('TrailFileBackstopDedupTable') },
       },
     },
   });
@@ -47,12 +48,14 @@ test('props change memory, timeout, concurrency, retention, name and mode', () =
   template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/lambda/guard-test', RetentionInDays: 30 });
 });
 
-test('role may manage only the guarded functions, list their aliases, put events on its bus and write its own logs', () => {
+test('role may manage only the guarded functions, list their aliases, put events on its bus, write its own logs, read trail log files and claim notifications', () => {
   const template = guardTemplate();
   template.resourceCountIs('AWS::IAM::Role', 1);
   template.resourceCountIs('AWS::IAM::Policy', 0);
   const logGroup = new Capture();
   const bus = new Capture();
+  const trailBucket = new Capture();
+  const dedupTable = new Capture();
   template.hasResourceProperties('AWS::IAM::Role', {
     AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })] },
     ManagedPolicyArns: Match.absent(),
@@ -76,6 +79,13 @@ test('role may manage only the guarded functions, list their aliases, put events
           // The sweep lists aliases; ListAliases is authorized on the unqualified function ARN only.
           { Sid: 'ListGuardedAliases', Effect: 'Allow', Action: 'lambda:ListAliases', Resource: [nameArn('BlogFunction'), BILLING_ARN] },
           { Sid: 'Notify', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [bus, 'Arn'] } },
+          // The trail-file backstop: this region's trail log files only (not digests, not other regions), no
+          // kms:Decrypt (the bucket is SSE-S3), and a conditional PutItem on the dedup table, nothing else on DynamoDB.
+          {
+            Sid: 'ReadTrailLogFiles', Effect: 'Allow', Action: 's3:GetObject',
+            Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [trailBucket, 'Arn'] }, '/AWSLogs/123456789012/CloudTrail/eu-west-1/*']] },
+          },
+          { Sid: 'ClaimNotifications', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: { 'Fn::GetAtt': [dedupTable, 'Arn'] } },
         ],
       },
     }],
@@ -83,6 +93,8 @@ test('role may manage only the guarded functions, list their aliases, put events
   const resources = template.toJSON().Resources;
   assert.equal(resources[logGroup.asString()].Type, 'AWS::Logs::LogGroup');
   assert.equal(resources[bus.asString()].Type, 'AWS::Events::EventBus');
+  assert.equal(resources[trailBucket.asString()].Type, 'AWS::S3::Bucket');
+  assert.equal(resources[dedupTable.asString()].Type, 'AWS::DynamoDB::Table');
 });
 
 test('invalid concurrency, mode and email are rejected with a clear message', () => {

@@ -2,12 +2,15 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { InvokeGuardProps } from '../lib/invoke-guard';
-import { InvokeguardStack } from '../lib/invokeguard-stack';
+import { InvokeguardStack, InvokeguardStackProps } from '../lib/invokeguard-stack';
 
 export const FIXTURES = path.join(__dirname, 'fixtures');
 export const POLICIES = path.join(FIXTURES, 'invokers.json');
 /** Stand-in for the Rust validator: accepts every file, so these tests do not need the crate built. */
 export const ACCEPT_ALL = ['true'];
+
+/** Stand-in for `invokeguard athena-sql`: prints a comment naming its arguments, so these tests do not need the crate built. */
+export const STUB_ATHENA_SQL = [process.execPath, '-e', 'process.stdout.write("SELECT 1 -- stand-in: " + process.argv.slice(1).join(" "))', '--'];
 
 /** Context that skips asset bundling: unit tests never run the ~8 min arm64 cargo-lambda build. */
 export const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] as string[] };
@@ -16,10 +19,12 @@ export function guardStack(
   props: Partial<InvokeGuardProps> = {},
   app = new App({ context: NO_BUNDLING }),
   env = { account: '123456789012', region: 'eu-west-1' },
+  athena: InvokeguardStackProps['athena'] = { sqlCommand: STUB_ATHENA_SQL },
 ): InvokeguardStack {
   return new InvokeguardStack(app, 'Test', {
     env,
     guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL, ...props },
+    athena,
   });
 }
 

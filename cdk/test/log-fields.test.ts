@@ -36,9 +36,10 @@ class LogLineSchema {
     if (kind === undefined) {
       scope = [this.root];
     } else {
-      const branch = (this.root.oneOf ?? []).find((k: Json) => k?.properties?.message?.const === kind);
-      if (!branch) return [];
-      scope = [{ properties: this.root.properties }, branch];
+      // Several kinds may share a message (a record's `decision` and a policy change's): a field of any counts.
+      const branches = (this.root.oneOf ?? []).filter((k: Json) => k?.properties?.message?.const === kind);
+      if (branches.length === 0) return [];
+      scope = [{ properties: this.root.properties }, ...branches];
     }
     for (const segment of field.split('.')) {
       scope = scope.flatMap((s) => this.properties(s).get(segment) ?? []);
@@ -135,6 +136,8 @@ function insightsReader(name: string, query: string): Reader {
   const uses: FieldUse[] = [];
   const compare = new RegExp(String.raw`([A-Za-z_][\w.]*)\s*(!=|>=|<=|=|>|<|\blike\b)\s*(${LITERAL})`, 'g');
   for (const m of query.matchAll(compare)) {
+    // A filter after stats compares a computed value (`filter firstInput = "trail-file"`), not a field.
+    if (aliases.has(m[1])) continue;
     uses.push({ field: m[1], op: m[2], value: literal(m[3]) });
   }
   const bare = query.replace(new RegExp(`"(?:[^"\\\\]|\\\\.)*"|'(?:[^'\\\\]|\\\\.)*'|/(?:[^/\\\\]|\\\\.)*/`, 'g'), ' ');
@@ -234,6 +237,10 @@ test('the query reader finds fields, comparisons and kinds, and skips functions,
   assert.deepEqual(m.kinds, ['sweep']);
   assert.deepEqual(m.uses.find((u) => u.op === 'IS'), { field: 'incomplete', op: 'IS', value: true });
   assert.ok(m.uses.some((u) => u.field === 'mode'));
+  // A comparison with a stats alias after stats reads no field.
+  const after = insightsReader('after', 'filter message = "decision" | stats earliest(input) as firstInput by eventId\n'
+    + '| filter firstInput = "trail-file"');
+  assert.deepEqual([...new Set(after.uses.map((u) => u.field))].sort(), ['eventId', 'input', 'message']);
 });
 
 test('the check reports unknown kinds, fields and values', () => {
@@ -244,6 +251,8 @@ test('the check reports unknown kinds, fields and values', () => {
   // Fields a line of every kind has, and fields of one kind only.
   assert.equal(schema.field('error', 'requestId').length > 0, true);
   assert.equal(schema.field('decision', 'caller.sourceArn').length > 0, true);
+  // A policy change's `decision` line has fields of its own.
+  assert.equal(schema.field('decision', 'actor').length > 0, true);
   assert.equal(schema.field('summary', 'caller').length, 0);
   assert.deepEqual(problems(schema, insightsReader('ok',
     'filter message = "remediation" | filter outcome = "failed" and action = "remove" | fields sid, statementIndex, mode')), []);
@@ -258,6 +267,6 @@ test('the check reports unknown kinds, fields and values', () => {
     'pattern: `unfixd` is not a field of "summary" lines',
   ]);
   assert.deepEqual(problems(schema, metricFilterReader('kind', '{ $.message = "nothing" && $.error = "x" }')), [
-    'kind: no log line has message "nothing" (the schema has decision, remediation, summary, unmanaged, coalesced, error)',
+    'kind: no log line has message "nothing" (the schema has decision, decision, sweep, remediation, summary, unmanaged, coalesced, error)',
   ]);
 });

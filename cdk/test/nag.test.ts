@@ -29,6 +29,8 @@ test('every acknowledgement names its finding exactly and gives a reason', () =>
   assert.deepEqual(new Set(ids), new Set([
     'AwsSolutions-S1',
     'AwsSolutions-SQS3',
+    'AwsSolutions-DDB3',
+    'AwsSolutions-IAM5[Resource::<InvokeGuardInvokeTrailBucketBBF82AA5.Arn>/AWSLogs/123456789012/CloudTrail/eu-west-1/*]',
     'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:eu-west-1:123456789012:function:BlogFunction:*]',
     'AwsSolutions-IAM5[Resource::arn:aws:lambda:eu-west-1:123456789012:function:Billing:*]',
   ]));

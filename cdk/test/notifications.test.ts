@@ -143,7 +143,7 @@ test('in report mode the UnfixedGrants metric stays but its alarm does not exist
 
 test('saved Logs Insights queries use the log-line field names', () => {
   const template = guardTemplate();
-  template.resourceCountIs('AWS::Logs::QueryDefinition', 6);
+  template.resourceCountIs('AWS::Logs::QueryDefinition', 7);
   const queries = Object.values(template.findResources('AWS::Logs::QueryDefinition'))
     .map((r) => [r.Properties.Name, r.Properties.QueryString] as [string, string]);
   const byName = new Map(queries);
@@ -173,7 +173,7 @@ test('saved Logs Insights queries use the log-line field names', () => {
   assert.match(sweeps, /sort @timestamp desc/);
   assert.deepEqual(queries.map(([name]) => name).sort(), [
     'invokeguard/actions-per-function', 'invokeguard/decisions-by-input', 'invokeguard/remediations-in-time-order',
-    'invokeguard/sweeps', 'invokeguard/unfixed-grants', 'invokeguard/violations-by-caller',
+    'invokeguard/sweeps', 'invokeguard/trail-file-catches', 'invokeguard/unfixed-grants', 'invokeguard/violations-by-caller',
   ]);
   template.hasResourceProperties('AWS::Logs::QueryDefinition', {
     LogGroupNames: [{ Ref: Match.stringLikeRegexp('LogGroup') }],

@@ -86,10 +86,10 @@ test('change rule on the default bus matches the management events that change w
   });
 });
 
-test('change, sweep and Invoke rules target the guard with the same retry policy and dead-letter queue', () => {
+test('change, sweep, Invoke and trail-file rules target the guard with the same retry policy and dead-letter queue', () => {
   const template = guardTemplate({ maxEventAge: Duration.minutes(30), retryAttempts: 5 });
   const rules = template.findResources('AWS::Events::Rule', { Properties: { EventBusName: Match.absent() } });
-  assert.equal(Object.keys(rules).length, 3);
+  assert.equal(Object.keys(rules).length, 4);
   const fns = new Set<string>();
   const queues = new Set<string>();
   for (const rule of Object.values(rules)) {
@@ -105,9 +105,9 @@ test('change, sweep and Invoke rules target the guard with the same retry policy
   const resources = template.toJSON().Resources;
   assert.equal(resources[[...fns][0]].Type, 'AWS::Lambda::Function');
   assert.equal(resources[[...queues][0]].Type, 'AWS::SQS::Queue');
-  // EventBridge may invoke the guard for each of the three rules.
+  // EventBridge may invoke the guard for each of the four rules.
   template.resourcePropertiesCountIs('AWS::Lambda::Permission', {
     Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com',
     FunctionName: { 'Fn::GetAtt': [[...fns][0], 'Arn'] }, SourceArn: Match.anyValue(),
-  }, 3);
+  }, 4);
 });

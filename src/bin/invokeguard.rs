@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use invokeguard::cli::{
-    Cli, CliError, Command, Exit, audit, check, init, plan_command, reconcile, remediate, schema,
-    validate,
+    Cli, CliError, Command, Exit, athena_sql, audit, check, init, plan_command, reconcile,
+    remediate, schema, validate,
 };
 
 fn main() -> ExitCode {
@@ -17,8 +17,23 @@ fn main() -> ExitCode {
         Command::Check {
             policies,
             home,
+            since,
+            until,
+            json,
             events,
-        } => check(&policies, &home, &events, &mut out, &mut err),
+        } => {
+            use std::io::IsTerminal;
+            let opts = invokeguard::cli::hunt::CheckOptions {
+                since,
+                until,
+                json,
+                stdout_terminal: out.is_terminal(),
+                stderr_terminal: err.is_terminal(),
+                region: None,
+            };
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, out.lock());
+            check(&policies, &home, &events, &opts, &mut out, &mut err)
+        }
         Command::Plan {
             policies,
             home,
@@ -26,6 +41,15 @@ fn main() -> ExitCode {
             current,
         } => plan_command(&policies, &home, &function, &current, &mut out),
         Command::Schema { log_line } => schema(log_line, &mut out),
+        Command::AthenaSql {
+            policies,
+            home,
+            query,
+            database,
+            table,
+        } => athena_sql(
+            &policies, &home, query, &database, &table, &mut out, &mut err,
+        ),
         Command::Reconcile {
             policies,
             report,

@@ -21,13 +21,26 @@ pub enum Command {
         #[arg(long)]
         guard_function: Option<String>,
     },
-    /// Judge CloudTrail records; one JSON verdict per line. Exit 1 when any is a violation.
+    /// Judge CloudTrail records, one JSON verdict per line (a summary of the violations on a
+    /// terminal). Exit 1 when any is a violation.
     Check {
         #[arg(long)]
         policies: PathBuf,
         #[command(flatten)]
         home: HomeArgs,
-        /// Files of records (EventBridge events, records, {"Records":[...]}, arrays, .gz); `-` or none for stdin.
+        /// Read only trail files whose path (`.../YYYY/MM/DD/`) is on or after this day.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::sources::parse_day)]
+        since: Option<super::sources::Day>,
+        /// Read only trail files whose path (`.../YYYY/MM/DD/`) is on or before this day.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::sources::parse_day)]
+        until: Option<super::sources::Day>,
+        /// One JSON verdict per line on stdout even on a terminal.
+        #[arg(long)]
+        json: bool,
+        /// Files of records (EventBridge events, records, {"Records":[...]}, arrays, .gz), `-` or
+        /// none for stdin, directory trees of trail files (`AWSLogs/...`, every *.json.gz) and
+        /// `s3://BUCKET/PREFIX`.
+        #[arg(value_name = "SOURCES")]
         events: Vec<PathBuf>,
     },
     /// The reconcile plan for one resource policy, as JSON. Exit 1 when it changes something.
@@ -87,6 +100,23 @@ pub enum Command {
         /// Where to write it (never overwritten); stdout when not given.
         #[arg(long)]
         output: Option<PathBuf>,
+    },
+    /// Print an Athena (Trino) query over the CloudTrail table, generated from the policies file:
+    /// by default, invocations of guarded functions by callers outside the allowlist.
+    AthenaSql {
+        #[arg(long)]
+        policies: PathBuf,
+        #[command(flatten)]
+        home: HomeArgs,
+        /// Which query.
+        #[arg(long, value_enum, default_value = "outside-allowlist")]
+        query: crate::athena::Query,
+        /// The Glue/Athena database of the CloudTrail table.
+        #[arg(long, default_value = crate::athena::DEFAULT_DATABASE)]
+        database: String,
+        /// The CloudTrail table.
+        #[arg(long, default_value = crate::athena::DEFAULT_TABLE)]
+        table: String,
     },
     /// Print the JSON Schema of the policies file.
     Schema {

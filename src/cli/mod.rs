@@ -1,8 +1,10 @@
 //! The `invokeguard` command line: argument parsing and the offline commands.
 
 mod args;
+mod athena;
 #[cfg(feature = "aws")]
 mod audit;
+pub mod hunt;
 #[cfg(feature = "aws")]
 mod init;
 mod inputs;
@@ -11,8 +13,10 @@ mod offline;
 mod reconcile;
 #[cfg(feature = "aws")]
 mod remediate;
+pub mod sources;
 
 pub use args::{Cli, Command, HomeArgs};
+pub use athena::athena_sql;
 #[cfg(feature = "aws")]
 pub use audit::audit;
 #[cfg(feature = "aws")]

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use super::Exit;
 use super::args::HomeArgs;
+use super::hunt::CheckOptions;
 use super::inputs::{CliError, read_limited};
 use crate::allowlist::Allowlist;
 use crate::home::Home;
 use crate::plan::plan;
-use crate::record::{FoundRecord, InputError, for_each_record, invocation, parse_input};
+use crate::record::{FoundRecord, parse_input};
 use crate::resource_policy::ResourcePolicy;
-use crate::verdict::{Outcome, decide};
 
 pub fn validate(file: &Path, guard: Option<&str>, err: &mut dyn Write) -> Result<Exit, CliError> {
     let policies = Allowlist::load(file, guard)?;
@@ -33,62 +33,26 @@ pub fn validate(file: &Path, guard: Option<&str>, err: &mut dyn Write) -> Result
     Ok(Exit::Ok)
 }
 
-/// Judges every record of every input. A bad input or record is reported on `err` and makes the
-/// exit code 2, but the other records are still judged.
+/// Judges every record of every source: files, `-` (stdin), directory trees of trail files and
+/// `s3://bucket/prefix`, several files at a time. Verdict lines go to `out` in input order (when
+/// `opts.json` or stdout is not a terminal); otherwise a summary table of the violations does.
+/// A bad input or record is reported on `err` and makes the exit code 2, but the other records
+/// are still judged.
 pub fn check(
     policies: &Path,
     home: &HomeArgs,
-    events: &[PathBuf],
+    sources: &[PathBuf],
+    opts: &CheckOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
     let policies = Allowlist::load(policies, None)?;
     set_offline_home(&policies, home)?;
-    let mut bad = false;
-    let mut violating = false;
-    let mut output: Result<(), CliError> = Ok(());
-    // Records are judged as they are read: a trail file of any size holds one record at a time.
-    for (origin, bytes) in inputs(events, err, &mut bad) {
-        let mut judge = |rec: FoundRecord| -> Result<(), InputError> {
-            match invocation(&rec.record) {
-                Ok(inv) => {
-                    let verdict = decide(&policies, &inv);
-                    violating |= verdict.verdict == Outcome::Violation;
-                    let written = serde_json::to_string(&verdict)
-                        .map_err(|e| CliError::Output(e.into()))
-                        .and_then(|line| writeln!(out, "{line}").map_err(CliError::Output));
-                    if let Err(e) = written {
-                        output = Err(e);
-                        return Err(InputError::Empty {
-                            origin: "(stdout)".into(),
-                        });
-                    }
-                }
-                Err(e) => {
-                    let at = if rec.path.is_empty() {
-                        e.path.clone()
-                    } else {
-                        format!("{}.{}", rec.path, e.path)
-                    };
-                    let _ = writeln!(err, "error: {origin}: at {at}: {}", e.message);
-                    bad = true;
-                }
-            }
-            Ok(())
-        };
-        if let Err(e) = for_each_record(&bytes, &origin, &mut judge) {
-            std::mem::replace(&mut output, Ok(()))?;
-            let _ = writeln!(err, "error: {e}");
-            bad = true;
-        }
-    }
-    Ok(if bad {
-        Exit::BadInput
-    } else if violating {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    })
+    let opts = CheckOptions {
+        region: opts.region.clone().or_else(|| home.region.clone()),
+        ..opts.clone()
+    };
+    super::hunt::run(&policies, sources, &opts, out, err)
 }
 
 /// The inputs named on the command line, or stdin when there are none.

@@ -314,7 +314,10 @@ impl Objects for LazyAws {
             .await
             .map_err(|e| {
                 let message = e.message().unwrap_or_default().to_owned();
-                ApiError::Other(format!("GetObject s3://{bucket}/{key}: {} {message}", e.code().unwrap_or("error")))
+                ApiError::Other(format!(
+                    "GetObject s3://{bucket}/{key}: {} {message}",
+                    e.code().unwrap_or("error")
+                ))
             })?;
         if out.content_length().is_some_and(|n| n as u64 > limit) {
             return Err(ApiError::Other(format!(

@@ -305,7 +305,8 @@ impl Discovery for MemoryAws {
 impl Objects for MemoryAws {
     async fn get_object(&self, bucket: &str, key: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
         let mut st = self.lock();
-        st.calls.push(Call::GetObject(bucket.to_owned(), key.to_owned()));
+        st.calls
+            .push(Call::GetObject(bucket.to_owned(), key.to_owned()));
         if let Some(e) = st.faults.get_mut("GetObject").and_then(VecDeque::pop_front) {
             return Err(e);
         }

@@ -94,7 +94,10 @@ impl<A: Aws> Guard<A> {
             if !is_trail_log_file(&object.key) {
                 continue;
             }
-            if let Err(e) = self.handle_trail_file(&object, request_id, &mut report).await {
+            if let Err(e) = self
+                .handle_trail_file(&object, request_id, &mut report)
+                .await
+            {
                 first_error.get_or_insert(e);
             }
         }
@@ -170,9 +173,9 @@ impl<A: Aws> Guard<A> {
                 .is_some();
         }
         match crate::record::invocation(record) {
-            Ok(inv) if inv.is_lambda_invoke() => inv.function.is_some_and(|f| {
-                self.policies.lookup(&f.name, f.arn.as_deref()).is_some()
-            }),
+            Ok(inv) if inv.is_lambda_invoke() => inv
+                .function
+                .is_some_and(|f| self.policies.lookup(&f.name, f.arn.as_deref()).is_some()),
             _ => false,
         }
     }
@@ -190,16 +193,25 @@ mod tests {
         assert_eq!(created_objects(&eb).map(|o| o.len()), Some(1));
         let n = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
             "s3": {"bucket": {"name": "trail"}, "object": {"key": "AWSLogs/a+b%3Ac.json.gz"}}}]});
-        assert_eq!(created_objects(&n).map(|o| o[0].key.clone()).as_deref(), Some("AWSLogs/a b:c.json.gz"));
+        assert_eq!(
+            created_objects(&n).map(|o| o[0].key.clone()).as_deref(),
+            Some("AWSLogs/a b:c.json.gz")
+        );
         let trail = json!({"Records": [{"eventSource": "lambda.amazonaws.com"}]});
         assert_eq!(created_objects(&trail), None);
     }
 
     #[test]
     fn only_trail_log_files_are_read() {
-        assert!(is_trail_log_file("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/x.json.gz"));
-        assert!(is_trail_log_file("AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2026/11/25/x.json.gz"));
-        assert!(!is_trail_log_file("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/25/x.json.gz"));
+        assert!(is_trail_log_file(
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/x.json.gz"
+        ));
+        assert!(is_trail_log_file(
+            "AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2026/11/25/x.json.gz"
+        ));
+        assert!(!is_trail_log_file(
+            "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/25/x.json.gz"
+        ));
         assert!(!is_trail_log_file("athena-results/x.csv"));
     }
 }

@@ -1,0 +1,245 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as athena from 'aws-cdk-lib/aws-athena';
+import * as glue from 'aws-cdk-lib/aws-glue';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { CLOUDTRAIL_COLUMNS, PARTITION_COLUMN } from './cloudtrail-columns';
+import { REPO_ROOT } from './policies';
+
+/** Environment variable naming the `invokeguard` command that prints the SQL (tests, pre-built binaries). */
+export const ATHENA_SQL_ENV = 'INVOKEGUARD_ATHENA_SQL';
+
+/** The saved queries: name in the Athena console, `invokeguard athena-sql --query` value, description. */
+export const SAVED_QUERIES: readonly { readonly name: string; readonly query: string; readonly description: string }[] = [
+  {
+    name: 'invocations-by-function-and-caller',
+    query: 'by-caller',
+    description: 'Invoke/InvokeFunctionUrl of each guarded function per caller: allowlisted or not, invocations, refused calls, first and last seen',
+  },
+  {
+    name: 'invocations-outside-allowlist',
+    query: 'outside-allowlist',
+    description: 'Invocations of guarded functions by callers outside the allowlist (as the guard judges them), with count, first and last seen',
+  },
+  {
+    name: 'resource-policy-changes',
+    query: 'policy-changes',
+    description: 'AddPermission, RemovePermission, PutResourcePolicy, DeleteResourcePolicy, Create/UpdateFunctionUrlConfig on guarded functions, newest first',
+  },
+];
+
+export interface TrailAthenaProps {
+  /** The bucket the trail writes to (`AWSLogs/ACCOUNT/CloudTrail/REGION/yyyy/MM/dd/`, no key prefix). */
+  readonly trailBucket: s3.IBucket;
+  /** The policies file the saved queries are generated from (already validated). */
+  readonly policiesFile: string;
+
+  /**
+   * Command printing a query's SQL; `--policies FILE --query Q --database D --table T` (and `--account A --region R`
+   * when the stack's are known) are appended.
+   * @default - `$INVOKEGUARD_ATHENA_SQL` split on spaces, else `cargo run --bin invokeguard -- athena-sql`
+   */
+  readonly sqlCommand?: string[];
+  /** @default - the repository's root Cargo.toml */
+  readonly manifestPath?: string;
+  /** @default 'invokeguard' */
+  readonly databaseName?: string;
+  /** @default 'cloudtrail_logs' */
+  readonly tableName?: string;
+  /** @default 'invokeguard' */
+  readonly workGroupName?: string;
+  /** Folder of the saved queries in the Athena console. @default 'invokeguard' */
+  readonly queryFolder?: string;
+  /**
+   * First day partition projection enumerates (`yyyy/MM/dd`); the range ends at NOW. Earlier days are never read.
+   * @default '2026/01/01'
+   */
+  readonly projectionStartDate?: string;
+  /** How long query results are kept. @default Duration.days(30) */
+  readonly resultExpiration?: Duration;
+  /** A query scanning more is cancelled. @default 10 GiB */
+  readonly bytesScannedCutoffPerQuery?: number;
+}
+
+/**
+ * Athena over the guard's trail: a Glue table of the trail's log files with partition projection (no crawler, no
+ * MSCK REPAIR), a workgroup that enforces its encrypted, expiring results location, and saved queries generated
+ * from the policies file by `invokeguard athena-sql`, so they judge callers the way the guard does.
+ */
+export class TrailAthena extends Construct {
+  public readonly database: glue.CfnDatabase;
+  public readonly table: glue.CfnTable;
+  public readonly resultsBucket: s3.Bucket;
+  public readonly workGroup: athena.CfnWorkGroup;
+  public readonly namedQueries: athena.CfnNamedQuery[] = [];
+
+  constructor(scope: Construct, id: string, props: TrailAthenaProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const databaseName = props.databaseName ?? 'invokeguard';
+    const tableName = props.tableName ?? 'cloudtrail_logs';
+    const start = props.projectionStartDate ?? '2026/01/01';
+    checkProps(props, databaseName, tableName, start);
+
+    this.database = new glue.CfnDatabase(this, 'Database', {
+      catalogId: stack.account,
+      databaseInput: {
+        name: databaseName,
+        description: 'invokeguard: the CloudTrail trail of the guarded functions, for Athena',
+      },
+    });
+
+    const logs = `s3://${props.trailBucket.bucketName}/AWSLogs/${stack.account}/CloudTrail/${stack.region}`;
+    this.table = new glue.CfnTable(this, 'Table', {
+      catalogId: stack.account,
+      databaseName: this.database.ref,
+      tableInput: {
+        name: tableName,
+        description: `CloudTrail log files of the invokeguard trail in ${stack.region}; partitions projected by day`,
+        tableType: 'EXTERNAL_TABLE',
+        parameters: {
+          'EXTERNAL': 'TRUE',
+          'classification': 'cloudtrail',
+          'projection.enabled': 'true',
+          'projection.timestamp.type': 'date',
+          'projection.timestamp.format': 'yyyy/MM/dd',
+          'projection.timestamp.range': `${start},NOW`,
+          'projection.timestamp.interval': '1',
+          'projection.timestamp.interval.unit': 'DAYS',
+          'storage.location.template': `${logs}/\${timestamp}`,
+        },
+        partitionKeys: [PARTITION_COLUMN],
+        storageDescriptor: {
+          location: logs,
+          inputFormat: 'com.amazon.emr.cloudtrail.CloudTrailInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
+          serdeInfo: { serializationLibrary: 'org.apache.hive.hcatalog.data.JsonSerDe' },
+          columns: [...CLOUDTRAIL_COLUMNS],
+        },
+      },
+    });
+
+    this.resultsBucket = new s3.Bucket(this, 'ResultsBucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      lifecycleRules: [{
+        expiration: props.resultExpiration ?? Duration.days(30),
+        abortIncompleteMultipartUploadAfter: Duration.days(1),
+      }],
+      // Deleting a non-empty bucket would fail the stack's deletion; results expire on their own.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.resultsBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'The bucket holds only Athena query results, which expire after the lifecycle period; who ran which query '
+        + 'is already recorded by CloudTrail (StartQueryExecution) and the workgroup\'s query history.',
+    });
+
+    this.workGroup = new athena.CfnWorkGroup(this, 'WorkGroup', {
+      name: props.workGroupName ?? 'invokeguard',
+      description: 'invokeguard: queries over the guard\'s CloudTrail trail',
+      state: 'ENABLED',
+      // Lets the stack delete the workgroup with its query history.
+      recursiveDeleteOption: true,
+      workGroupConfiguration: {
+        enforceWorkGroupConfiguration: true,
+        publishCloudWatchMetricsEnabled: true,
+        bytesScannedCutoffPerQuery: props.bytesScannedCutoffPerQuery ?? 10 * 1024 ** 3,
+        engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
+        resultConfiguration: {
+          outputLocation: `s3://${this.resultsBucket.bucketName}/results/`,
+          expectedBucketOwner: stack.account,
+          encryptionConfiguration: { encryptionOption: 'SSE_S3' },
+        },
+      },
+    });
+
+    const home = Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region)
+      ? [] : ['--account', stack.account, '--region', stack.region];
+    const command = props.sqlCommand ?? defaultAthenaSqlCommand(props.manifestPath);
+    const folder = props.queryFolder ?? 'invokeguard';
+    for (const q of SAVED_QUERIES) {
+      const sql = athenaSql(command, [
+        '--policies', path.resolve(props.policiesFile), '--query', q.query, '--database', databaseName, '--table', tableName, ...home,
+      ]);
+      const named = new athena.CfnNamedQuery(this, `Query-${q.name}`, {
+        name: `${folder}/${q.name}`,
+        description: q.description,
+        database: databaseName,
+        workGroup: this.workGroup.ref,
+        queryString: sql,
+      });
+      named.node.addDependency(this.table);
+      this.namedQueries.push(named);
+    }
+  }
+}
+
+/** `$INVOKEGUARD_ATHENA_SQL` (split on whitespace), else the Rust CLI run by cargo, as the policies validator is. */
+export function defaultAthenaSqlCommand(manifestPath = path.join(REPO_ROOT, 'Cargo.toml')): string[] {
+  const fromEnv = process.env[ATHENA_SQL_ENV]?.trim();
+  if (fromEnv) {
+    return fromEnv.split(/\s+/);
+  }
+  return ['cargo', 'run', '--quiet', '--manifest-path', manifestPath, '--bin', 'invokeguard', '--', 'athena-sql'];
+}
+
+const generated = new Map<string, string>();
+
+/** Runs `command... args` and returns the SQL it prints; throws with its own message unless it exits 0. */
+export function athenaSql(command: readonly string[], args: readonly string[]): string {
+  if (command.length === 0) {
+    throw new Error('invokeguard: the athena-sql command is empty');
+  }
+  const key = JSON.stringify([command, args]);
+  const cached = generated.get(key);
+  if (cached !== undefined) {
+    return cached;
+  }
+  const [cmd, ...rest] = command;
+  const result = spawnSync(cmd, [...rest, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const shown = [cmd, ...rest, ...args].join(' ');
+  if (result.error) {
+    throw new Error(`invokeguard: could not run \`${shown}\`: ${result.error.message}`);
+  }
+  if (result.status !== 0) {
+    const why = result.signal ? `signal ${result.signal}` : `exit code ${result.status}`;
+    throw new Error(`invokeguard: \`${shown}\` failed (${why}); synth stops here:\n${(result.stderr ?? '').trim()}`);
+  }
+  const sql = result.stdout ?? '';
+  if (sql.trim() === '') {
+    throw new Error(`invokeguard: \`${shown}\` printed no SQL`);
+  }
+  generated.set(key, sql);
+  return sql;
+}
+
+function checkProps(props: TrailAthenaProps, database: string, table: string, start: string): void {
+  const errors: string[] = [];
+  for (const [what, value] of [['databaseName', database], ['tableName', table]]) {
+    if (!/^[a-z0-9_]{1,255}$/.test(value)) {
+      errors.push(`Error - ${what} "${value}" must be lower-case letters, digits and '_' (Glue and Athena names).`);
+    }
+  }
+  const m = /^(\d{4})\/(\d{2})\/(\d{2})$/.exec(start);
+  const valid = m && !Number.isNaN(Date.parse(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`))
+    && new Date(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`).toISOString().startsWith(`${m[1]}-${m[2]}-${m[3]}`);
+  if (!valid) {
+    errors.push(`Error - projectionStartDate "${start}" must be a date written yyyy/MM/dd.`);
+  }
+  const days = props.resultExpiration?.toDays();
+  if (days !== undefined && days < 1) {
+    errors.push('Error - resultExpiration must be at least one day.');
+  }
+  const cutoff = props.bytesScannedCutoffPerQuery;
+  if (cutoff !== undefined && cutoff < 10_000_000) {
+    errors.push('Error - bytesScannedCutoffPerQuery must be at least 10,000,000 bytes (Athena\'s minimum).');
+  }
+  if (errors.length > 0) {
+    throw new Error(errors.join('\n'));
+  }
+}

@@ -1,0 +1,342 @@
+//! Where `check` finds its inputs: files, stdin, directory trees of trail files and S3 prefixes,
+//! and which of their files a `--since`/`--until` range keeps (by the `YYYY/MM/DD` of the path).
+
+use std::path::{Path, PathBuf};
+
+/// A day given as `YYYY-MM-DD`, kept as the number `YYYYMMDD` (ordered like the days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day(pub u32);
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        write!(f, "{:04}-{:02}-{:02}", d / 10000, d / 100 % 100, d % 100)
+    }
+}
+
+/// Parses `YYYY-MM-DD` (the argument of `--since` and `--until`).
+pub fn parse_day(s: &str) -> Result<Day, String> {
+    let bad = || format!("{s:?}: expected a day as YYYY-MM-DD");
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad());
+    };
+    day_of(y, m, d).ok_or_else(bad)
+}
+
+fn day_of(y: &str, m: &str, d: &str) -> Option<Day> {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(y, 4) && digits(m, 2) && digits(d, 2)) {
+        return None;
+    }
+    let (y, m, d): (u32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some(Day(y * 10000 + m * 100 + d))
+}
+
+/// The inclusive range of days `--since`/`--until` keep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Range {
+    pub since: Option<Day>,
+    pub until: Option<Day>,
+}
+
+impl Range {
+    pub fn is_set(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
+    /// Whether a file of `day` is read; a file whose day is unknown always is.
+    pub fn admits(&self, day: Option<Day>) -> bool {
+        let Some(day) = day else { return true };
+        self.since.is_none_or(|s| day >= s) && self.until.is_none_or(|u| day <= u)
+    }
+}
+
+/// The day of a trail file from its path or key: the `YYYY/MM/DD` directories CloudTrail writes
+/// (`AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/`), else the `_YYYYMMDDTHHMMZ_` of its name.
+pub fn day_in_path(path: &str) -> Option<Day> {
+    let parts: Vec<&str> = path.split(['/', '\\']).collect();
+    let from_dirs = parts
+        .windows(3)
+        .rev()
+        .find_map(|w| day_of(w[0], w[1], w[2]));
+    from_dirs.or_else(|| {
+        let name = parts.last()?;
+        name.split('_').find_map(|piece| {
+            let (date, time) = piece.split_once('T')?;
+            (date.len() == 8 && time.ends_with('Z'))
+                .then(|| day_of(&date[..4], &date[4..6], &date[6..]))
+                .flatten()
+        })
+    })
+}
+
+/// What a file found under a directory or prefix is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A trail log file, `*.json.gz`.
+    Trail,
+    /// A digest file (`CloudTrail-Digest/`): hashes and signatures, no records.
+    Digest,
+    /// Anything else; skipped with a note.
+    Other,
+}
+
+pub fn classify(path: &str) -> FileKind {
+    if path.split(['/', '\\']).any(|c| c == "CloudTrail-Digest") {
+        FileKind::Digest
+    } else if path.ends_with(".json.gz") {
+        FileKind::Trail
+    } else {
+        FileKind::Other
+    }
+}
+
+/// Every file under `dir` (recursively, in name order), without following symbolic links to
+/// directories.
+pub fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&d)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        let mut subdirs = Vec::new();
+        for p in entries {
+            let meta = std::fs::symlink_metadata(&p)?;
+            if meta.is_dir() {
+                subdirs.push(p);
+            } else if meta.is_file() || std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+                out.push(p);
+            }
+        }
+        // Depth first, in name order.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What was left out of a directory or prefix, for the note printed about it.
+#[derive(Debug, Default)]
+pub struct Skipped {
+    pub digests: usize,
+    pub others: usize,
+    pub example: Option<String>,
+    pub out_of_range: usize,
+}
+
+impl Skipped {
+    pub fn note(&self, source: &str) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.digests > 0 {
+            parts.push(format!(
+                "{} digest files (CloudTrail-Digest/)",
+                self.digests
+            ));
+        }
+        if self.others > 0 {
+            parts.push(format!(
+                "{} files that are not trail files (*.json.gz){}",
+                self.others,
+                self.example
+                    .as_ref()
+                    .map(|e| format!(", e.g. {e}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if self.out_of_range > 0 {
+            parts.push(format!(
+                "{} trail files outside --since/--until",
+                self.out_of_range
+            ));
+        }
+        (!parts.is_empty()).then(|| format!("note: {source}: skipped {}", parts.join(", ")))
+    }
+}
+
+/// `s3://bucket/prefix` → (bucket, prefix).
+pub fn parse_s3_url(s: &str) -> Option<Result<(String, String), String>> {
+    let rest = s.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    Some(if bucket.is_empty() {
+        Err(format!("{s}: expected s3://BUCKET/PREFIX"))
+    } else {
+        Ok((bucket.to_owned(), prefix.to_owned()))
+    })
+}
+
+#[cfg(feature = "aws")]
+pub(crate) mod s3 {
+    //! ListObjectsV2 (paginated) and GetObject (streamed, several in flight) for `s3://` sources.
+
+    use std::time::Duration;
+
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use aws_config::{BehaviorVersion, Region};
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+
+    use crate::record::MAX_INPUT_BYTES;
+
+    /// GetObject calls in flight at once.
+    pub const IN_FLIGHT: usize = 8;
+
+    /// A client from the environment (credentials, region, `AWS_ENDPOINT_URL`); a local emulator
+    /// is addressed by path. Without a configured region, `fallback_region` (the home region).
+    pub async fn client(fallback_region: Option<&str>) -> aws_sdk_s3::Client {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
+            loader = loader.region(Region::new(
+                fallback_region.unwrap_or("us-east-1").to_owned(),
+            ));
+        }
+        let base = loader.load().await;
+        let config = base
+            .to_builder()
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(4)
+                    .with_initial_backoff(Duration::from_millis(200)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .operation_timeout(Duration::from_secs(180))
+                    .build(),
+            )
+            .build();
+        let path_style = config.endpoint_url().is_some();
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(path_style)
+            .build();
+        aws_sdk_s3::Client::from_conf(s3)
+    }
+
+    pub fn describe<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        match (err.code(), err.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            _ => aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
+        }
+    }
+
+    /// One page of keys (and the token of the next page, if any).
+    pub async fn list_page(
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        prefix: &str,
+        token: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), String> {
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let keys = page
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        let next = page
+            .is_truncated()
+            .unwrap_or(false)
+            .then(|| page.next_continuation_token().map(str::to_owned))
+            .flatten();
+        Ok((keys, next))
+    }
+
+    /// The object's bytes, read from the response stream as they arrive (at most
+    /// [`MAX_INPUT_BYTES`]).
+    pub async fn get(
+        client: aws_sdk_s3::Client,
+        bucket: String,
+        key: String,
+    ) -> Result<Vec<u8>, String> {
+        let resp = client
+            .get_object()
+            .bucket(&bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| format!("cannot read: {}", describe(&e)))?;
+        let expected = resp
+            .content_length()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+            .min(MAX_INPUT_BYTES as usize);
+        let mut body = resp.body;
+        let mut bytes = Vec::with_capacity(expected);
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| format!("cannot read: {e}"))?
+        {
+            if (bytes.len() + chunk.len()) as u64 > MAX_INPUT_BYTES {
+                return Err(format!("is larger than {MAX_INPUT_BYTES} bytes"));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_come_from_the_directories_or_the_file_name() {
+        let p = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/23/111122223333_CloudTrail_us-east-1_20261123T0005Z_abc.json.gz";
+        assert_eq!(day_in_path(p), Some(Day(20261123)));
+        assert_eq!(
+            day_in_path("x/111122223333_CloudTrail_us-east-1_20261124T0005Z_abc.json.gz"),
+            Some(Day(20261124))
+        );
+        assert_eq!(day_in_path("logs/a.json.gz"), None);
+        assert_eq!(parse_day("2026-11-23"), Ok(Day(20261123)));
+        assert!(parse_day("2026-13-01").is_err());
+        assert!(parse_day("26-11-01").is_err());
+        let r = Range {
+            since: Some(Day(20261121)),
+            until: Some(Day(20261122)),
+        };
+        assert!(r.admits(Some(Day(20261121))) && r.admits(Some(Day(20261122))));
+        assert!(!r.admits(Some(Day(20261120))) && !r.admits(Some(Day(20261123))));
+        assert!(r.admits(None));
+    }
+
+    #[test]
+    fn digests_and_other_files_are_told_apart() {
+        assert_eq!(
+            classify("AWSLogs/1/CloudTrail-Digest/us-east-1/2026/11/23/x.json.gz"),
+            FileKind::Digest
+        );
+        assert_eq!(
+            classify("AWSLogs/1/CloudTrail/us-east-1/2026/11/23/x.json.gz"),
+            FileKind::Trail
+        );
+        assert_eq!(classify("README.txt"), FileKind::Other);
+        assert_eq!(
+            parse_s3_url("s3://b/AWSLogs/"),
+            Some(Ok(("b".into(), "AWSLogs/".into())))
+        );
+        assert_eq!(
+            parse_s3_url("s3://b"),
+            Some(Ok(("b".into(), String::new())))
+        );
+        assert!(matches!(parse_s3_url("s3:///x"), Some(Err(_))));
+        assert_eq!(parse_s3_url("/tmp/x"), None);
+    }
+}
