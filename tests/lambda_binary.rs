@@ -199,3 +199,62 @@ async fn a_bad_policies_file_fails_the_init_and_judges_nothing() {
             .contains("INVOKEGUARD_MODE=\\\"enforcing\\\"")
     );
 }
+
+#[tokio::test]
+async fn the_binary_sweeps_on_a_scheduled_event_within_its_deadline() {
+    let moto = Moto::shared();
+    let lambda = moto::function_with_grants(
+        &moto.endpoint,
+        "swept-bin",
+        &[("partner", "222233334444"), ("public", "*")],
+    )
+    .await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let policies = policies_file(
+        r#"{"version": 1, "functions": {"swept-bin": {"allow": [{"account": "222233334444"}]}}}"#,
+    );
+    let api = RuntimeApi::start().await;
+    let mut env = moto::env_for_child(&proxy.endpoint);
+    env.push((
+        "INVOKEGUARD_POLICIES".into(),
+        policies.path().display().to_string(),
+    ));
+    let process = spawn_lambda(binary(), &api, &env);
+    // The standard scheduled event; the Runtime API gives the invocation a 30 s deadline.
+    let scheduled = json!({"version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": ACCOUNT, "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/sweep"], "detail": {}});
+    let swept = api.invoke(scheduled).await;
+    let report = swept.outcome.clone().expect("the sweep succeeds");
+    assert_eq!(report["removed"].as_u64(), Some(1), "{report}");
+    assert_eq!(
+        proxy.operations()[..2],
+        ["ListAliases".to_owned(), "GetPolicy".to_owned()]
+    );
+    let stored = moto::stored_policy(&lambda, "swept-bin", None)
+        .await
+        .expect("a policy");
+    assert_eq!(
+        stored["Statement"].as_array().map(Vec::len),
+        Some(1),
+        "{stored}"
+    );
+    let mut sweep = None;
+    for _ in 0..200 {
+        sweep = json_lines(&process.stdout_lines())
+            .into_iter()
+            .find(|l| l["message"] == "sweep");
+        if sweep.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sweep = sweep.expect("a sweep line");
+    assert_eq!(
+        (
+            sweep["drift"].clone(),
+            sweep["fixed"].clone(),
+            sweep["incomplete"].clone()
+        ),
+        (json!(1), json!(1), json!(false))
+    );
+}
