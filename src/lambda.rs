@@ -6,6 +6,9 @@ use std::sync::Arc;
 use crate::allowlist::{Allowlist, AllowlistError, Mode};
 use crate::remediate::{Guard, LazyAws, Level, Settings, StdoutSink};
 
+/// The role name the guard assumes in another account of the organization.
+pub const DEFAULT_MEMBER_ROLE: &str = "invokeguard-member";
+
 /// The policies file's name beside the `bootstrap` binary in the deployment package.
 pub const PACKAGED_POLICIES: &str = "invokers.json";
 
@@ -20,7 +23,7 @@ pub enum InitError {
 }
 
 /// Reads `INVOKEGUARD_POLICIES`, `INVOKEGUARD_MODE`, `INVOKEGUARD_EVENT_BUS`,
-/// `INVOKEGUARD_DEDUP_TABLE`,
+/// `INVOKEGUARD_DEDUP_TABLE`, `INVOKEGUARD_MEMBER_ROLE`,
 /// `AWS_LAMBDA_FUNCTION_NAME` and `AWS_LAMBDA_LOG_LEVEL`, and loads the policies file.
 pub fn guard_from_env() -> Result<Guard<LazyAws>, InitError> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -46,7 +49,10 @@ pub fn guard_from_env() -> Result<Guard<LazyAws>, InitError> {
     Ok(Guard::new(
         policies,
         LazyAws::from_env(var("INVOKEGUARD_EVENT_BUS"))
-            .with_dedup_table(var("INVOKEGUARD_DEDUP_TABLE")),
+            .with_dedup_table(var("INVOKEGUARD_DEDUP_TABLE"))
+            .with_member_role(Some(
+                var("INVOKEGUARD_MEMBER_ROLE").unwrap_or_else(|| DEFAULT_MEMBER_ROLE.to_owned()),
+            )),
         Arc::new(StdoutSink),
         settings,
     ))

@@ -539,7 +539,7 @@ async fn the_lines_keep_their_field_names() {
             .unwrap_or_else(|| panic!("no {message} line"));
         line.as_object().unwrap().keys().cloned().collect()
     };
-    let common = "eventId function input level message mode qualifier requestId timestamp";
+    let common = "account eventId function input level message mode qualifier requestId timestamp";
     let with = |extra: &str| -> Vec<String> {
         let mut k: Vec<String> = common
             .split(' ')

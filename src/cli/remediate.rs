@@ -63,9 +63,13 @@ pub(crate) fn shell_guard(allowlist: Allowlist) -> Guard<LazyAws> {
         log_level: Level::Info,
         ..Settings::default()
     };
+    let member_role = std::env::var("INVOKEGUARD_MEMBER_ROLE")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| crate::lambda::DEFAULT_MEMBER_ROLE.to_owned());
     Guard::new(
         allowlist,
-        LazyAws::from_env(bus),
+        LazyAws::from_env(bus).with_member_role(Some(member_role)),
         Arc::new(StdoutSink),
         settings,
     )

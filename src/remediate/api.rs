@@ -33,12 +33,23 @@ pub enum ApiError {
     /// A policy document the guard cannot read: nothing in it is trusted or changed.
     #[error("unreadable policy document: {0}")]
     Unreadable(String),
+    /// The member role of another account could not be assumed.
+    #[error("cannot assume {role} in member account {account}: {message}")]
+    MemberRole {
+        account: String,
+        role: String,
+        message: String,
+    },
     #[error("{0}")]
     Other(String),
 }
 
 /// Lambda's resource-policy calls. `get_policy` returns an empty policy when none exists.
 pub trait PolicyApi: Send + Sync {
+    /// The guard's home account and region: functions elsewhere are reached through the
+    /// member role of their account, where the implementation supports it.
+    fn set_home(&self, _home: &crate::home::Home) {}
+
     fn get_policy(
         &self,
         function: &str,

@@ -181,6 +181,7 @@ mod tests {
             function: None,
             qualifier: None,
             mode: crate::allowlist::Mode::Enforce,
+            account: None,
         };
         let audit = Audit::new(&sink, Level::Warn, "r", Some(subject));
         let line = audit.emit(Level::Info, Message::Error { error: "x".into() });

@@ -10,6 +10,8 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::types::FunctionUrlAuthType;
 use serde_json::Value;
+use std::collections::HashMap;
+
 use tokio::sync::OnceCell;
 
 use super::api::{ApiError, Dedup, Discovery, Notifier, Objects, PolicyApi};
@@ -21,6 +23,8 @@ use crate::resource_policy::ResourcePolicy;
 const SDK_MAX_ATTEMPTS: u32 = 4;
 
 struct Clients {
+    /// The configuration the clients were built from: member-account clients derive from it.
+    config: SdkConfig,
     lambda: aws_sdk_lambda::Client,
     events: aws_sdk_eventbridge::Client,
     s3: aws_sdk_s3::Client,
@@ -33,7 +37,17 @@ pub struct LazyAws {
     preset: Option<SdkConfig>,
     event_bus: Option<String>,
     dedup_table: Option<String>,
+    /// The role assumed in another account of the organization (`INVOKEGUARD_MEMBER_ROLE`).
+    member_role: Option<String>,
+    /// The guard's own account: a function of any other account is reached through its role.
+    home_account: std::sync::OnceLock<String>,
+    /// Lambda clients per (member account, region), built on first use; each keeps its
+    /// assumed-role credentials cached until shortly before they expire.
+    members: tokio::sync::Mutex<HashMap<(String, String), aws_sdk_lambda::Client>>,
 }
+
+/// The session name member accounts see in their CloudTrail.
+const MEMBER_SESSION_NAME: &str = "invokeguard-hub";
 
 /// How long a claimed eventID is remembered: the trail file of an event arrives minutes after
 /// its EventBridge delivery, and DynamoDB's TTL deletes the item some time after this.
@@ -47,7 +61,16 @@ impl LazyAws {
             preset: None,
             event_bus,
             dedup_table: None,
+            member_role: None,
+            home_account: std::sync::OnceLock::new(),
+            members: tokio::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Reaches functions of other accounts by assuming this role name there.
+    pub fn with_member_role(mut self, role: Option<String>) -> Self {
+        self.member_role = role;
+        self
     }
 
     /// Deduplicates notifications through this DynamoDB table (`INVOKEGUARD_DEDUP_TABLE`).
@@ -63,6 +86,9 @@ impl LazyAws {
             preset: Some(config),
             event_bus,
             dedup_table: None,
+            member_role: None,
+            home_account: std::sync::OnceLock::new(),
+            members: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -94,6 +120,7 @@ impl LazyAws {
                     .force_path_style(path_style)
                     .build();
                 Clients {
+                    config: config.clone(),
                     lambda: aws_sdk_lambda::Client::new(&config),
                     events: aws_sdk_eventbridge::Client::new(&config),
                     s3: aws_sdk_s3::Client::from_conf(s3),
@@ -101,6 +128,55 @@ impl LazyAws {
                 }
             })
             .await
+    }
+}
+
+impl LazyAws {
+    /// The Lambda client for `function`: the guard's own, or, for a function ARN in another
+    /// account, one acting through that account's member role (assumed once, then cached).
+    async fn lambda_for(&self, function: &str) -> Result<aws_sdk_lambda::Client, ApiError> {
+        let base = self.clients().await;
+        let parts: Vec<&str> = function.split(':').collect();
+        let (partition, region, account) = match parts.as_slice() {
+            ["arn", p, "lambda", r, a, "function", ..] => (*p, *r, *a),
+            _ => return Ok(base.lambda.clone()),
+        };
+        let (Some(role_name), Some(home)) = (&self.member_role, self.home_account.get()) else {
+            return Ok(base.lambda.clone());
+        };
+        if account == home {
+            return Ok(base.lambda.clone());
+        }
+        let key = (account.to_owned(), region.to_owned());
+        let mut members = self.members.lock().await;
+        if let Some(client) = members.get(&key) {
+            return Ok(client.clone());
+        }
+        let role = format!("arn:{partition}:iam::{account}:role/{role_name}");
+        let provider = aws_config::sts::AssumeRoleProvider::builder(&role)
+            .session_name(MEMBER_SESSION_NAME)
+            .configure(&base.config)
+            .build()
+            .await;
+        // Assumed now, so that a missing or untrusting role is one clear error naming it.
+        aws_sdk_lambda::config::ProvideCredentials::provide_credentials(&provider)
+            .await
+            .map_err(|e| ApiError::MemberRole {
+                account: account.to_owned(),
+                role: role.clone(),
+                message: aws_smithy_error_chain(&e),
+            })?;
+        let config = base
+            .config
+            .to_builder()
+            .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
+                provider,
+            ))
+            .region(aws_sdk_lambda::config::Region::new(region.to_owned()))
+            .build();
+        let client = aws_sdk_lambda::Client::new(&config);
+        members.insert(key, client.clone());
+        Ok(client)
     }
 }
 
@@ -138,15 +214,18 @@ fn aws_smithy_error_chain(err: &dyn std::error::Error) -> String {
 }
 
 impl PolicyApi for LazyAws {
+    fn set_home(&self, home: &crate::home::Home) {
+        let _ = self.home_account.set(home.account.clone());
+    }
+
     async fn get_policy(
         &self,
         function: &str,
         qualifier: Option<&str>,
     ) -> Result<ResourcePolicy, ApiError> {
         let out = self
-            .clients()
-            .await
-            .lambda
+            .lambda_for(function)
+            .await?
             .get_policy()
             .function_name(function)
             .set_qualifier(qualifier.map(str::to_owned))
@@ -172,9 +251,8 @@ impl PolicyApi for LazyAws {
         sid: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        self.clients()
-            .await
-            .lambda
+        self.lambda_for(function)
+            .await?
             .remove_permission()
             .function_name(function)
             .statement_id(sid)
@@ -193,9 +271,8 @@ impl PolicyApi for LazyAws {
         a: &Addition,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        self.clients()
-            .await
-            .lambda
+        self.lambda_for(function)
+            .await?
             .add_permission()
             .function_name(function)
             .statement_id(&a.sid)
@@ -221,9 +298,8 @@ impl PolicyApi for LazyAws {
         document: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        self.clients()
-            .await
-            .lambda
+        self.lambda_for(resource_arn)
+            .await?
             .put_resource_policy()
             .resource_arn(resource_arn)
             .policy(document)
@@ -239,9 +315,8 @@ impl PolicyApi for LazyAws {
         resource_arn: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        self.clients()
-            .await
-            .lambda
+        self.lambda_for(resource_arn)
+            .await?
             .delete_resource_policy()
             .resource_arn(resource_arn)
             .set_revision_id(revision_id.map(str::to_owned))
@@ -254,7 +329,7 @@ impl PolicyApi for LazyAws {
 
 impl Discovery for LazyAws {
     async fn list_aliases(&self, function: &str) -> Result<Vec<String>, ApiError> {
-        let client = &self.clients().await.lambda;
+        let client = &self.lambda_for(function).await?;
         let mut out = Vec::new();
         let mut marker = None;
         loop {

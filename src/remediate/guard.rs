@@ -165,6 +165,9 @@ enum Applied {
 impl<A: Aws> Guard<A> {
     pub fn new(policies: Allowlist, aws: A, sink: Arc<dyn LogSink>, settings: Settings) -> Self {
         let coalescer = Coalescer::new(settings.verified_ttl);
+        if let Some(home) = policies.home() {
+            aws.set_home(home);
+        }
         Guard {
             policies,
             aws,
@@ -186,7 +189,10 @@ impl<A: Aws> Guard<A> {
     pub fn set_home_from_arn(&self, own_arn: &str, request_id: &str) -> Result<(), GuardError> {
         let result = crate::home::Home::from_function_arn(own_arn)
             .map_err(|e| e.to_string())
-            .and_then(|home| self.policies.set_home(home).map_err(|e| e.to_string()));
+            .and_then(|home| {
+                self.aws.set_home(&home);
+                self.policies.set_home(home).map_err(|e| e.to_string())
+            });
         result.map_err(|e| {
             self.bare_error(request_id, &e);
             GuardError::Config(e)
@@ -334,6 +340,11 @@ impl<A: Aws> Guard<A> {
             function: verdict.function.clone(),
             qualifier: verdict.qualifier.clone(),
             mode,
+            account: inv
+                .function
+                .as_ref()
+                .and_then(|f| f.account.clone())
+                .or_else(|| self.policies.home().map(|h| h.account.clone())),
         };
         let audit = Audit::new(
             self.sink.as_ref(),

@@ -42,6 +42,8 @@ pub struct Subject {
     pub qualifier: Option<String>,
     /// The mode of the function the line is about (`enforce` when it is not guarded).
     pub mode: Mode,
+    /// The account of the function the line is about, when known: a hub guards several.
+    pub account: Option<String>,
 }
 
 /// What led to the line.

@@ -39,6 +39,7 @@ impl<A: Aws> Guard<A> {
             ),
             qualifier: change.qualifier.clone(),
             mode,
+            account: change.function.account.clone(),
         };
         let audit = Audit::new(
             self.sink.as_ref(),
