@@ -118,6 +118,14 @@ export interface InvokeGuardProps {
    * @default - no subscription
    */
   readonly alertEmail?: string;
+
+  /**
+   * Bus the Invoke and change rules listen on. A hub guard (InvokeguardHubStack) passes the hub bus that the
+   * member accounts forward their events to; their functions are then expected in other accounts, so no
+   * `invokeguard:foreignFunction` warning is given.
+   * @default - the account's default bus
+   */
+  readonly sourceEventBus?: events.IEventBus;
 }
 
 /**
@@ -144,8 +152,13 @@ export class InvokeGuard extends Construct {
   public readonly alarms: GuardAlarms;
   /** New trail log files to the guard, and the notification dedup table; only with the trail this construct creates. */
   public readonly trailFileBackstop?: TrailFileBackstop;
-  /** The guard role's inline policy: the backstop adds its statements here (no separate AWS::IAM::Policy). */
-  private rolePolicy!: iam.PolicyDocument;
+  /**
+   * The guard role's inline policy: the backstop (and a hub's AssumeRole statement) add their statements here
+   * (no separate AWS::IAM::Policy).
+   */
+  public rolePolicy!: iam.PolicyDocument;
+  /** A new target delivering to the guard like its rules do (same retries and dead-letter queue), for further rules. */
+  public readonly newTarget: () => events.IRuleTarget;
 
   constructor(scope: Construct, id: string, props: InvokeGuardProps) {
     super(scope, id);
@@ -161,7 +174,7 @@ export class InvokeGuard extends Construct {
     }
     this.guardedFunctionArns = guardedArns(stack, this.policies.functions);
     this.functionModes = new Map(this.policies.functions.map((f) => [f.key, effectiveMode(this.policies, f, props.mode)]));
-    for (const arn of foreignArns(stack, this.guardedFunctionArns)) {
+    for (const arn of props.sourceEventBus ? [] : foreignArns(stack, this.guardedFunctionArns)) {
       Annotations.of(this).addWarningV2('invokeguard:foreignFunction', `${arn} is not in this stack's account and region; `
         + 'the guard only receives Invoke events and can only rewrite policies there. Deploy another stack for it.');
     }
@@ -199,7 +212,9 @@ export class InvokeGuard extends Construct {
       maxEventAge: props.maxEventAge ?? Duration.hours(2),
       retryAttempts: props.retryAttempts ?? 8,
     });
+    this.newTarget = guardTarget;
     this.invokeRule = new events.Rule(this, 'InvokeRule', {
+      eventBus: props.sourceEventBus,
       description: 'CloudTrail Invoke and InvokeFunctionUrl events of the functions guarded by invokeguard',
       eventPattern: {
         source: ['aws.lambda'],
@@ -214,6 +229,7 @@ export class InvokeGuard extends Construct {
       targets: [guardTarget()],
     });
     this.changeRule = new events.Rule(this, 'ChangeRule', {
+      eventBus: props.sourceEventBus,
       description: 'CloudTrail management events that change who may invoke a function (permissions, policies, URLs, aliases)',
       eventPattern: {
         source: ['aws.lambda'],

@@ -1,0 +1,101 @@
+import * as path from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { InvokeguardHubStack, StackSetCallAs } from './hub-stack';
+import { InvokeGuardProps } from './invoke-guard';
+import { InvokeguardStack } from './invokeguard-stack';
+import { GuardMode, REPO_ROOT } from './policies';
+
+/** Context keys only a hub (`-c hub=true`) reads. */
+export const HUB_CONTEXT_KEYS: readonly string[] = [
+  'organizationId', 'memberOrganizationalUnits', 'memberRoleName', 'memberRegions', 'hubEventBusName', 'callAs',
+  'stackSetName', 'orgTrailBucket', 'orgTrailBucketAccount', 'orgTrailKmsKeyArn',
+];
+
+/** Context keys only the single-account stack reads. */
+export const SINGLE_ACCOUNT_CONTEXT_KEYS: readonly string[] = ['createTrail'];
+
+const list = (value: string | undefined): string[] | undefined =>
+  value?.split(',').map((v) => v.trim()).filter((v) => v !== '');
+
+/**
+ * Adds the stack the context selects to `app`: with `-c hub=true` the hub stack (InvokeguardHubStack), which needs
+ * `organizationId` and `memberOrganizationalUnits`; otherwise the single-account stack, as before. Context that the
+ * selected stack would ignore, or a missing required value, is an error.
+ */
+export function addStackFromContext(app: App, guardOverrides: Partial<InvokeGuardProps> = {}): Stack {
+  const context = (key: string): string | undefined => {
+    const value = app.node.tryGetContext(key);
+    return value === undefined || value === '' ? undefined : String(value);
+  };
+  const hubValue = context('hub');
+  if (hubValue !== undefined && hubValue !== 'true' && hubValue !== 'false') {
+    throw new Error(`invokeguard: context hub must be true or false, got "${hubValue}".`);
+  }
+  const hub = hubValue === 'true';
+  const given = (keys: readonly string[]) => keys.filter((key) => context(key) !== undefined);
+  const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+  const guard: InvokeGuardProps = {
+    // Relative paths are taken from the repository root, where `make deploy` and the docs start.
+    policiesFile: path.resolve(REPO_ROOT, context('policiesFile') ?? 'policies/invokers.json'),
+    mode: context('mode') as GuardMode | undefined,
+    alertEmail: context('alertEmail'),
+    eventBusName: context('eventBusName'),
+    sweepSchedule: context('sweepSchedule'),
+    ...guardOverrides,
+  };
+
+  if (!hub) {
+    const hubOnly = given(HUB_CONTEXT_KEYS);
+    if (hubOnly.length > 0) {
+      throw new Error(`invokeguard: context ${hubOnly.join(', ')} only applies to a hub; add -c hub=true, or leave ${hubOnly.length > 1 ? 'them' : 'it'} out.`);
+    }
+    return new InvokeguardStack(app, context('stackName') ?? 'Invokeguard', {
+      description: 'invokeguard: keeps Lambda resource policies to the allowlist in policies/invokers.json',
+      env,
+      guard: {
+        ...guard,
+        createTrail: context('createTrail') === undefined ? undefined : context('createTrail') !== 'false',
+      },
+    });
+  }
+
+  const errors: string[] = [];
+  const singleOnly = given(SINGLE_ACCOUNT_CONTEXT_KEYS);
+  if (singleOnly.length > 0) {
+    errors.push(`context ${singleOnly.join(', ')} does not apply to a hub (it relies on an organization trail); leave it out.`);
+  }
+  const organizationId = context('organizationId');
+  if (organizationId === undefined) {
+    errors.push('a hub needs -c organizationId=o-... (the organization whose accounts it guards).');
+  }
+  const ous = list(context('memberOrganizationalUnits'));
+  if (!ous || ous.length === 0) {
+    errors.push('a hub needs -c memberOrganizationalUnits=ou-...,ou-... (the OUs whose accounts get the member template).');
+  }
+  const bucket = context('orgTrailBucket');
+  const bucketAccount = context('orgTrailBucketAccount');
+  if ((bucket === undefined) !== (bucketAccount === undefined)) {
+    errors.push('orgTrailBucket and orgTrailBucketAccount go together (the organization trail\'s bucket and the account owning it).');
+  }
+  if (context('orgTrailKmsKeyArn') !== undefined && bucket === undefined) {
+    errors.push('orgTrailKmsKeyArn needs orgTrailBucket and orgTrailBucketAccount.');
+  }
+  if (errors.length > 0) {
+    throw new Error(`invokeguard: ${errors.join('\ninvokeguard: ')}`);
+  }
+  return new InvokeguardHubStack(app, context('stackName') ?? 'InvokeguardHub', {
+    description: 'invokeguard hub: keeps the Lambda resource policies of an organization\'s member accounts to the allowlist',
+    env,
+    guard,
+    organizationId: organizationId!,
+    memberOrganizationalUnits: ous!,
+    memberRoleName: context('memberRoleName'),
+    memberRegions: list(context('memberRegions')),
+    hubEventBusName: context('hubEventBusName'),
+    callAs: context('callAs') as StackSetCallAs | undefined,
+    stackSetName: context('stackSetName'),
+    organizationTrail: bucket && bucketAccount
+      ? { bucketName: bucket, account: bucketAccount, encryptionKeyArn: context('orgTrailKmsKeyArn') }
+      : undefined,
+  });
+}

@@ -1,0 +1,359 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, CfnElement, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { addStackFromContext } from '../lib/app-config';
+import { InvokeguardHubStack, InvokeguardHubStackProps, MEMBER_ROLE_ENV, TEMPLATE_BODY_LIMIT } from '../lib/hub-stack';
+import { InvokeguardStack } from '../lib/invokeguard-stack';
+import { functionsByAccount, InvokeguardMemberStack, MEMBER_ROLE_ACTIONS } from '../lib/member-stack';
+import { REPO_ROOT } from '../lib/policies';
+import { ATHENA_SQL_ENV } from '../lib/trail-athena';
+import { ACCEPT_ALL, FIXTURES, NO_BUNDLING, POLICIES } from './helpers';
+
+const ORG_POLICIES = path.join(FIXTURES, 'org-invokers.json');
+const ORG = 'o-a1b2c3d4e5';
+const OUS = ['ou-ab12-abcdefgh', 'ou-cd34-ijklmnop'];
+const HUB_ENV = { account: '999999999999', region: 'eu-west-1' };
+
+function hubStack(props: Partial<InvokeguardHubStackProps> = {}, app = new App({ context: NO_BUNDLING })): InvokeguardHubStack {
+  return new InvokeguardHubStack(app, 'Hub', {
+    env: HUB_ENV,
+    guard: { policiesFile: ORG_POLICIES, validatorCommand: ACCEPT_ALL },
+    organizationId: ORG,
+    memberOrganizationalUnits: OUS,
+    ...props,
+  });
+}
+const partitionArn = (rest: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, rest]] });
+const memberFunctionArn = (name: string, suffix = '') =>
+  ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:*:', { Ref: 'AWS::AccountId' }, `:function:${name}${suffix}`]] });
+
+test('the hub bus lets only principals of the organization put events', () => {
+  const template = Template.fromStack(hubStack({ hubEventBusName: 'org-lambda-events' }));
+  const buses = template.findResources('AWS::Events::EventBus', { Properties: { Name: 'org-lambda-events' } });
+  assert.equal(Object.keys(buses).length, 1);
+  const [busId] = Object.keys(buses);
+  const policies = Object.values(template.findResources('AWS::Events::EventBusPolicy'));
+  assert.equal(policies.length, 1);
+  assert.deepEqual(policies[0].Properties.EventBusName, { Ref: busId });
+  assert.deepEqual(policies[0].Properties.Statement, {
+    Sid: 'cdk-OrganizationPutEvents',
+    Effect: 'Allow',
+    Principal: '*',
+    Action: 'events:PutEvents',
+    Resource: { 'Fn::GetAtt': [busId, 'Arn'] },
+    Condition: { StringEquals: { 'aws:PrincipalOrgID': ORG } },
+  });
+});
+
+test('the hub bus name defaults to a generated one', () => {
+  const template = Template.fromStack(hubStack());
+  const buses = template.findResources('AWS::Events::EventBus', { Properties: { Description: Match.stringLikeRegexp('hub') } });
+  assert.equal(Object.keys(buses).length, 1);
+  assert.ok(Object.values(buses)[0].Properties.Name.startsWith('Hub'));
+});
+
+test('Invoke, change and trail-file rules are on the hub bus and target the guard with the same retries and DLQ', () => {
+  const stack = hubStack({ organizationTrail: { bucketName: 'org-trail', account: '444444444444' }, memberRegions: ['eu-west-1', 'us-east-1'] });
+  const template = Template.fromStack(stack);
+  const busRef = { Ref: stack.getLogicalId(stack.hubBus.node.defaultChild as CfnElement) };
+  const onHub = template.findResources('AWS::Events::Rule', { Properties: { EventBusName: busRef } });
+  const patterns = Object.values(onHub).map((r) => r.Properties.EventPattern);
+  assert.equal(patterns.length, 3);
+  const guardArns = [
+    'arn:aws:lambda:eu-west-1:111111111111:function:Orders', 'arn:aws:lambda:eu-west-1:111111111111:function:Billing',
+    'arn:aws:lambda:eu-west-1:222222222222:function:Blog',
+  ];
+  assert.deepEqual(patterns.find((p) => p.detail.eventName?.[0] === 'Invoke'), {
+    source: ['aws.lambda'],
+    'detail-type': ['AWS API Call via CloudTrail'],
+    detail: {
+      eventSource: ['lambda.amazonaws.com'],
+      eventName: ['Invoke', 'InvokeFunctionUrl'],
+      resources: { ARN: guardArns.flatMap((a) => [a, { prefix: `${a}:` }]) },
+    },
+  });
+  // The single-account stack's change pattern, unchanged.
+  const single = Template.fromStack(new InvokeguardStack(new App({ context: NO_BUNDLING }), 'S', {
+    env: HUB_ENV, guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+  }));
+  const singleChange = Object.values(single.findResources('AWS::Events::Rule', {
+    Properties: { EventPattern: Match.objectLike({ detail: Match.objectLike({ eventCategory: ['Management'] }) }) },
+  }))[0].Properties.EventPattern;
+  assert.deepEqual(patterns.find((p) => p.detail.eventCategory), singleChange);
+  assert.deepEqual(patterns.find((p) => p.source[0] === 'aws.s3'), {
+    source: ['aws.s3'],
+    'detail-type': ['Object Created'],
+    detail: {
+      bucket: { name: ['org-trail'] },
+      object: { key: [{ wildcard: `AWSLogs/${ORG}/*/CloudTrail/eu-west-1/*` }, { wildcard: `AWSLogs/${ORG}/*/CloudTrail/us-east-1/*` }] },
+    },
+  });
+  const targets = Object.values(onHub).map((r) => r.Properties.Targets);
+  for (const t of targets) {
+    assert.equal(t.length, 1);
+    assert.deepEqual(t[0].RetryPolicy, { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 8 });
+  }
+  assert.equal(new Set(targets.map((t) => JSON.stringify([t[0].Arn, t[0].DeadLetterConfig]))).size, 1);
+  // The guard reads the org trail's files and claims notifications in the dedup table.
+  template.hasResourceProperties('AWS::IAM::Role', {
+    Policies: [{ PolicyDocument: { Statement: Match.arrayWith([{
+      Sid: 'ReadTrailLogFiles', Effect: 'Allow', Action: 's3:GetObject',
+      Resource: partitionArn(`:s3:::org-trail/AWSLogs/${ORG}/*`),
+    }]) }, PolicyName: 'invokeguard' }],
+  });
+  template.resourceCountIs('AWS::DynamoDB::Table', 1);
+});
+
+test('the guard names the member role and may assume it in accounts of the organization only', () => {
+  const template = Template.fromStack(hubStack({ memberRoleName: 'guard-remediation' }));
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ [MEMBER_ROLE_ENV]: 'guard-remediation' }) },
+  });
+  template.hasResourceProperties('AWS::IAM::Role', {
+    AssumeRolePolicyDocument: Match.objectLike({ Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })] }),
+    Policies: [{ PolicyDocument: { Statement: Match.arrayWith([{
+      Sid: 'AssumeMemberRoles', Effect: 'Allow', Action: 'sts:AssumeRole',
+      Resource: partitionArn(':iam::*:role/guard-remediation'),
+      Condition: { StringEquals: { 'aws:ResourceOrgID': ORG } },
+    }]) }, PolicyName: 'invokeguard' }],
+  });
+  Template.fromStack(hubStack()).hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ [MEMBER_ROLE_ENV]: 'invokeguard-member' }) },
+  });
+});
+
+test('the StackSet is service-managed, deploys to new accounts of the OUs and removes stacks of leaving accounts', () => {
+  const stack = hubStack({ callAs: 'DELEGATED_ADMIN', memberRegions: ['eu-west-1', 'eu-central-1'] });
+  const template = Template.fromStack(stack);
+  const sets = Object.values(template.findResources('AWS::CloudFormation::StackSet'));
+  assert.equal(sets.length, 1);
+  const p = sets[0].Properties;
+  assert.equal(p.PermissionModel, 'SERVICE_MANAGED');
+  assert.deepEqual(p.AutoDeployment, { Enabled: true, RetainStacksOnAccountRemoval: false });
+  assert.equal(p.CallAs, 'DELEGATED_ADMIN');
+  assert.equal(p.StackSetName, 'Hub-members');
+  assert.deepEqual(p.Capabilities, ['CAPABILITY_NAMED_IAM']);
+  assert.deepEqual(p.StackInstancesGroup, [{ DeploymentTargets: { OrganizationalUnitIds: OUS }, Regions: ['eu-west-1', 'eu-central-1'] }]);
+  const params = Object.fromEntries(p.Parameters.map((x: { ParameterKey: string; ParameterValue: unknown }) => [x.ParameterKey, x.ParameterValue]));
+  const busId = stack.getLogicalId(stack.hubBus.node.defaultChild as CfnElement);
+  const roleId = stack.getLogicalId(stack.guard.function.role!.node.defaultChild as CfnElement);
+  assert.deepEqual(params, {
+    HubEventBusArn: { 'Fn::GetAtt': [busId, 'Arn'] },
+    HubGuardRoleArn: { 'Fn::GetAtt': [roleId, 'Arn'] },
+    MemberRoleRegion: 'eu-west-1',
+  });
+  assert.ok(Buffer.byteLength(p.TemplateBody) <= TEMPLATE_BODY_LIMIT);
+  assert.deepEqual(JSON.parse(p.TemplateBody), stack.memberTemplate);
+  // Defaults: called as the management account, the hub's region.
+  const defaults = Object.values(Template.fromStack(hubStack()).findResources('AWS::CloudFormation::StackSet'))[0].Properties;
+  assert.equal(defaults.CallAs, 'SELF');
+  assert.deepEqual(defaults.StackInstancesGroup[0].Regions, ['eu-west-1']);
+});
+
+test('hub props are validated', () => {
+  assert.throws(() => hubStack({ organizationId: 'o-short' }), /organizationId "o-short" is not an organization id/);
+  assert.throws(() => hubStack({ organizationId: 'r-a1b2c3d4e5' }), /not an organization id/);
+  assert.throws(() => hubStack({ memberOrganizationalUnits: [] }), /lists no organizational unit/);
+  assert.throws(() => hubStack({ memberOrganizationalUnits: ['ou-ab12-abcdefgh', 'r-ab12'] }), /"r-ab12" is not an organizational unit id/);
+  assert.throws(() => hubStack({ callAs: 'ADMIN' as never }), /callAs must be SELF or DELEGATED_ADMIN/);
+  assert.throws(() => hubStack({ memberRegions: ['mars'] }), /"mars" is not a region/);
+  assert.throws(() => hubStack({ guard: { policiesFile: ORG_POLICIES, validatorCommand: ACCEPT_ALL, createTrail: true } }), /creates no trail/);
+  // Functions keyed by name have no member account.
+  assert.throws(() => hubStack({ guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL } }), /keyed by its unqualified ARN.*BlogFunction/s);
+});
+
+// ---- the member template ----
+
+function memberTemplate(): Template {
+  const stack = hubStack();
+  return Template.fromJSON(stack.memberTemplate);
+}
+
+test('the member template forwards Invoke and change events of each account\'s guarded functions to the hub bus', () => {
+  const template = memberTemplate();
+  const rules = template.findResources('AWS::Events::Rule');
+  for (const rule of Object.values(rules)) {
+    assert.equal(rule.Properties.EventBusName, undefined); // the member's default bus
+    assert.deepEqual(rule.Properties.Targets, [{ Arn: { Ref: 'HubEventBusArn' }, Id: 'Target0', RoleArn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } }].map(
+      (t) => ({ ...t, RoleArn: rule.Properties.Targets[0].RoleArn })));
+  }
+  const invoke = (account: string) => Object.values(rules).find((r) => r.Condition === `IsMember${account}`)!.Properties.EventPattern;
+  assert.deepEqual(invoke('222222222222').detail, {
+    eventSource: ['lambda.amazonaws.com'],
+    eventName: ['Invoke', 'InvokeFunctionUrl'],
+    resources: { ARN: ['arn:aws:lambda:eu-west-1:222222222222:function:Blog', { prefix: 'arn:aws:lambda:eu-west-1:222222222222:function:Blog:' }] },
+  });
+  assert.equal(Object.values(rules).find((r) => r.Condition === 'GuardsFunctions')!.Properties.EventPattern.detail.eventCategory[0], 'Management');
+  // EventBridge's role may put events on the hub bus only.
+  // Without a trail bucket, the accounts that guard functions are the ones that forward.
+  const forward = Object.values(template.findResources('AWS::IAM::Role', { Condition: 'GuardsFunctions' }));
+  assert.equal(forward.length, 1);
+  assert.deepEqual(forward[0].Properties.AssumeRolePolicyDocument.Statement, [{
+    Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' },
+    Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+  }]);
+  assert.deepEqual(forward[0].Properties.Policies, [{ PolicyName: 'invokeguard', PolicyDocument: { Version: '2012-10-17', Statement: [{
+    Sid: 'ForwardToHubBus', Effect: 'Allow', Action: 'events:PutEvents', Resource: { Ref: 'HubEventBusArn' },
+  }] } }]);
+});
+
+test('the member role trusts only the hub guard\'s role and may only manage its account\'s guarded functions\' policies', () => {
+  const template = memberTemplate();
+  const roles = template.findResources('AWS::IAM::Role', { Properties: { RoleName: 'invokeguard-member' } });
+  assert.deepEqual(Object.values(roles).map((r) => r.Condition).sort(), ['CreatesMemberRole111111111111', 'CreatesMemberRole222222222222']);
+  const role = Object.values(roles).find((r) => r.Condition === 'CreatesMemberRole111111111111')!;
+  assert.deepEqual(role.Properties.AssumeRolePolicyDocument, {
+    Version: '2012-10-17',
+    Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { Ref: 'HubGuardRoleArn' } } }],
+  });
+  assert.deepEqual(role.Properties.Policies, [{ PolicyName: 'invokeguard', PolicyDocument: { Version: '2012-10-17', Statement: [{
+    Sid: 'ManageGuardedResourcePolicies',
+    Effect: 'Allow',
+    Action: [
+      'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
+      'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy', 'lambda:ListAliases',
+    ],
+    Resource: [
+      memberFunctionArn('Orders'), memberFunctionArn('Orders', ':*'), memberFunctionArn('Billing'), memberFunctionArn('Billing', ':*'),
+    ],
+  }] } }]);
+  assert.deepEqual([...MEMBER_ROLE_ACTIONS], role.Properties.Policies[0].PolicyDocument.Statement[0].Action);
+  assert.equal(role.Properties.ManagedPolicyArns, undefined);
+  // One role per account, in one region only (IAM is global).
+  assert.deepEqual(template.toJSON().Conditions.CreatesMemberRole111111111111, {
+    'Fn::And': [{ Condition: 'IsMember111111111111' }, { Condition: 'IsMemberRoleRegion' }],
+  });
+  assert.deepEqual(template.toJSON().Conditions.IsMember111111111111, { 'Fn::Equals': [{ Ref: 'AWS::AccountId' }, '111111111111'] });
+  assert.deepEqual(template.toJSON().Conditions.IsMemberRoleRegion, { 'Fn::Equals': [{ Ref: 'AWS::Region' }, { Ref: 'MemberRoleRegion' }] });
+  // Nothing CDK-specific that a StackSet instance could not deploy.
+  const json = template.toJSON();
+  assert.equal(json.Parameters.BootstrapVersion, undefined);
+  assert.equal(json.Rules, undefined);
+  assert.equal(json.Resources.CDKMetadata, undefined);
+});
+
+test('a member role name from the hub props', () => {
+  const template = Template.fromJSON(hubStack({ memberRoleName: 'guard-remediation' }).memberTemplate);
+  template.resourcePropertiesCountIs('AWS::IAM::Role', { RoleName: 'guard-remediation' }, 2);
+});
+
+test('the trail bucket\'s account forwards new log files of the organization', () => {
+  const template = Template.fromJSON(hubStack({ organizationTrail: { bucketName: 'org-trail', account: '444444444444' } }).memberTemplate);
+  const [rule] = Object.values(template.findResources('AWS::Events::Rule', { Condition: 'IsTrailBucketAccount' }));
+  assert.deepEqual(rule.Properties.EventPattern, {
+    source: ['aws.s3'], 'detail-type': ['Object Created'],
+    detail: { bucket: { name: ['org-trail'] }, object: { key: [{ prefix: `AWSLogs/${ORG}/` }] } },
+  });
+  assert.deepEqual(template.toJSON().Conditions.ForwardsEvents, { 'Fn::Or': [{ Condition: 'GuardsFunctions' }, { Condition: 'IsTrailBucketAccount' }] });
+});
+
+test('functionsByAccount groups full-ARN keys by account and many accounts nest Fn::Or', () => {
+  assert.deepEqual(functionsByAccount(['arn:aws:lambda:eu-west-1:111111111111:function:A', 'arn:aws:lambda:us-east-1:111111111111:function:B',
+    'arn:aws:lambda:eu-west-1:222222222222:function:C']), {
+    111111111111: ['arn:aws:lambda:eu-west-1:111111111111:function:A', 'arn:aws:lambda:us-east-1:111111111111:function:B'],
+    222222222222: ['arn:aws:lambda:eu-west-1:222222222222:function:C'],
+  });
+  assert.throws(() => functionsByAccount(['Orders']), /not: Orders/);
+  assert.throws(() => functionsByAccount(['arn:aws:lambda:eu-west-1:111111111111:function:A:prod']), /not: arn/);
+  const guarded = Object.fromEntries(Array.from({ length: 23 }, (_, i) => {
+    const account = String(100000000000 + i);
+    return [account, [`arn:aws:lambda:eu-west-1:${account}:function:F`]];
+  }));
+  const stack = new InvokeguardMemberStack(new App(), 'M', { guardedFunctions: guarded });
+  const conditions = Template.fromStack(stack).toJSON().Conditions;
+  const or = conditions.GuardsFunctions['Fn::Or'];
+  assert.equal(or.length, 3);
+  for (const c of Object.values<Record<string, unknown[]>>(conditions)) {
+    const args = c['Fn::Or'];
+    assert.ok(!args || (args.length >= 2 && args.length <= 10));
+  }
+});
+
+// ---- cdk-nag and cfn-lint on both stacks ----
+
+test('AwsSolutionsChecks finds nothing unacknowledged in the hub and the member stack', () => {
+  const checks = (scope: Parameters<AwsSolutionsChecks['validateScope']>[0]) =>
+    new AwsSolutionsChecks().validateScope(scope).violations.map((v) => `${v.ruleName} ${JSON.stringify(v.violatingResources.map((r) => r.locations))}`);
+  const hub = hubStack({ organizationTrail: { bucketName: 'org-trail', account: '444444444444', encryptionKeyArn: 'arn:aws:kms:eu-west-1:444444444444:key/1234abcd-12ab-34cd-56ef-1234567890ab' } });
+  assert.deepEqual(checks(hub), []);
+  assert.deepEqual(checks(hubStack()), []);
+  const member = new InvokeguardMemberStack(new App(), 'Member', {
+    guardedFunctions: functionsByAccount(['arn:aws:lambda:eu-west-1:111111111111:function:Orders']),
+    trailBucket: { bucketName: 'org-trail', account: '444444444444', logFilePrefix: `AWSLogs/${ORG}/` },
+  });
+  assert.deepEqual(checks(member), []);
+  // With the plugin as bin/app.ts registers it.
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-hub-nag-'));
+  const app = new App({ outdir, context: NO_BUNDLING });
+  hubStack({}, app);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth();
+  const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'));
+  assert.deepEqual(report.pluginReports.filter((r: { conclusion: string }) => r.conclusion !== 'success'), []);
+});
+
+// The cfn-lint scripts/cdk-test.sh runs on cdk.out (scripts/bootstrap.sh installs it into .venv), else any on PATH.
+const venvLint = path.join(REPO_ROOT, '.venv', 'bin', 'cfn-lint');
+const cfnLintBin = fs.existsSync(venvLint) ? venvLint : 'cfn-lint';
+const cfnLint = spawnSync(cfnLintBin, ['--version'], { encoding: 'utf8' });
+const lintRequired = process.env.INVOKEGUARD_TEST_RUST_VALIDATOR === '1' || process.env.CI === 'true';
+test('cfn-lint passes on the hub and the member template', { skip: !lintRequired && cfnLint.status !== 0 ? 'cfn-lint not on PATH' : false }, () => {
+  assert.equal(cfnLint.status, 0, 'cfn-lint must be on PATH (scripts/bootstrap.sh installs it into .venv)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-hub-lint-'));
+  const hub = hubStack({ organizationTrail: { bucketName: 'org-trail', account: '444444444444' }, memberRegions: ['eu-west-1', 'us-east-1'] });
+  const files = {
+    'hub.template.json': Template.fromStack(hub).toJSON(),
+    'member.template.json': hub.memberTemplate,
+  };
+  for (const [name, body] of Object.entries(files)) {
+    fs.writeFileSync(path.join(dir, name), JSON.stringify(body, null, 1));
+  }
+  const lint = spawnSync(cfnLintBin, Object.keys(files).map((f) => path.join(dir, f)), { encoding: 'utf8' });
+  assert.equal(lint.status, 0, `cfn-lint:\n${lint.stdout}${lint.stderr}`);
+});
+
+// ---- bin/app.ts context ----
+
+function appWith(context: Record<string, string>) {
+  const app = new App({ context: { ...NO_BUNDLING, ...context } });
+  // The single-account stack's Athena queries come from a stand-in, not a cargo build.
+  const saved = process.env[ATHENA_SQL_ENV];
+  process.env[ATHENA_SQL_ENV] = `${process.execPath} -e process.stdout.write('SELECT\\x201') --`;
+  try {
+    return addStackFromContext(app, { validatorCommand: ACCEPT_ALL });
+  } finally {
+    if (saved === undefined) delete process.env[ATHENA_SQL_ENV]; else process.env[ATHENA_SQL_ENV] = saved;
+  }
+}
+
+test('-c hub=true selects the hub stack; without it, the single-account stack as before', () => {
+  const single = appWith({ policiesFile: POLICIES });
+  assert.ok(single instanceof InvokeguardStack);
+  assert.equal(single.stackName, 'Invokeguard');
+  const hub = appWith({ hub: 'true', policiesFile: ORG_POLICIES, organizationId: ORG, memberOrganizationalUnits: OUS.join(','), memberRegions: 'eu-west-1, us-east-1', callAs: 'DELEGATED_ADMIN' });
+  assert.ok(hub instanceof InvokeguardHubStack);
+  assert.equal(hub.stackName, 'InvokeguardHub');
+  const set = Object.values(Template.fromStack(hub).findResources('AWS::CloudFormation::StackSet'))[0].Properties;
+  assert.deepEqual(set.StackInstancesGroup, [{ DeploymentTargets: { OrganizationalUnitIds: OUS }, Regions: ['eu-west-1', 'us-east-1'] }]);
+  assert.equal(set.CallAs, 'DELEGATED_ADMIN');
+  assert.ok(appWith({ hub: 'false', policiesFile: POLICIES }) instanceof InvokeguardStack);
+});
+
+test('conflicting or missing context is rejected with a clear error', () => {
+  const hub = { hub: 'true', policiesFile: ORG_POLICIES };
+  assert.throws(() => appWith({ ...hub }), /organizationId=o-.*\n.*memberOrganizationalUnits=ou-/s);
+  assert.throws(() => appWith({ ...hub, organizationId: ORG }), /needs -c memberOrganizationalUnits/);
+  assert.throws(() => appWith({ ...hub, memberOrganizationalUnits: OUS[0] }), /needs -c organizationId/);
+  assert.throws(() => appWith({ ...hub, organizationId: ORG, memberOrganizationalUnits: OUS[0], createTrail: 'true' }), /createTrail does not apply to a hub/);
+  assert.throws(() => appWith({ ...hub, organizationId: ORG, memberOrganizationalUnits: OUS[0], orgTrailBucket: 'b' }), /orgTrailBucket and orgTrailBucketAccount go together/);
+  assert.throws(() => appWith({ ...hub, organizationId: 'o-bad', memberOrganizationalUnits: OUS[0] }), /"o-bad" is not an organization id/);
+  assert.throws(() => appWith({ hub: 'yes' }), /hub must be true or false, got "yes"/);
+  assert.throws(() => appWith({ policiesFile: POLICIES, organizationId: ORG }), /context organizationId only applies to a hub; add -c hub=true/);
+  assert.throws(() => appWith({ policiesFile: POLICIES, memberOrganizationalUnits: OUS[0], callAs: 'SELF' }), /memberOrganizationalUnits, callAs only applies to a hub/);
+});
