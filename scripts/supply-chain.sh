@@ -108,7 +108,7 @@ else
         | sed "s|^\[advisories\]\$|[advisories]\ndb-path = \"$snap_root\"|" >"$work/deny-snapshot.toml" \
       && grep -q "^db-path = \"$snap_root\"\$" "$work/deny-snapshot.toml"; then
       # With the snapshot cargo-deny runs --offline (no database fetch), which keeps cargo
-      # offline too: download the locked crates first (crates.io is reachable where GitHub is not).
+      # offline too: download the locked crates first (the crate registry is reachable where GitHub is not).
       for manifest in "$ROOT/Cargo.toml" "$ROOT/fuzz/Cargo.toml"; do
         cargo fetch --locked --manifest-path "$manifest" >"$work/cargo-fetch.log" 2>&1 || cat "$work/cargo-fetch.log"
       done
