@@ -840,6 +840,7 @@ fields!(FastRecord {
     additional_event_data: Lenient<Additional<'de>> = "additionalEventData",
     resources: List<Resource<'de>> = "resources",
     recipient_account_id: Text<'de> = "recipientAccountId",
+    aws_region: Text<'de> = "awsRegion",
 });
 
 fields!(Identity {
@@ -963,6 +964,7 @@ impl<'de> FastRecord<'de> {
         self.error_code.put(&mut m, "errorCode")?;
         self.recipient_account_id
             .put(&mut m, "recipientAccountId")?;
+        self.aws_region.put(&mut m, "awsRegion")?;
         put(&mut m, "userIdentity", &self.user_identity)?;
         put(&mut m, "requestParameters", &self.request_parameters)?;
         put(&mut m, "additionalEventData", &self.additional_event_data)?;

@@ -210,11 +210,7 @@ pub(crate) mod s3 {
                     .build(),
             )
             .build();
-        let path_style = config.endpoint_url().is_some();
-        let s3 = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(path_style)
-            .build();
-        aws_sdk_s3::Client::from_conf(s3)
+        crate::remediate::aws::s3_client(&config)
     }
 
     pub fn describe<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String

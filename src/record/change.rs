@@ -4,9 +4,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::invocation::{FunctionRef, RecordError, parse_function_name};
+use super::invocation::{FunctionRef, RecordError, complete_arn, parse_function_name};
 use crate::allowlist::ids::is_account_id;
-use crate::home::Home;
 
 /// Management events that change who may invoke. Real names carry version suffixes
 /// (`AddPermission20150331v2`), so they are matched by prefix.
@@ -143,12 +142,7 @@ pub fn change(record: &Value) -> Result<Option<Change>, RecordError> {
             .clone()
             .filter(|a| is_account_id(a));
     }
-    if function.arn.is_none()
-        && let (Some(account), Some(region)) = (&function.account, &raw.aws_region)
-        && let Ok(home) = Home::new(Home::partition_of_region(region), region, account)
-    {
-        function.arn = Some(home.function_arn(&function.name));
-    }
+    complete_arn(&mut function, raw.aws_region.as_deref());
     let alias = matches!(kind, "CreateAlias" | "UpdateAlias")
         .then(|| request.and_then(|r| r.name.clone()))
         .flatten();

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::allowlist::ids::{is_account_id, is_function_name};
+use crate::home::Home;
 
 /// A record that claims to be a Lambda Invoke but whose fields have the wrong types.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +116,7 @@ struct RawInvoke {
     additional_event_data: Option<RawAdditional>,
     resources: Option<Vec<RawResource>>,
     recipient_account_id: Option<String>,
+    aws_region: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -249,6 +251,9 @@ pub fn invocation(record: &Value) -> Result<Invocation, RecordError> {
             .clone()
             .filter(|a| is_account_id(a));
     }
+    if let Some(f) = &mut function {
+        complete_arn(f, raw.aws_region.as_deref());
+    }
     inv.caller = caller(
         raw.user_identity.as_ref(),
         request,
@@ -351,6 +356,19 @@ fn caller(
         (Some(_), None) => CallerKind::Unknown,
     };
     c
+}
+
+/// Gives a function named without an ARN the ARN its account and the record's region make, so
+/// that a record about a same-named function of another account or region is told apart.
+pub(crate) fn complete_arn(f: &mut FunctionRef, region: Option<&str>) {
+    if f.arn.is_some() {
+        return;
+    }
+    if let (Some(account), Some(region)) = (&f.account, region)
+        && let Ok(home) = Home::new(Home::partition_of_region(region), region, account)
+    {
+        f.arn = Some(home.function_arn(&f.name));
+    }
 }
 
 /// The account of an IAM or STS ARN.

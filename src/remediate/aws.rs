@@ -11,6 +11,7 @@ use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::types::FunctionUrlAuthType;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
@@ -43,8 +44,13 @@ pub struct LazyAws {
     home_account: std::sync::OnceLock<String>,
     /// Lambda clients per (member account, region), built on first use; each keeps its
     /// assumed-role credentials cached until shortly before they expire.
-    members: tokio::sync::Mutex<HashMap<(String, String), aws_sdk_lambda::Client>>,
+    /// One cell per member account and region, so that assuming one account's role never
+    /// waits for another's; a failed assumption leaves its cell empty, to be tried again.
+    members: std::sync::Mutex<HashMap<(String, String), MemberClient>>,
 }
+
+/// A member account's Lambda client, built once its role has been assumed.
+type MemberClient = Arc<OnceCell<aws_sdk_lambda::Client>>;
 
 /// The session name member accounts see in their CloudTrail.
 const MEMBER_SESSION_NAME: &str = "invokeguard-hub";
@@ -63,7 +69,7 @@ impl LazyAws {
             dedup_table: None,
             member_role: None,
             home_account: std::sync::OnceLock::new(),
-            members: tokio::sync::Mutex::new(HashMap::new()),
+            members: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -88,7 +94,7 @@ impl LazyAws {
             dedup_table: None,
             member_role: None,
             home_account: std::sync::OnceLock::new(),
-            members: tokio::sync::Mutex::new(HashMap::new()),
+            members: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -114,16 +120,11 @@ impl LazyAws {
                             .build(),
                     )
                     .build();
-                // A local emulator serves buckets by path, not by host name.
-                let path_style = config.endpoint_url().is_some();
-                let s3 = aws_sdk_s3::config::Builder::from(&config)
-                    .force_path_style(path_style)
-                    .build();
                 Clients {
                     config: config.clone(),
                     lambda: aws_sdk_lambda::Client::new(&config),
                     events: aws_sdk_eventbridge::Client::new(&config),
-                    s3: aws_sdk_s3::Client::from_conf(s3),
+                    s3: s3_client(&config),
                     dynamodb: aws_sdk_dynamodb::Client::new(&config),
                 }
             })
@@ -147,37 +148,55 @@ impl LazyAws {
         if account == home {
             return Ok(base.lambda.clone());
         }
-        let key = (account.to_owned(), region.to_owned());
-        let mut members = self.members.lock().await;
-        if let Some(client) = members.get(&key) {
-            return Ok(client.clone());
-        }
+        let cell = {
+            let mut members = self
+                .members
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(
+                members
+                    .entry((account.to_owned(), region.to_owned()))
+                    .or_default(),
+            )
+        };
         let role = format!("arn:{partition}:iam::{account}:role/{role_name}");
-        let provider = aws_config::sts::AssumeRoleProvider::builder(&role)
-            .session_name(MEMBER_SESSION_NAME)
-            .configure(&base.config)
-            .build()
-            .await;
-        // Assumed now, so that a missing or untrusting role is one clear error naming it.
-        aws_sdk_lambda::config::ProvideCredentials::provide_credentials(&provider)
-            .await
-            .map_err(|e| ApiError::MemberRole {
-                account: account.to_owned(),
-                role: role.clone(),
-                message: aws_smithy_error_chain(&e),
-            })?;
-        let config = base
-            .config
-            .to_builder()
-            .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
-                provider,
-            ))
-            .region(aws_sdk_lambda::config::Region::new(region.to_owned()))
-            .build();
-        let client = aws_sdk_lambda::Client::new(&config);
-        members.insert(key, client.clone());
-        Ok(client)
+        let client = cell
+            .get_or_try_init(|| async {
+                let provider = aws_config::sts::AssumeRoleProvider::builder(&role)
+                    .session_name(MEMBER_SESSION_NAME)
+                    .configure(&base.config)
+                    .build()
+                    .await;
+                // Assumed now, so that a missing or untrusting role is one clear error naming it.
+                aws_sdk_lambda::config::ProvideCredentials::provide_credentials(&provider)
+                    .await
+                    .map_err(|e| ApiError::MemberRole {
+                        account: account.to_owned(),
+                        role: role.clone(),
+                        message: aws_smithy_error_chain(&e),
+                    })?;
+                let config = base
+                    .config
+                    .to_builder()
+                    .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
+                        provider,
+                    ))
+                    .region(aws_sdk_lambda::config::Region::new(region.to_owned()))
+                    .build();
+                Ok::<_, ApiError>(aws_sdk_lambda::Client::new(&config))
+            })
+            .await?;
+        Ok(client.clone())
     }
+}
+
+/// An S3 client; against a local emulator (an endpoint URL is set) buckets are addressed by
+/// path, not by host name.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let s3 = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(config.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(s3)
 }
 
 /// Maps an SDK error to what reconciling needs to know, by its modeled error code.
