@@ -11,6 +11,7 @@ bench: ## the engine benchmarks (criterion), the storm and the Lambda init/memor
 	cargo bench --bench engine
 	cargo bench --bench storm
 	scripts/bench-lambda.sh
+	scripts/bench-org.sh
 
 fuzz: ## fuzz each target for 10 minutes
 	scripts/fuzz.sh 600

@@ -532,3 +532,59 @@ async fn an_unreadable_trail_file_fails_the_event_so_it_is_retried() {
         object_created("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/gone.json.gz");
     assert!(run(&g, missing).await.unwrap_err().contains("NoSuchKey"));
 }
+
+/// Ninety functions in three accounts, none with a policy and none allowing anyone (so none
+/// drifted): each costs a ListAliases and a GetPolicy.
+fn three_accounts_of_thirty() -> (Guard<MemoryAws>, MemorySink) {
+    let accounts = ["210000000001", "210000000002", "210000000003"];
+    let mut functions = serde_json::Map::new();
+    let mut names = Vec::new();
+    for (a, account) in accounts.iter().enumerate() {
+        for i in 0..30 {
+            // MemoryAws keys policies by name: each account's names are its own.
+            let name = format!("f{a}-{i:02}");
+            functions.insert(
+                format!("arn:aws:lambda:us-east-1:{account}:function:{name}"),
+                json!({"allow": []}),
+            );
+            names.push(name);
+        }
+    }
+    let text = json!({"version": 1, "functions": functions}).to_string();
+    let policies = Allowlist::from_json(&text, "test", None).unwrap();
+    policies
+        .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
+        .unwrap();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let sink = MemorySink::default();
+    let guard = Guard::new(
+        policies,
+        MemoryAws::with_functions(&refs),
+        Arc::new(sink.clone()),
+        Settings::default(),
+    );
+    (guard, sink)
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_account_is_swept_within_its_own_budget_side_by_side() {
+    let (g, sink) = three_accounts_of_thirty();
+    let started = tokio::time::Instant::now();
+    run(&g, scheduled()).await.unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    // 60 requests per account at 7 a second, the first at once: 59 / 7 = 8.43 s of the paused
+    // clock. One budget for all (180 requests) or one account after another would take three
+    // times as long.
+    assert!((8.4..9.0).contains(&elapsed), "{elapsed} s");
+    let calls = g.aws().calls();
+    assert_eq!(calls.len(), 180);
+    let sweep = sink
+        .lines()
+        .into_iter()
+        .find(|l| l["message"] == "sweep")
+        .unwrap();
+    assert_eq!(
+        (sweep["policiesRead"].clone(), sweep["apiCalls"].clone()),
+        (json!(90), json!(180))
+    );
+}

@@ -16,7 +16,7 @@ use invokeguard::remediate::{Guard, LazyAws, Level, MemorySink, Settings};
 use serde_json::{Value, json};
 use support::http;
 use support::moto::{self, ACCOUNT, Moto, REGION};
-use support::proxy::{Fault, Hit, Proxy};
+use support::proxy::{Call, Fault, Hit, Proxy};
 
 const MEMBER_A: &str = "210000000001";
 const MEMBER_B: &str = "210000000002";
@@ -191,9 +191,14 @@ async fn forwarded_events_fix_each_member_policy_through_its_role_and_nothing_el
         assumed.iter().all(|b| b.contains("invokeguard-hub")),
         "{assumed:?}"
     );
-    assert!(
-        assumed.iter().any(|b| b.contains(MEMBER_A))
-            && assumed.iter().any(|b| b.contains(MEMBER_B))
+    // Once each: the credentials that proved the role are the ones the client then uses.
+    assert_eq!(
+        (
+            assumed.iter().filter(|b| b.contains(MEMBER_A)).count(),
+            assumed.iter().filter(|b| b.contains(MEMBER_B)).count()
+        ),
+        (1, 1),
+        "{assumed:?}"
     );
     assert!(
         !assumed.iter().any(|b| b.contains(MEMBER_C)),
@@ -252,4 +257,299 @@ async fn a_member_role_that_cannot_be_assumed_fails_only_that_accounts_event() {
         sids(moto::stored_policy(&b, "hub-fine", None).await),
         ["partner"]
     );
+}
+
+/// The largest number of `times` (sorted) inside any window of `window`.
+fn peak_in_window(times: &[std::time::Instant], window: std::time::Duration) -> usize {
+    let mut peak = 0;
+    let mut first = 0;
+    for (last, t) in times.iter().enumerate() {
+        while t.duration_since(times[first]) > window {
+            first += 1;
+        }
+        peak = peak.max(last - first + 1);
+    }
+    peak
+}
+
+#[tokio::test]
+async fn a_sweep_over_three_accounts_keeps_each_within_its_own_budget() {
+    use support::org::{self, OrgSpec};
+    let moto = Moto::shared();
+    let spec = OrgSpec {
+        accounts: org::account_ids(220_000_000_000, 3),
+        functions_per_account: 30,
+        drift_every: 6,
+        allowed_account: "222233334444".to_owned(),
+        name_prefix: "swept-".to_owned(),
+        concurrency: 8,
+    };
+    let organization = org::create_org(&moto.endpoint, &spec).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let sink = MemorySink::default();
+    let functions: Vec<(&str, &str)> = organization
+        .functions
+        .iter()
+        .map(|f| (f.account.as_str(), f.name.as_str()))
+        .collect();
+    let g = hub(&proxy, &functions, &sink).await;
+    let scheduled = json!({"version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": ACCOUNT, "region": REGION, "resources": [], "detail": {}});
+
+    let report = g.handle_event(scheduled, "req-sweep").await;
+    let report = report.unwrap_or_else(|e| {
+        panic!(
+            "{e}: {:?}",
+            sink.lines()
+                .iter()
+                .filter(|l| l["level"] == "ERROR")
+                .take(3)
+                .collect::<Vec<_>>()
+        )
+    });
+
+    // Every drifted policy is fixed through its account's role, and nothing else changed.
+    assert_eq!(report.removed, organization.drifted().count());
+    for f in &organization.functions {
+        let member = organization.member(&f.account).unwrap();
+        assert_eq!(
+            org::sids(&member.lambda, &f.name).await,
+            ["partner"],
+            "{}",
+            f.arn
+        );
+    }
+    let sweep = sink
+        .lines()
+        .into_iter()
+        .find(|l| l["message"] == "sweep")
+        .unwrap();
+    assert_eq!(
+        (
+            sweep["policiesRead"].clone(),
+            sweep["drift"].clone(),
+            sweep["fixed"].clone()
+        ),
+        (json!(90), json!(15), json!(15))
+    );
+
+    // Each account's Lambda calls stay within its budget: 7 a second, nothing saved up, so at
+    // most 8 in any second (one more for the jitter between the budget's clock and the proxy's).
+    let calls = proxy.calls();
+    let mut spans = Vec::new();
+    for account in &spec.accounts {
+        let times: Vec<std::time::Instant> = calls
+            .iter()
+            .filter(|c| {
+                c.function.as_deref().and_then(org::account_of_arn) == Some(account.as_str())
+            })
+            .map(|c| c.at)
+            .collect();
+        // ListAliases and GetPolicy for each function, and one write per drifted policy.
+        assert_eq!(times.len(), 30 * 2 + 5, "{account}");
+        let peak = peak_in_window(&times, std::time::Duration::from_secs(1));
+        assert!(peak <= 9, "{account}: {peak} calls within one second");
+        spans.push((times[0], times[times.len() - 1]));
+    }
+    // The accounts were swept side by side, not one after the other: each started before any
+    // finished.
+    let last_start = spans.iter().map(|s| s.0).max().unwrap();
+    let first_end = spans.iter().map(|s| s.1).min().unwrap();
+    assert!(
+        last_start < first_end,
+        "accounts were swept one after another"
+    );
+    // One role assumption per account.
+    let assumed = calls
+        .iter()
+        .filter(|c| c.body.contains("Action=AssumeRole"))
+        .count();
+    assert_eq!(assumed, 3);
+}
+
+#[tokio::test]
+async fn the_hub_binary_fixes_forwarded_events_through_the_member_roles_under_a_runtime_api() {
+    use support::runtime_api::{RuntimeApi, spawn_lambda};
+    let moto = Moto::shared();
+    let a = drifted_member_function(&moto.endpoint, MEMBER_A, "bin-orders").await;
+    let b = drifted_member_function(&moto.endpoint, MEMBER_B, "bin-billing").await;
+    let c = drifted_member_function(&moto.endpoint, MEMBER_C, "bin-orders").await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let policies = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        policies.path(),
+        json!({"version": 1, "functions": {
+            arn(MEMBER_A, "bin-orders"): {"allow": [{"account": "222233334444"}]},
+            arn(MEMBER_B, "bin-billing"): {"allow": [{"account": "222233334444"}]}}})
+        .to_string(),
+    )
+    .unwrap();
+    let api = RuntimeApi::start().await;
+    let mut env = moto::env_for_child(&proxy.endpoint);
+    env.push((
+        "INVOKEGUARD_POLICIES".into(),
+        policies.path().display().to_string(),
+    ));
+    env.push(("INVOKEGUARD_MEMBER_ROLE".into(), "org-guard-member".into()));
+    let process = spawn_lambda(
+        std::path::Path::new(env!("CARGO_BIN_EXE_invokeguard-lambda")),
+        &api,
+        &env,
+    );
+
+    let ra = api
+        .invoke(forwarded_invoke(MEMBER_A, "bin-orders", "bin-a"))
+        .await;
+    let rb = api
+        .invoke(forwarded_change(MEMBER_B, "bin-billing", "bin-b"))
+        .await;
+    let rc = api
+        .invoke(forwarded_invoke(MEMBER_C, "bin-orders", "bin-c"))
+        .await;
+    let field = |r: &support::runtime_api::Invocation, k: &str| {
+        r.outcome.as_ref().ok().map(|o| o[k].clone())
+    };
+    assert_eq!(field(&ra, "removed"), Some(json!(1)), "{:?}", ra.outcome);
+    assert_eq!(field(&rb, "removed"), Some(json!(1)), "{:?}", rb.outcome);
+    assert_eq!(field(&rc, "ignored"), Some(json!(1)), "{:?}", rc.outcome);
+    assert_eq!(
+        sids(moto::stored_policy(&a, "bin-orders", None).await),
+        ["partner"]
+    );
+    assert_eq!(
+        sids(moto::stored_policy(&b, "bin-billing", None).await),
+        ["partner"]
+    );
+    assert_eq!(
+        sids(moto::stored_policy(&c, "bin-orders", None).await),
+        ["partner", "public"]
+    );
+    let assumed: Vec<String> = proxy
+        .calls()
+        .into_iter()
+        .map(|c| c.body)
+        .filter(|b| b.contains("Action=AssumeRole"))
+        .collect();
+    assert_eq!(assumed.len(), 2, "{assumed:?}");
+    for account in [MEMBER_A, MEMBER_B] {
+        let role = format!("arn%3Aaws%3Aiam%3A%3A{account}%3Arole%2Forg-guard-member");
+        assert!(
+            assumed.iter().any(|b| b.contains(&role)),
+            "{role}: {assumed:?}"
+        );
+    }
+    // The remediation lines name the member account they acted in.
+    let mut lines = Vec::new();
+    for _ in 0..200 {
+        lines = process
+            .stdout_lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["message"] == "remediation")
+            .collect();
+        if lines.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let accounts: Vec<&str> = lines.iter().filter_map(|l| l["account"].as_str()).collect();
+    assert_eq!(accounts, [MEMBER_A, MEMBER_B], "{lines:?}");
+}
+
+#[tokio::test]
+async fn audit_from_the_hub_reads_member_policies_through_their_roles_and_changes_nothing() {
+    let moto = Moto::shared();
+    let a = drifted_member_function(&moto.endpoint, MEMBER_A, "cli-audited").await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let policies = tempfile::NamedTempFile::new().unwrap();
+    let function = arn(MEMBER_A, "cli-audited");
+    std::fs::write(
+        policies.path(),
+        json!({"version": 1, "functions": {&function: {"allow": [{"account": "222233334444"}]}}})
+            .to_string(),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_invokeguard"))
+        .args([
+            "audit",
+            "--json",
+            "--account",
+            ACCOUNT,
+            "--region",
+            REGION,
+            "--policies",
+        ])
+        .arg(policies.path())
+        .env_clear()
+        .envs(moto::env_for_child(&proxy.endpoint))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a grant would go: {stderr}");
+    let plans: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    assert_eq!(plans[0]["function"], function.as_str());
+    assert_eq!(plans[0]["remove"][0]["sid"], "public");
+    let assumed: Vec<Call> = proxy
+        .calls()
+        .into_iter()
+        .filter(|c| c.body.contains("Action=AssumeRole"))
+        .collect();
+    assert_eq!(assumed.len(), 1);
+    assert!(
+        assumed[0]
+            .body
+            .contains(&format!("{MEMBER_A}%3Arole%2Finvokeguard-member"))
+    );
+    assert_eq!(
+        sids(moto::stored_policy(&a, "cli-audited", None).await),
+        ["partner", "public"],
+        "audit reads only"
+    );
+}
+
+#[tokio::test]
+async fn each_member_role_is_assumed_once_however_many_accounts() {
+    use support::org::{self, OrgSpec};
+    let moto = Moto::shared();
+    // More accounts than the SDK's shared identity cache holds (64).
+    let spec = OrgSpec {
+        accounts: org::account_ids(230_000_000_000, 70),
+        functions_per_account: 1,
+        drift_every: 0,
+        allowed_account: "222233334444".to_owned(),
+        name_prefix: "many-".to_owned(),
+        concurrency: 8,
+    };
+    let organization = org::create_org(&moto.endpoint, &spec).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let sink = MemorySink::default();
+    let functions: Vec<(&str, &str)> = organization
+        .functions
+        .iter()
+        .map(|f| (f.account.as_str(), f.name.as_str()))
+        .collect();
+    let g = hub(&proxy, &functions, &sink).await;
+    let scheduled = json!({"version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": ACCOUNT, "region": REGION, "resources": [], "detail": {}});
+
+    for sweep in ["req-1", "req-2"] {
+        let report = g.handle_event(scheduled.clone(), sweep).await.unwrap();
+        assert_eq!(report.removed, 0);
+    }
+    let calls = proxy.calls();
+    let assumed = calls
+        .iter()
+        .filter(|c| c.body.contains("Action=AssumeRole"))
+        .count();
+    assert_eq!(assumed, 70, "two sweeps, one role assumption per account");
+    let listed = calls
+        .iter()
+        .filter(|c| c.operation == "ListAliases")
+        .count();
+    assert_eq!(listed, 2 * 70, "both sweeps reached every account");
 }

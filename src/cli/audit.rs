@@ -7,12 +7,12 @@ use std::path::Path;
 use super::Exit;
 use super::args::HomeArgs;
 use super::inputs::CliError;
-use super::remediate::resolve_home;
+use super::remediate::{cli_aws, resolve_home};
 use crate::allowlist::Allowlist;
 use crate::plan::{Plan, plan};
-use crate::remediate::budget::{Budget, SWEEP_REQUESTS_PER_SECOND};
+use crate::remediate::budget::Budget;
 use crate::remediate::discover::guarded_policies;
-use crate::remediate::{ApiError, LazyAws, PolicyApi};
+use crate::remediate::{ApiError, PolicyApi};
 
 pub async fn audit(
     policies: &Path,
@@ -22,9 +22,11 @@ pub async fn audit(
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
     let allowlist = Allowlist::load(policies, None)?;
-    allowlist.set_home(resolve_home(home).await?)?;
-    let aws = LazyAws::from_env(None);
-    let budget = Budget::new(SWEEP_REQUESTS_PER_SECOND, SWEEP_REQUESTS_PER_SECOND);
+    let home = resolve_home(home).await?;
+    allowlist.set_home(home.clone())?;
+    let aws = cli_aws(None);
+    aws.set_home(&home);
+    let budget = Budget::sweep();
     let (targets, discovery_errors) = guarded_policies(&allowlist, &aws, &budget).await;
     let mut failed = !discovery_errors.is_empty();
     for e in &discovery_errors {

@@ -12,7 +12,7 @@ use super::inputs::CliError;
 use super::remediate::resolve_home;
 use crate::allowlist::Allowlist;
 use crate::allowlist::init::draft;
-use crate::remediate::budget::{Budget, SWEEP_REQUESTS_PER_SECOND};
+use crate::remediate::budget::Budget;
 use crate::remediate::{Discovery, LazyAws, PolicyApi};
 
 pub async fn init(
@@ -32,7 +32,7 @@ pub async fn init(
     }
     let home = resolve_home(home).await?;
     let aws = LazyAws::from_env(None);
-    let budget = Budget::new(SWEEP_REQUESTS_PER_SECOND, SWEEP_REQUESTS_PER_SECOND);
+    let budget = Budget::sweep();
     let names: Vec<String> = if functions.is_empty() {
         budget.take().await;
         aws.list_functions()

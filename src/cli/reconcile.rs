@@ -28,7 +28,7 @@ pub async fn reconcile(
             let width = 30;
             let filled = (done * width).checked_div(total).unwrap_or(width);
             eprint!(
-                "\r[{}{}] {done}/{total} policies",
+                "\r[{}{}] {done}/{total} functions",
                 "#".repeat(filled),
                 " ".repeat(width - filled)
             );

@@ -63,16 +63,17 @@ pub(crate) fn shell_guard(allowlist: Allowlist) -> Guard<LazyAws> {
         log_level: Level::Info,
         ..Settings::default()
     };
+    Guard::new(allowlist, cli_aws(bus), Arc::new(StdoutSink), settings)
+}
+
+/// The CLI's AWS clients: a function ARN in another account is reached through its member role
+/// (`INVOKEGUARD_MEMBER_ROLE`, default `invokeguard-member`), as the hub guard reaches it.
+pub(crate) fn cli_aws(event_bus: Option<String>) -> LazyAws {
     let member_role = std::env::var("INVOKEGUARD_MEMBER_ROLE")
         .ok()
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| crate::lambda::DEFAULT_MEMBER_ROLE.to_owned());
-    Guard::new(
-        allowlist,
-        LazyAws::from_env(bus).with_member_role(Some(member_role)),
-        Arc::new(StdoutSink),
-        settings,
-    )
+    LazyAws::from_env(event_bus).with_member_role(Some(member_role))
 }
 
 /// `--account`/`--region`, else the AWS configuration's region and STS's account: a function

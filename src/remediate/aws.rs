@@ -13,6 +13,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_credential_types::provider::ProvideCredentials;
 use tokio::sync::OnceCell;
 
 use super::api::{ApiError, Dedup, Discovery, Notifier, Objects, PolicyApi};
@@ -168,13 +169,17 @@ impl LazyAws {
                     .build()
                     .await;
                 // Assumed now, so that a missing or untrusting role is one clear error naming it.
-                aws_sdk_lambda::config::ProvideCredentials::provide_credentials(&provider)
+                let first = ProvideCredentials::provide_credentials(&provider)
                     .await
                     .map_err(|e| ApiError::MemberRole {
                         account: account.to_owned(),
                         role: role.clone(),
                         message: aws_smithy_error_chain(&e),
                     })?;
+                let provider = Primed {
+                    first: std::sync::Mutex::new(Some(first)),
+                    refresh: provider,
+                };
                 let config = base
                     .config
                     .to_builder()
@@ -182,11 +187,43 @@ impl LazyAws {
                         provider,
                     ))
                     .region(aws_sdk_lambda::config::Region::new(region.to_owned()))
+                    // A cache of its own: clients built from one configuration share a cache of
+                    // 64 identities, so past 64 accounts each would keep assuming its role again.
+                    .identity_cache(aws_config::identity::IdentityCache::lazy().build())
                     .build();
                 Ok::<_, ApiError>(aws_sdk_lambda::Client::new(&config))
             })
             .await?;
         Ok(client.clone())
+    }
+}
+
+/// A member role's credentials: first the ones already assumed, then fresh ones from STS each
+/// time the client's identity cache finds them near expiry.
+#[derive(Debug)]
+struct Primed {
+    first: std::sync::Mutex<Option<aws_credential_types::Credentials>>,
+    refresh: aws_config::sts::AssumeRoleProvider,
+}
+
+impl ProvideCredentials for Primed {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let first = self
+            .first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match first {
+            Some(credentials) => {
+                aws_credential_types::provider::future::ProvideCredentials::ready(Ok(credentials))
+            }
+            None => self.refresh.provide_credentials(),
+        }
     }
 }
 

@@ -2,7 +2,10 @@
 //! shared with everything else the account does, so a sweep spends at most a share of it.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock, so that a test with paused time sees a sweep's schedule without waiting for it.
+use tokio::time::Instant;
 
 use std::sync::PoisonError;
 
@@ -17,6 +20,13 @@ pub struct Budget {
 pub const SWEEP_REQUESTS_PER_SECOND: f64 = 7.0;
 
 impl Budget {
+    /// A sweep's budget in one account and region: 7 requests a second and nothing saved up, so
+    /// no second holds more than 8 of them (a burst would let the first second take 14, nearly
+    /// the whole quota).
+    pub fn sweep() -> Self {
+        Budget::new(SWEEP_REQUESTS_PER_SECOND, 1.0)
+    }
+
     pub fn new(per_second: f64, burst: f64) -> Self {
         Budget {
             per_second: per_second.max(0.1),
@@ -66,5 +76,23 @@ mod tests {
         assert!((last - 2.0).abs() < 1e-9, "{last}");
         let later = b.reserve_at(t0 + Duration::from_secs(10));
         assert!(later.is_zero(), "the bucket refills");
+    }
+
+    #[test]
+    fn a_sweep_takes_at_most_eight_requests_in_any_second() {
+        let b = Budget::sweep();
+        let t0 = Instant::now();
+        // Each request goes when its wait is over; count those starting within the first second.
+        let mut at = t0;
+        let mut starts = Vec::new();
+        for _ in 0..30 {
+            at += b.reserve_at(at);
+            starts.push(at);
+        }
+        let first_second = starts
+            .iter()
+            .filter(|s| s.duration_since(t0) <= Duration::from_secs(1))
+            .count();
+        assert_eq!(first_second, 8);
     }
 }

@@ -33,35 +33,50 @@ pub async fn guarded_policies<'a, D: Discovery>(
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (key, function) in allowlist.functions() {
-        let api_function = allowlist.api_function(key);
-        budget.take().await;
-        // A name key is the client's own account and region: ListAliases takes the name.
-        let listed = key.arn().unwrap_or(key.as_str());
-        let aliases = match aws.list_aliases(listed).await {
-            Ok(a) => a,
-            Err(error) => {
-                errors.push(DiscoveryError {
-                    function: key.as_str().to_owned(),
-                    error,
-                });
-                continue;
-            }
-        };
-        let mut qualifiers: Vec<Option<String>> = vec![None];
-        for q in aliases
-            .into_iter()
-            .chain(function.qualifiers.iter().map(|q| q.as_str().to_owned()))
-        {
-            if !qualifiers.contains(&Some(q.clone())) {
-                qualifiers.push(Some(q));
-            }
+        match policies_of(allowlist, key, function, aws, budget).await {
+            Ok(policies) => out.extend(policies),
+            Err(e) => errors.push(e),
         }
-        out.extend(qualifiers.into_iter().map(|qualifier| PolicyRef {
+    }
+    (out, errors)
+}
+
+/// The policies of one guarded function: the unqualified one, then each alias (one
+/// ListAliases within `budget`), then the qualifiers the file lists that are not aliases.
+pub async fn policies_of<'a, D: Discovery>(
+    allowlist: &'a Allowlist,
+    key: &'a FunctionKey,
+    function: &'a GuardedFunction,
+    aws: &D,
+    budget: &Budget,
+) -> Result<Vec<PolicyRef<'a>>, DiscoveryError> {
+    let api_function = allowlist.api_function(key);
+    budget.take().await;
+    // A name key is the client's own account and region: ListAliases takes the name.
+    let listed = key.arn().unwrap_or(key.as_str());
+    let aliases = aws
+        .list_aliases(listed)
+        .await
+        .map_err(|error| DiscoveryError {
+            function: key.as_str().to_owned(),
+            error,
+        })?;
+    let mut qualifiers: Vec<Option<String>> = vec![None];
+    for q in aliases
+        .into_iter()
+        .chain(function.qualifiers.iter().map(|q| q.as_str().to_owned()))
+    {
+        if !qualifiers.contains(&Some(q.clone())) {
+            qualifiers.push(Some(q));
+        }
+    }
+    Ok(qualifiers
+        .into_iter()
+        .map(|qualifier| PolicyRef {
             key,
             function,
             api_function: api_function.clone(),
             qualifier,
-        }));
-    }
-    (out, errors)
+        })
+        .collect())
 }

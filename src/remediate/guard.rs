@@ -84,7 +84,8 @@ pub struct Guard<A> {
     pub(super) sink: Arc<dyn LogSink>,
     pub(super) settings: Settings,
     coalescer: Coalescer,
-    /// Called after each policy of a sweep with (done, total): the CLI's progress bar.
+    /// Called after each function of a sweep (its aliases' policies included) with (done,
+    /// total): the CLI's progress bar.
     pub(super) progress: Option<Progress>,
 }
 
@@ -178,7 +179,7 @@ impl<A: Aws> Guard<A> {
         }
     }
 
-    /// Reports a sweep's progress to `f` (done, total) after each policy.
+    /// Reports a sweep's progress to `f` (functions done, total) after each function.
     pub fn with_progress(mut self, f: Progress) -> Self {
         self.progress = Some(f);
         self

@@ -229,7 +229,8 @@ pub struct SweepLine {
     pub api_calls: usize,
     pub elapsed_ms: u64,
     /// True when the sweep stopped before the end (the Lambda timeout neared); `remaining`
-    /// policies were not looked at, and the invocation fails so that it shows.
+    /// policies were not looked at (a function whose aliases were not listed yet counts as
+    /// one), and the invocation fails so that it shows.
     pub incomplete: bool,
     pub remaining: usize,
 }

@@ -11,7 +11,7 @@ pub mod guard;
 pub mod log;
 pub mod memory;
 mod on_change;
-mod sweep;
+pub mod sweep;
 pub mod trail_file;
 
 pub use api::{ApiError, Aws, Dedup, Discovery, Notifier, Objects, PolicyApi};

@@ -12,13 +12,15 @@ use serde_json::Value;
 
 use super::api::Aws;
 use super::audit::{Audit, Level};
-use super::budget::{Budget, SWEEP_REQUESTS_PER_SECOND};
-use super::discover::{PolicyRef, guarded_policies};
+use super::budget::Budget;
+use super::discover::{PolicyRef, policies_of};
 use super::guard::{EventReport, Guard, GuardError, Tally, Target};
 use super::log::{Input, Message, Subject, SweepLine};
+use crate::allowlist::GuardedFunction;
+use crate::allowlist::ids::FunctionKey;
 
 /// Time kept in hand when the Lambda timeout nears: one reconcile at most, and the last lines.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
 /// True for EventBridge's scheduled event (`source: aws.events`, `detail-type: Scheduled Event`).
 pub fn is_scheduled(event: &Value) -> bool {
@@ -26,8 +28,10 @@ pub fn is_scheduled(event: &Value) -> bool {
         && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
 }
 
-/// Accounts (and regions) swept at the same time.
-const ACCOUNTS_IN_PARALLEL: usize = 4;
+/// Accounts (and regions) swept at the same time. Each has its own quota, so the bound is the
+/// guard's own: connections, memory and STS calls. Sixteen sweep 100 accounts of 100 functions
+/// in seven rounds of about 30 s each, within the 5-minute timeout.
+pub const ACCOUNTS_IN_PARALLEL: usize = 16;
 
 /// What became of one policy in a sweep.
 enum Swept {
@@ -47,6 +51,38 @@ struct SweptPolicy {
     failed_policy: bool,
 }
 
+/// The guarded functions of one account and region, in the policies file's order.
+type Group<'a> = Vec<(&'a FunctionKey, &'a GuardedFunction)>;
+
+/// The sweep of one account and region.
+#[derive(Default)]
+struct GroupSwept {
+    policies: Vec<Swept>,
+    /// ListAliases calls made.
+    listed: usize,
+    /// Functions whose aliases could not be listed.
+    not_listed: usize,
+}
+
+/// Where a sweep starts in the list of accounts and regions: a different, scattered place each
+/// hour, so that in an organization too large for one invocation every account is reached in
+/// turn (the `sweep` line says `incomplete` meanwhile).
+fn first_group(groups: usize, now: std::time::SystemTime) -> usize {
+    if groups == 0 {
+        return 0;
+    }
+    let hour = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 3600)
+        .unwrap_or(0);
+    // SplitMix64's finalizer: consecutive hours land far apart.
+    let mut z = hour.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z % groups as u64) as usize
+}
+
 /// (account, region) of a function ARN; a name is the home's, `("", "")`.
 fn account_region(api_function: &str) -> (String, String) {
     let parts: Vec<&str> = api_function.split(':').collect();
@@ -57,26 +93,50 @@ fn account_region(api_function: &str) -> (String, String) {
 }
 
 impl<A: Aws> Guard<A> {
-    /// The policies of one account and region, one after the other, within its own budget.
+    /// The functions of one account and region, one after the other, within its own budget:
+    /// each function's aliases are listed, then each of its policies is reconciled.
     async fn sweep_group(
         &self,
-        list: Vec<&PolicyRef<'_>>,
+        functions: Group<'_>,
         deadline: Option<Instant>,
         done: &AtomicUsize,
         total: usize,
         request_id: &str,
         sweep_id: &str,
-    ) -> Vec<Swept> {
-        let budget = Budget::new(SWEEP_REQUESTS_PER_SECOND, SWEEP_REQUESTS_PER_SECOND);
-        let mut out = Vec::new();
-        for t in list {
-            if deadline
-                .is_some_and(|d| d.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)
-            {
-                out.push(Swept::NotReached);
+    ) -> GroupSwept {
+        let budget = Budget::sweep();
+        let near_deadline = || {
+            deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)
+        };
+        let mut out = GroupSwept::default();
+        for (key, function) in functions {
+            if near_deadline() {
+                // Its aliases were never listed: it counts as its unqualified policy alone.
+                out.policies.push(Swept::NotReached);
                 continue;
             }
-            out.push(self.sweep_one(t, &budget, request_id, sweep_id).await);
+            out.listed += 1;
+            match policies_of(&self.policies, key, function, &self.aws, &budget).await {
+                Err(e) => {
+                    out.not_listed += 1;
+                    self.bare_error(
+                        request_id,
+                        &format!(
+                            "sweep: {}: cannot list its aliases: {}",
+                            e.function, e.error
+                        ),
+                    );
+                }
+                Ok(policies) => {
+                    for t in &policies {
+                        out.policies.push(if near_deadline() {
+                            Swept::NotReached
+                        } else {
+                            self.sweep_one(t, &budget, request_id, sweep_id).await
+                        });
+                    }
+                }
+            }
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             if let Some(progress) = &self.progress {
                 progress(n, total);
@@ -155,51 +215,48 @@ impl<A: Aws> Guard<A> {
     ) -> Result<EventReport, GuardError> {
         let started = Instant::now();
         let sweep_id = format!("sweep-{request_id}");
-        let budget = Budget::new(SWEEP_REQUESTS_PER_SECOND, SWEEP_REQUESTS_PER_SECOND);
-        let (targets, errors) = guarded_policies(&self.policies, &self.aws, &budget).await;
+        let functions = self.policies.functions().count();
         let mut line = SweepLine {
-            functions: self.policies.functions().count(),
+            functions,
             policies_read: 0,
             drift: 0,
             fixed: 0,
             unfixed: 0,
-            failed: errors.len(),
-            api_calls: self.policies.functions().count(),
+            failed: 0,
+            api_calls: 0,
             elapsed_ms: 0,
             incomplete: false,
             remaining: 0,
         };
         let mut report = EventReport::default();
-        for e in &errors {
-            self.bare_error(
-                request_id,
-                &format!(
-                    "sweep: {}: cannot list its aliases: {}",
-                    e.function, e.error
-                ),
-            );
-        }
-        // Each account and region has its own control-plane quota: their policies are swept
-        // side by side (a few at a time), each within its own budget.
-        let mut groups: Vec<((String, String), Vec<&PolicyRef<'_>>)> = Vec::new();
-        for t in &targets {
-            let place = account_region(&t.api_function);
+        // Each account and region has its own control-plane quota: they are swept side by
+        // side (a bounded number at a time), each within its own budget, aliases included.
+        let mut groups: Vec<((String, String), Group<'_>)> = Vec::new();
+        for (key, function) in self.policies.functions() {
+            let place = account_region(&self.policies.api_function(key));
             match groups.iter_mut().find(|(p, _)| *p == place) {
-                Some((_, list)) => list.push(t),
-                None => groups.push((place, vec![t])),
+                Some((_, list)) => list.push((key, function)),
+                None => groups.push((place, vec![(key, function)])),
             }
         }
-        let total = targets.len();
+        // A sweep cut short by the deadline must not leave the same accounts out every time.
+        let first = first_group(groups.len(), std::time::SystemTime::now());
+        groups.rotate_left(first);
         let done = AtomicUsize::new(0);
+        // A loop, not a closure: the futures must stay `Send` for any lifetime (tokio::spawn).
         let mut sweeps = Vec::new();
         for (_, list) in groups {
-            sweeps.push(self.sweep_group(list, deadline, &done, total, request_id, &sweep_id));
+            sweeps.push(self.sweep_group(list, deadline, &done, functions, request_id, &sweep_id));
         }
-        let outcomes: Vec<Vec<Swept>> = futures_util::stream::iter(sweeps)
+        let outcomes: Vec<GroupSwept> = futures_util::stream::iter(sweeps)
             .buffer_unordered(ACCOUNTS_IN_PARALLEL)
             .collect()
             .await;
-        for swept in outcomes.into_iter().flatten() {
+        for group in &outcomes {
+            line.api_calls += group.listed;
+            line.failed += group.not_listed;
+        }
+        for swept in outcomes.into_iter().flat_map(|g| g.policies) {
             let Swept::Reconciled(tally) = swept else {
                 line.incomplete = true;
                 line.remaining += 1;
@@ -231,7 +288,7 @@ impl<A: Aws> Guard<A> {
             format!(
                 "sweep stopped before the Lambda timeout with {} of {} policies left; the next sweep starts over",
                 line.remaining,
-                targets.len()
+                line.policies_read + line.remaining
             )
         });
         let failed = line.failed;
@@ -261,5 +318,28 @@ impl<A: Aws> Guard<A> {
             }),
             None => Ok(report),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn each_hour_starts_somewhere_else_and_every_account_gets_its_turn() {
+        let at = |hour: u64| UNIX_EPOCH + Duration::from_secs(hour * 3600 + 59);
+        // Within an hour the start stays put; a sweep repeated by Lambda starts in the same place.
+        assert_eq!(
+            first_group(40, at(500_000)),
+            first_group(40, at(500_000) + Duration::from_secs(1800))
+        );
+        // Over two days of hourly sweeps of 40 groups, the start has visited most of the list.
+        let starts: std::collections::BTreeSet<usize> =
+            (500_000..500_048).map(|h| first_group(40, at(h))).collect();
+        assert!(starts.len() >= 25, "{starts:?}");
+        assert!(starts.iter().all(|s| *s < 40));
+        assert_eq!(first_group(1, at(7)), 0);
+        assert_eq!(first_group(0, at(7)), 0);
     }
 }

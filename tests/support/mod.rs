@@ -5,5 +5,6 @@
 
 pub mod http;
 pub mod moto;
+pub mod org;
 pub mod proxy;
 pub mod runtime_api;

@@ -34,6 +34,11 @@
 //! - The moto copy of a taken-over policy is left as it was (moto keeps one policy per function
 //!   anyway); read policies back through the proxy, not moto directly.
 //!
+//! ## ListAliases with a function ARN
+//!
+//! moto 5.2.5 does not URL-decode the function name of `ListAliases`, so the proxy forwards that
+//! path decoded: a hub guard lists a member function's aliases by its ARN, as Lambda allows.
+//!
 //! Fault rules and hooks apply to these operations like to forwarded ones (by operation name,
 //! e.g. `Fault::precondition_failed("PutResourcePolicy", Hit::Nth(1))`): a hit is answered
 //! before the proxy's own policy copy is looked at.
@@ -43,7 +48,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
@@ -71,6 +76,8 @@ pub struct Call {
     pub fault: Option<Action>,
     /// Status sent back to the client; None while in flight or if the connection was dropped.
     pub status: Option<u16>,
+    /// When the proxy received the call (for request rates).
+    pub at: Instant,
 }
 
 /// Which calls of the rule's operation it hits, counted from when the rule was injected.
@@ -317,6 +324,9 @@ static MUTATIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Answers a call that no fault rule answered: from the policies the proxy holds, or moto's.
 async fn dispatch(state: &Mutex<State>, upstream: &str, req: &Request, call: &Call) -> Response {
     let op = call.operation.as_str();
+    if op == "ListAliases" {
+        return forward(upstream, &list_aliases_decoded(req)).await;
+    }
     match op {
         "GetResourcePolicy" => return get_resource_policy(state, upstream, req, call).await,
         "PutResourcePolicy" | "DeleteResourcePolicy" => {
@@ -384,6 +394,24 @@ async fn add_permission(upstream: &str, req: &Request) -> Response {
         }
     }
     forward(upstream, req).await
+}
+
+/// `req` with the FunctionName segment of its path URL-decoded: moto 5.2.5 does not decode that
+/// segment of ListAliases (its other Lambda routes do), so a function ARN there, as Lambda takes
+/// it and a hub guard sends it, would be "Function not found".
+fn list_aliases_decoded(req: &Request) -> Request {
+    let query = req.query();
+    let path: Vec<String> = req.path().split('/').map(http::url_decode).collect();
+    let mut target = path.join("/");
+    if !query.is_empty() {
+        target = format!("{target}?{query}");
+    }
+    Request {
+        method: req.method.clone(),
+        target,
+        headers: req.headers.clone(),
+        body: req.body.clone(),
+    }
 }
 
 async fn forward(upstream: &str, req: &Request) -> Response {
@@ -526,6 +554,7 @@ fn describe(req: &Request) -> Call {
         body: String::from_utf8_lossy(&req.body).into_owned(),
         fault: None,
         status: None,
+        at: Instant::now(),
         operation,
         path,
     }

@@ -27,9 +27,13 @@ pub struct Invocation {
 
 type Outcome = Result<Value, Value>;
 
+/// The deadline an invocation gets unless queued with `invoke_with_deadline`.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
 #[derive(Default)]
 struct Inner {
-    queue: VecDeque<(String, Vec<u8>)>,
+    /// (request id, event, time the invocation gets from when it is handed out).
+    queue: VecDeque<(String, Vec<u8>, Duration)>,
     pending: HashMap<String, oneshot::Sender<Outcome>>,
     next_seen: usize,
     init_error: Option<Value>,
@@ -84,6 +88,18 @@ impl RuntimeApi {
     }
 
     pub async fn invoke_within(&self, event: Value, timeout: Duration) -> Option<Invocation> {
+        self.invoke_with_deadline(event, DEFAULT_DEADLINE, timeout)
+            .await
+    }
+
+    /// Like `invoke_within`, but the invocation's deadline is `deadline` after the runtime
+    /// takes the event (instead of 30 s), as a longer Lambda timeout would give it.
+    pub async fn invoke_with_deadline(
+        &self,
+        event: Value,
+        deadline: Duration,
+        timeout: Duration,
+    ) -> Option<Invocation> {
         let (tx, rx) = oneshot::channel();
         let request_id = {
             let mut inner = self.shared.lock();
@@ -92,7 +108,7 @@ impl RuntimeApi {
             inner.pending.insert(id.clone(), tx);
             inner
                 .queue
-                .push_back((id.clone(), event.to_string().into_bytes()));
+                .push_back((id.clone(), event.to_string().into_bytes(), deadline));
             id
         };
         self.shared.queued.notify_one();
@@ -163,14 +179,14 @@ async fn next_event(shared: &Shared) -> Response {
             .first_next
             .send_if_modified(|first| first.is_none() && first.replace(now).is_none());
     }
-    let (id, body) = loop {
+    let (id, body, deadline) = loop {
         if let Some(event) = shared.lock().queue.pop_front() {
             break event;
         }
         // notify_one stores a permit, so an event queued right after the check is not missed.
         shared.queued.notified().await;
     };
-    let deadline = SystemTime::now() + Duration::from_secs(30);
+    let deadline = SystemTime::now() + deadline;
     let deadline_ms = deadline
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
