@@ -32,6 +32,17 @@ export function foreignArns(stack: Stack, arns: readonly string[]): string[] {
   });
 }
 
+/**
+ * The ARNs in the stack's account: a name key's ARN (a token, formatted in the stack's account) always is; all of them
+ * when the stack's account is unknown at synth time (an environment-agnostic stack cannot tell).
+ */
+export function ownAccountArns(stack: Stack, arns: readonly string[]): string[] {
+  if (Token.isUnresolved(stack.account)) {
+    return [...arns];
+  }
+  return arns.filter((arn) => Token.isUnresolved(arn) || arn.split(':')[4] === stack.account);
+}
+
 export function guardedArns(stack: Stack, entries: readonly GuardedFunctionEntry[]): string[] {
   return entries.map((e) => functionArn(stack, e.key));
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, DefaultStackSynthesizer, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
+import { App, CfnOutput, DefaultStackSynthesizer, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as cloudformation from 'aws-cdk-lib/aws-cloudformation';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -13,6 +13,7 @@ import {
   DEFAULT_MEMBER_ROLE_NAME, functionsByAccount, InvokeguardMemberStack, MEMBER_PARAMETERS,
 } from './member-stack';
 import { nagResourceId } from './nag-acknowledgements';
+import { TrailAthena, TrailAthenaProps } from './trail-athena';
 import { TrailFileBackstop } from './trail-file-backstop';
 
 /** The hub guard's environment variable naming the role it assumes in member accounts. */
@@ -45,9 +46,11 @@ export interface OrganizationTrailBucket {
 
 export interface InvokeguardHubStackProps extends StackProps {
   /**
-   * The guard, as in the single-account stack. Every function of the policies file must be keyed by its unqualified ARN,
-   * whose account is the member account guarding it. `createTrail` must be unset or false: a hub relies on an
-   * organization trail (see the README, "Guarding an AWS Organization").
+   * The guard, as in the single-account stack. A function of a member account is keyed by its unqualified ARN, whose
+   * account is the member account guarding it; a name key means a function of the hub's own account and region. The
+   * hub's own functions (name keys and ARN keys of its account) get rules on its default bus, not the member template.
+   * `createTrail` must be unset or false: a hub relies on an organization trail (see the README, "Guarding an AWS
+   * Organization").
    */
   readonly guard: InvokeGuardProps;
 
@@ -90,11 +93,19 @@ export interface InvokeguardHubStackProps extends StackProps {
 
   /**
    * The organization trail's bucket: new log files of the member regions become S3 `Object Created` events the guard
-   * reads (the trail-file backstop, with its dedup table). The bucket must send notifications to EventBridge and allow
-   * the guard's role `s3:GetObject` on `AWSLogs/<org id>/*` in its bucket policy.
-   * @default - no trail-file backstop
+   * reads (the trail-file backstop, with its dedup table), and Athena reads the guarded accounts' log files. The bucket
+   * must send notifications to EventBridge and allow the guard's role `s3:GetObject` on `AWSLogs/<org id>/*` in its
+   * bucket policy (the `OrgTrailBucketPolicyStatement` output).
+   * @default - no trail-file backstop and no Athena
    */
   readonly organizationTrail?: OrganizationTrailBucket;
+
+  /**
+   * Athena over the organization trail's bucket (Glue table, workgroup, saved queries), as in the single-account stack;
+   * `false` for none. Nothing is created without `organizationTrail`.
+   * @default {}
+   */
+  readonly athena?: Omit<TrailAthenaProps, 'trailBucket' | 'policiesFile' | 'organization'> | false;
 }
 
 /**
@@ -112,6 +123,8 @@ export class InvokeguardHubStack extends Stack {
   public readonly memberTemplate: Record<string, unknown>;
   /** The trail-file rule (on the hub bus) and dedup table; only with `organizationTrail`. */
   public readonly trailFileBackstop?: TrailFileBackstop;
+  /** Athena over the guarded accounts' log files in the organization trail's bucket; only with `organizationTrail`. */
+  public readonly athena?: TrailAthena;
 
   constructor(scope: Construct, id: string, props: InvokeguardHubStackProps) {
     super(scope, id, props);
@@ -136,8 +149,22 @@ export class InvokeguardHubStack extends Stack {
       ...props.guard,
       createTrail: false,
       sourceEventBus: this.hubBus,
+      // The functions of other accounts are reached through their member role; grants on them here would do nothing.
+      ownAccountGrantsOnly: true,
+      // No member stack forwards the hub account's own events, so its functions get rules on its default bus.
+      ownAccountOnDefaultBus: true,
     });
-    const byAccount = functionsByAccount(this.guard.policies.functions.map((f) => f.key));
+    const keys = this.guard.policies.functions.map((f) => f.key);
+    const own = hubOwnFunctions(this, this.guard.policies.file, keys);
+    // The hub's own functions stay out of the member template: a hub account in a member OU would forward them twice.
+    const memberKeys = keys.filter((key) => !own.keys.includes(key));
+    if (memberKeys.length === 0) {
+      throw new Error(`invokeguard: every function of ${this.guard.policies.file} is in the hub's own account; a hub guards `
+        + 'functions of member accounts (keyed by ARN). For one account, deploy the single-account stack (without -c hub=true).');
+    }
+    const byAccount = functionsByAccount(memberKeys);
+    // Log files the backstop and Athena read: the member regions', and those of the hub's own functions.
+    const ownRegions = own.regions.filter((region) => !regions.includes(region));
     this.guard.function.addEnvironment(MEMBER_ROLE_ENV, this.memberRoleName);
 
     const memberRoles = this.formatArn({ service: 'iam', region: '', account: '*', resource: 'role', resourceName: this.memberRoleName });
@@ -156,7 +183,25 @@ export class InvokeguardHubStack extends Stack {
     });
 
     if (props.organizationTrail) {
-      this.trailFileBackstop = this.orgTrailBackstop(props.organizationTrail, orgId, regions, props.guard.functionName ?? 'invokeguard');
+      const trail = props.organizationTrail;
+      const bucket = s3.Bucket.fromBucketAttributes(this, 'OrganizationTrailBucket', { bucketName: trail.bucketName, account: trail.account });
+      this.trailFileBackstop = this.orgTrailBackstop(bucket, trail, orgId, regions, ownRegions, props.guard.functionName ?? 'invokeguard');
+      this.bucketPolicyOutput(bucket, orgId);
+      if (props.athena !== false) {
+        this.athena = new TrailAthena(this, 'TrailAthena', {
+          manifestPath: props.guard.manifestPath,
+          ...props.athena,
+          trailBucket: bucket,
+          policiesFile: this.guard.policies.file,
+          // The accounts with guarded functions are the only ones whose records the saved queries are about (they
+          // match functions by ARN); every other account would only add partitions to list and files to scan.
+          organization: {
+            organizationId: orgId,
+            accounts: [...Object.keys(byAccount), ...(own.keys.length > 0 ? [this.account] : [])],
+            regions: [...regions, ...ownRegions],
+          },
+        });
+      }
     }
 
     const memberStack = synthMemberTemplate({
@@ -198,11 +243,14 @@ export class InvokeguardHubStack extends Stack {
     });
   }
 
-  /** The trail-file backstop over the organization trail, listening on the hub bus for the member regions' log files. */
+  /**
+   * The trail-file backstop over the organization trail, listening on the hub bus for the member regions' log files and,
+   * in `ownRegions` (regions of the hub's own functions without member stacks), the hub account's.
+   */
   private orgTrailBackstop(
-    trail: OrganizationTrailBucket, orgId: string, regions: readonly string[], queryFolder: string,
+    bucket: s3.IBucket, trail: OrganizationTrailBucket, orgId: string, regions: readonly string[], ownRegions: readonly string[],
+    queryFolder: string,
   ): TrailFileBackstop {
-    const bucket = s3.Bucket.fromBucketAttributes(this, 'OrganizationTrailBucket', { bucketName: trail.bucketName, account: trail.account });
     const logFilePrefix = `AWSLogs/${orgId}/`;
     const backstop = new TrailFileBackstop(this, 'TrailFileBackstop', {
       bucket,
@@ -218,10 +266,30 @@ export class InvokeguardHubStack extends Stack {
     // The bucket's account forwards its S3 events to the hub bus (member template); log files of every member account
     // in the member regions, digest files (CloudTrail-Digest/) left out.
     cfnRule.eventBusName = this.hubBus.eventBusName;
-    cfnRule.description = 'New organization trail log files of the member regions: the hub guard reads the records EventBridge may not have delivered';
-    cfnRule.addPropertyOverride('EventPattern.detail.object.key',
-      regions.map((region) => ({ wildcard: `${logFilePrefix}*/CloudTrail/${region}/*` })));
+    cfnRule.description = 'New organization trail log files of the member regions (and the hub\'s own): the hub guard reads the records EventBridge may not have delivered';
+    cfnRule.addPropertyOverride('EventPattern.detail.object.key', [
+      ...regions.map((region) => ({ wildcard: `${logFilePrefix}*/CloudTrail/${region}/*` })),
+      // Only the hub account has guarded functions there: other accounts' files would cost an invocation each for nothing.
+      ...ownRegions.map((region) => ({ wildcard: `${logFilePrefix}${this.account}/CloudTrail/${region}/*` })),
+    ]);
     return backstop;
+  }
+
+  /**
+   * The statement the log archive account adds to the trail bucket's policy so the guard can read the log files. The
+   * hub cannot set it: a bucket has one policy, and replacing the organization trail's would stop CloudTrail's writes.
+   */
+  private bucketPolicyOutput(bucket: s3.IBucket, orgId: string): CfnOutput {
+    return new CfnOutput(this, 'OrgTrailBucketPolicyStatement', {
+      description: 'Add this statement to the organization trail bucket\'s policy (in the log archive account): the hub guard reads its log files',
+      value: this.toJsonString({
+        Sid: 'InvokeguardHubReadsTrailLogFiles',
+        Effect: 'Allow',
+        Principal: { AWS: this.guard.function.role!.roleArn },
+        Action: 's3:GetObject',
+        Resource: bucket.arnForObjects(`AWSLogs/${orgId}/*`),
+      }),
+    });
   }
 }
 
@@ -242,6 +310,27 @@ export function synthMemberTemplate(props: ConstructorParameters<typeof Invokegu
   });
   const template = app.synth().getStackArtifact(stack.artifactId).template as Record<string, unknown>;
   return { stack, template };
+}
+
+/**
+ * The policies keys of the hub's own account (name keys, and ARN keys of its account) and their regions. A name key means
+ * the hub's account and region, so a file with one needs both known at synth; with the account unknown, no ARN key can
+ * be told to be the hub's, so all of them go to the member template (and the guard warns, invokeguard:accountUnknown).
+ */
+function hubOwnFunctions(stack: Stack, file: string, keys: readonly string[]): { keys: string[]; regions: string[] } {
+  const isArn = (key: string) => key.startsWith('arn:');
+  const own = Token.isUnresolved(stack.account)
+    ? keys.filter((key) => !isArn(key))
+    : keys.filter((key) => !isArn(key) || key.split(':')[4] === stack.account);
+  const unknown = [stack.account, stack.region].filter((v) => Token.isUnresolved(v)).length > 0;
+  if (own.length > 0 && unknown) {
+    throw new Error(`invokeguard: ${file} guards functions of the hub's own account (${own.join(', ')}; a name key means `
+      + 'the hub\'s account and region), but the hub stack\'s account or region is not known at synth. Give the stack an '
+      + 'env with account and region (bin/app.ts takes CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION), or key each function '
+      + 'by the ARN of its member account.');
+  }
+  const regions = own.map((key) => (isArn(key) ? key.split(':')[3] : stack.region));
+  return { keys: own, regions: [...new Set(regions)] };
 }
 
 function checkHubProps(props: InvokeguardHubStackProps): void {

@@ -12,7 +12,8 @@ import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { GuardAlarms } from './guard-alarms';
 import {
-  CHANGE_EVENT_NAMES, eventPatternArns, foreignArns, guardedArns, INVOKE_EVENT_NAMES, namesFunction, policyResourceArns,
+  CHANGE_EVENT_NAMES, eventPatternArns, foreignArns, guardedArns, INVOKE_EVENT_NAMES, namesFunction, ownAccountArns,
+  policyResourceArns,
 } from './guarded-functions';
 import { GuardQueries } from './insights-queries';
 import { InvokeTrail } from './invoke-trail';
@@ -126,6 +127,24 @@ export interface InvokeGuardProps {
    * @default - the account's default bus
    */
   readonly sourceEventBus?: events.IEventBus;
+
+  /**
+   * Grant the guard's role the Lambda actions (GetPolicy, AddPermission, ..., ListAliases) only on the guarded functions
+   * of the stack's own account, and none at all when there are none. A hub guard sets it: it reaches the functions of
+   * other accounts through their member role, so grants on them in its own role would have no effect and mislead a
+   * reviewer. With the stack's account unknown at synth, every function is granted (it cannot tell which are local).
+   * @default false
+   */
+  readonly ownAccountGrantsOnly?: boolean;
+
+  /**
+   * With `sourceEventBus`: the guarded functions of the stack's own account (name keys, and ARN keys of its account) get
+   * their Invoke and change rules on the account's default bus, as in a single-account stack, and the source bus's
+   * Invoke rule lists only the other functions. A hub sets it: no member stack forwards its own account's events (a
+   * StackSet never deploys to the management account). With the account unknown at synth, no function counts as its own.
+   * @default false
+   */
+  readonly ownAccountOnDefaultBus?: boolean;
 }
 
 /**
@@ -136,12 +155,21 @@ export interface InvokeGuardProps {
 export class InvokeGuard extends Construct {
   public readonly policies: LoadedPolicies;
   public readonly guardedFunctionArns: string[];
+  /** The guarded functions the guard's own role may manage (all of them, unless `ownAccountGrantsOnly`). */
+  public readonly roleFunctionArns: string[];
   public readonly function: lambda.Function;
   public readonly logGroup: logs.LogGroup;
   public readonly deadLetterQueue: sqs.Queue;
   public readonly invokeRule: events.Rule;
   /** Management events that change who may invoke a function (permissions, policies, URLs, aliases). */
   public readonly changeRule: events.Rule;
+  /**
+   * The guarded functions whose Invoke rule is on the account's default bus: all of them, or with `sourceEventBus` those
+   * `ownAccountOnDefaultBus` picks (none without it).
+   */
+  public readonly defaultBusFunctionArns: string[];
+  /** With `ownAccountOnDefaultBus`, the Invoke and change rules on the default bus for `defaultBusFunctionArns`. */
+  public readonly ownAccountRules?: { readonly invokeRule: events.Rule; readonly changeRule: events.Rule };
   /** The periodic sweep; absent with `sweepSchedule: 'off'`. */
   public readonly sweepRule?: events.Rule;
   public readonly eventBus: events.IEventBus;
@@ -173,10 +201,24 @@ export class InvokeGuard extends Construct {
         + 'the guard must not guard itself (its own invocations would trigger it). Remove that entry or rename the guard.');
     }
     this.guardedFunctionArns = guardedArns(stack, this.policies.functions);
+    this.roleFunctionArns = props.ownAccountGrantsOnly ? ownAccountArns(stack, this.guardedFunctionArns) : [...this.guardedFunctionArns];
+    if (props.ownAccountGrantsOnly && Token.isUnresolved(stack.account)) {
+      Annotations.of(this).addWarningV2('invokeguard:accountUnknown', 'The stack\'s account is not known at synth, so the guard\'s '
+        + 'role is granted the Lambda actions on every guarded function, also those it reaches through member roles. Give '
+        + 'the stack an env (account) to grant only its own account\'s functions.');
+    }
     this.functionModes = new Map(this.policies.functions.map((f) => [f.key, effectiveMode(this.policies, f, props.mode)]));
+    this.defaultBusFunctionArns = !props.sourceEventBus ? [...this.guardedFunctionArns]
+      : props.ownAccountOnDefaultBus && !Token.isUnresolved(stack.account) ? ownAccountArns(stack, this.guardedFunctionArns) : [];
     for (const arn of props.sourceEventBus ? [] : foreignArns(stack, this.guardedFunctionArns)) {
       Annotations.of(this).addWarningV2('invokeguard:foreignFunction', `${arn} is not in this stack's account and region; `
         + 'the guard only receives Invoke events and can only rewrite policies there. Deploy another stack for it.');
+    }
+    // A hub's own function in another region: its events reach that region's default bus, where no rule of this stack is.
+    for (const arn of props.sourceEventBus ? foreignArns(stack, this.defaultBusFunctionArns) : []) {
+      Annotations.of(this).addWarningV2('invokeguard:ownFunctionOtherRegion', `${arn} is in this stack's account but not its `
+        + 'region: its events reach the default bus of its own region, where no rule forwards them, so only the sweep (and '
+        + 'the trail-file backstop of an organization trail) see it.');
     }
 
     if (props.createTrail ?? true) {
@@ -213,40 +255,15 @@ export class InvokeGuard extends Construct {
       retryAttempts: props.retryAttempts ?? 8,
     });
     this.newTarget = guardTarget;
-    this.invokeRule = new events.Rule(this, 'InvokeRule', {
-      eventBus: props.sourceEventBus,
-      description: 'CloudTrail Invoke and InvokeFunctionUrl events of the functions guarded by invokeguard',
-      eventPattern: {
-        source: ['aws.lambda'],
-        detailType: ['AWS API Call via CloudTrail'],
-        detail: {
-          eventSource: ['lambda.amazonaws.com'],
-          // The same names the trail selects: a URL invocation the trail logs must also reach the guard.
-          eventName: [...INVOKE_EVENT_NAMES],
-          resources: { ARN: eventPatternArns(this.guardedFunctionArns) },
-        },
-      },
-      targets: [guardTarget()],
-    });
-    this.changeRule = new events.Rule(this, 'ChangeRule', {
-      eventBus: props.sourceEventBus,
-      description: 'CloudTrail management events that change who may invoke a function (permissions, policies, URLs, aliases)',
-      eventPattern: {
-        source: ['aws.lambda'],
-        detailType: ['AWS API Call via CloudTrail'],
-        detail: {
-          eventSource: ['lambda.amazonaws.com'],
-          eventCategory: ['Management'],
-          eventName: CHANGE_EVENT_NAMES.map((name) => ({ prefix: name })),
-          // Deliberately no function filter (requestParameters.functionName is a name, a partial or a full
-          // ARN; the guard resolves it) and no caller filter: a pattern on
-          // userIdentity.sessionContext.sessionIssuer.arn would also drop IAM-user callers, which have no
-          // sessionContext. The guard's own Add/RemovePermission calls come back here too; each costs it at
-          // most one GetPolicy, which finds the policy it just wrote already within the allowlist.
-        },
-      },
-      targets: [guardTarget()],
-    });
+    // On a source bus, the Invoke rule lists only the functions whose events arrive there (a hub's members').
+    const sourceArns = props.sourceEventBus
+      ? this.guardedFunctionArns.filter((arn) => !this.defaultBusFunctionArns.includes(arn)) : this.guardedFunctionArns;
+    const main = this.eventRules('', props.sourceEventBus, sourceArns, guardTarget);
+    this.invokeRule = main.invokeRule;
+    this.changeRule = main.changeRule;
+    if (props.sourceEventBus && this.defaultBusFunctionArns.length > 0) {
+      this.ownAccountRules = this.eventRules('OwnAccount', undefined, this.defaultBusFunctionArns, guardTarget);
+    }
     const schedule = sweepSchedule(props.sweepSchedule ?? DEFAULT_SWEEP_SCHEDULE);
     if (schedule) {
       this.sweepRule = new events.Rule(this, 'SweepRule', {
@@ -280,7 +297,7 @@ export class InvokeGuard extends Construct {
       trailBucket: this.trail?.bucket,
       role: this.function.role!,
       deadLetterQueue: this.deadLetterQueue,
-      guardedFunctionArns: this.guardedFunctionArns,
+      guardedFunctionArns: this.roleFunctionArns,
     });
   }
 
@@ -300,23 +317,7 @@ export class InvokeGuard extends Construct {
               actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
               resources: [this.logGroup.logGroupArn],
             }),
-            new iam.PolicyStatement({
-              sid: 'ManageGuardedResourcePolicies',
-              // Read with GetPolicy; write per statement (Add/RemovePermission) or, with `apply: document`
-              // and as the fallback, the whole document (PutResourcePolicy, or DeleteResourcePolicy when
-              // no statement is left). GetResourcePolicy is not granted: the guard reads with GetPolicy only.
-              actions: [
-                'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
-                'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy',
-              ],
-              resources: policyResourceArns(this.guardedFunctionArns),
-            }),
-            new iam.PolicyStatement({
-              sid: 'ListGuardedAliases',
-              // The sweep finds every alias's policy; ListAliases is authorized on the unqualified function ARN.
-              actions: ['lambda:ListAliases'],
-              resources: this.guardedFunctionArns,
-            }),
+            ...this.lambdaStatements(),
             new iam.PolicyStatement({
               sid: 'Notify',
               actions: ['events:PutEvents'],
@@ -365,6 +366,77 @@ export class InvokeGuard extends Construct {
     // DependsOn the L2 adds is what cfn-lint W3005 flags.
     (fn.node.defaultChild as lambda.CfnFunction).addDeletionOverride('DependsOn');
     return fn;
+  }
+
+  /**
+   * The Invoke rule of `functionArns` and the change rule on `eventBus` (undefined: the default bus), ids prefixed with
+   * `idPrefix`. The same patterns wherever the events arrive: a hub's own functions are guarded like a single account's.
+   */
+  private eventRules(
+    idPrefix: string, eventBus: events.IEventBus | undefined, functionArns: readonly string[], target: () => events.IRuleTarget,
+  ): { invokeRule: events.Rule; changeRule: events.Rule } {
+    const invokeRule = new events.Rule(this, `${idPrefix}InvokeRule`, {
+      eventBus,
+      description: 'CloudTrail Invoke and InvokeFunctionUrl events of the functions guarded by invokeguard',
+      eventPattern: {
+        source: ['aws.lambda'],
+        detailType: ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['lambda.amazonaws.com'],
+          // The same names the trail selects: a URL invocation the trail logs must also reach the guard.
+          eventName: [...INVOKE_EVENT_NAMES],
+          resources: { ARN: eventPatternArns(functionArns) },
+        },
+      },
+      targets: [target()],
+    });
+    const changeRule = new events.Rule(this, `${idPrefix}ChangeRule`, {
+      eventBus,
+      description: 'CloudTrail management events that change who may invoke a function (permissions, policies, URLs, aliases)',
+      eventPattern: {
+        source: ['aws.lambda'],
+        detailType: ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['lambda.amazonaws.com'],
+          eventCategory: ['Management'],
+          eventName: CHANGE_EVENT_NAMES.map((name) => ({ prefix: name })),
+          // Deliberately no function filter (requestParameters.functionName is a name, a partial or a full
+          // ARN; the guard resolves it) and no caller filter: a pattern on
+          // userIdentity.sessionContext.sessionIssuer.arn would also drop IAM-user callers, which have no
+          // sessionContext. The guard's own Add/RemovePermission calls come back here too; each costs it at
+          // most one GetPolicy, which finds the policy it just wrote already within the allowlist.
+        },
+      },
+      targets: [target()],
+    });
+    return { invokeRule, changeRule };
+  }
+
+  /** The Lambda actions on the functions the role manages; none without such functions (IAM rejects an empty Resource). */
+  private lambdaStatements(): iam.PolicyStatement[] {
+    const arns = this.roleFunctionArns;
+    if (arns.length === 0) {
+      return [];
+    }
+    return [
+      new iam.PolicyStatement({
+        sid: 'ManageGuardedResourcePolicies',
+        // Read with GetPolicy; write per statement (Add/RemovePermission) or, with `apply: document`
+        // and as the fallback, the whole document (PutResourcePolicy, or DeleteResourcePolicy when
+        // no statement is left). GetResourcePolicy is not granted: the guard reads with GetPolicy only.
+        actions: [
+          'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
+          'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy',
+        ],
+        resources: policyResourceArns(arns),
+      }),
+      new iam.PolicyStatement({
+        sid: 'ListGuardedAliases',
+        // The sweep finds every alias's policy; ListAliases is authorized on the unqualified function ARN.
+        actions: ['lambda:ListAliases'],
+        resources: arns,
+      }),
+    ];
   }
 }
 

@@ -257,7 +257,7 @@ export function functionsByAccount(keys: readonly string[]): Record<string, stri
   const byAccount: Record<string, string[]> = {};
   const bad = keys.filter((key) => !FUNCTION_ARN.test(key));
   if (bad.length > 0) {
-    throw new Error(`invokeguard: a hub guard needs every function of the policies file keyed by its unqualified ARN `
+    throw new Error(`invokeguard: a hub guard needs every function of a member account keyed by its unqualified ARN `
       + `(arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME), which names its member account; not: ${bad.join(', ')}`);
   }
   for (const key of keys) {

@@ -5,8 +5,9 @@ import * as athena from 'aws-cdk-lib/aws-athena';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { CLOUDTRAIL_COLUMNS, PARTITION_COLUMN } from './cloudtrail-columns';
+import { CLOUDTRAIL_COLUMNS } from './cloudtrail-columns';
 import { REPO_ROOT } from './policies';
+import { OrganizationTrailLogs, organizationTrailErrors, trailPartitions } from './trail-partitions';
 
 /** Environment variable naming the `invokeguard` command that prints the SQL (tests, pre-built binaries). */
 export const ATHENA_SQL_ENV = 'INVOKEGUARD_ATHENA_SQL';
@@ -31,8 +32,17 @@ export const SAVED_QUERIES: readonly { readonly name: string; readonly query: st
 ];
 
 export interface TrailAthenaProps {
-  /** The bucket the trail writes to (`AWSLogs/ACCOUNT/CloudTrail/REGION/yyyy/MM/dd/`, no key prefix). */
+  /**
+   * The bucket the trail writes to (`AWSLogs/ACCOUNT/CloudTrail/REGION/yyyy/MM/dd/`, or an organization trail's
+   * `AWSLogs/ORG_ID/ACCOUNT/...`; no key prefix).
+   */
   readonly trailBucket: s3.IBucket;
+  /**
+   * The bucket is an organization trail's: the table reads these accounts and regions (partitions `account`, `region`
+   * and `timestamp`) instead of the stack's own account and region.
+   * @default - the stack's account and region
+   */
+  readonly organization?: OrganizationTrailLogs;
   /** The policies file the saved queries are generated from (already validated). */
   readonly policiesFile: string;
 
@@ -91,28 +101,22 @@ export class TrailAthena extends Construct {
       },
     });
 
-    const logs = `s3://${props.trailBucket.bucketName}/AWSLogs/${stack.account}/CloudTrail/${stack.region}`;
+    const partitions = trailPartitions(stack, props.trailBucket.bucketName, start, props.organization);
     this.table = new glue.CfnTable(this, 'Table', {
       catalogId: stack.account,
       databaseName: this.database.ref,
       tableInput: {
         name: tableName,
-        description: `CloudTrail log files of the invokeguard trail in ${stack.region}; partitions projected by day`,
+        description: partitions.description,
         tableType: 'EXTERNAL_TABLE',
         parameters: {
           'EXTERNAL': 'TRUE',
           'classification': 'cloudtrail',
-          'projection.enabled': 'true',
-          'projection.timestamp.type': 'date',
-          'projection.timestamp.format': 'yyyy/MM/dd',
-          'projection.timestamp.range': `${start},NOW`,
-          'projection.timestamp.interval': '1',
-          'projection.timestamp.interval.unit': 'DAYS',
-          'storage.location.template': `${logs}/\${timestamp}`,
+          ...partitions.projection,
         },
-        partitionKeys: [PARTITION_COLUMN],
+        partitionKeys: partitions.partitionKeys,
         storageDescriptor: {
-          location: logs,
+          location: partitions.location,
           inputFormat: 'com.amazon.emr.cloudtrail.CloudTrailInputFormat',
           outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
           serdeInfo: { serializationLibrary: 'org.apache.hive.hcatalog.data.JsonSerDe' },
@@ -219,7 +223,7 @@ export function athenaSql(command: readonly string[], args: readonly string[]): 
 }
 
 function checkProps(props: TrailAthenaProps, database: string, table: string, start: string): void {
-  const errors: string[] = [];
+  const errors: string[] = organizationTrailErrors(props.organization);
   for (const [what, value] of [['databaseName', database], ['tableName', table]]) {
     if (!/^[a-z0-9_]{1,255}$/.test(value)) {
       errors.push(`Error - ${what} "${value}" must be lower-case letters, digits and '_' (Glue and Athena names).`);

@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -149,7 +149,7 @@ export class TrailFileBackstop extends Construct {
     }));
     Validations.of(props.guard.role!).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagResourceId(stack, logFiles)}]`,
-      reason: 'The guard reads the trail log files of this account and region only (AWSLogs/ACCOUNT/CloudTrail/REGION/*); '
+      reason: `The guard reads ${readScope(props.logFilePrefix)}; `
         + 'their names carry the date and a random part, so they cannot be listed ahead.',
     });
 
@@ -174,4 +174,22 @@ export class TrailFileBackstop extends Construct {
       logGroupNames: [props.logGroup.logGroupName],
     });
   }
+}
+
+/**
+ * Which log files the guard may read, for the acknowledgement of the wildcard: its own account and region's (the
+ * default prefix), or those under the prefix it was given, e.g. a hub's `AWSLogs/<org id>/` over an organization trail.
+ */
+function readScope(logFilePrefix: string | undefined): string {
+  if (logFilePrefix === undefined) {
+    return 'the trail log files of this account and region only (AWSLogs/ACCOUNT/CloudTrail/REGION/*)';
+  }
+  if (Token.isUnresolved(logFilePrefix)) {
+    return 'only the trail log files under the log file prefix it was given';
+  }
+  if (/^AWSLogs\/o-[a-z0-9]+\/$/.test(logFilePrefix)) {
+    return `only the organization trail's log files (${logFilePrefix}*), of every account of the organization: each new `
+      + 'log file of the member regions is sent to it, and it reads each one to find the records of the functions it guards';
+  }
+  return `only the trail log files under ${logFilePrefix}*`;
 }

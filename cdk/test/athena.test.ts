@@ -3,11 +3,13 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { CLOUDTRAIL_COLUMNS } from '../lib/cloudtrail-columns';
 import { REPO_ROOT } from '../lib/policies';
-import { ATHENA_SQL_ENV, SAVED_QUERIES } from '../lib/trail-athena';
+import { ATHENA_SQL_ENV, SAVED_QUERIES, TrailAthena } from '../lib/trail-athena';
+import { OrganizationTrailLogs } from '../lib/trail-partitions';
 import { guardStack, NO_BUNDLING, POLICIES, STUB_ATHENA_SQL } from './helpers';
 
 const DDL = path.join(REPO_ROOT, 'tests', 'fixtures', 'athena_cloudtrail_partition_projection_ddl_awsdocs_2023.sql');
@@ -162,6 +164,22 @@ test('names, start date and limits are options; bad ones are rejected', () => {
   assert.throws(() => template({ sqlCommand: STUB_ATHENA_SQL, tableName: 'Trail-Logs' }), /tableName "Trail-Logs" must be lower-case/);
   assert.throws(() => template({ sqlCommand: STUB_ATHENA_SQL, bytesScannedCutoffPerQuery: 1000 }), /at least 10,000,000 bytes/);
   assert.throws(() => template({ sqlCommand: ['false'] }), /`false --policies .* failed \(exit code 1\); synth stops here/);
+});
+
+test('an organization trail\'s table needs at least one account, as account ids, and one region', () => {
+  const orgTable = (organization: OrganizationTrailLogs) => {
+    const stack = new Stack(new App(), 'Org', { env: { account: '999999999999', region: 'eu-west-1' } });
+    new TrailAthena(stack, 'TrailAthena', {
+      trailBucket: s3.Bucket.fromBucketName(stack, 'Bucket', 'org-trail'), policiesFile: POLICIES, sqlCommand: STUB_ATHENA_SQL, organization,
+    });
+    return Template.fromStack(stack);
+  };
+  const ok = { organizationId: 'o-a1b2c3d4e5', accounts: ['111111111111'], regions: ['eu-west-1'] };
+  orgTable(ok).hasResourceProperties('AWS::Glue::Table', { TableInput: { Parameters: Match.objectLike({ 'projection.account.values': '111111111111' }) } });
+  assert.throws(() => orgTable({ ...ok, accounts: [] }), /organization.accounts lists no account/);
+  assert.throws(() => orgTable({ ...ok, accounts: ['1111'] }), /"1111" is not a 12-digit account id/);
+  assert.throws(() => orgTable({ ...ok, accounts: ['111111111111', '111111111111'] }), /lists an account twice/);
+  assert.throws(() => orgTable({ ...ok, regions: [] }), /organization.regions lists no region/);
 });
 
 test('athena: false, or no trail, creates no Glue or Athena resources', () => {

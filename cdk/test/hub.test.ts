@@ -4,16 +4,17 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, CfnElement, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { App, CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { addStackFromContext } from '../lib/app-config';
 import { InvokeguardHubStack, InvokeguardHubStackProps, MEMBER_ROLE_ENV, TEMPLATE_BODY_LIMIT } from '../lib/hub-stack';
 import { InvokeguardStack } from '../lib/invokeguard-stack';
 import { functionsByAccount, InvokeguardMemberStack, MEMBER_ROLE_ACTIONS } from '../lib/member-stack';
 import { REPO_ROOT } from '../lib/policies';
-import { ATHENA_SQL_ENV } from '../lib/trail-athena';
-import { ACCEPT_ALL, FIXTURES, NO_BUNDLING, POLICIES } from './helpers';
+import { CLOUDTRAIL_COLUMNS } from '../lib/cloudtrail-columns';
+import { ATHENA_SQL_ENV, SAVED_QUERIES } from '../lib/trail-athena';
+import { ACCEPT_ALL, FIXTURES, NO_BUNDLING, POLICIES, STUB_ATHENA_SQL } from './helpers';
 
 const ORG_POLICIES = path.join(FIXTURES, 'org-invokers.json');
 const ORG = 'o-a1b2c3d4e5';
@@ -26,6 +27,8 @@ function hubStack(props: Partial<InvokeguardHubStackProps> = {}, app = new App({
     guard: { policiesFile: ORG_POLICIES, validatorCommand: ACCEPT_ALL },
     organizationId: ORG,
     memberOrganizationalUnits: OUS,
+    // With organizationTrail, Athena's saved queries come from a stand-in, not a cargo build.
+    athena: { sqlCommand: STUB_ATHENA_SQL },
     ...props,
   });
 }
@@ -128,6 +131,49 @@ test('the guard names the member role and may assume it in accounts of the organ
   });
 });
 
+// ---- the hub guard's own role ----
+
+const HUB_ACCOUNT_POLICIES = path.join(FIXTURES, 'org-invokers-hub-account.json');
+const ORG_TRAIL = { bucketName: 'org-trail', account: '444444444444' };
+
+/** The statements of the guard role's inline policy, by Sid. */
+function guardRoleStatements(stack: InvokeguardHubStack | InvokeguardStack): Record<string, { Action: unknown; Resource: unknown }> {
+  const roleId = stack.getLogicalId(stack.guard.function.role!.node.defaultChild as CfnElement);
+  const role = Template.fromStack(stack).toJSON().Resources[roleId];
+  assert.equal(role.Properties.Policies.length, 1);
+  return Object.fromEntries(role.Properties.Policies[0].PolicyDocument.Statement.map((st: { Sid: string }) => [st.Sid, st]));
+}
+
+test('the hub guard\'s role has no Lambda grants on member accounts\' functions: it acts there through the member role', () => {
+  const statements = guardRoleStatements(hubStack({ organizationTrail: ORG_TRAIL }));
+  assert.deepEqual(Object.keys(statements), ['WriteOwnLogs', 'Notify', 'AssumeMemberRoles', 'ReadTrailLogFiles', 'ClaimNotifications']);
+  assert.ok(!JSON.stringify(statements).includes('lambda:'));
+});
+
+test('the hub guard\'s role may manage the functions of the hub\'s own account (any region), and only those', () => {
+  const stack = hubStack({ guard: { policiesFile: HUB_ACCOUNT_POLICIES, validatorCommand: ACCEPT_ALL } });
+  const statements = guardRoleStatements(stack);
+  const audit = 'arn:aws:lambda:us-east-1:999999999999:function:Audit';
+  assert.deepEqual(statements.ManageGuardedResourcePolicies.Resource, [audit, `${audit}:*`]);
+  assert.deepEqual(statements.ListGuardedAliases, { Sid: 'ListGuardedAliases', Effect: 'Allow', Action: 'lambda:ListAliases', Resource: audit });
+  assert.ok(!JSON.stringify(statements).includes('111111111111'));
+  // The member account's function is still guarded (rules on the hub bus), through its member role.
+  assert.deepEqual(stack.guard.guardedFunctionArns, ['arn:aws:lambda:eu-west-1:111111111111:function:Orders', audit]);
+  // The single-account stack still grants every guarded function.
+  const single = guardRoleStatements(new InvokeguardStack(new App({ context: NO_BUNDLING }), 'S', {
+    env: HUB_ENV, guard: { policiesFile: HUB_ACCOUNT_POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+  }));
+  assert.deepEqual(single.ListGuardedAliases.Resource, ['arn:aws:lambda:eu-west-1:111111111111:function:Orders', audit]);
+});
+
+test('an environment-agnostic hub cannot tell its own functions: it grants them all and warns', () => {
+  const stack = hubStack({ env: undefined });
+  const statements = guardRoleStatements(stack);
+  assert.equal((statements.ListGuardedAliases.Resource as string[]).length, 3);
+  Annotations.fromStack(stack).hasWarning('*', Match.stringLikeRegexp('account is not known at synth'));
+  Annotations.fromStack(hubStack()).hasNoWarning('*', Match.stringLikeRegexp('account is not known at synth'));
+});
+
 test('the StackSet is service-managed, deploys to new accounts of the OUs and removes stacks of leaving accounts', () => {
   const stack = hubStack({ callAs: 'DELEGATED_ADMIN', memberRegions: ['eu-west-1', 'eu-central-1'] });
   const template = Template.fromStack(stack);
@@ -164,8 +210,246 @@ test('hub props are validated', () => {
   assert.throws(() => hubStack({ callAs: 'ADMIN' as never }), /callAs must be SELF or DELEGATED_ADMIN/);
   assert.throws(() => hubStack({ memberRegions: ['mars'] }), /"mars" is not a region/);
   assert.throws(() => hubStack({ guard: { policiesFile: ORG_POLICIES, validatorCommand: ACCEPT_ALL, createTrail: true } }), /creates no trail/);
-  // Functions keyed by name have no member account.
-  assert.throws(() => hubStack({ guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL } }), /keyed by its unqualified ARN.*BlogFunction/s);
+  // A hub whose functions are all its own (a name key, and an ARN of its account) has no member to guard.
+  assert.throws(() => hubStack({ env: { account: '123456789012', region: 'eu-west-1' }, guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL } }),
+    /every function of .*invokers\.json is in the hub's own account/);
+});
+
+// ---- the hub's own functions: name keys and ARN keys of the hub's account ----
+
+/** Reports (name key) and Audit (ARN, hub account, eu-west-1) are the hub's; Orders and Blog (us-east-1) its members'. */
+const HUB_NAMES_POLICIES = path.join(FIXTURES, 'org-invokers-hub-names.json');
+const hubWithOwnFunctions = (props: Partial<InvokeguardHubStackProps> = {}) => hubStack({
+  guard: { policiesFile: HUB_NAMES_POLICIES, validatorCommand: ACCEPT_ALL }, memberRegions: ['us-east-1'], ...props,
+});
+const hubFn = (name: string, suffix = '') =>
+  ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:lambda:eu-west-1:999999999999:function:${name}${suffix}`]] });
+const AUDIT = 'arn:aws:lambda:eu-west-1:999999999999:function:Audit';
+const lambdaRules = (template: Template) => Object.values(template.findResources('AWS::Events::Rule'))
+  .filter((r) => r.Properties.EventPattern?.source?.[0] === 'aws.lambda');
+
+test('the hub\'s own functions get Invoke and change rules on its default bus, like a single account\'s, to the guard', () => {
+  const stack = hubWithOwnFunctions({ organizationTrail: ORG_TRAIL });
+  const template = Template.fromStack(stack);
+  const onDefault = lambdaRules(template).filter((r) => r.Properties.EventBusName === undefined);
+  assert.equal(onDefault.length, 2);
+  const invoke = onDefault.find((r) => r.Properties.EventPattern.detail.eventName[0] === 'Invoke')!.Properties.EventPattern;
+  // Exactly the name key, resolved in the hub's account and region, and the ARN key of the hub's account.
+  assert.deepEqual(invoke, {
+    source: ['aws.lambda'],
+    'detail-type': ['AWS API Call via CloudTrail'],
+    detail: {
+      eventSource: ['lambda.amazonaws.com'],
+      eventName: ['Invoke', 'InvokeFunctionUrl'],
+      resources: { ARN: [hubFn('Reports'), { prefix: hubFn('Reports', ':') }, AUDIT, { prefix: `${AUDIT}:` }] },
+    },
+  });
+  // The single-account stack's change pattern, unchanged.
+  const single = Template.fromStack(new InvokeguardStack(new App({ context: NO_BUNDLING }), 'S', {
+    env: HUB_ENV, guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+  }));
+  const [singleChange] = lambdaRules(single).filter((r) => r.Properties.EventPattern.detail.eventCategory);
+  const change = onDefault.find((r) => r.Properties.EventPattern.detail.eventCategory)!;
+  assert.deepEqual(change.Properties.EventPattern, singleChange.Properties.EventPattern);
+  // The hub bus's Invoke rule keeps the members' functions only.
+  const busRef = { Ref: stack.getLogicalId(stack.hubBus.node.defaultChild as CfnElement) };
+  const onHub = lambdaRules(template).filter((r) => JSON.stringify(r.Properties.EventBusName) === JSON.stringify(busRef));
+  assert.equal(onHub.length, 2);
+  const hubInvoke = onHub.find((r) => r.Properties.EventPattern.detail.eventName[0] === 'Invoke')!.Properties.EventPattern;
+  assert.deepEqual(hubInvoke.detail.resources.ARN.filter((a: unknown) => typeof a === 'string'),
+    ['arn:aws:lambda:us-east-1:111111111111:function:Orders', 'arn:aws:lambda:us-east-1:222222222222:function:Blog']);
+  // Every rule delivers to the guard alike: one target, the same function, dead-letter queue and retries.
+  const targets = [...onDefault, ...onHub].map((r) => r.Properties.Targets);
+  for (const t of targets) {
+    assert.equal(t.length, 1);
+    assert.deepEqual(t[0].RetryPolicy, { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 8 });
+  }
+  assert.equal(new Set(targets.map((t) => JSON.stringify([t[0].Arn, t[0].DeadLetterConfig]))).size, 1);
+  const guardId = stack.getLogicalId(stack.guard.function.node.defaultChild as CfnElement);
+  assert.deepEqual(targets[0][0].Arn, { 'Fn::GetAtt': [guardId, 'Arn'] });
+  // A hub without functions of its own has no rules on the default bus.
+  assert.equal(lambdaRules(Template.fromStack(hubStack())).filter((r) => r.Properties.EventBusName === undefined).length, 0);
+});
+
+test('the member template leaves the hub\'s own functions out', () => {
+  const stack = hubWithOwnFunctions({ organizationTrail: ORG_TRAIL });
+  const body = JSON.stringify(stack.memberTemplate);
+  for (const own of ['Reports', 'Audit', '999999999999']) {
+    assert.ok(!body.includes(own), `the member template mentions ${own}`);
+  }
+  const conditions = Object.keys(stack.memberTemplate.Conditions as Record<string, unknown>);
+  assert.deepEqual(conditions.filter((c) => c.startsWith('IsMember') && c !== 'IsMemberRoleRegion'), ['IsMember111111111111', 'IsMember222222222222']);
+});
+
+test('Athena and the trail-file backstop cover the hub\'s own account and the regions of its functions', () => {
+  const params = (stack: InvokeguardHubStack) =>
+    Object.values(Template.fromStack(stack).findResources('AWS::Glue::Table'))[0].Properties.TableInput.Parameters;
+  const backstopKeys = (stack: InvokeguardHubStack) => Object.values(Template.fromStack(stack).findResources('AWS::Events::Rule'))
+    .find((r) => r.Properties.EventPattern?.source?.[0] === 'aws.s3')!.Properties.EventPattern.detail.object.key;
+  // The hub's region is not a member region: Athena adds it, the backstop reads only the hub account's files there.
+  const stack = hubWithOwnFunctions({ organizationTrail: ORG_TRAIL });
+  assert.equal(params(stack)['projection.account.values'], '111111111111,222222222222,999999999999');
+  assert.equal(params(stack)['projection.region.values'], 'us-east-1,eu-west-1');
+  assert.deepEqual(backstopKeys(stack), [
+    { wildcard: `AWSLogs/${ORG}/*/CloudTrail/us-east-1/*` }, { wildcard: `AWSLogs/${ORG}/999999999999/CloudTrail/eu-west-1/*` },
+  ]);
+  // A member region already: listed once.
+  const both = hubWithOwnFunctions({ organizationTrail: ORG_TRAIL, memberRegions: ['eu-west-1', 'us-east-1'] });
+  assert.equal(params(both)['projection.region.values'], 'eu-west-1,us-east-1');
+  assert.equal(backstopKeys(both).length, 2);
+  // An ARN of the hub's account in another region: that region is covered too, and the guard warns that only the sweep
+  // and the backstop see it (the default-bus rules are in the hub's region).
+  const elsewhere = hubStack({ guard: { policiesFile: HUB_ACCOUNT_POLICIES, validatorCommand: ACCEPT_ALL }, organizationTrail: ORG_TRAIL });
+  assert.equal(params(elsewhere)['projection.account.values'], '111111111111,999999999999');
+  assert.equal(params(elsewhere)['projection.region.values'], 'eu-west-1,us-east-1');
+  assert.deepEqual(backstopKeys(elsewhere)[1], { wildcard: `AWSLogs/${ORG}/999999999999/CloudTrail/us-east-1/*` });
+  Annotations.fromStack(elsewhere).hasWarning('*', Match.stringLikeRegexp('function:Audit is in this stack\'s account but not its region'));
+  Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('not its region'));
+});
+
+test('a name key needs the hub\'s account at synth: unknown, synth fails and says so', () => {
+  const unknownAccount = /guards functions of the hub's own account \(Reports; a name key means the hub's account and region\), but the hub stack's account or region is not known at synth/;
+  assert.throws(() => hubWithOwnFunctions({ env: undefined }), unknownAccount);
+  assert.throws(() => hubWithOwnFunctions({ env: { region: 'eu-west-1' } }), unknownAccount);
+  // ARN keys only: the environment-agnostic hub cannot tell its own, so it keeps them all in the member template.
+  assert.doesNotThrow(() => hubStack({ env: undefined }));
+});
+
+// ---- Athena over the organization trail ----
+
+test('with organizationTrail, Athena reads the guarded accounts\' log files of the member regions in the organization bucket', () => {
+  const template = Template.fromStack(hubStack({ organizationTrail: ORG_TRAIL, memberRegions: ['eu-west-1', 'us-east-1'] }));
+  template.resourceCountIs('AWS::Glue::Crawler', 0);
+  template.hasResourceProperties('AWS::Glue::Database', { CatalogId: '999999999999', DatabaseInput: { Name: 'invokeguard' } });
+  const tables = Object.values(template.findResources('AWS::Glue::Table'));
+  assert.equal(tables.length, 1);
+  const table = tables[0].Properties;
+  assert.equal(table.CatalogId, '999999999999');
+  assert.equal(table.TableInput.Name, 'cloudtrail_logs');
+  // The accounts with guarded functions in org-invokers.json; the hub's and the bucket's accounts are not among them.
+  assert.deepEqual(table.TableInput.Parameters, {
+    'EXTERNAL': 'TRUE',
+    'classification': 'cloudtrail',
+    'projection.enabled': 'true',
+    'projection.account.type': 'enum',
+    'projection.account.values': '111111111111,222222222222',
+    'projection.region.type': 'enum',
+    'projection.region.values': 'eu-west-1,us-east-1',
+    'projection.timestamp.type': 'date',
+    'projection.timestamp.format': 'yyyy/MM/dd',
+    'projection.timestamp.range': '2026/01/01,NOW',
+    'projection.timestamp.interval': '1',
+    'projection.timestamp.interval.unit': 'DAYS',
+    'storage.location.template': `s3://org-trail/AWSLogs/${ORG}/\${account}/CloudTrail/\${region}/\${timestamp}`,
+  });
+  assert.deepEqual(table.TableInput.PartitionKeys,
+    [{ Name: 'account', Type: 'string' }, { Name: 'region', Type: 'string' }, { Name: 'timestamp', Type: 'string' }]);
+  assert.equal(table.TableInput.StorageDescriptor.Location, `s3://org-trail/AWSLogs/${ORG}`);
+  assert.deepEqual(table.TableInput.StorageDescriptor.Columns, CLOUDTRAIL_COLUMNS.map((c) => ({ Name: c.name, Type: c.type })));
+  // Results in a bucket of the hub's own account, as in the single-account stack.
+  template.hasResourceProperties('AWS::Athena::WorkGroup', {
+    Name: 'invokeguard',
+    WorkGroupConfiguration: Match.objectLike({
+      EnforceWorkGroupConfiguration: true,
+      ResultConfiguration: Match.objectLike({ ExpectedBucketOwner: '999999999999', EncryptionConfiguration: { EncryptionOption: 'SSE_S3' } }),
+    }),
+  });
+});
+
+test('the hub\'s saved queries are generated from its policies file, names meaning the hub\'s account and region', () => {
+  const template = Template.fromStack(hubStack({ organizationTrail: ORG_TRAIL }));
+  template.resourceCountIs('AWS::Athena::NamedQuery', SAVED_QUERIES.length);
+  for (const q of SAVED_QUERIES) {
+    template.hasResourceProperties('AWS::Athena::NamedQuery', {
+      Name: `invokeguard/${q.name}`,
+      Database: 'invokeguard',
+      WorkGroup: { Ref: Match.stringLikeRegexp('TrailAthenaWorkGroup') },
+      QueryString: `SELECT 1 -- stand-in: --policies ${ORG_POLICIES} --query ${q.query} --database invokeguard --table cloudtrail_logs `
+        + '--account 999999999999 --region eu-west-1',
+    });
+  }
+});
+
+test('no Athena without organizationTrail, or with athena: false', () => {
+  for (const stack of [hubStack(), hubStack({ organizationTrail: ORG_TRAIL, athena: false })]) {
+    assert.equal(stack.athena, undefined);
+    const template = Template.fromStack(stack);
+    for (const type of ['AWS::Glue::Database', 'AWS::Glue::Table', 'AWS::Athena::WorkGroup', 'AWS::Athena::NamedQuery']) {
+      template.resourceCountIs(type, 0);
+    }
+  }
+});
+
+// The real Rust CLI; scripts/cdk-test.sh builds it first and sets this variable.
+const rustCli = process.env.INVOKEGUARD_TEST_RUST_VALIDATOR === '1';
+test('with the real CLI, the hub\'s queries match each guarded function by its full ARN, account included', { skip: !rustCli && 'set INVOKEGUARD_TEST_RUST_VALIDATOR=1' }, () => {
+  const template = Template.fromStack(hubStack({ organizationTrail: ORG_TRAIL, athena: {} }));
+  const sql = Object.fromEntries(Object.values(template.findResources('AWS::Athena::NamedQuery'))
+    .map((r) => [r.Properties.Name, r.Properties.QueryString as string]));
+  for (const name of ['invokeguard/invocations-outside-allowlist', 'invokeguard/resource-policy-changes']) {
+    for (const arn of ['arn:aws:lambda:eu-west-1:111111111111:function:Orders', 'arn:aws:lambda:eu-west-1:222222222222:function:Blog']) {
+      assert.ok(sql[name].includes(`WHEN function_arn = '${arn}' THEN '${arn}'`), `${name} matches ${arn}`);
+    }
+    // Names would mean a function of each record's own account; the hub file has none, so nothing matches by name.
+    assert.doesNotMatch(sql[name], /split_part\(function_arn, ':', 7\) =/);
+  }
+  // A caller of the function's own account is `iam`, of any other `account`: judged per function, not per table.
+  assert.match(sql['invokeguard/invocations-outside-allowlist'], /WHEN caller_account <> split_part\(function_arn, ':', 5\) THEN 'account'/);
+});
+
+// ---- the organization trail bucket's policy ----
+
+/** A CloudFormation string value as the deployed stack prints it, Ref and GetAtt taken from `values`. */
+function deployedString(value: unknown, values: Record<string, string>): string {
+  if (typeof value === 'string') return value;
+  const v = value as Record<string, unknown>;
+  if (v['Fn::Join']) {
+    const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
+    return parts.map((p) => deployedString(p, values)).join(sep);
+  }
+  const ref = v.Ref ?? (v['Fn::GetAtt'] as string[] | undefined)?.join('.');
+  assert.ok(typeof ref === 'string' && ref in values, `no value for ${JSON.stringify(value)}`);
+  return values[ref];
+}
+
+test('the hub outputs the statement the organization trail bucket\'s policy needs for the guard to read the log files', () => {
+  const stack = hubStack({ organizationTrail: ORG_TRAIL });
+  const roleId = stack.getLogicalId(stack.guard.function.role!.node.defaultChild as CfnElement);
+  const outputs = Template.fromStack(stack).findOutputs('OrgTrailBucketPolicyStatement');
+  assert.equal(Object.keys(outputs).length, 1);
+  const roleArn = 'arn:aws:iam::999999999999:role/Hub-InvokeGuardRole';
+  const statement = JSON.parse(deployedString(outputs.OrgTrailBucketPolicyStatement.Value, { 'AWS::Partition': 'aws', [`${roleId}.Arn`]: roleArn }));
+  assert.deepEqual(statement, {
+    Sid: 'InvokeguardHubReadsTrailLogFiles',
+    Effect: 'Allow',
+    Principal: { AWS: roleArn },
+    Action: 's3:GetObject',
+    Resource: `arn:aws:s3:::org-trail/AWSLogs/${ORG}/*`,
+  });
+  // The same objects the guard's own policy allows it to read.
+  const read = guardRoleStatements(stack).ReadTrailLogFiles.Resource;
+  assert.equal(deployedString(read, { 'AWS::Partition': 'aws' }), statement.Resource);
+  assert.deepEqual(Template.fromStack(hubStack()).findOutputs('*'), {});
+});
+
+/** Reasons of the accepted cdk-nag findings in `stack`, by finding id. */
+function acknowledgements(stack: Stack): Record<string, string> {
+  return Object.fromEntries(stack.node.findAll().flatMap((c) => c.node.metadata)
+    .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+    .flatMap((m) => Object.entries(m.data as Record<string, string>))
+    .map(([key, reason]) => [key.replace(/^Annotation::/, ''), reason]));
+}
+
+test('the log files acknowledgement says whose files the guard reads: the organization\'s in a hub, its own otherwise', () => {
+  const hub = acknowledgements(hubStack({ organizationTrail: ORG_TRAIL }));
+  const orgReason = hub[`AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::org-trail/AWSLogs/${ORG}/*]`];
+  assert.match(orgReason, new RegExp(`organization trail's log files \\(AWSLogs/${ORG}/\\*\\), of every account of the organization`));
+  assert.doesNotMatch(orgReason, /this account and region/);
+  const single = acknowledgements(new InvokeguardStack(new App({ context: NO_BUNDLING }), 'S', {
+    env: HUB_ENV, guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+  }));
+  const [ownKey] = Object.keys(single).filter((k) => k.includes('/AWSLogs/999999999999/CloudTrail/eu-west-1/*'));
+  assert.match(single[ownKey], /^The guard reads the trail log files of this account and region only/);
 });
 
 // ---- the member template ----
@@ -281,8 +565,10 @@ test('AwsSolutionsChecks finds nothing unacknowledged in the hub and the member 
   const checks = (scope: Parameters<AwsSolutionsChecks['validateScope']>[0]) =>
     new AwsSolutionsChecks().validateScope(scope).violations.map((v) => `${v.ruleName} ${JSON.stringify(v.violatingResources.map((r) => r.locations))}`);
   const hub = hubStack({ organizationTrail: { bucketName: 'org-trail', account: '444444444444', encryptionKeyArn: 'arn:aws:kms:eu-west-1:444444444444:key/1234abcd-12ab-34cd-56ef-1234567890ab' } });
+  assert.ok(hub.athena && hub.trailFileBackstop, 'the checked hub has Athena and the backstop');
   assert.deepEqual(checks(hub), []);
   assert.deepEqual(checks(hubStack()), []);
+  assert.deepEqual(checks(hubWithOwnFunctions({ organizationTrail: ORG_TRAIL })), []);
   const member = new InvokeguardMemberStack(new App(), 'Member', {
     guardedFunctions: functionsByAccount(['arn:aws:lambda:eu-west-1:111111111111:function:Orders']),
     trailBucket: { bucketName: 'org-trail', account: '444444444444', logFilePrefix: `AWSLogs/${ORG}/` },
@@ -307,9 +593,13 @@ test('cfn-lint passes on the hub and the member template', { skip: !lintRequired
   assert.equal(cfnLint.status, 0, 'cfn-lint must be on PATH (scripts/bootstrap.sh installs it into .venv)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-hub-lint-'));
   const hub = hubStack({ organizationTrail: { bucketName: 'org-trail', account: '444444444444' }, memberRegions: ['eu-west-1', 'us-east-1'] });
+  // With functions of its own: the default-bus rules, and the hub's region added to Athena and the backstop.
+  const withOwn = hubWithOwnFunctions({ organizationTrail: ORG_TRAIL });
   const files = {
     'hub.template.json': Template.fromStack(hub).toJSON(),
     'member.template.json': hub.memberTemplate,
+    'hub-own-functions.template.json': Template.fromStack(withOwn).toJSON(),
+    'member-own-functions.template.json': withOwn.memberTemplate,
   };
   for (const [name, body] of Object.entries(files)) {
     fs.writeFileSync(path.join(dir, name), JSON.stringify(body, null, 1));
