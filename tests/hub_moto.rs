@@ -14,68 +14,55 @@ use invokeguard::allowlist::Allowlist;
 use invokeguard::home::Home;
 use invokeguard::remediate::{Guard, LazyAws, Level, MemorySink, Settings};
 use serde_json::{Value, json};
-use support::http;
 use support::moto::{self, ACCOUNT, Moto, REGION};
+use support::org::{self, OrgSpec};
 use support::proxy::{Call, Fault, Hit, Proxy};
 
 const MEMBER_A: &str = "210000000001";
 const MEMBER_B: &str = "210000000002";
 const MEMBER_C: &str = "210000000003";
 
-/// A Lambda client acting in `account` (moto: assumed-role credentials select the backend).
-async fn member_lambda(endpoint: &str, account: &str) -> aws_sdk_lambda::Client {
-    let base = moto::sdk_config(endpoint).await;
-    let creds = aws_sdk_sts::Client::new(&base)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/setup"))
-        .role_session_name("test-setup")
-        .send()
-        .await
-        .unwrap()
-        .credentials
-        .unwrap();
-    let config = base
-        .to_builder()
-        .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
-            aws_sdk_lambda::config::Credentials::new(
-                creds.access_key_id(),
-                creds.secret_access_key(),
-                Some(creds.session_token().to_owned()),
-                None,
-                "moto-member",
-            ),
-        ))
-        .build();
-    aws_sdk_lambda::Client::new(&config)
-}
-
-/// Creates `name` in `account` with a partner grant and a public one.
+/// Creates `name` in `account` with a partner grant and a public one; returns a client acting
+/// in that account.
 async fn drifted_member_function(
     endpoint: &str,
     account: &str,
     name: &str,
 ) -> aws_sdk_lambda::Client {
-    // Moto's CreateFunction wants the execution role in the account's IAM.
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    let body = format!(
-        "Action=CreateRole&Version=2010-05-08&RoleName=exec&AssumeRolePolicyDocument={}",
-        http::url_encode(&trust.to_string())
-    );
-    let auth = format!(
-        "AWS4-HMAC-SHA256 Credential=testing/20250101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0000"
-    );
-    let headers = [
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("Authorization", auth.as_str()),
-        ("x-moto-account-id", account),
-    ];
-    let _ = http::request(endpoint, "POST", "/", &headers, body.as_bytes()).await;
-    let lambda = member_lambda(endpoint, account).await;
-    moto::create_function(&lambda, name, &format!("arn:aws:iam::{account}:role/exec")).await;
-    moto::grant(&lambda, name, "partner", "222233334444", None, None).await;
-    moto::grant(&lambda, name, "public", "*", None, None).await;
-    lambda
+    let member = org::member_account(endpoint, account).await;
+    org::guarded_function(&member, name, "222233334444", true).await;
+    member.lambda
+}
+
+/// A hub guard over an organization of `accounts` member accounts created in moto (ids after
+/// `base`), and the scheduled event that makes it sweep.
+async fn swept_org(
+    moto: &Moto,
+    base: u64,
+    accounts: usize,
+    functions_per_account: usize,
+    drift_every: usize,
+) -> (org::Org, Proxy, Guard<LazyAws>, MemorySink, Value) {
+    let spec = OrgSpec {
+        accounts: org::account_ids(base, accounts),
+        functions_per_account,
+        drift_every,
+        allowed_account: "222233334444".to_owned(),
+        name_prefix: format!("org{base}-"),
+        concurrency: 8,
+    };
+    let organization = org::create_org(&moto.endpoint, &spec).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let sink = MemorySink::default();
+    let functions: Vec<(&str, &str)> = organization
+        .functions
+        .iter()
+        .map(|f| (f.account.as_str(), f.name.as_str()))
+        .collect();
+    let g = hub(&proxy, &functions, &sink).await;
+    let scheduled = json!({"version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": ACCOUNT, "region": REGION, "resources": [], "detail": {}});
+    (organization, proxy, g, sink, scheduled)
 }
 
 fn arn(account: &str, name: &str) -> String {
@@ -274,27 +261,14 @@ fn peak_in_window(times: &[std::time::Instant], window: std::time::Duration) -> 
 
 #[tokio::test]
 async fn a_sweep_over_three_accounts_keeps_each_within_its_own_budget() {
-    use support::org::{self, OrgSpec};
     let moto = Moto::shared();
-    let spec = OrgSpec {
-        accounts: org::account_ids(220_000_000_000, 3),
-        functions_per_account: 30,
-        drift_every: 6,
-        allowed_account: "222233334444".to_owned(),
-        name_prefix: "swept-".to_owned(),
-        concurrency: 8,
-    };
-    let organization = org::create_org(&moto.endpoint, &spec).await;
-    let proxy = Proxy::start(&moto.endpoint).await;
-    let sink = MemorySink::default();
-    let functions: Vec<(&str, &str)> = organization
-        .functions
+    let (organization, proxy, g, sink, scheduled) =
+        swept_org(moto, 220_000_000_000, 3, 30, 6).await;
+    let accounts: Vec<String> = organization
+        .members
         .iter()
-        .map(|f| (f.account.as_str(), f.name.as_str()))
+        .map(|m| m.account.clone())
         .collect();
-    let g = hub(&proxy, &functions, &sink).await;
-    let scheduled = json!({"version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": ACCOUNT, "region": REGION, "resources": [], "detail": {}});
 
     let report = g.handle_event(scheduled, "req-sweep").await;
     let report = report.unwrap_or_else(|e| {
@@ -337,7 +311,7 @@ async fn a_sweep_over_three_accounts_keeps_each_within_its_own_budget() {
     // most 8 in any second (one more for the jitter between the budget's clock and the proxy's).
     let calls = proxy.calls();
     let mut spans = Vec::new();
-    for account in &spec.accounts {
+    for account in &accounts {
         let times: Vec<std::time::Instant> = calls
             .iter()
             .filter(|c| {
@@ -514,28 +488,10 @@ async fn audit_from_the_hub_reads_member_policies_through_their_roles_and_change
 
 #[tokio::test]
 async fn each_member_role_is_assumed_once_however_many_accounts() {
-    use support::org::{self, OrgSpec};
     let moto = Moto::shared();
     // More accounts than the SDK's shared identity cache holds (64).
-    let spec = OrgSpec {
-        accounts: org::account_ids(230_000_000_000, 70),
-        functions_per_account: 1,
-        drift_every: 0,
-        allowed_account: "222233334444".to_owned(),
-        name_prefix: "many-".to_owned(),
-        concurrency: 8,
-    };
-    let organization = org::create_org(&moto.endpoint, &spec).await;
-    let proxy = Proxy::start(&moto.endpoint).await;
-    let sink = MemorySink::default();
-    let functions: Vec<(&str, &str)> = organization
-        .functions
-        .iter()
-        .map(|f| (f.account.as_str(), f.name.as_str()))
-        .collect();
-    let g = hub(&proxy, &functions, &sink).await;
-    let scheduled = json!({"version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": ACCOUNT, "region": REGION, "resources": [], "detail": {}});
+    let (_organization, proxy, g, _sink, scheduled) =
+        swept_org(moto, 230_000_000_000, 70, 1, 0).await;
 
     for sweep in ["req-1", "req-2"] {
         let report = g.handle_event(scheduled.clone(), sweep).await.unwrap();
