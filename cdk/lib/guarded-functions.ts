@@ -1,5 +1,7 @@
 import { ArnFormat, Stack, Token } from 'aws-cdk-lib';
 import { CfnTrail } from 'aws-cdk-lib/aws-cloudtrail';
+import * as events from 'aws-cdk-lib/aws-events';
+import { Construct } from 'constructs';
 import { GuardedFunctionEntry } from './policies';
 
 /** A policies key as an unqualified function ARN: names resolve in the stack's partition/account/region. */
@@ -99,6 +101,104 @@ export const MANAGEMENT_EVENTS_SELECTOR: CfnTrail.AdvancedEventSelectorProperty 
     { field: 'readOnly', equalTo: ['false'] },
   ],
 };
+
+/**
+ * EventBridge's default limit on an event pattern, in characters (a quota that can be raised to 4,096; the default is
+ * assumed). A rule whose pattern is longer fails to deploy, so a long list of values is spread over several rules.
+ */
+export const EVENT_PATTERN_LIMIT = 2048;
+
+/**
+ * The patterns `build` makes from consecutive runs of `values`, each run as long as its pattern stays within
+ * `EVENT_PATTERN_LIMIT`. The size is measured on the pattern as CloudFormation receives it: an ARN of a name key is an
+ * `Fn::Join` with `{"Ref": "AWS::Partition"}` and the like, always longer than the value it resolves to, so the
+ * deployed pattern is never longer than measured.
+ */
+export function patternsWithinLimit<T>(
+  scope: Construct, values: readonly T[], build: (part: readonly T[]) => events.EventPattern,
+): events.EventPattern[] {
+  const stack = Stack.of(scope);
+  const size = (pattern: events.EventPattern) => {
+    const { detailType, ...rest } = pattern;
+    return JSON.stringify(stack.resolve({ ...rest, 'detail-type': detailType })).length;
+  };
+  const patterns: events.EventPattern[] = [];
+  let run: T[] = [];
+  for (const value of values) {
+    if (run.length > 0 && size(build([...run, value])) > EVENT_PATTERN_LIMIT) {
+      patterns.push(build(run));
+      run = [];
+    }
+    run.push(value);
+    if (size(build(run)) > EVENT_PATTERN_LIMIT) {
+      throw new Error(`invokeguard: an event pattern for ${JSON.stringify(stack.resolve(value))} alone is over EventBridge's `
+        + `${EVENT_PATTERN_LIMIT}-character limit.`);
+    }
+  }
+  if (run.length > 0) {
+    patterns.push(build(run));
+  }
+  return patterns;
+}
+
+/**
+ * The patterns of the Invoke rules for `arns`: the same names the trail selects, so that a URL invocation the trail
+ * logs also reaches the guard. The same patterns wherever the events arrive (a single account's bus, a hub's own
+ * default bus, a member's forwarding rules); as many as EventBridge's pattern size limit needs (about a dozen functions
+ * each).
+ */
+export function invokeEventPatterns(scope: Construct, arns: readonly string[]): events.EventPattern[] {
+  return patternsWithinLimit(scope, arns, (part) => ({
+    source: ['aws.lambda'],
+    detailType: ['AWS API Call via CloudTrail'],
+    detail: {
+      eventSource: ['lambda.amazonaws.com'],
+      eventName: [...INVOKE_EVENT_NAMES],
+      resources: { ARN: eventPatternArns(part) },
+    },
+  }));
+}
+
+/**
+ * The patterns of the hub bus's Invoke rules: the Invoke events of the given member accounts. Each member's forwarding
+ * rules already pick exactly its guarded functions' events, so the hub bus filters by account only, which keeps its
+ * rules few however many functions the organization guards (and the guard ignores an event about any other function).
+ */
+export function memberInvokeEventPatterns(scope: Construct, accounts: readonly string[]): events.EventPattern[] {
+  return patternsWithinLimit(scope, accounts, (part) => ({
+    source: ['aws.lambda'],
+    detailType: ['AWS API Call via CloudTrail'],
+    account: [...part],
+    detail: {
+      eventSource: ['lambda.amazonaws.com'],
+      eventName: [...INVOKE_EVENT_NAMES],
+    },
+  }));
+}
+
+/** Construct id of the `index`th of several rules named `id`: the first keeps the plain id. */
+export function partId(id: string, index: number): string {
+  return index === 0 ? id : `${id}Part${index + 1}`;
+}
+
+/**
+ * The pattern of the change rule. Deliberately no function filter (requestParameters.functionName is a name, a
+ * partial or a full ARN; the guard resolves it) and no caller filter: a pattern on
+ * userIdentity.sessionContext.sessionIssuer.arn would also drop IAM-user callers, which have no sessionContext. The
+ * guard's own Add/RemovePermission calls come back here too; each costs it at most one GetPolicy, which finds the
+ * policy it just wrote already within the allowlist.
+ */
+export function changeEventPattern(): events.EventPattern {
+  return {
+    source: ['aws.lambda'],
+    detailType: ['AWS API Call via CloudTrail'],
+    detail: {
+      eventSource: ['lambda.amazonaws.com'],
+      eventCategory: ['Management'],
+      eventName: CHANGE_EVENT_NAMES.map((name) => ({ prefix: name })),
+    },
+  };
+}
 
 /** Values for the rule's `detail.resources.ARN`: each function, and any of its qualified ARNs. */
 export function eventPatternArns(arns: readonly string[]): unknown[] {

@@ -1,17 +1,19 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, CfnOutput, DefaultStackSynthesizer, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
+import { App, CfnCondition, CfnOutput, CfnResource, DefaultStackSynthesizer, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as cloudformation from 'aws-cdk-lib/aws-cloudformation';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { InvokeGuard, InvokeGuardProps } from './invoke-guard';
 import {
   DEFAULT_MEMBER_ROLE_NAME, functionsByAccount, InvokeguardMemberStack, MEMBER_PARAMETERS,
 } from './member-stack';
+import { partId } from './guarded-functions';
 import { nagResourceId } from './nag-acknowledgements';
 import { TrailAthena, TrailAthenaProps } from './trail-athena';
 import { TrailFileBackstop } from './trail-file-backstop';
@@ -19,8 +21,10 @@ import { TrailFileBackstop } from './trail-file-backstop';
 /** The hub guard's environment variable naming the role it assumes in member accounts. */
 export const MEMBER_ROLE_ENV = 'INVOKEGUARD_MEMBER_ROLE';
 
-/** CloudFormation's limit on an inline TemplateBody (a StackSet's too). */
-export const TEMPLATE_BODY_LIMIT = 51_200;
+/** CloudFormation's limits on a template read from S3 (a StackSet's TemplateURL): its size, resources and conditions. */
+export const TEMPLATE_URL_LIMIT = 1_000_000;
+export const TEMPLATE_RESOURCE_LIMIT = 500;
+export const TEMPLATE_CONDITION_LIMIT = 200;
 
 export const ORGANIZATION_ID = /^o-[a-z0-9]{10,32}$/;
 export const ORGANIZATIONAL_UNIT_ID = /^ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$/;
@@ -118,9 +122,12 @@ export class InvokeguardHubStack extends Stack {
   public readonly guard: InvokeGuard;
   public readonly hubBus: events.EventBus;
   public readonly memberRoleName: string;
-  public readonly stackSet: cloudformation.CfnStackSet;
-  /** The member template, as the StackSet deploys it. */
-  public readonly memberTemplate: Record<string, unknown>;
+  /** The StackSets of the member template: one, or more when the accounts' functions exceed one template's limits. */
+  public readonly stackSets: cloudformation.CfnStackSet[];
+  /** The member templates, as the StackSets deploy them (the same order); each account's functions are in one. */
+  public readonly memberTemplates: Record<string, unknown>[];
+  /** The member templates as file assets: the StackSets' TemplateURLs. */
+  public readonly memberTemplateAssets: s3assets.Asset[];
   /** The trail-file rule (on the hub bus) and dedup table; only with `organizationTrail`. */
   public readonly trailFileBackstop?: TrailFileBackstop;
   /** Athena over the guarded accounts' log files in the organization trail's bucket; only with `organizationTrail`. */
@@ -204,42 +211,50 @@ export class InvokeguardHubStack extends Stack {
       }
     }
 
-    const memberStack = synthMemberTemplate({
-      guardedFunctions: byAccount,
-      memberRoleName: this.memberRoleName,
-      trailBucket: props.organizationTrail && {
-        bucketName: props.organizationTrail.bucketName,
-        account: props.organizationTrail.account,
-        logFilePrefix: `AWSLogs/${orgId}/`,
-      },
-    });
-    this.memberTemplate = memberStack.template;
-    const templateBody = JSON.stringify(this.memberTemplate);
-    if (Buffer.byteLength(templateBody) > TEMPLATE_BODY_LIMIT) {
-      throw new Error(`invokeguard: the member template is ${Buffer.byteLength(templateBody)} bytes, over CloudFormation's `
-        + `${TEMPLATE_BODY_LIMIT}-byte TemplateBody limit (too many member accounts in the policies file). Upload it to S3 and `
-        + 'give the StackSet a templateUrl instead (see the README, "Guarding an AWS Organization").');
-    }
-
-    this.stackSet = new cloudformation.CfnStackSet(this, 'MemberStackSet', {
-      stackSetName: props.stackSetName ?? `${this.stackName}-members`,
-      description: 'invokeguard member: forwards guarded functions\' events to the hub bus; the role the hub guard assumes',
-      permissionModel: 'SERVICE_MANAGED',
-      autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
-      callAs: props.callAs ?? 'SELF',
-      capabilities: ['CAPABILITY_NAMED_IAM'],
-      managedExecution: { Active: true },
-      operationPreferences: { regionConcurrencyType: 'PARALLEL', maxConcurrentPercentage: 25, failureTolerancePercentage: 10 },
-      parameters: [
-        { parameterKey: MEMBER_PARAMETERS.hubEventBusArn, parameterValue: this.hubBus.eventBusArn },
-        { parameterKey: MEMBER_PARAMETERS.hubGuardRoleArn, parameterValue: this.guard.function.role!.roleArn },
-        { parameterKey: MEMBER_PARAMETERS.memberRoleRegion, parameterValue: regions[0] },
-      ],
-      stackInstancesGroup: [{
-        deploymentTargets: { organizationalUnitIds: [...props.memberOrganizationalUnits] },
-        regions,
-      }],
-      templateBody,
+    // Accounts are spread over as many StackSets as CloudFormation's template limits need; every StackSet deploys to
+    // the same OUs, and an account whose functions another StackSet carries gets only its placeholder from this one.
+    const shards = memberShards(byAccount);
+    const trailBucket = props.organizationTrail && {
+      bucketName: props.organizationTrail.bucketName,
+      account: props.organizationTrail.account,
+      logFilePrefix: `AWSLogs/${orgId}/`,
+    };
+    const baseName = props.stackSetName ?? `${this.stackName}-members`;
+    this.memberTemplates = [];
+    this.memberTemplateAssets = [];
+    this.stackSets = shards.map((guardedFunctions, i) => {
+      const member = synthMemberTemplate({
+        guardedFunctions,
+        memberRoleName: this.memberRoleName,
+        // The trail bucket's forwarding rule once, in the first StackSet.
+        trailBucket: i === 0 ? trailBucket : undefined,
+      });
+      this.memberTemplates.push(member.template);
+      // Through S3 (the bootstrap bucket, like the guard's code), not inline: an inline TemplateBody stops at 51,200
+      // bytes, about 18 member accounts; a TemplateURL takes 1 MB.
+      const asset = new s3assets.Asset(this, partId('MemberTemplate', i), { path: member.templateFile });
+      this.memberTemplateAssets.push(asset);
+      return new cloudformation.CfnStackSet(this, partId('MemberStackSet', i), {
+        stackSetName: i === 0 ? baseName : `${baseName}-${i + 1}`,
+        description: 'invokeguard member: forwards guarded functions\' events to the hub bus; the role the hub guard assumes'
+          + (shards.length > 1 ? ` (accounts ${Object.keys(guardedFunctions)[0]} to ${Object.keys(guardedFunctions).slice(-1)[0]})` : ''),
+        permissionModel: 'SERVICE_MANAGED',
+        autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
+        callAs: props.callAs ?? 'SELF',
+        capabilities: ['CAPABILITY_NAMED_IAM'],
+        managedExecution: { Active: true },
+        operationPreferences: { regionConcurrencyType: 'PARALLEL', maxConcurrentPercentage: 25, failureTolerancePercentage: 10 },
+        parameters: [
+          { parameterKey: MEMBER_PARAMETERS.hubEventBusArn, parameterValue: this.hubBus.eventBusArn },
+          { parameterKey: MEMBER_PARAMETERS.hubGuardRoleArn, parameterValue: this.guard.function.role!.roleArn },
+          { parameterKey: MEMBER_PARAMETERS.memberRoleRegion, parameterValue: regions[0] },
+        ],
+        stackInstancesGroup: [{
+          deploymentTargets: { organizationalUnitIds: [...props.memberOrganizationalUnits] },
+          regions,
+        }],
+        templateUrl: asset.httpUrl,
+      });
     });
   }
 
@@ -295,7 +310,7 @@ export class InvokeguardHubStack extends Stack {
 
 /** The member template: InvokeguardMemberStack synthesized in an app of its own (no bootstrap, metadata or assets). */
 export function synthMemberTemplate(props: ConstructorParameters<typeof InvokeguardMemberStack>[2]): {
-  stack: InvokeguardMemberStack; template: Record<string, unknown>;
+  stack: InvokeguardMemberStack; template: Record<string, unknown>; templateFile: string;
 } {
   const app = new App({
     // Never CDK_OUTDIR: under the CLI that is the hub app's own cdk.out, whose manifest this would overwrite.
@@ -308,10 +323,63 @@ export function synthMemberTemplate(props: ConstructorParameters<typeof Invokegu
     description: 'invokeguard member: forwards the guarded functions\' events to the hub bus; the role the hub guard assumes',
     synthesizer: new DefaultStackSynthesizer({ generateBootstrapVersionRule: false }),
   });
+  // Counted before synth, which would stop at the same limit with a message that does not say what to do.
+  const resources = stack.node.findAll().filter((c) => c instanceof CfnResource).length;
+  if (resources > TEMPLATE_RESOURCE_LIMIT) {
+    throw refuseOverLimit(`${resources} resources (CloudFormation takes ${TEMPLATE_RESOURCE_LIMIT})`);
+  }
+  const conditions = stack.node.findAll().filter((c) => c instanceof CfnCondition).length;
+  if (conditions > TEMPLATE_CONDITION_LIMIT) {
+    throw refuseOverLimit(`${conditions} conditions (CloudFormation takes ${TEMPLATE_CONDITION_LIMIT})`);
+  }
   const template = app.synth().getStackArtifact(stack.artifactId).template as Record<string, unknown>;
-  return { stack, template };
+  // Written without the synthesizer's indentation, which would double the bytes CloudFormation counts.
+  const body = JSON.stringify(template);
+  if (Buffer.byteLength(body) > TEMPLATE_URL_LIMIT) {
+    throw refuseOverLimit(`${Buffer.byteLength(body)} bytes (CloudFormation takes ${TEMPLATE_URL_LIMIT} from S3)`);
+  }
+  const templateFile = path.join(app.outdir, 'member.template.json');
+  fs.writeFileSync(templateFile, body);
+  return { stack, template, templateFile };
 }
 
+/**
+ * The member accounts spread over templates, in the policies file's order of accounts, each group within CloudFormation's
+ * limits by a generous estimate of what its accounts add to a template (synth then checks the real template): about
+ * 4 ARNs' length and an event-pattern share per function, a role and conditions per account, 2 conditions an account.
+ */
+export function memberShards(byAccount: Readonly<Record<string, readonly string[]>>): Record<string, string[]>[] {
+  const BYTES = TEMPLATE_URL_LIMIT * 0.85;
+  const RESOURCES = TEMPLATE_RESOURCE_LIMIT - 20;
+  const ACCOUNTS = 80; // 2 conditions each, with the Fn::Or nesting and the fixed ones, stays under 200
+  const shards: Record<string, string[]>[] = [];
+  let current: Record<string, string[]> = {};
+  let bytes = 0;
+  let resources = 0;
+  for (const [account, arns] of Object.entries(byAccount)) {
+    const addsBytes = 3000 + arns.reduce((sum, arn) => sum + 4 * arn.length + 120, 0);
+    const addsResources = 1 + Math.ceil(arns.length / 8);
+    const full = bytes + addsBytes > BYTES || resources + addsResources > RESOURCES || Object.keys(current).length >= ACCOUNTS;
+    if (Object.keys(current).length > 0 && full) {
+      shards.push(current);
+      current = {};
+      bytes = 0;
+      resources = 0;
+    }
+    current[account] = [...arns];
+    bytes += addsBytes;
+    resources += addsResources;
+  }
+  shards.push(current);
+  return shards;
+}
+
+/** Refuses a member template CloudFormation would refuse at deploy time, saying which limit and by how much. */
+function refuseOverLimit(what: string): Error {
+  return new Error(`invokeguard: the member template has ${what}: the policies file guards too many member accounts or `
+    + 'functions for one hub. Split it across hubs, each with its own policies file, memberRoleName and stackSetName (see '
+    + 'the README, "Guarding an AWS Organization").');
+}
 /**
  * The policies keys of the hub's own account (name keys, and ARN keys of its account) and their regions. A name key means
  * the hub's account and region, so a file with one needs both known at synth; with the account unknown, no ARN key can

@@ -12,8 +12,8 @@ import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { GuardAlarms } from './guard-alarms';
 import {
-  CHANGE_EVENT_NAMES, eventPatternArns, foreignArns, guardedArns, INVOKE_EVENT_NAMES, namesFunction, ownAccountArns,
-  policyResourceArns,
+  changeEventPattern, foreignArns, guardedArns, invokeEventPatterns, memberInvokeEventPatterns, namesFunction, ownAccountArns,
+  partId, policyResourceArns,
 } from './guarded-functions';
 import { GuardQueries } from './insights-queries';
 import { InvokeTrail } from './invoke-trail';
@@ -160,7 +160,8 @@ export class InvokeGuard extends Construct {
   public readonly function: lambda.Function;
   public readonly logGroup: logs.LogGroup;
   public readonly deadLetterQueue: sqs.Queue;
-  public readonly invokeRule: events.Rule;
+  /** The Invoke rules: one, or several when the guarded functions' ARNs exceed one event pattern's size. */
+  public readonly invokeRules: events.Rule[];
   /** Management events that change who may invoke a function (permissions, policies, URLs, aliases). */
   public readonly changeRule: events.Rule;
   /**
@@ -169,7 +170,7 @@ export class InvokeGuard extends Construct {
    */
   public readonly defaultBusFunctionArns: string[];
   /** With `ownAccountOnDefaultBus`, the Invoke and change rules on the default bus for `defaultBusFunctionArns`. */
-  public readonly ownAccountRules?: { readonly invokeRule: events.Rule; readonly changeRule: events.Rule };
+  public readonly ownAccountRules?: { readonly invokeRules: events.Rule[]; readonly changeRule: events.Rule };
   /** The periodic sweep; absent with `sweepSchedule: 'off'`. */
   public readonly sweepRule?: events.Rule;
   public readonly eventBus: events.IEventBus;
@@ -255,11 +256,11 @@ export class InvokeGuard extends Construct {
       retryAttempts: props.retryAttempts ?? 8,
     });
     this.newTarget = guardTarget;
-    // On a source bus, the Invoke rule lists only the functions whose events arrive there (a hub's members').
+    // On a source bus, the Invoke rules cover only the functions whose events arrive there (a hub's members'), by account.
     const sourceArns = props.sourceEventBus
       ? this.guardedFunctionArns.filter((arn) => !this.defaultBusFunctionArns.includes(arn)) : this.guardedFunctionArns;
-    const main = this.eventRules('', props.sourceEventBus, sourceArns, guardTarget);
-    this.invokeRule = main.invokeRule;
+    const main = this.eventRules('', props.sourceEventBus, sourceArns, guardTarget, props.sourceEventBus !== undefined);
+    this.invokeRules = main.invokeRules;
     this.changeRule = main.changeRule;
     if (props.sourceEventBus && this.defaultBusFunctionArns.length > 0) {
       this.ownAccountRules = this.eventRules('OwnAccount', undefined, this.defaultBusFunctionArns, guardTarget);
@@ -369,47 +370,34 @@ export class InvokeGuard extends Construct {
   }
 
   /**
-   * The Invoke rule of `functionArns` and the change rule on `eventBus` (undefined: the default bus), ids prefixed with
+   * The Invoke rules of `functionArns` and the change rule on `eventBus` (undefined: the default bus), ids prefixed with
    * `idPrefix`. The same patterns wherever the events arrive: a hub's own functions are guarded like a single account's.
+   * On a hub bus (`byAccount`) the Invoke rules match the functions' accounts: their forwarding rules already picked
+   * the functions.
    */
   private eventRules(
     idPrefix: string, eventBus: events.IEventBus | undefined, functionArns: readonly string[], target: () => events.IRuleTarget,
-  ): { invokeRule: events.Rule; changeRule: events.Rule } {
-    const invokeRule = new events.Rule(this, `${idPrefix}InvokeRule`, {
+    byAccount = false,
+  ): { invokeRules: events.Rule[]; changeRule: events.Rule } {
+    const stack = Stack.of(this);
+    const accounts = [...new Set(functionArns.map((arn) => (Token.isUnresolved(arn) ? stack.account : arn.split(':')[4])))];
+    const patterns = byAccount ? memberInvokeEventPatterns(this, accounts) : invokeEventPatterns(this, functionArns);
+    const invokeRules = patterns.map((eventPattern, i) => new events.Rule(this, partId(`${idPrefix}InvokeRule`, i), {
       eventBus,
-      description: 'CloudTrail Invoke and InvokeFunctionUrl events of the functions guarded by invokeguard',
-      eventPattern: {
-        source: ['aws.lambda'],
-        detailType: ['AWS API Call via CloudTrail'],
-        detail: {
-          eventSource: ['lambda.amazonaws.com'],
-          // The same names the trail selects: a URL invocation the trail logs must also reach the guard.
-          eventName: [...INVOKE_EVENT_NAMES],
-          resources: { ARN: eventPatternArns(functionArns) },
-        },
-      },
+      description: byAccount
+        ? 'CloudTrail Invoke and InvokeFunctionUrl events of guarded functions, forwarded by member accounts'
+        : 'CloudTrail Invoke and InvokeFunctionUrl events of the functions guarded by invokeguard'
+          + (patterns.length > 1 ? ` (part ${i + 1} of ${patterns.length})` : ''),
+      eventPattern,
       targets: [target()],
-    });
+    }));
     const changeRule = new events.Rule(this, `${idPrefix}ChangeRule`, {
       eventBus,
       description: 'CloudTrail management events that change who may invoke a function (permissions, policies, URLs, aliases)',
-      eventPattern: {
-        source: ['aws.lambda'],
-        detailType: ['AWS API Call via CloudTrail'],
-        detail: {
-          eventSource: ['lambda.amazonaws.com'],
-          eventCategory: ['Management'],
-          eventName: CHANGE_EVENT_NAMES.map((name) => ({ prefix: name })),
-          // Deliberately no function filter (requestParameters.functionName is a name, a partial or a full
-          // ARN; the guard resolves it) and no caller filter: a pattern on
-          // userIdentity.sessionContext.sessionIssuer.arn would also drop IAM-user callers, which have no
-          // sessionContext. The guard's own Add/RemovePermission calls come back here too; each costs it at
-          // most one GetPolicy, which finds the policy it just wrote already within the allowlist.
-        },
-      },
+      eventPattern: changeEventPattern(),
       targets: [target()],
     });
-    return { invokeRule, changeRule };
+    return { invokeRules, changeRule };
   }
 
   /** The Lambda actions on the functions the role manages; none without such functions (IAM rejects an empty Resource). */

@@ -1,8 +1,8 @@
-import { ArnFormat, CfnCondition, CfnParameter, CfnResource, CfnWaitConditionHandle, Fn, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { CfnCondition, CfnParameter, CfnResource, CfnWaitConditionHandle, Fn, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, IConstruct } from 'constructs';
-import { CHANGE_EVENT_NAMES, eventPatternArns, INVOKE_EVENT_NAMES } from './guarded-functions';
+import { changeEventPattern, invokeEventPatterns, partId } from './guarded-functions';
 import { nagResourceId } from './nag-acknowledgements';
 
 /** Name of the role the hub guard assumes in each member account (the guard's `INVOKEGUARD_MEMBER_ROLE` default). */
@@ -90,8 +90,8 @@ export class InvokeguardMemberStack extends Stack {
   public readonly memberRoleRegion: CfnParameter;
   /** Member role per account id. */
   public readonly memberRoles: ReadonlyMap<string, iam.Role>;
-  /** Invoke forwarding rule per account id. */
-  public readonly invokeRules: ReadonlyMap<string, events.Rule>;
+  /** Invoke forwarding rules per account id (several when its functions' ARNs exceed one event pattern's size). */
+  public readonly invokeRules: ReadonlyMap<string, readonly events.Rule[]>;
   /** Forwards the change events; in every account that guards a function. */
   public readonly changeRule?: events.Rule;
   /** Forwards the trail bucket's Object Created events; only in the bucket's account. */
@@ -139,7 +139,7 @@ export class InvokeguardMemberStack extends Stack {
     const forwards = anyOf(this, 'ForwardsEvents', [...(guardsFunctions ? [guardsFunctions] : []), ...(isTrailBucketAccount ? [isTrailBucketAccount] : [])]);
 
     const memberRoles = new Map<string, iam.Role>();
-    const invokeRules = new Map<string, events.Rule>();
+    const invokeRules = new Map<string, events.Rule[]>();
     if (forwards) {
       this.forwardRole = new iam.Role(this, 'ForwardRole', {
         description: 'invokeguard: EventBridge forwards the guarded functions\' events to the hub bus',
@@ -163,26 +163,17 @@ export class InvokeguardMemberStack extends Stack {
 
     for (const account of accounts) {
       const arns = [...props.guardedFunctions[account]];
-      const names = arns.map((arn) => FUNCTION_ARN.exec(arn)![2]);
-      const rule = new events.Rule(this, `InvokeRule${account}`, {
-        description: 'invokeguard: forwards Invoke and InvokeFunctionUrl events of this account\'s guarded functions to the hub bus',
-        eventPattern: {
-          source: ['aws.lambda'],
-          detailType: ['AWS API Call via CloudTrail'],
-          detail: {
-            eventSource: ['lambda.amazonaws.com'],
-            eventName: [...INVOKE_EVENT_NAMES],
-            resources: { ARN: eventPatternArns(arns) },
-          },
-        },
-        targets: [toHub()],
+      const rules = invokeEventPatterns(this, arns).map((eventPattern, i) => {
+        const rule = new events.Rule(this, partId(`InvokeRule${account}`, i), {
+          description: 'invokeguard: forwards Invoke and InvokeFunctionUrl events of this account\'s guarded functions to the hub bus',
+          eventPattern,
+          targets: [toHub()],
+        });
+        onlyIf(rule, isAccount.get(account)!);
+        return rule;
       });
-      onlyIf(rule, isAccount.get(account)!);
-      invokeRules.set(account, rule);
+      invokeRules.set(account, rules);
 
-      const functionArns = names.map((name) => this.formatArn({
-        service: 'lambda', region: '*', resource: 'function', resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-      }));
       const role = new iam.Role(this, `MemberRole${account}`, {
         roleName: this.memberRoleName,
         description: 'invokeguard: the hub guard reads and rewrites the resource policies of this account\'s guarded functions',
@@ -192,7 +183,8 @@ export class InvokeguardMemberStack extends Stack {
             statements: [new iam.PolicyStatement({
               sid: 'ManageGuardedResourcePolicies',
               actions: [...MEMBER_ROLE_ACTIONS],
-              resources: functionArns.flatMap((arn) => [arn, `${arn}:*`]),
+              // Exactly the keys' ARNs: each names its function's partition, region and this account.
+              resources: arns.flatMap((arn) => [arn, `${arn}:*`]),
             })],
           }),
         },
@@ -202,13 +194,13 @@ export class InvokeguardMemberStack extends Stack {
       });
       onlyIf(role, both);
       memberRoles.set(account, role);
-      for (const arn of functionArns) {
+      for (const arn of arns) {
         for (const resource of [arn, `${arn}:*`]) {
           Validations.of(role).acknowledge({
             id: `AwsSolutions-IAM5[Resource::${nagResourceId(this, resource)}]`,
-            reason: 'One guarded function of this account in any region (the role is global; the function\'s region is in its '
-              + 'ARN key) and, with :*, exactly its aliases and versions, whose resource policies the hub guard reads and rewrites; '
-              + 'versions are published after deploy, so they cannot be listed.',
+            reason: 'One guarded function of this account, by its ARN key, and, with :*, exactly its aliases and versions, '
+              + 'whose resource policies the hub guard reads and rewrites; versions are published after deploy, so they cannot '
+              + 'be listed.',
           });
         }
       }
@@ -219,16 +211,7 @@ export class InvokeguardMemberStack extends Stack {
     if (guardsFunctions) {
       this.changeRule = new events.Rule(this, 'ChangeRule', {
         description: 'invokeguard: forwards the management events that change who may invoke a function to the hub bus',
-        eventPattern: {
-          source: ['aws.lambda'],
-          detailType: ['AWS API Call via CloudTrail'],
-          detail: {
-            eventSource: ['lambda.amazonaws.com'],
-            eventCategory: ['Management'],
-            // The same pattern as the single-account change rule: the hub guard resolves the function itself.
-            eventName: CHANGE_EVENT_NAMES.map((name) => ({ prefix: name })),
-          },
-        },
+        eventPattern: changeEventPattern(),
         targets: [toHub()],
       });
       onlyIf(this.changeRule, guardsFunctions);

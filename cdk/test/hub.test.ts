@@ -8,7 +8,10 @@ import { App, CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { addStackFromContext } from '../lib/app-config';
-import { InvokeguardHubStack, InvokeguardHubStackProps, MEMBER_ROLE_ENV, TEMPLATE_BODY_LIMIT } from '../lib/hub-stack';
+import { EVENT_PATTERN_LIMIT } from '../lib/guarded-functions';
+import {
+  InvokeguardHubStack, InvokeguardHubStackProps, MEMBER_ROLE_ENV, TEMPLATE_RESOURCE_LIMIT, TEMPLATE_URL_LIMIT,
+} from '../lib/hub-stack';
 import { InvokeguardStack } from '../lib/invokeguard-stack';
 import { functionsByAccount, InvokeguardMemberStack, MEMBER_ROLE_ACTIONS } from '../lib/member-stack';
 import { REPO_ROOT } from '../lib/policies';
@@ -33,8 +36,8 @@ function hubStack(props: Partial<InvokeguardHubStackProps> = {}, app = new App({
   });
 }
 const partitionArn = (rest: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, rest]] });
-const memberFunctionArn = (name: string, suffix = '') =>
-  ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:*:', { Ref: 'AWS::AccountId' }, `:function:${name}${suffix}`]] });
+const ORDERS_ARN = 'arn:aws:lambda:eu-west-1:111111111111:function:Orders';
+const BILLING_MEMBER_ARN = 'arn:aws:lambda:eu-west-1:111111111111:function:Billing';
 
 test('the hub bus lets only principals of the organization put events', () => {
   const template = Template.fromStack(hubStack({ hubEventBusName: 'org-lambda-events' }));
@@ -68,17 +71,14 @@ test('Invoke, change and trail-file rules are on the hub bus and target the guar
   const onHub = template.findResources('AWS::Events::Rule', { Properties: { EventBusName: busRef } });
   const patterns = Object.values(onHub).map((r) => r.Properties.EventPattern);
   assert.equal(patterns.length, 3);
-  const guardArns = [
-    'arn:aws:lambda:eu-west-1:111111111111:function:Orders', 'arn:aws:lambda:eu-west-1:111111111111:function:Billing',
-    'arn:aws:lambda:eu-west-1:222222222222:function:Blog',
-  ];
+  // The member accounts' Invoke events: each member's forwarding rules already picked its guarded functions.
   assert.deepEqual(patterns.find((p) => p.detail.eventName?.[0] === 'Invoke'), {
     source: ['aws.lambda'],
     'detail-type': ['AWS API Call via CloudTrail'],
+    account: ['111111111111', '222222222222'],
     detail: {
       eventSource: ['lambda.amazonaws.com'],
       eventName: ['Invoke', 'InvokeFunctionUrl'],
-      resources: { ARN: guardArns.flatMap((a) => [a, { prefix: `${a}:` }]) },
     },
   });
   // The single-account stack's change pattern, unchanged.
@@ -194,8 +194,17 @@ test('the StackSet is service-managed, deploys to new accounts of the OUs and re
     HubGuardRoleArn: { 'Fn::GetAtt': [roleId, 'Arn'] },
     MemberRoleRegion: 'eu-west-1',
   });
-  assert.ok(Buffer.byteLength(p.TemplateBody) <= TEMPLATE_BODY_LIMIT);
-  assert.deepEqual(JSON.parse(p.TemplateBody), stack.memberTemplate);
+  // The member template is read from S3 (a file asset, like the guard's code), never inlined.
+  assert.equal(p.TemplateBody, undefined);
+  assert.deepEqual(p.TemplateURL, stack.resolve(stack.memberTemplateAssets[0].httpUrl));
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-hub-asset-'));
+  const synthesized = hubStack({}, new App({ outdir, context: NO_BUNDLING }));
+  (synthesized.node.root as App).synth();
+  const uploaded = JSON.parse(fs.readFileSync(path.join(outdir, synthesized.memberTemplateAssets[0].assetPath), 'utf8'));
+  assert.deepEqual(uploaded, synthesized.memberTemplates[0]);
+  // ... and published with the hub's other assets.
+  const manifest = JSON.parse(fs.readFileSync(path.join(outdir, 'Hub.assets.json'), 'utf8'));
+  assert.ok(Object.values<{ source: { path: string } }>(manifest.files).some((f) => f.source.path === synthesized.memberTemplateAssets[0].assetPath));
   // Defaults: called as the management account, the hub's region.
   const defaults = Object.values(Template.fromStack(hubStack()).findResources('AWS::CloudFormation::StackSet'))[0].Properties;
   assert.equal(defaults.CallAs, 'SELF');
@@ -255,9 +264,14 @@ test('the hub\'s own functions get Invoke and change rules on its default bus, l
   const busRef = { Ref: stack.getLogicalId(stack.hubBus.node.defaultChild as CfnElement) };
   const onHub = lambdaRules(template).filter((r) => JSON.stringify(r.Properties.EventBusName) === JSON.stringify(busRef));
   assert.equal(onHub.length, 2);
+  // It matches the member accounts: their forwarding rules already pick the functions.
   const hubInvoke = onHub.find((r) => r.Properties.EventPattern.detail.eventName[0] === 'Invoke')!.Properties.EventPattern;
-  assert.deepEqual(hubInvoke.detail.resources.ARN.filter((a: unknown) => typeof a === 'string'),
-    ['arn:aws:lambda:us-east-1:111111111111:function:Orders', 'arn:aws:lambda:us-east-1:222222222222:function:Blog']);
+  assert.deepEqual(hubInvoke, {
+    source: ['aws.lambda'],
+    'detail-type': ['AWS API Call via CloudTrail'],
+    account: ['111111111111', '222222222222'],
+    detail: { eventSource: ['lambda.amazonaws.com'], eventName: ['Invoke', 'InvokeFunctionUrl'] },
+  });
   // Every rule delivers to the guard alike: one target, the same function, dead-letter queue and retries.
   const targets = [...onDefault, ...onHub].map((r) => r.Properties.Targets);
   for (const t of targets) {
@@ -273,11 +287,11 @@ test('the hub\'s own functions get Invoke and change rules on its default bus, l
 
 test('the member template leaves the hub\'s own functions out', () => {
   const stack = hubWithOwnFunctions({ organizationTrail: ORG_TRAIL });
-  const body = JSON.stringify(stack.memberTemplate);
+  const body = JSON.stringify(stack.memberTemplates[0]);
   for (const own of ['Reports', 'Audit', '999999999999']) {
     assert.ok(!body.includes(own), `the member template mentions ${own}`);
   }
-  const conditions = Object.keys(stack.memberTemplate.Conditions as Record<string, unknown>);
+  const conditions = Object.keys(stack.memberTemplates[0].Conditions as Record<string, unknown>);
   assert.deepEqual(conditions.filter((c) => c.startsWith('IsMember') && c !== 'IsMemberRoleRegion'), ['IsMember111111111111', 'IsMember222222222222']);
 });
 
@@ -456,7 +470,7 @@ test('the log files acknowledgement says whose files the guard reads: the organi
 
 function memberTemplate(): Template {
   const stack = hubStack();
-  return Template.fromJSON(stack.memberTemplate);
+  return Template.fromJSON(stack.memberTemplates[0]);
 }
 
 test('the member template forwards Invoke and change events of each account\'s guarded functions to the hub bus', () => {
@@ -503,8 +517,9 @@ test('the member role trusts only the hub guard\'s role and may only manage its 
       'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
       'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy', 'lambda:ListAliases',
     ],
+    // Exactly the policies file's ARNs (partition, region and account included), and their aliases and versions.
     Resource: [
-      memberFunctionArn('Orders'), memberFunctionArn('Orders', ':*'), memberFunctionArn('Billing'), memberFunctionArn('Billing', ':*'),
+      ORDERS_ARN, `${ORDERS_ARN}:*`, BILLING_MEMBER_ARN, `${BILLING_MEMBER_ARN}:*`,
     ],
   }] } }]);
   assert.deepEqual([...MEMBER_ROLE_ACTIONS], role.Properties.Policies[0].PolicyDocument.Statement[0].Action);
@@ -523,12 +538,12 @@ test('the member role trusts only the hub guard\'s role and may only manage its 
 });
 
 test('a member role name from the hub props', () => {
-  const template = Template.fromJSON(hubStack({ memberRoleName: 'guard-remediation' }).memberTemplate);
+  const template = Template.fromJSON(hubStack({ memberRoleName: 'guard-remediation' }).memberTemplates[0]);
   template.resourcePropertiesCountIs('AWS::IAM::Role', { RoleName: 'guard-remediation' }, 2);
 });
 
 test('the trail bucket\'s account forwards new log files of the organization', () => {
-  const template = Template.fromJSON(hubStack({ organizationTrail: { bucketName: 'org-trail', account: '444444444444' } }).memberTemplate);
+  const template = Template.fromJSON(hubStack({ organizationTrail: { bucketName: 'org-trail', account: '444444444444' } }).memberTemplates[0]);
   const [rule] = Object.values(template.findResources('AWS::Events::Rule', { Condition: 'IsTrailBucketAccount' }));
   assert.deepEqual(rule.Properties.EventPattern, {
     source: ['aws.s3'], 'detail-type': ['Object Created'],
@@ -557,6 +572,67 @@ test('functionsByAccount groups full-ARN keys by account and many accounts nest 
     const args = c['Fn::Or'];
     assert.ok(!args || (args.length >= 2 && args.length <= 10));
   }
+});
+
+/** A policies file guarding `functions` functions in each of `accounts` member accounts, in a temporary folder. */
+function orgPolicies(accounts: number, functions: number): string {
+  const entries: Record<string, unknown> = {};
+  for (let a = 0; a < accounts; a++) {
+    for (let f = 0; f < functions; f++) {
+      entries[`arn:aws:lambda:eu-west-1:${String(210000000000 + a)}:function:service-${a}-handler-${f}`] = { allow: [] };
+    }
+  }
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-org-')), 'org-invokers.json');
+  fs.writeFileSync(file, JSON.stringify({ version: 1, functions: entries }));
+  return file;
+}
+
+test('20 member accounts of 50 functions: each account forwards all its functions through rules within the pattern limit', () => {
+  const stack = hubStack({ guard: { policiesFile: orgPolicies(20, 50), validatorCommand: ACCEPT_ALL } });
+  const template = stack.memberTemplates[0] as { Resources: Record<string, { Type: string; Condition?: string; Properties: Record<string, any> }> };
+  assert.ok(Buffer.byteLength(JSON.stringify(template)) <= TEMPLATE_URL_LIMIT);
+  assert.ok(Object.keys(template.Resources).length <= TEMPLATE_RESOURCE_LIMIT);
+  const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && r.Condition?.startsWith('IsMember'));
+  for (let a = 0; a < 20; a++) {
+    const account = String(210000000000 + a);
+    const mine = rules.filter((r) => r.Condition === `IsMember${account}`);
+    assert.ok(mine.length > 1, `${account}: ${mine.length} rule(s)`);
+    for (const rule of mine) {
+      assert.ok(JSON.stringify(rule.Properties.EventPattern).length <= EVENT_PATTERN_LIMIT);
+    }
+    const arns = mine.flatMap((r) => r.Properties.EventPattern.detail.resources.ARN).filter((v: unknown) => typeof v === 'string');
+    assert.deepEqual(arns, Array.from({ length: 50 }, (_, f) => `arn:aws:lambda:eu-west-1:${account}:function:service-${a}-handler-${f}`));
+  }
+  // On the hub bus, one Invoke rule for all twenty accounts.
+  const busRef = JSON.stringify({ Ref: stack.getLogicalId(stack.hubBus.node.defaultChild as CfnElement) });
+  const onHub = Object.values(Template.fromStack(stack).findResources('AWS::Events::Rule'))
+    .filter((r) => JSON.stringify(r.Properties.EventBusName) === busRef && r.Properties.EventPattern.account);
+  assert.equal(onHub.length, 1);
+  assert.equal(onHub[0].Properties.EventPattern.account.length, 20);
+});
+
+test('an organization too large for one member template is spread over StackSets, each account in exactly one', () => {
+  const stack = hubStack({ guard: { policiesFile: orgPolicies(60, 100), validatorCommand: ACCEPT_ALL } });
+  assert.ok(stack.stackSets.length > 1, `${stack.stackSets.length} StackSet(s)`);
+  const sets = Object.values(Template.fromStack(stack).findResources('AWS::CloudFormation::StackSet')).map((r) => r.Properties);
+  assert.deepEqual(sets.map((p) => p.StackSetName), sets.map((_, i) => (i === 0 ? 'Hub-members' : `Hub-members-${i + 1}`)));
+  const seen: string[] = [];
+  stack.memberTemplates.forEach((template, i) => {
+    assert.ok(Buffer.byteLength(JSON.stringify(template)) <= TEMPLATE_URL_LIMIT);
+    assert.ok(Object.keys(template.Resources as object).length <= TEMPLATE_RESOURCE_LIMIT);
+    assert.ok(Object.keys(template.Conditions as object).length <= 200);
+    // Every StackSet deploys its own template to the same OUs, in the same regions.
+    assert.deepEqual(sets[i].StackInstancesGroup, [{ DeploymentTargets: { OrganizationalUnitIds: OUS }, Regions: ['eu-west-1'] }]);
+    assert.deepEqual(sets[i].TemplateURL, stack.resolve(stack.memberTemplateAssets[i].httpUrl));
+    const roles = Object.values(template.Resources as Record<string, { Type: string; Condition: string }>).filter((r) => r.Type === 'AWS::IAM::Role' && r.Condition.startsWith('CreatesMemberRole'));
+    seen.push(...roles.map((r) => r.Condition.replace('CreatesMemberRole', '')));
+  });
+  assert.deepEqual(seen, Array.from({ length: 60 }, (_, a) => String(210000000000 + a)));
+});
+
+test('one account with more functions than a template holds is refused at synth, saying which limit', () => {
+  assert.throws(() => hubStack({ guard: { policiesFile: orgPolicies(1, 4000), validatorCommand: ACCEPT_ALL } }),
+    /the member template has \d+ bytes \(CloudFormation takes 1000000 from S3\): .*Split it across hubs/s);
 });
 
 // ---- cdk-nag and cfn-lint on both stacks ----
@@ -597,9 +673,9 @@ test('cfn-lint passes on the hub and the member template', { skip: !lintRequired
   const withOwn = hubWithOwnFunctions({ organizationTrail: ORG_TRAIL });
   const files = {
     'hub.template.json': Template.fromStack(hub).toJSON(),
-    'member.template.json': hub.memberTemplate,
+    'member.template.json': hub.memberTemplates[0],
     'hub-own-functions.template.json': Template.fromStack(withOwn).toJSON(),
-    'member-own-functions.template.json': withOwn.memberTemplate,
+    'member-own-functions.template.json': withOwn.memberTemplates[0],
   };
   for (const [name, body] of Object.entries(files)) {
     fs.writeFileSync(path.join(dir, name), JSON.stringify(body, null, 1));

@@ -1,8 +1,12 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
-import { Capture, Match } from 'aws-cdk-lib/assertions';
-import { BILLING_ARN, guardTemplate, nameArn } from './helpers';
+import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
+import { EVENT_PATTERN_LIMIT } from '../lib/guarded-functions';
+import { BILLING_ARN, guardStack, guardTemplate, nameArn } from './helpers';
 
 test('Invoke rule on the default bus matches CloudTrail Invoke and InvokeFunctionUrl events of the guarded functions only', () => {
   const template = guardTemplate();
@@ -110,4 +114,37 @@ test('change, sweep, Invoke and trail-file rules target the guard with the same 
     Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com',
     FunctionName: { 'Fn::GetAtt': [[...fns][0], 'Arn'] }, SourceArn: Match.anyValue(),
   }, 4);
+});
+
+/** A policies file of `count` functions named `prefix0`, `prefix1`, ... in a temporary folder. */
+function manyFunctions(count: number, prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-many-'));
+  const functions = Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, { allow: [] }]));
+  const file = path.join(dir, 'invokers.json');
+  fs.writeFileSync(file, JSON.stringify({ version: 1, functions }));
+  return file;
+}
+
+test('many guarded functions are spread over Invoke rules within EventBridge\'s pattern size limit, each function once', () => {
+  const count = 60;
+  const stack = guardStack({ policiesFile: manyFunctions(count, 'a-function-with-a-rather-long-name-') });
+  const rules = Object.values(Template.fromStack(stack).findResources('AWS::Events::Rule'))
+    .filter((r) => r.Properties.EventPattern?.detail?.eventName?.[0] === 'Invoke');
+  assert.ok(rules.length > 1, `${rules.length} rule(s)`);
+  assert.equal(stack.guard.invokeRules.length, rules.length);
+  const covered: unknown[] = [];
+  for (const rule of rules) {
+    // Measured as deployed, with the partition at its longest: still within the limit.
+    const deployed = JSON.stringify(rule.Properties.EventPattern).replace(/\{"Fn::Join":\["",\["arn:",\{"Ref":"AWS::Partition"\},"([^"]*)"\]\]\}/g, '"arn:aws-us-gov$1"');
+    assert.ok(!deployed.includes('Fn::'), deployed);
+    assert.ok(deployed.length <= EVENT_PATTERN_LIMIT, `${deployed.length} characters`);
+    assert.deepEqual(rule.Properties.Targets.length, 1);
+    covered.push(...rule.Properties.EventPattern.detail.resources.ARN);
+  }
+  const expected = Array.from({ length: count }, (_, i) => `a-function-with-a-rather-long-name-${i}`)
+    .flatMap((name) => [nameArn(name), { prefix: nameArn(name, ':') }]);
+  assert.deepEqual(covered, expected);
+  // A file that fits one pattern keeps one rule under its usual id.
+  assert.equal(guardStack().guard.invokeRules.length, 1);
+  assert.equal(guardStack().guard.invokeRules[0].node.id, 'InvokeRule');
 });
