@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -38,3 +40,12 @@ export function nameArn(name: string, suffix = ''): unknown {
 }
 /** The fixture's function given by ARN, used as is. */
 export const BILLING_ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:Billing';
+
+/** A policies file of `count` functions named `prefix0`, `prefix1`, ... in a temporary folder. */
+export function manyFunctions(count: number, prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-many-'));
+  const functions = Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, { allow: [] }]));
+  const file = path.join(dir, 'invokers.json');
+  fs.writeFileSync(file, JSON.stringify({ version: 1, functions }));
+  return file;
+}

@@ -1,12 +1,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { EVENT_PATTERN_LIMIT } from '../lib/guarded-functions';
-import { BILLING_ARN, guardStack, guardTemplate, nameArn } from './helpers';
+import { BILLING_ARN, guardStack, guardTemplate, manyFunctions, nameArn } from './helpers';
 
 test('Invoke rule on the default bus matches CloudTrail Invoke and InvokeFunctionUrl events of the guarded functions only', () => {
   const template = guardTemplate();
@@ -115,15 +112,6 @@ test('change, sweep, Invoke and trail-file rules target the guard with the same 
     FunctionName: { 'Fn::GetAtt': [[...fns][0], 'Arn'] }, SourceArn: Match.anyValue(),
   }, 4);
 });
-
-/** A policies file of `count` functions named `prefix0`, `prefix1`, ... in a temporary folder. */
-function manyFunctions(count: number, prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-many-'));
-  const functions = Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, { allow: [] }]));
-  const file = path.join(dir, 'invokers.json');
-  fs.writeFileSync(file, JSON.stringify({ version: 1, functions }));
-  return file;
-}
 
 test('many guarded functions are spread over Invoke rules within EventBridge\'s pattern size limit, each function once', () => {
   const count = 60;

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Duration } from 'aws-cdk-lib';
-import { Match } from 'aws-cdk-lib/assertions';
-import { BILLING_ARN, guardTemplate, nameArn } from './helpers';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { selectorValues } from '../lib/invoke-trail';
+import { BILLING_ARN, guardStack, guardTemplate, manyFunctions, nameArn } from './helpers';
 
 const invokeSelector = (arnCondition: Record<string, unknown>) => ({
   FieldSelectors: [
@@ -67,4 +68,16 @@ test('createTrail: false leaves trail and bucket to the existing trail', () => {
 test('createTrail: false with trailLogExpiration is rejected', () => {
   assert.throws(() => guardTemplate({ createTrail: false, trailLogExpiration: Duration.days(30) }),
     /trailLogExpiration .*cannot be set with createTrail: false/);
+});
+
+test('a trail selecting more functions than CloudTrail\'s 500 selector values is refused at synth, saying how many fit', () => {
+  const fits = guardStack({ policiesFile: manyFunctions(245, 'f') });
+  const trail = Object.values(Template.fromStack(fits).findResources('AWS::CloudTrail::Trail'))[0];
+  assert.equal(selectorValues(trail.Properties.AdvancedEventSelectors.map((s: { FieldSelectors: Record<string, unknown>[] }) => ({
+    fieldSelectors: s.FieldSelectors.map((f) => ({ equalTo: f.Equals, startsWith: f.StartsWith })),
+  }))), 500);
+  assert.throws(() => guardStack({ policiesFile: manyFunctions(246, 'f') }),
+    /would hold 502 values for 246 functions; CloudTrail takes at most 500 on a trail, so 245 functions/);
+  // Without the stack's trail, no such limit applies here.
+  assert.doesNotThrow(() => guardStack({ policiesFile: manyFunctions(246, 'f'), createTrail: false }));
 });
