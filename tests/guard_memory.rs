@@ -588,3 +588,38 @@ async fn each_account_is_swept_within_its_own_budget_side_by_side() {
         (json!(90), json!(180))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_account_whose_role_cannot_be_assumed_fails_once_and_the_others_are_swept() {
+    let (g, sink) = three_accounts_of_thirty();
+    g.aws().unreachable_account("210000000002");
+    let err = run(&g, scheduled()).await.unwrap_err();
+    assert!(err.contains("30 policies could not be read"), "{err}");
+    // The other two accounts are swept in full: a ListAliases and a GetPolicy per function.
+    let calls = g.aws().calls();
+    assert_eq!(calls.len(), 120);
+    assert!(
+        calls.iter().all(|c| !format!("{c:?}").contains("f1-")),
+        "no call on the unreachable account's functions"
+    );
+    // One error line names the account and its role, for all thirty functions; then the sweep line.
+    let lines = sink.lines();
+    let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert_eq!(
+        errors[0]["error"],
+        "sweep: cannot assume arn:aws:iam::210000000002:role/invokeguard-member in member account \
+         210000000002: AccessDenied: not authorized to perform sts:AssumeRole; 30 of its guarded \
+         functions not swept"
+    );
+    assert_eq!(errors[1]["message"], "sweep");
+    let sweep = lines.iter().find(|l| l["message"] == "sweep").unwrap();
+    assert_eq!(
+        (
+            sweep["policiesRead"].clone(),
+            sweep["failed"].clone(),
+            sweep["apiCalls"].clone()
+        ),
+        (json!(60), json!(30), json!(120))
+    );
+}

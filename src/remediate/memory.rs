@@ -43,6 +43,8 @@ struct State {
     /// Errors to answer the next calls of an operation with, by operation name.
     faults: HashMap<&'static str, VecDeque<ApiError>>,
     published: Vec<(String, Value)>,
+    /// Member accounts whose role cannot be assumed: every call on their functions fails.
+    unreachable: Vec<String>,
 }
 
 #[derive(Default)]
@@ -115,6 +117,25 @@ impl MemoryAws {
         Self::read(&st, &(function.to_owned(), qualifier.map(str::to_owned))).unwrap_or_default()
     }
 
+    /// Makes `account`'s member role impossible to assume, as when it is missing or does not
+    /// trust the guard: no call on a function of that account reaches Lambda.
+    pub fn unreachable_account(&self, account: &str) {
+        self.lock().unreachable.push(account.to_owned());
+    }
+
+    /// The member role error for a function ARN of an unreachable account.
+    fn member_role_error(st: &State, function: &str) -> Result<(), ApiError> {
+        let account = function.split(':').nth(4).unwrap_or_default();
+        if function.starts_with("arn:") && st.unreachable.iter().any(|a| a == account) {
+            return Err(ApiError::MemberRole {
+                account: account.to_owned(),
+                role: format!("arn:aws:iam::{account}:role/invokeguard-member"),
+                message: "AccessDenied: not authorized to perform sts:AssumeRole".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Answers the next calls of `operation` (e.g. "AddPermission") with these errors.
     pub fn fail_next(&self, operation: &'static str, errors: Vec<ApiError>) {
         self.lock()
@@ -185,6 +206,7 @@ impl PolicyApi for MemoryAws {
     ) -> Result<ResourcePolicy, ApiError> {
         let key = key_of(function, qualifier);
         let mut st = self.lock();
+        Self::member_role_error(&st, function)?;
         self.begin(
             &mut st,
             "GetPolicy",
@@ -204,6 +226,7 @@ impl PolicyApi for MemoryAws {
     ) -> Result<(), ApiError> {
         let key = key_of(function, qualifier);
         let mut st = self.lock();
+        Self::member_role_error(&st, function)?;
         let call = Call::RemovePermission(key.clone(), sid.to_owned());
         self.begin(&mut st, "RemovePermission", call, &key, revision_id)?;
         let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
@@ -226,6 +249,7 @@ impl PolicyApi for MemoryAws {
     ) -> Result<(), ApiError> {
         let key = key_of(function, qualifier);
         let mut st = self.lock();
+        Self::member_role_error(&st, function)?;
         let call = Call::AddPermission(key.clone(), addition.sid.clone());
         self.begin(&mut st, "AddPermission", call, &key, revision_id)?;
         let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
@@ -248,6 +272,7 @@ impl PolicyApi for MemoryAws {
     ) -> Result<(), ApiError> {
         let key = key_of(resource_arn, None);
         let mut st = self.lock();
+        Self::member_role_error(&st, resource_arn)?;
         let call = Call::PutResourcePolicy(key.clone());
         self.begin(&mut st, "PutResourcePolicy", call, &key, revision_id)?;
         let doc: Value = serde_json::from_str(document)
@@ -266,6 +291,7 @@ impl PolicyApi for MemoryAws {
     ) -> Result<(), ApiError> {
         let key = key_of(resource_arn, None);
         let mut st = self.lock();
+        Self::member_role_error(&st, resource_arn)?;
         let call = Call::DeleteResourcePolicy(key.clone());
         self.begin(&mut st, "DeleteResourcePolicy", call, &key, revision_id)?;
         let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
@@ -279,6 +305,7 @@ impl Discovery for MemoryAws {
     async fn list_aliases(&self, function: &str) -> Result<Vec<String>, ApiError> {
         let (name, _) = split(function);
         let mut st = self.lock();
+        Self::member_role_error(&st, function)?;
         st.calls.push(Call::ListAliases(name.clone()));
         if let Some(e) = st
             .faults

@@ -10,10 +10,10 @@ use futures_util::StreamExt;
 
 use serde_json::Value;
 
-use super::api::Aws;
+use super::api::{ApiError, Aws};
 use super::audit::{Audit, Level};
 use super::budget::Budget;
-use super::discover::{PolicyRef, policies_of};
+use super::discover::{DiscoveryError, PolicyRef, policies_of};
 use super::guard::{EventReport, Guard, GuardError, Tally, Target};
 use super::log::{Input, Message, Subject, SweepLine};
 use crate::allowlist::GuardedFunction;
@@ -109,7 +109,8 @@ impl<A: Aws> Guard<A> {
             deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)
         };
         let mut out = GroupSwept::default();
-        for (key, function) in functions {
+        let count = functions.len();
+        for (at, (key, function)) in functions.into_iter().enumerate() {
             if near_deadline() {
                 // Its aliases were never listed: it counts as its unqualified policy alone.
                 out.policies.push(Swept::NotReached);
@@ -117,6 +118,25 @@ impl<A: Aws> Guard<A> {
             }
             out.listed += 1;
             match policies_of(&self.policies, key, function, &self.aws, &budget).await {
+                Err(DiscoveryError {
+                    error: error @ ApiError::MemberRole { .. },
+                    ..
+                }) => {
+                    // Every function of this account is out of reach: one line, not one each,
+                    // and no more AssumeRole attempts in this sweep.
+                    let left = count - at;
+                    out.listed -= 1; // no request reached Lambda
+                    out.not_listed += left;
+                    self.bare_error(
+                        request_id,
+                        &format!("sweep: {error}; {left} of its guarded functions not swept"),
+                    );
+                    let n = done.fetch_add(left, Ordering::Relaxed) + left;
+                    if let Some(progress) = &self.progress {
+                        progress(n, total);
+                    }
+                    break;
+                }
                 Err(e) => {
                     out.not_listed += 1;
                     self.bare_error(
