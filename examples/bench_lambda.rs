@@ -14,18 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto};
 use support::proxy::Proxy;
-use support::runtime_api::{RuntimeApi, spawn_lambda};
+use support::runtime_api::{RuntimeApi, peak_rss_kib, spawn_lambda};
 
 const RUNS: usize = 10;
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn record(name: &str, account: &str) -> Value {
     json!({"version": "0", "id": "b", "detail-type": "AWS API Call via CloudTrail", "source": "aws.lambda",

@@ -30,7 +30,7 @@ use support::http;
 use support::moto::{self, ACCOUNT, Moto, REGION};
 use support::org::{self, Org, OrgFunction, OrgSpec};
 use support::proxy::{Call, Proxy};
-use support::runtime_api::{LambdaProcess, RuntimeApi, spawn_lambda};
+use support::runtime_api::{LambdaProcess, RuntimeApi, peak_rss_kib, spawn_lambda};
 
 /// The account every function's allowed grant names (and the policies file allows).
 const ALLOWED: &str = "222233334444";
@@ -80,15 +80,6 @@ fn options() -> Options {
         deadline: Duration::from_secs(num("--deadline-secs", "BENCH_DEADLINE_SECS", "900") as u64),
         setup_concurrency: num("--setup-concurrency", "BENCH_SETUP_CONCURRENCY", "16"),
     }
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// The account an STS AssumeRole call assumes a role in (from its RoleArn), if it is one.

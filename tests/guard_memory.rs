@@ -182,11 +182,7 @@ async fn report_mode_changes_nothing_and_counts_what_is_left_unfixed() {
     let report = run(&g, foreign()).await.unwrap();
     assert_eq!((report.removed, report.unfixed), (0, 1));
     assert_eq!(ops(g.aws()), ["GetPolicy", "PutEvents"]);
-    let summary = sink
-        .lines()
-        .into_iter()
-        .find(|l| l["message"] == "summary")
-        .unwrap();
+    let summary = sink.first("summary").unwrap();
     assert_eq!(summary["unfixed"], 1);
     assert_eq!(summary["level"], "WARN");
 }
@@ -395,11 +391,7 @@ async fn a_sweep_near_the_deadline_stops_and_fails_visibly() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("before the Lambda timeout"), "{err}");
-    let sweep = sink
-        .lines()
-        .into_iter()
-        .find(|l| l["message"] == "sweep")
-        .unwrap();
+    let sweep = sink.first("sweep").unwrap();
     assert_eq!(
         (sweep["incomplete"].clone(), sweep["remaining"].clone()),
         (json!(true), json!(1))
@@ -412,11 +404,7 @@ async fn a_sweep_in_report_mode_counts_drift_as_unfixed() {
     aws.set_statements("f", None, json!([{"Sid": "open", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]));
     let (g, sink) = guard(json!([]), json!({"mode": "report"}), aws);
     run(&g, scheduled()).await.unwrap();
-    let sweep = sink
-        .lines()
-        .into_iter()
-        .find(|l| l["message"] == "sweep")
-        .unwrap();
+    let sweep = sink.first("sweep").unwrap();
     assert_eq!(
         (
             sweep["drift"].clone(),
@@ -578,11 +566,7 @@ async fn each_account_is_swept_within_its_own_budget_side_by_side() {
     assert!((8.4..9.0).contains(&elapsed), "{elapsed} s");
     let calls = g.aws().calls();
     assert_eq!(calls.len(), 180);
-    let sweep = sink
-        .lines()
-        .into_iter()
-        .find(|l| l["message"] == "sweep")
-        .unwrap();
+    let sweep = sink.first("sweep").unwrap();
     assert_eq!(
         (sweep["policiesRead"].clone(), sweep["apiCalls"].clone()),
         (json!(90), json!(180))

@@ -293,11 +293,7 @@ async fn a_sweep_over_three_accounts_keeps_each_within_its_own_budget() {
             f.arn
         );
     }
-    let sweep = sink
-        .lines()
-        .into_iter()
-        .find(|l| l["message"] == "sweep")
-        .unwrap();
+    let sweep = sink.first("sweep").unwrap();
     assert_eq!(
         (
             sweep["policiesRead"].clone(),

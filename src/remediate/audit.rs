@@ -34,6 +34,11 @@ impl MemorySink {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
+
+    /// The first line whose `message` is `message`.
+    pub fn first(&self, message: &str) -> Option<Value> {
+        self.lines().into_iter().find(|l| l["message"] == message)
+    }
 }
 
 impl LogSink for MemorySink {

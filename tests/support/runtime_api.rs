@@ -292,3 +292,13 @@ impl LambdaProcess {
         let _ = self.child.start_kill();
     }
 }
+
+/// A process's peak resident memory (Linux `VmHWM`), 0 when it cannot be read.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
