@@ -332,6 +332,23 @@ mod tests {
     }
 
     #[test]
+    fn a_function_arn_that_cannot_be_used_names_file_line_and_path() {
+        for key in [
+            "arn:aws:lambda:eu-west-1:111122223333:function:Blog:live",
+            "arn:aws:lambda:eu-west-1:1111:function:Blog",
+            "arn:aws:s3:::bucket",
+        ] {
+            let text = format!(
+                "{{\"version\": 1, \"functions\": {{\n\"Ok\": {{\"allow\": []}},\n\"{key}\": {{\"allow\": []}}}}}}"
+            );
+            let e = err(&text);
+            assert!(e.starts_with("p.json:3:"), "{key}: {e}");
+            assert!(e.contains("at functions"), "{key}: {e}");
+            assert!(e.contains(key), "{key}: {e}");
+        }
+    }
+
+    #[test]
     fn duplicate_function_keys_are_rejected() {
         let e = err(r#"{"version": 1, "functions": {"A": {"allow": []}, "A": {"allow": []}}}"#);
         assert!(e.contains("duplicate key \"A\""), "{e}");
