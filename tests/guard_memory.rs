@@ -594,7 +594,7 @@ async fn an_account_whose_role_cannot_be_assumed_fails_once_and_the_others_are_s
         errors[0]["error"],
         "sweep: cannot assume arn:aws:iam::210000000002:role/invokeguard-member in member account \
          210000000002: AccessDenied: not authorized to perform sts:AssumeRole; 30 of its guarded \
-         functions not swept"
+         functions in us-east-1 not swept"
     );
     assert_eq!(errors[1]["message"], "sweep");
     let sweep = lines.iter().find(|l| l["message"] == "sweep").unwrap();

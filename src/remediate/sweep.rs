@@ -108,6 +108,12 @@ impl<A: Aws> Guard<A> {
         let near_deadline = || {
             deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)
         };
+        let advance = |swept: usize| {
+            let n = done.fetch_add(swept, Ordering::Relaxed) + swept;
+            if let Some(progress) = &self.progress {
+                progress(n, total);
+            }
+        };
         let mut out = GroupSwept::default();
         let count = functions.len();
         for (at, (key, function)) in functions.into_iter().enumerate() {
@@ -116,28 +122,27 @@ impl<A: Aws> Guard<A> {
                 out.policies.push(Swept::NotReached);
                 continue;
             }
-            out.listed += 1;
             match policies_of(&self.policies, key, function, &self.aws, &budget).await {
                 Err(DiscoveryError {
                     error: error @ ApiError::MemberRole { .. },
                     ..
                 }) => {
-                    // Every function of this account is out of reach: one line, not one each,
-                    // and no more AssumeRole attempts in this sweep.
+                    // Every function of this account and region is out of reach: one line, not
+                    // one each, and no more AssumeRole attempts in this sweep.
                     let left = count - at;
-                    out.listed -= 1; // no request reached Lambda
+                    let (_, region) = account_region(&self.policies.api_function(key));
                     out.not_listed += left;
                     self.bare_error(
                         request_id,
-                        &format!("sweep: {error}; {left} of its guarded functions not swept"),
+                        &format!(
+                            "sweep: {error}; {left} of its guarded functions in {region} not swept"
+                        ),
                     );
-                    let n = done.fetch_add(left, Ordering::Relaxed) + left;
-                    if let Some(progress) = &self.progress {
-                        progress(n, total);
-                    }
+                    advance(left);
                     break;
                 }
                 Err(e) => {
+                    out.listed += 1;
                     out.not_listed += 1;
                     self.bare_error(
                         request_id,
@@ -148,6 +153,7 @@ impl<A: Aws> Guard<A> {
                     );
                 }
                 Ok(policies) => {
+                    out.listed += 1;
                     for t in &policies {
                         out.policies.push(if near_deadline() {
                             Swept::NotReached
@@ -157,10 +163,7 @@ impl<A: Aws> Guard<A> {
                     }
                 }
             }
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Some(progress) = &self.progress {
-                progress(n, total);
-            }
+            advance(1);
         }
         out
     }
