@@ -8,6 +8,7 @@ pub mod allowlist;
 pub mod arn;
 pub mod athena;
 pub mod cli;
+pub mod evaluator;
 pub mod home;
 #[cfg(feature = "aws")]
 pub mod lambda;

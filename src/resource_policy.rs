@@ -38,6 +38,9 @@ pub struct Statement {
     /// The actions of `Action`, or of `NotAction` when `not_action` is set.
     pub actions: Vec<String>,
     pub not_action: bool,
+    /// The patterns of `Resource`, or of `NotResource` when `not_resource` is set; empty when
+    /// the statement has neither.
+    pub resources: Vec<String>,
     pub not_resource: bool,
     pub conditions: Vec<Condition>,
     /// The statement as it was written.
@@ -263,6 +266,15 @@ fn statement(index: usize, value: &Value, path: &str) -> Result<Statement, Polic
         None => Vec::new(),
         Some(a) => string_list(a, &join(path, action_key))?,
     };
+    let (resource_key, not_resource) = match (obj.get("Resource"), obj.get("NotResource")) {
+        (Some(_), Some(_)) => return Err(shape(path, "has both Resource and NotResource")),
+        (_, Some(_)) => ("NotResource", true),
+        _ => ("Resource", false),
+    };
+    let resources = match obj.get(resource_key) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(r) => string_list(r, &join(path, resource_key))?,
+    };
     let conditions = match obj.get("Condition") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Object(ops)) => conditions(ops, &join(path, "Condition"))?,
@@ -281,7 +293,8 @@ fn statement(index: usize, value: &Value, path: &str) -> Result<Statement, Polic
         not_principal,
         actions,
         not_action,
-        not_resource: obj.contains_key("NotResource"),
+        resources,
+        not_resource,
         conditions,
         raw: value.clone(),
     })

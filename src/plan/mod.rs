@@ -1,23 +1,34 @@
 //! The reconcile plan: which statements of a resource policy go, which allow entries must be
 //! added, and how the change is written. Pure: no I/O.
 //!
-//! The invariant lives here: after the plan, the policy grants invoke to exactly the allowlist.
-//! Every Allow statement granting `lambda:InvokeFunction` or `lambda:InvokeFunctionUrl` that no
-//! allow entry covers is removed, whatever its form; every covered statement and every
-//! statement granting no invoke (Deny ones included) is kept verbatim; every entry without a
-//! covering statement is added.
+//! The invariant lives here, in request terms: after the plan, the policy's Allow statements
+//! grant invoke to exactly the requests the allowlist allows. A statement inside the allowlist
+//! (covering, narrower, or naming another resource) is kept verbatim; one that lets any other
+//! request in loses its invoke grant (removed, or replaced by itself without the invoke
+//! actions); Deny statements and statements granting no invoke stay verbatim; an entry no
+//! kept statement covers gets its own. The plan is then proven against the evaluator, and
+//! written as the canonical document when it cannot be.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::allowlist::{AllowEntry, Apply, Grant, InvokeAction};
-use crate::arn::wildcard_match;
-use crate::resource_policy::{Condition, Principal, ResourcePolicy, Statement};
+use crate::allowlist::{AllowEntry, Apply, Grant};
+use crate::evaluator::Resource;
+use crate::resource_policy::{Principal, ResourcePolicy, Statement};
 
-pub const INVOKE_ACTION: &str = "lambda:InvokeFunction";
-pub const INVOKE_URL_ACTION: &str = "lambda:InvokeFunctionUrl";
+mod actions;
+mod coverage;
+mod proof;
+
+pub use actions::{
+    INVOKE_ACTION, INVOKE_ACTIONS, INVOKE_ASYNC_ACTION, INVOKE_URL_ACTION, grants_invoke,
+    without_invoke,
+};
+use coverage::{Want, covers, inside, may_reach, wants};
+pub use proof::allowlisted;
+use proof::prove;
 
 /// The plan for one resource policy (a function, or one of its qualifiers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,12 +81,18 @@ impl Plan {
         current: &ResourcePolicy,
         resource_arn: Option<&str>,
     ) -> ResourcePolicy {
-        let removed: HashSet<usize> = self.remove.iter().map(|r| r.index).collect();
+        let removed: HashMap<usize, &Removal> = self.remove.iter().map(|r| (r.index, r)).collect();
         let mut statements: Vec<Statement> = current
             .statements
             .iter()
-            .filter(|s| !removed.contains(&s.index))
-            .cloned()
+            .filter_map(|s| match removed.get(&s.index) {
+                None => Some(s.clone()),
+                Some(r) => r.replacement.as_ref().and_then(|raw| {
+                    ResourcePolicy::from_value(&json!({ "Statement": [raw] }))
+                        .ok()
+                        .and_then(|p| p.statements.into_iter().next())
+                }),
+            })
             .collect();
         for add in &self.add {
             statements.push(add.statement(0, resource_arn));
@@ -101,6 +118,10 @@ pub struct Removal {
     pub index: usize,
     pub principal: String,
     pub why: String,
+    /// The statement without its invoke actions, written in its place, when it grants other
+    /// actions too (the guard has no mandate over those).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<Value>,
 }
 
 /// Exactly the AddPermission parameters that express one grant of an allow entry.
@@ -175,6 +196,7 @@ impl Addition {
                 not_principal: false,
                 actions: Vec::new(),
                 not_action: false,
+                resources: Vec::new(),
                 not_resource: false,
                 conditions: Vec::new(),
                 raw: Value::Null,
@@ -192,137 +214,25 @@ pub struct Unmanaged {
     pub why: String,
 }
 
-/// One statement an allow entry needs: a principal, an action and the conditions that must
-/// narrow it. A public function URL needs two.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Want {
-    entry: usize,
-    principal: Principal,
-    action: &'static str,
-    /// (lower-cased key, value)
-    conditions: Vec<(&'static str, String)>,
-}
-
-fn wants(index: usize, entry: &AllowEntry) -> Vec<Want> {
-    let action = entry.action.as_str();
-    let url_iam = (entry.action == InvokeAction::InvokeFunctionUrl)
-        .then(|| ("lambda:functionurlauthtype", "AWS_IAM".to_owned()));
-    let want = |principal, action, conditions| Want {
-        entry: index,
-        principal,
-        action,
-        conditions,
-    };
-    match &entry.grant {
-        Grant::Service {
-            service,
-            source_arn,
-            source_account,
-            event_source_token,
-        } => {
-            let mut c = Vec::new();
-            if let Some(v) = source_arn {
-                c.push(("aws:sourcearn", v.as_str().to_owned()));
-            }
-            if let Some(v) = source_account {
-                c.push(("aws:sourceaccount", v.as_str().to_owned()));
-            }
-            if let Some(v) = event_source_token {
-                c.push(("lambda:eventsourcetoken", v.as_str().to_owned()));
-            }
-            vec![want(
-                Principal::Service(service.as_str().to_owned()),
-                INVOKE_ACTION,
-                c,
-            )]
-        }
-        Grant::Account(a) => vec![want(
-            Principal::Account(a.as_str().to_owned()),
-            action,
-            url_iam.into_iter().collect(),
-        )],
-        Grant::Principal(p) => vec![want(
-            Principal::from_aws(p.as_str()),
-            action,
-            url_iam.into_iter().collect(),
-        )],
-        Grant::Organization(o) => {
-            let mut c = vec![("aws:principalorgid", o.as_str().to_owned())];
-            c.extend(url_iam);
-            vec![want(Principal::Any, action, c)]
-        }
-        Grant::PublicUrl => vec![
-            want(
-                Principal::Any,
-                INVOKE_URL_ACTION,
-                vec![("lambda:functionurlauthtype", "NONE".to_owned())],
-            ),
-            want(
-                Principal::Any,
-                INVOKE_ACTION,
-                vec![("lambda:invokedviafunctionurl", "true".to_owned())],
-            ),
-        ],
+/// What the policy belongs to: the function's ARN (qualified for a version or alias) when
+/// `function` is an ARN, else only its name and qualifier.
+fn resource_of(function: &str, qualifier: Option<&str>) -> Resource {
+    match (function.starts_with("arn:"), qualifier) {
+        (true, Some(q)) => Resource::Arn(format!("{function}:{q}")),
+        (true, None) => Resource::Arn(function.to_owned()),
+        (false, q) => Resource::Named {
+            name: function.to_owned(),
+            qualifier: q.map(str::to_owned),
+        },
     }
 }
 
-/// Operators that, with one literal value, allow no more than equality with it.
-const NARROWING: [&str; 5] = ["stringequals", "stringlike", "arnlike", "arnequals", "bool"];
-
-/// True when `s` grants invoke only to the want's principal, with exactly its action, and
-/// carries each of its conditions (extra condition keys only narrow: IAM ANDs them).
-fn covers(w: &Want, s: &Statement) -> bool {
-    if !s.effect.eq_ignore_ascii_case("allow") || s.not_principal || s.not_action || s.not_resource
-    {
-        return false;
-    }
-    if s.principals.is_empty() || s.principals.iter().any(|p| *p != w.principal) {
-        return false;
-    }
-    if s.actions.is_empty() || s.actions.iter().any(|a| !a.eq_ignore_ascii_case(w.action)) {
-        return false;
-    }
-    w.conditions
-        .iter()
-        .all(|(key, value)| s.conditions.iter().any(|c| narrows_to(c, key, value)))
-}
-
-fn narrows_to(c: &Condition, key: &str, value: &str) -> bool {
-    let [only] = c.values.as_slice() else {
-        return false;
-    };
-    // Values of these keys are enumerations IAM compares without regard to case.
-    let enumerated = matches!(
-        key,
-        "lambda:functionurlauthtype" | "lambda:invokedviafunctionurl"
-    );
-    c.key == key
-        && NARROWING.contains(&c.operator.as_str())
-        && (only == value || (enumerated && only.eq_ignore_ascii_case(value)))
-}
-
-/// Whether an Allow statement grants `lambda:InvokeFunction` or `lambda:InvokeFunctionUrl`,
-/// directly, by a wildcard, or by a `NotAction` that does not exclude them.
-pub fn grants_invoke(s: &Statement) -> bool {
-    if !s.effect.eq_ignore_ascii_case("allow") {
-        return false;
-    }
-    let matches = |action: &str| {
-        let action = action.to_ascii_lowercase();
-        s.actions
-            .iter()
-            .any(|a| wildcard_match(&a.to_ascii_lowercase(), &action))
-    };
-    if s.not_action {
-        !matches(INVOKE_ACTION) || !matches(INVOKE_URL_ACTION)
-    } else {
-        matches(INVOKE_ACTION) || matches(INVOKE_URL_ACTION)
-    }
-}
-
-/// Plans the reconcile of `current` to exactly the grants of `allow`. `apply` is the
-/// configured way; the plan falls back to a whole-document write when permission calls
-/// cannot remove a statement (no Sid, or a Sid shared with another statement).
+/// Plans the reconcile of `current` to exactly the grants of `allow`. `function` is the
+/// function's name or unqualified ARN: with the ARN, each statement's `Resource` is judged
+/// against this policy's own resource, without it against the name and qualifier only.
+/// `apply` is the configured way; the plan falls back to a whole-document write when
+/// permission calls cannot do it (no Sid, a shared Sid, a statement keeping other actions),
+/// and to the canonical document when it cannot prove itself.
 pub fn plan(
     function: &str,
     qualifier: Option<&str>,
@@ -330,11 +240,51 @@ pub fn plan(
     current: &ResourcePolicy,
     apply: Apply,
 ) -> Plan {
+    let resource = resource_of(function, qualifier);
+    let resource_arn = match &resource {
+        Resource::Arn(a) => Some(a.as_str()),
+        Resource::Named { .. } => None,
+    };
     let wants: Vec<Want> = allow
         .iter()
         .enumerate()
         .flat_map(|(i, e)| wants(i, e))
         .collect();
+    let planned = reconcile(function, qualifier, allow, &wants, current, &resource, apply, false);
+    let desired = planned.applied_to(current, resource_arn);
+    match prove(allow, &wants, &[current, &desired], &desired, &resource) {
+        Ok(()) => planned,
+        Err(found) => {
+            let mut canonical =
+                reconcile(function, qualifier, allow, &wants, current, &resource, apply, true);
+            let desired = canonical.applied_to(current, resource_arn);
+            let proven = prove(allow, &wants, &[current, &desired], &desired, &resource);
+            canonical.apply_reason = match proven {
+                Ok(()) => format!(
+                    "the plan could not be proven ({found}), so the policy is written as the canonical document: Deny and non-invoke statements as they are, one statement per allow entry"
+                ),
+                Err(still) => format!(
+                    "the plan could not be proven ({found}); the canonical document is written, though it cannot be proven either ({still}): check the statements kept as they are"
+                ),
+            };
+            canonical
+        }
+    }
+}
+
+/// The plan: with `canonical`, every statement granting invoke goes (or loses its invoke
+/// actions) and every entry gets its own statement.
+#[allow(clippy::too_many_arguments)] // one private step of `plan`, called twice
+fn reconcile(
+    function: &str,
+    qualifier: Option<&str>,
+    allow: &[AllowEntry],
+    wants: &[Want],
+    current: &ResourcePolicy,
+    resource: &Resource,
+    apply: Apply,
+    canonical: bool,
+) -> Plan {
     let mut covered = vec![false; wants.len()];
     let mut out = Plan {
         function: function.to_owned(),
@@ -361,22 +311,30 @@ pub fn plan(
             });
             continue;
         }
-        let mut kept = false;
-        for (i, w) in wants.iter().enumerate() {
-            if covers(w, s) {
-                covered[i] = true;
-                kept = true;
-            }
-        }
-        if kept {
-            out.keep.push(s.sid.clone());
+        let verdict = if canonical {
+            Err("the plan could not be proven: every invoke grant is rewritten".to_owned())
+        } else if !may_reach(s, resource) {
+            // Its Resource names another function, version or alias: nothing granted here.
+            Ok(())
         } else {
-            out.remove.push(Removal {
+            inside(s, wants)
+        };
+        match verdict {
+            Ok(()) => {
+                for (i, w) in wants.iter().enumerate() {
+                    if covers(w, s, resource) {
+                        covered[i] = true;
+                    }
+                }
+                out.keep.push(s.sid.clone());
+            }
+            Err(why) => out.remove.push(Removal {
                 sid: s.sid.clone(),
                 index: s.index,
                 principal: describe(s),
-                why: why_removed(s, &wants),
-            });
+                why: why_removed(s, why),
+                replacement: without_invoke(s),
+            }),
         }
     }
     let mut taken: HashSet<String> = current
@@ -391,7 +349,11 @@ pub fn plan(
         let a = addition(w, allow, &mut taken);
         out.add.push(a);
     }
-    (out.apply, out.apply_reason) = how_to_apply(&out, current, apply);
+    (out.apply, out.apply_reason) = if canonical {
+        (ApplyWith::Document, String::new())
+    } else {
+        how_to_apply(&out, current, apply)
+    };
     out
 }
 
@@ -407,6 +369,15 @@ fn how_to_apply(p: &Plan, current: &ResourcePolicy, apply: Apply) -> (ApplyWith,
         if let Some(sid) = &s.sid {
             *sids.entry(sid.as_str()).or_default() += 1;
         }
+    }
+    if let Some(r) = p.remove.iter().find(|r| r.replacement.is_some()) {
+        return (
+            ApplyWith::Document,
+            format!(
+                "statement {} grants other actions too: only a whole-document write can take invoke out of it",
+                r.index
+            ),
+        );
     }
     for r in &p.remove {
         match &r.sid {
@@ -453,27 +424,11 @@ fn describe(s: &Statement) -> String {
     }
 }
 
-fn why_removed(s: &Statement, wants: &[Want]) -> String {
-    if s.not_principal {
-        return "uses NotPrincipal: grants invoke to everyone but the principals it names".into();
-    }
+fn why_removed(s: &Statement, why: String) -> String {
     if s.not_action {
-        return "uses NotAction: grants every action it does not name, invoke included".into();
+        return format!("uses NotAction, so it grants invoke: {why}");
     }
-    if s.not_resource {
-        return "uses NotResource, which no allow entry is written with".into();
-    }
-    let same_principal = s
-        .principals
-        .iter()
-        .all(|p| wants.iter().any(|w| w.principal == *p));
-    if !s.principals.is_empty() && same_principal {
-        return "grants an allowlisted principal more than its allow entry: a wider action, or a condition of the entry missing or with several values".into();
-    }
-    if s.principals.contains(&Principal::Any) {
-        return "grants invocation to anyone (\"*\") and no allow entry does".into();
-    }
-    "grants a principal that no allow entry names".into()
+    why
 }
 
 fn is_service(p: &str) -> bool {
@@ -578,7 +533,7 @@ mod tests {
     }
 
     #[test]
-    fn covered_statements_are_kept_whatever_the_case_of_condition_keys_and_extra_keys() {
+    fn a_narrower_statement_is_kept_and_the_entry_still_gets_its_own() {
         let allow = allow(
             r#"[{"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::b", "sourceAccount": "111122223333"}]"#,
         );
@@ -588,8 +543,15 @@ mod tests {
                           "Bool": {"aws:SecureTransport": true}}}]"#,
         );
         let p = plan_of(&allow, &current);
-        assert!(p.is_empty(), "{p:?}");
         assert_eq!(p.keep, vec![Some("mine".to_owned())]);
+        assert!(p.remove.is_empty(), "{p:?}");
+        assert_eq!(p.add.len(), 1, "TLS-only is narrower than the entry, so it does not cover it");
+        assert!(settled(&allow, &current));
+        let without_tls = doc(
+            r#"[{"Sid": "mine", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction",
+            "Condition": {"stringequals": {"aws:sourceaccount": "111122223333"}, "ARNEQUALS": {"AWS:SourceArn": "arn:aws:s3:::b"}}}]"#,
+        );
+        assert!(plan_of(&allow, &without_tls).is_empty(), "keys in any case cover");
     }
 
     #[test]
@@ -610,8 +572,11 @@ mod tests {
             let current = doc(&format!("[{weaker}]"));
             let p = plan_of(&allow, &current);
             assert_eq!((p.remove.len(), p.add.len()), (1, 1), "{weaker}");
-            assert!(
-                p.remove[0].why.contains("more than its allow entry"),
+            assert!(!p.remove[0].why.is_empty(), "{weaker}");
+            // lambda:* keeps its other actions in a replacement; the others go whole.
+            assert_eq!(
+                p.remove[0].replacement.is_some(),
+                weaker.contains("lambda:*"),
                 "{weaker}"
             );
             assert_eq!(p.add[0].source_account.as_deref(), Some("111122223333"));
@@ -634,8 +599,9 @@ mod tests {
         assert_eq!(removed, vec![0, 2, 3, 4]);
         assert_eq!(p.remove[0].sid, None);
         assert_eq!(p.apply, ApplyWith::Document);
-        assert!(p.apply_reason.contains("no Sid"));
+        assert!(p.apply_reason.contains("grants other actions too"), "{}", p.apply_reason);
         assert_eq!(p.unmanaged.len(), 2);
+        assert!(p.remove[2].replacement.is_none(), "lambda:Invoke* is only invoke");
         let after = p.applied_to(&current, None);
         assert_eq!(
             after
@@ -643,12 +609,14 @@ mod tests {
                 .iter()
                 .map(|s| s.sid.clone())
                 .collect::<Vec<_>>(),
-            vec![Some("d".to_owned()), Some("get".to_owned())]
+            vec![Some("d".to_owned()), Some("na".to_owned()), Some("get".to_owned())]
         );
         assert_eq!(
             after.statements[0].raw, current.statements[1].raw,
             "kept verbatim"
         );
+        assert!(!grants_invoke(&after.statements[1]), "NotAction now excludes invoke");
+        assert_eq!(after.statements[1].raw["NotAction"][0], "lambda:GetPolicy");
     }
 
     #[test]
