@@ -125,10 +125,12 @@ pub fn applies(s: &Statement, request: &Request) -> Tri {
     } else {
         principal
     };
-    let action = s
-        .actions
-        .iter()
-        .any(|a| wildcard_match(&a.to_ascii_lowercase(), &request.action.to_ascii_lowercase()));
+    let action = s.actions.iter().any(|a| {
+        wildcard_match(
+            &a.to_ascii_lowercase(),
+            &request.action.to_ascii_lowercase(),
+        )
+    });
     let action = if s.not_action { !action } else { action };
     let resource = if s.resources.is_empty() {
         // Lambda's resource policies may leave Resource out: then the policy's own resource.
@@ -366,10 +368,7 @@ mod tests {
             name: "f".into(),
             qualifier: Some("live".into()),
         };
-        assert!(resource_matches(
-            "arn:aws:lambda:*:*:function:f:*",
-            &named
-        ));
+        assert!(resource_matches("arn:aws:lambda:*:*:function:f:*", &named));
         assert!(!resource_matches(FN, &named));
     }
 
@@ -377,10 +376,30 @@ mod tests {
     fn operators_compare_as_iam_does() {
         let cases = [
             // (operator, policy value, request value or absent, expected)
-            ("StringEquals", "arn:aws:s3:::logs-*", Some("arn:aws:s3:::logs-1"), Tri::No),
-            ("ArnLike", "arn:aws:s3:::logs-*", Some("arn:aws:s3:::logs-1"), Tri::Yes),
-            ("StringLike", "arn:aws:sns:*:1:t", Some("arn:aws:sns:a:b:1:t"), Tri::Yes),
-            ("ArnLike", "arn:aws:sns:*:1:t", Some("arn:aws:sns:a:b:1:t"), Tri::No),
+            (
+                "StringEquals",
+                "arn:aws:s3:::logs-*",
+                Some("arn:aws:s3:::logs-1"),
+                Tri::No,
+            ),
+            (
+                "ArnLike",
+                "arn:aws:s3:::logs-*",
+                Some("arn:aws:s3:::logs-1"),
+                Tri::Yes,
+            ),
+            (
+                "StringLike",
+                "arn:aws:sns:*:1:t",
+                Some("arn:aws:sns:a:b:1:t"),
+                Tri::Yes,
+            ),
+            (
+                "ArnLike",
+                "arn:aws:sns:*:1:t",
+                Some("arn:aws:sns:a:b:1:t"),
+                Tri::No,
+            ),
             ("StringEquals", "NONE", Some("none"), Tri::No),
             ("StringEqualsIgnoreCase", "NONE", Some("none"), Tri::Yes),
             ("Bool", "TRUE", Some("true"), Tri::No),
@@ -396,7 +415,12 @@ mod tests {
             ("IpAddress", "10.0.0.0/8", Some("10.1.2.3"), Tri::Yes),
             ("NotIpAddress", "10.0.0.0/8", Some("10.1.2.3"), Tri::No),
             ("NumericLessThan", "10", Some("3"), Tri::Yes),
-            ("DateLessThan", "2020-01-01T00:00:00Z", Some("2019-01-01T00:00:00Z"), Tri::Unknown),
+            (
+                "DateLessThan",
+                "2020-01-01T00:00:00Z",
+                Some("2019-01-01T00:00:00Z"),
+                Tri::Unknown,
+            ),
             ("DateLessThan", "2020-01-01T00:00:00Z", None, Tri::No),
         ];
         for (op, value, present, expected) in cases {

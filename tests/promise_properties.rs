@@ -43,8 +43,12 @@ const ACTIONS: [&str; 4] = [
 
 fn entry() -> impl Strategy<Value = Value> {
     prop_oneof![
-        (0..2usize, proptest::option::of(0..4usize), proptest::option::of(0..3usize)).prop_map(
-            |(s, a, c)| {
+        (
+            0..2usize,
+            proptest::option::of(0..4usize),
+            proptest::option::of(0..3usize)
+        )
+            .prop_map(|(s, a, c)| {
                 let mut e = json!({"service": SERVICES[s]});
                 if let Some(a) = a {
                     e["sourceArn"] = json!(SOURCE_ARNS[a]);
@@ -53,8 +57,7 @@ fn entry() -> impl Strategy<Value = Value> {
                     e["sourceAccount"] = json!(ACCOUNTS[c]);
                 }
                 e
-            }
-        ),
+            }),
         (0..3usize, any::<bool>()).prop_map(|(a, url)| {
             let mut e = json!({"account": ACCOUNTS[a]});
             if url {
@@ -90,7 +93,10 @@ fn condition() -> impl Strategy<Value = (String, String, Value)> {
     ];
     let key_value = prop_oneof![
         (0..4usize).prop_map(|i| ("aws:SourceArn", json!(SOURCE_ARNS[i]))),
-        Just(("aws:SourceArn", json!(["arn:aws:s3:::uploads", "arn:aws:s3:::other"]))),
+        Just((
+            "aws:SourceArn",
+            json!(["arn:aws:s3:::uploads", "arn:aws:s3:::other"])
+        )),
         (0..3usize).prop_map(|i| ("AWS:SourceAccount", json!(ACCOUNTS[i]))),
         Just(("aws:PrincipalOrgID", json!(ORG))),
         Just(("aws:PrincipalOrgID", json!("o-other00000"))),
@@ -136,7 +142,11 @@ fn statement() -> impl Strategy<Value = Value> {
         1 => Just(Some(json!("*"))),
     ];
     let effect = prop_oneof![5 => Just("Allow"), 1 => Just("Deny")];
-    let sid = prop_oneof![Just(None), Just(Some("dup".to_owned())), proptest::option::of("[a-z]{1,8}")];
+    let sid = prop_oneof![
+        Just(None),
+        Just(Some("dup".to_owned())),
+        proptest::option::of("[a-z]{1,8}")
+    ];
     (
         sid,
         effect,
@@ -155,11 +165,11 @@ fn statement() -> impl Strategy<Value = Value> {
                     o.insert("NotPrincipal".into(), p);
                 }
             }
-            if negate == 1 {
-                if let Some(o) = s.as_object_mut() {
-                    o.remove("Action");
-                    o.insert("NotAction".into(), json!("lambda:GetPolicy"));
-                }
+            if negate == 1
+                && let Some(o) = s.as_object_mut()
+            {
+                o.remove("Action");
+                o.insert("NotAction".into(), json!("lambda:GetPolicy"));
             }
             if let Some(r) = r {
                 s["Resource"] = r;
@@ -208,16 +218,26 @@ fn probes() -> Vec<Probe> {
         who.push(format!("root:{a}"));
         who.push(format!("role:{a}"));
     }
-    let arns: Vec<Option<&'static str>> =
-        std::iter::once(None).chain(REQUEST_ARNS.iter().copied().map(Some)).collect();
+    let arns: Vec<Option<&'static str>> = std::iter::once(None)
+        .chain(REQUEST_ARNS.iter().copied().map(Some))
+        .collect();
     let accounts = [None, Some(ACCOUNTS[0]), Some(ACCOUNTS[2])];
     let orgs = [None, Some(ORG)];
     let extras: [&[(&str, &str)]; 5] = [
         &[],
-        &[("aws:securetransport", "true"), ("aws:sourcevpce", "vpce-1")],
-        &[("lambda:functionurlauthtype", "NONE"), ("aws:securetransport", "false")],
+        &[
+            ("aws:securetransport", "true"),
+            ("aws:sourcevpce", "vpce-1"),
+        ],
+        &[
+            ("lambda:functionurlauthtype", "NONE"),
+            ("aws:securetransport", "false"),
+        ],
         &[("lambda:invokedviafunctionurl", "true")],
-        &[("lambda:functionurlauthtype", "AWS_IAM"), ("aws:securetransport", "true")],
+        &[
+            ("lambda:functionurlauthtype", "AWS_IAM"),
+            ("aws:securetransport", "true"),
+        ],
     ];
     let mut out = Vec::new();
     for w in &who {
@@ -236,7 +256,11 @@ fn probes() -> Vec<Probe> {
                             if let Some(o) = org {
                                 context.push(("aws:principalorgid", o));
                             }
-                            out.push(Probe { who: w.clone(), action, context });
+                            out.push(Probe {
+                                who: w.clone(),
+                                action,
+                                context,
+                            });
                         }
                     }
                 }
@@ -305,7 +329,8 @@ fn statement_grants(s: &Statement, p: &Probe) -> bool {
         .iter()
         .any(|a| glob(&a.to_ascii_lowercase(), &p.action.to_ascii_lowercase()))
         != s.not_action;
-    let resource = s.resources.is_empty() || s.resources.iter().any(|r| r == "*" || arn_glob(r, FN));
+    let resource =
+        s.resources.is_empty() || s.resources.iter().any(|r| r == "*" || arn_glob(r, FN));
     let conditions = s
         .conditions
         .iter()
@@ -321,29 +346,44 @@ fn grants(policy: &ResourcePolicy, p: &Probe) -> bool {
 fn allowlisted(allow: &[AllowEntry], p: &Probe) -> bool {
     let (kind, id) = p.who.split_once(':').unwrap_or((p.who.as_str(), ""));
     let url_ok = |e: &AllowEntry| {
-        e.action != InvokeAction::InvokeFunctionUrl || p.get("lambda:functionurlauthtype") == Some("AWS_IAM")
+        e.action != InvokeAction::InvokeFunctionUrl
+            || p.get("lambda:functionurlauthtype") == Some("AWS_IAM")
     };
     allow.iter().any(|e| {
         let action = e.action.as_str() == p.action;
         match &e.grant {
-            Grant::Service { service, source_arn, source_account, .. } => {
+            Grant::Service {
+                service,
+                source_arn,
+                source_account,
+                ..
+            } => {
                 p.action == "lambda:InvokeFunction"
                     && kind == "service"
                     && service.as_str() == id
-                    && source_arn
-                        .as_ref()
-                        .is_none_or(|a| p.get("aws:sourcearn").is_some_and(|v| arn_glob(a.as_str(), v)))
+                    && source_arn.as_ref().is_none_or(|a| {
+                        p.get("aws:sourcearn")
+                            .is_some_and(|v| arn_glob(a.as_str(), v))
+                    })
                     && source_account
                         .as_ref()
                         .is_none_or(|a| p.get("aws:sourceaccount") == Some(a.as_str()))
             }
-            Grant::Account(a) => action && url_ok(e) && (kind == "root" || kind == "role") && a.as_str() == id,
-            Grant::Principal(arn) => {
-                action && url_ok(e) && kind == "role" && arn.as_str() == format!("arn:aws:iam::{id}:role/ops")
+            Grant::Account(a) => {
+                action && url_ok(e) && (kind == "root" || kind == "role") && a.as_str() == id
             }
-            Grant::Organization(o) => action && url_ok(e) && p.get("aws:principalorgid") == Some(o.as_str()),
+            Grant::Principal(arn) => {
+                action
+                    && url_ok(e)
+                    && kind == "role"
+                    && arn.as_str() == format!("arn:aws:iam::{id}:role/ops")
+            }
+            Grant::Organization(o) => {
+                action && url_ok(e) && p.get("aws:principalorgid") == Some(o.as_str())
+            }
             Grant::PublicUrl => {
-                (p.action == "lambda:InvokeFunctionUrl" && p.get("lambda:functionurlauthtype") == Some("NONE"))
+                (p.action == "lambda:InvokeFunctionUrl"
+                    && p.get("lambda:functionurlauthtype") == Some("NONE"))
                     || (p.action == "lambda:InvokeFunction"
                         && p.get("lambda:invokedviafunctionurl") == Some("true"))
             }
@@ -359,7 +399,10 @@ fn check(allow: &[AllowEntry], current: &ResourcePolicy, probes: &[Probe]) -> Re
         let ok = match p.action {
             "lambda:GetFunction" => now == grants(current, p),
             "lambda:InvokeAsync" => {
-                let as_invoke = Probe { action: "lambda:InvokeFunction", ..p.clone() };
+                let as_invoke = Probe {
+                    action: "lambda:InvokeFunction",
+                    ..p.clone()
+                };
                 !now || allowlisted(allow, &as_invoke)
             }
             _ => now == allowlisted(allow, p),

@@ -197,13 +197,34 @@ mod tests {
     #[test]
     fn invoke_is_found_behind_wildcards_lists_and_not_action() {
         for (text, granted) in [
-            (r#"{"Effect": "Allow", "Principal": "*", "Action": "lambda:*"}"#, true),
-            (r#"{"Effect": "Allow", "Principal": "*", "Action": ["lambda:GetFunction", "lambda:invokefunction"]}"#, true),
-            (r#"{"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeAsync"}"#, true),
-            (r#"{"Effect": "Allow", "Principal": "*", "NotAction": "lambda:GetPolicy"}"#, true),
-            (r#"{"Effect": "Allow", "Principal": "*", "NotAction": "lambda:Invoke*"}"#, false),
-            (r#"{"Effect": "Allow", "Principal": "*", "Action": "lambda:Get*"}"#, false),
-            (r#"{"Effect": "Deny", "Principal": "*", "Action": "lambda:*"}"#, false),
+            (
+                r#"{"Effect": "Allow", "Principal": "*", "Action": "lambda:*"}"#,
+                true,
+            ),
+            (
+                r#"{"Effect": "Allow", "Principal": "*", "Action": ["lambda:GetFunction", "lambda:invokefunction"]}"#,
+                true,
+            ),
+            (
+                r#"{"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeAsync"}"#,
+                true,
+            ),
+            (
+                r#"{"Effect": "Allow", "Principal": "*", "NotAction": "lambda:GetPolicy"}"#,
+                true,
+            ),
+            (
+                r#"{"Effect": "Allow", "Principal": "*", "NotAction": "lambda:Invoke*"}"#,
+                false,
+            ),
+            (
+                r#"{"Effect": "Allow", "Principal": "*", "Action": "lambda:Get*"}"#,
+                false,
+            ),
+            (
+                r#"{"Effect": "Deny", "Principal": "*", "Action": "lambda:*"}"#,
+                false,
+            ),
         ] {
             assert_eq!(grants_invoke(&statement(text)), granted, "{text}");
         }
@@ -216,25 +237,42 @@ mod tests {
         );
         assert_eq!(
             without_invoke(&s),
-            Some(json!({"Sid": "m", "Effect": "Allow", "Principal": "*", "Action": "lambda:GetFunction", "Resource": "r"}))
+            Some(
+                json!({"Sid": "m", "Effect": "Allow", "Principal": "*", "Action": "lambda:GetFunction", "Resource": "r"})
+            )
         );
         let s = statement(r#"{"Effect": "Allow", "Principal": "*", "Action": "lambda:*"}"#);
         assert_eq!(
             without_invoke(&s).map(|v| v["NotAction"].clone()),
             Some(json!(INVOKE_ACTIONS))
         );
-        let s = statement(r#"{"Effect": "Allow", "Principal": "*", "NotAction": "lambda:GetPolicy"}"#);
+        let s =
+            statement(r#"{"Effect": "Allow", "Principal": "*", "NotAction": "lambda:GetPolicy"}"#);
         assert_eq!(
             without_invoke(&s).map(|v| v["NotAction"].clone()),
-            Some(json!(["lambda:GetPolicy", INVOKE_ACTION, INVOKE_URL_ACTION, INVOKE_ASYNC_ACTION]))
+            Some(json!([
+                "lambda:GetPolicy",
+                INVOKE_ACTION,
+                INVOKE_URL_ACTION,
+                INVOKE_ASYNC_ACTION
+            ]))
         );
-        let s = statement(r#"{"Effect": "Allow", "Principal": "*", "Action": "lambda:*FunctionU*"}"#);
+        let s =
+            statement(r#"{"Effect": "Allow", "Principal": "*", "Action": "lambda:*FunctionU*"}"#);
         let left = without_invoke(&s).map(|v| v["Action"].clone());
         assert_eq!(
             left,
-            Some(json!(["lambda:CreateFunctionUrlConfig", "lambda:DeleteFunctionUrlConfig", "lambda:GetFunctionUrlConfig", "lambda:ListFunctionUrlConfigs", "lambda:UpdateFunctionUrlConfig"]))
+            Some(json!([
+                "lambda:CreateFunctionUrlConfig",
+                "lambda:DeleteFunctionUrlConfig",
+                "lambda:GetFunctionUrlConfig",
+                "lambda:ListFunctionUrlConfigs",
+                "lambda:UpdateFunctionUrlConfig"
+            ]))
         );
-        let s = statement(r#"{"Effect": "Allow", "Principal": "*", "Action": ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]}"#);
+        let s = statement(
+            r#"{"Effect": "Allow", "Principal": "*", "Action": ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]}"#,
+        );
         assert_eq!(without_invoke(&s), None);
     }
 

@@ -208,7 +208,9 @@ fn holds_for_every_request(c: &Condition, w: &Want) -> bool {
 /// granting invoke that may reach this resource.
 pub fn inside(s: &Statement, wants: &[Want]) -> Result<(), String> {
     if s.not_principal {
-        return Err("uses NotPrincipal: grants invoke to everyone but the principals it names".into());
+        return Err(
+            "uses NotPrincipal: grants invoke to everyone but the principals it names".into(),
+        );
     }
     for action in invoke_actions(s) {
         for p in &s.principals {
@@ -218,7 +220,9 @@ pub fn inside(s: &Statement, wants: &[Want]) -> Result<(), String> {
                 .collect();
             if under.is_empty() {
                 return Err(match p {
-                    Principal::Any => "grants invocation to anyone (\"*\") and no allow entry does".into(),
+                    Principal::Any => {
+                        "grants invocation to anyone (\"*\") and no allow entry does".into()
+                    }
                     p => format!("grants {} and no allow entry names it", p.as_parameter()),
                 });
             }
@@ -237,7 +241,9 @@ pub fn inside(s: &Statement, wants: &[Want]) -> Result<(), String> {
                     .iter()
                     .flat_map(|w| w.conditions.iter())
                     .find(|(k, v)| !restricted_to(s, k, v))
-                    .map_or_else(String::new, |(k, _)| format!(" (the entry's condition on {k})"));
+                    .map_or_else(String::new, |(k, _)| {
+                        format!(" (the entry's condition on {k})")
+                    });
                 return Err(format!(
                     "grants {} more than its allow entry{missing}: a condition of the entry missing, with another or several values, or widened by IfExists, a negation or a wider operator",
                     p.as_parameter()
@@ -272,7 +278,8 @@ fn restricted_to(s: &Statement, key: &str, value: &str) -> bool {
     let within = |u: &str, literal_op: bool| {
         let literal = literal_op || !u.contains(['*', '?']);
         if pattern {
-            (literal && arn_like(value, u)) || (!literal_op && u == value && !u.contains(['*', '?']))
+            (literal && arn_like(value, u))
+                || (!literal_op && u == value && !u.contains(['*', '?']))
         } else {
             literal && u == value
         }
@@ -282,10 +289,7 @@ fn restricted_to(s: &Statement, key: &str, value: &str) -> bool {
             && !c.values.is_empty()
             && match c.operator.as_str() {
                 "stringequals" | "bool" => c.values.iter().all(|u| within(u, true)),
-                "arnlike" | "arnequals" => c
-                    .values
-                    .iter()
-                    .all(|u| u == value || within(u, false)),
+                "arnlike" | "arnequals" => c.values.iter().all(|u| u == value || within(u, false)),
                 "stringlike" => c.values.iter().all(|u| within(u, false)),
                 _ => false,
             }
@@ -303,8 +307,15 @@ mod tests {
     fn wants_of(entries: &str) -> Vec<Want> {
         let text = format!(r#"{{"version": 1, "functions": {{"f": {{"allow": {entries}}}}}}}"#);
         let p = Allowlist::from_json(&text, "p", None).expect("valid");
-        let allow = p.lookup("f", None).map(|(_, f)| f.allow.clone()).unwrap_or_default();
-        allow.iter().enumerate().flat_map(|(i, e)| wants(i, e)).collect()
+        let allow = p
+            .lookup("f", None)
+            .map(|(_, f)| f.allow.clone())
+            .unwrap_or_default();
+        allow
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| wants(i, e))
+            .collect()
     }
 
     fn statement(text: &str) -> Statement {
@@ -343,7 +354,10 @@ mod tests {
         let alias = Resource::Arn(format!("{FN}:live"));
         assert!(covers(&w[0], &s, &fun()));
         assert!(!covers(&w[0], &s, &alias));
-        assert!(!may_reach(&s, &alias), "a statement for the function grants nothing on the alias");
+        assert!(
+            !may_reach(&s, &alias),
+            "a statement for the function grants nothing on the alias"
+        );
         let any = statement(&format!(
             r#"{{"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Resource": "{FN}:*"}}"#
         ));
@@ -352,8 +366,14 @@ mod tests {
             r#"{{"Effect": "Allow", "Principal": {{"AWS": "111122223333"}}, "Action": "lambda:InvokeFunction", "Resource": "{}"}}"#,
             FN.to_uppercase()
         ));
-        assert!(!covers(&w[0], &cased, &fun()), "IAM matches case-sensitively");
-        assert!(may_reach(&cased, &fun()), "but the safe side takes it as reaching");
+        assert!(
+            !covers(&w[0], &cased, &fun()),
+            "IAM matches case-sensitively"
+        );
+        assert!(
+            may_reach(&cased, &fun()),
+            "but the safe side takes it as reaching"
+        );
     }
 
     #[test]
@@ -391,10 +411,24 @@ mod tests {
                 r#"{{"Effect": "Allow", "Principal": {{"Service": "s3.amazonaws.com"}}, "Action": "lambda:InvokeFunction", "Condition": {condition}}}"#
             ))
         };
-        assert!(covers(&w[0], &with("ArnLike", "arn:aws:s3:::logs-*"), &fun()));
-        assert!(!covers(&w[0], &with("StringEquals", "arn:aws:s3:::logs-*"), &fun()));
-        assert_eq!(inside(&with("StringEquals", "arn:aws:s3:::logs-*"), &w), Ok(()));
-        assert!(inside(&with("StringLike", "arn:aws:s3:::logs-*"), &w).is_err(), "StringLike's * crosses ':'");
+        assert!(covers(
+            &w[0],
+            &with("ArnLike", "arn:aws:s3:::logs-*"),
+            &fun()
+        ));
+        assert!(!covers(
+            &w[0],
+            &with("StringEquals", "arn:aws:s3:::logs-*"),
+            &fun()
+        ));
+        assert_eq!(
+            inside(&with("StringEquals", "arn:aws:s3:::logs-*"), &w),
+            Ok(())
+        );
+        assert!(
+            inside(&with("StringLike", "arn:aws:s3:::logs-*"), &w).is_err(),
+            "StringLike's * crosses ':'"
+        );
         assert_eq!(inside(&with("ArnLike", "arn:aws:s3:::logs-1"), &w), Ok(()));
         assert!(inside(&with("ArnLike", "arn:aws:s3:::*"), &w).is_err());
     }
@@ -405,12 +439,30 @@ mod tests {
             r#"[{"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::b", "sourceAccount": "111122223333"}]"#,
         );
         for (text, why) in [
-            (r#"{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::b"}}}"#, "aws:sourceaccount"),
-            (r#"{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnLike": {"AWS:SourceArn": ["arn:aws:s3:::b", "arn:aws:s3:::x"]}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#, "aws:sourcearn"),
-            (r#"{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnLikeIfExists": {"AWS:SourceArn": "arn:aws:s3:::b"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#, "aws:sourcearn"),
-            (r#"{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnNotLike": {"AWS:SourceArn": "arn:aws:s3:::x"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#, "aws:sourcearn"),
-            (r#"{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunctionUrl", "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::b"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#, "no allow entry gives"),
-            (r#"{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "lambda:InvokeFunction"}"#, "no allow entry names"),
+            (
+                r#"{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::b"}}}"#,
+                "aws:sourceaccount",
+            ),
+            (
+                r#"{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnLike": {"AWS:SourceArn": ["arn:aws:s3:::b", "arn:aws:s3:::x"]}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#,
+                "aws:sourcearn",
+            ),
+            (
+                r#"{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnLikeIfExists": {"AWS:SourceArn": "arn:aws:s3:::b"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#,
+                "aws:sourcearn",
+            ),
+            (
+                r#"{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction", "Condition": {"ArnNotLike": {"AWS:SourceArn": "arn:aws:s3:::x"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#,
+                "aws:sourcearn",
+            ),
+            (
+                r#"{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunctionUrl", "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::b"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#,
+                "no allow entry gives",
+            ),
+            (
+                r#"{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "lambda:InvokeFunction"}"#,
+                "no allow entry names",
+            ),
         ] {
             let e = inside(&statement(text), &w).expect_err(text);
             assert!(e.contains(why), "{text}: {e}");

@@ -250,13 +250,16 @@ pub fn plan(
         .enumerate()
         .flat_map(|(i, e)| wants(i, e))
         .collect();
-    let planned = reconcile(function, qualifier, allow, &wants, current, &resource, apply, false);
+    let planned = reconcile(
+        function, qualifier, allow, &wants, current, &resource, apply, false,
+    );
     let desired = planned.applied_to(current, resource_arn);
     match prove(allow, &wants, &[current, &desired], &desired, &resource) {
         Ok(()) => planned,
         Err(found) => {
-            let mut canonical =
-                reconcile(function, qualifier, allow, &wants, current, &resource, apply, true);
+            let mut canonical = reconcile(
+                function, qualifier, allow, &wants, current, &resource, apply, true,
+            );
             let desired = canonical.applied_to(current, resource_arn);
             let proven = prove(allow, &wants, &[current, &desired], &desired, &resource);
             canonical.apply_reason = match proven {
@@ -545,13 +548,20 @@ mod tests {
         let p = plan_of(&allow, &current);
         assert_eq!(p.keep, vec![Some("mine".to_owned())]);
         assert!(p.remove.is_empty(), "{p:?}");
-        assert_eq!(p.add.len(), 1, "TLS-only is narrower than the entry, so it does not cover it");
+        assert_eq!(
+            p.add.len(),
+            1,
+            "TLS-only is narrower than the entry, so it does not cover it"
+        );
         assert!(settled(&allow, &current));
         let without_tls = doc(
             r#"[{"Sid": "mine", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction",
             "Condition": {"stringequals": {"aws:sourceaccount": "111122223333"}, "ARNEQUALS": {"AWS:SourceArn": "arn:aws:s3:::b"}}}]"#,
         );
-        assert!(plan_of(&allow, &without_tls).is_empty(), "keys in any case cover");
+        assert!(
+            plan_of(&allow, &without_tls).is_empty(),
+            "keys in any case cover"
+        );
     }
 
     #[test]
@@ -599,9 +609,16 @@ mod tests {
         assert_eq!(removed, vec![0, 2, 3, 4]);
         assert_eq!(p.remove[0].sid, None);
         assert_eq!(p.apply, ApplyWith::Document);
-        assert!(p.apply_reason.contains("grants other actions too"), "{}", p.apply_reason);
+        assert!(
+            p.apply_reason.contains("grants other actions too"),
+            "{}",
+            p.apply_reason
+        );
         assert_eq!(p.unmanaged.len(), 2);
-        assert!(p.remove[2].replacement.is_none(), "lambda:Invoke* is only invoke");
+        assert!(
+            p.remove[2].replacement.is_none(),
+            "lambda:Invoke* is only invoke"
+        );
         let after = p.applied_to(&current, None);
         assert_eq!(
             after
@@ -609,13 +626,20 @@ mod tests {
                 .iter()
                 .map(|s| s.sid.clone())
                 .collect::<Vec<_>>(),
-            vec![Some("d".to_owned()), Some("na".to_owned()), Some("get".to_owned())]
+            vec![
+                Some("d".to_owned()),
+                Some("na".to_owned()),
+                Some("get".to_owned())
+            ]
         );
         assert_eq!(
             after.statements[0].raw, current.statements[1].raw,
             "kept verbatim"
         );
-        assert!(!grants_invoke(&after.statements[1]), "NotAction now excludes invoke");
+        assert!(
+            !grants_invoke(&after.statements[1]),
+            "NotAction now excludes invoke"
+        );
         assert_eq!(after.statements[1].raw["NotAction"][0], "lambda:GetPolicy");
     }
 

@@ -147,7 +147,10 @@ fn callers_of(p: &Principal) -> Vec<Caller> {
     match p {
         Principal::Any => vec![
             Caller::Anonymous,
-            iam(OUTSIDER_ACCOUNT, format!("arn:aws:iam::{OUTSIDER_ACCOUNT}:role/probe")),
+            iam(
+                OUTSIDER_ACCOUNT,
+                format!("arn:aws:iam::{OUTSIDER_ACCOUNT}:role/probe"),
+            ),
             Caller::Service(OUTSIDER_SERVICE.into()),
         ],
         Principal::Service(s) => vec![Caller::Service(s.clone())],
@@ -172,7 +175,11 @@ fn want_context(w: &Want) -> Context {
     w.conditions
         .iter()
         .map(|(k, v)| {
-            let v = if is_pattern(k, v) { instance(v) } else { v.clone() };
+            let v = if is_pattern(k, v) {
+                instance(v)
+            } else {
+                v.clone()
+            };
             ((*k).to_owned(), vec![v])
         })
         .collect()
@@ -184,22 +191,31 @@ fn statement_context(s: &Statement) -> Context {
     for c in &s.conditions {
         let op = c.operator.rsplit(':').next().unwrap_or(&c.operator);
         let value = match op.strip_suffix("ifexists").unwrap_or(op) {
-            "null" => (c.values.first().map(String::as_str) == Some("false")).then(|| "probe".to_owned()),
+            "null" => {
+                (c.values.first().map(String::as_str) == Some("false")).then(|| "probe".to_owned())
+            }
             o if o.contains("not") => Some("probe-other".to_owned()),
-            "stringequals" | "stringequalsignorecase" | "bool" | "arnequals" | "arnlike"
+            "stringequals"
+            | "stringequalsignorecase"
+            | "bool"
+            | "arnequals"
+            | "arnlike"
             | "stringlike" => c.values.first().map(|v| instance(v)),
             _ => None,
         };
-        if let Some(v) = value {
-            if !out.iter().any(|(k, _)| *k == c.key) {
-                out.push((c.key.clone(), vec![v]));
-            }
+        if let Some(v) = value
+            && !out.iter().any(|(k, _)| *k == c.key)
+        {
+            out.push((c.key.clone(), vec![v]));
         }
     }
     out
 }
 
-fn probes(wants: &[Want], documents: &[&ResourcePolicy]) -> BTreeSet<(Caller, &'static str, Context)> {
+fn probes(
+    wants: &[Want],
+    documents: &[&ResourcePolicy],
+) -> BTreeSet<(Caller, &'static str, Context)> {
     let mut out = BTreeSet::new();
     let mut add = |callers: &[Caller], actions: &[&'static str], contexts: &[Context]| {
         for c in callers {
@@ -223,7 +239,11 @@ fn probes(wants: &[Want], documents: &[&ResourcePolicy]) -> BTreeSet<(Caller, &'
             other[i].1 = vec!["probe-other".into()];
             contexts.push(other);
             // StringLike's `*` crosses `:` where ArnLike's does not.
-            if let Some((_, v)) = w.conditions.iter().find(|(k, v)| is_pattern(k, v) && *k == base[i].0) {
+            if let Some((_, v)) = w
+                .conditions
+                .iter()
+                .find(|(k, v)| is_pattern(k, v) && *k == base[i].0)
+            {
                 let mut crossing = base.clone();
                 crossing[i].1 = vec![v.replace('*', "probe:probe").replace('?', "p")];
                 contexts.push(crossing);
@@ -240,7 +260,11 @@ fn probes(wants: &[Want], documents: &[&ResourcePolicy]) -> BTreeSet<(Caller, &'
     }
     let want_contexts: Vec<Context> = wants.iter().map(want_context).collect();
     for doc in documents {
-        for s in doc.statements.iter().filter(|s| s.effect.eq_ignore_ascii_case("allow")) {
+        for s in doc
+            .statements
+            .iter()
+            .filter(|s| s.effect.eq_ignore_ascii_case("allow"))
+        {
             let mut callers: Vec<Caller> = s.principals.iter().flat_map(callers_of).collect();
             if s.not_principal || s.principals.is_empty() {
                 callers.extend(callers_of(&Principal::Any));
@@ -249,7 +273,11 @@ fn probes(wants: &[Want], documents: &[&ResourcePolicy]) -> BTreeSet<(Caller, &'
             let mut contexts = vec![own.clone(), Vec::new()];
             for w in &want_contexts {
                 let mut both = own.clone();
-                both.extend(w.iter().filter(|(k, _)| !own.iter().any(|(o, _)| o == k)).cloned());
+                both.extend(
+                    w.iter()
+                        .filter(|(k, _)| !own.iter().any(|(o, _)| o == k))
+                        .cloned(),
+                );
                 contexts.push(both);
             }
             add(&callers, &INVOKE_ACTIONS, &contexts);
@@ -270,7 +298,9 @@ mod tests {
     fn allow(entries: &str) -> Vec<AllowEntry> {
         let text = format!(r#"{{"version": 1, "functions": {{"f": {{"allow": {entries}}}}}}}"#);
         let p = Allowlist::from_json(&text, "p", None).expect("valid");
-        p.lookup("f", None).map(|(_, f)| f.allow.clone()).unwrap_or_default()
+        p.lookup("f", None)
+            .map(|(_, f)| f.allow.clone())
+            .unwrap_or_default()
     }
 
     fn doc(statements: &str) -> ResourcePolicy {
@@ -279,7 +309,11 @@ mod tests {
 
     fn check(entries: &str, desired: &str) -> Result<(), String> {
         let allow = allow(entries);
-        let w: Vec<Want> = allow.iter().enumerate().flat_map(|(i, e)| wants(i, e)).collect();
+        let w: Vec<Want> = allow
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| wants(i, e))
+            .collect();
         let desired = doc(desired);
         prove(&allow, &w, &[&desired], &desired, &Resource::Arn(FN.into()))
     }

@@ -583,7 +583,13 @@ impl<A: Aws> Guard<A> {
             } else {
                 t.apply
             };
-            let mut planned = plan(&t.api_function, t.qualifier, &t.function.allow, &current, apply);
+            let mut planned = plan(
+                &t.api_function,
+                t.qualifier,
+                &t.function.allow,
+                &current,
+                apply,
+            );
             if force_document {
                 planned.apply_reason =
                     "an addition exceeded the policy size with AddPermission (PolicyLengthExceededException)".into();
