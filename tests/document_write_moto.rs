@@ -679,3 +679,47 @@ async fn the_proxy_serves_resource_policies_as_the_lambda_api_reference_describe
         "{qualifiers:?}"
     );
 }
+
+#[tokio::test]
+async fn a_foreign_grant_of_several_actions_loses_only_invoke_and_a_narrower_partner_grant_stays() {
+    // The emulation: moto lacks PutResourcePolicy, so the proxy serves it (module docs).
+    let name = "doc-mixed";
+    let env = setup(name, partner_only()).await;
+    let mixed = json!({"Sid": "ops", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{FOREIGN}:root")},
+        "Action": ["lambda:GetFunction", "lambda:InvokeFunction"], "Resource": arn(name)});
+    let narrower = json!({"Sid": "partner-vpce", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{PARTNER}:root")},
+        "Action": "lambda:InvokeFunction", "Resource": arn(name),
+        "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}});
+    env.seed_document(&[mixed, narrower.clone()]).await;
+
+    let report = env.run(violation(name)).await.expect("remediated");
+    assert_eq!((report.removed, report.added, report.failed), (1, 1, 0));
+    assert_eq!(env.proxy.operations(), ["GetPolicy", "PutResourcePolicy"]);
+    let stored = env.stored_statements().await;
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert_eq!(
+        stored[0],
+        json!({"Sid": "ops", "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{FOREIGN}:root")},
+            "Action": "lambda:GetFunction", "Resource": arn(name)}),
+        "the foreign account keeps GetFunction, in place"
+    );
+    assert_eq!(
+        stored[1], narrower,
+        "narrower than the entry: kept verbatim"
+    );
+    assert_eq!(
+        stored[2]["Principal"],
+        json!({"AWS": PARTNER}),
+        "the partner's own grant, since a VPC-endpoint-only grant does not cover the account"
+    );
+    env.assert_exactly_the_allowlist().await;
+    let removal = env
+        .lines("remediation")
+        .into_iter()
+        .find(|l| l["action"] == "remove")
+        .expect("a remove line");
+    assert_eq!(removal["replacement"]["Action"], "lambda:GetFunction");
+}

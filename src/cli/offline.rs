@@ -120,13 +120,15 @@ pub fn plan_command(
     })?;
     let current =
         ResourcePolicy::parse(&text).map_err(|source| CliError::Current { file, source })?;
-    let plan = plan(
-        key.as_str(),
+    // With the home known, each statement's Resource is judged against the function's ARN.
+    let mut plan = plan(
+        &policies.api_function(key),
         qualifier.as_deref(),
         &guarded.allow,
         &current,
         policies.apply_for(guarded),
     );
+    plan.function = key.as_str().to_owned();
     let json = serde_json::to_string_pretty(&plan).map_err(|e| CliError::Output(e.into()))?;
     writeln!(out, "{json}").map_err(CliError::Output)?;
     Ok(if plan.is_empty() {

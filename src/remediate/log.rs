@@ -115,6 +115,10 @@ pub enum Change {
         statement_index: usize,
         principal: String,
         why: String,
+        /// The statement written in its place without its invoke actions, when it grants other
+        /// actions too.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replacement: Option<serde_json::Value>,
     },
     Add {
         sid: String,
@@ -139,6 +143,7 @@ impl From<&Removal> for Change {
             statement_index: r.index,
             principal: r.principal.clone(),
             why: r.why.clone(),
+            replacement: r.replacement.clone(),
         }
     }
 }
