@@ -22,8 +22,9 @@ const HOME: &str = "111122223333";
 const ARN: &str = "arn:aws:lambda:us-east-1:111122223333:function:orders";
 
 fn guard(aws: MemoryAws, verified_ttl: Duration) -> (Guard<MemoryAws>, MemorySink) {
-    let text = json!({"version": 1, "functions": {"orders": {"allow": [{"account": "444455556666"}]}}})
-        .to_string();
+    let text =
+        json!({"version": 1, "functions": {"orders": {"allow": [{"account": "444455556666"}]}}})
+            .to_string();
     let policies = Allowlist::from_json(&text, "test", None).unwrap();
     policies
         .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
@@ -156,7 +157,10 @@ async fn an_invoke_known_only_by_its_version_reconciles_that_version_and_the_ali
 #[tokio::test(start_paused = true)]
 async fn when_the_aliases_routing_to_the_version_cannot_be_listed_the_record_is_unfixed() {
     let aws = versioned();
-    aws.fail_next("ListAliases", vec![ApiError::Throttled("Rate exceeded".into())]);
+    aws.fail_next(
+        "ListAliases",
+        vec![ApiError::Throttled("Rate exceeded".into())],
+    );
     let (g, sink) = guard(aws, Duration::from_secs(10));
     let err = g.handle_event(ran_version("2"), "req").await.unwrap_err();
     assert!(err.to_string().contains("version 2"), "{err}");
@@ -173,12 +177,13 @@ async fn made_up_qualifiers_cost_one_call_each_within_the_budget_then_nothing() 
     aws.set_versions("orders", &["1"]);
     // No coalescing: only the memory of missing qualifiers can spare the calls.
     let (g, _) = guard(aws, Duration::ZERO);
+    // Calls naming a qualifier that does not exist fail, yet they are logged: a violation each.
     let records: Vec<Value> = (0..300)
         .map(|i| {
             invoke(
                 &format!("e{i}"),
                 json!({"functionName": "orders", "qualifier": format!("made-up-{i}")}),
-                json!({}),
+                json!({"errorCode": "ResourceNotFoundException"}),
             )
         })
         .collect();
@@ -192,6 +197,18 @@ async fn made_up_qualifiers_cost_one_call_each_within_the_budget_then_nothing() 
     let before = count(g.aws(), is_lambda);
     let again = g.handle_event(json!(records), "req").await.unwrap();
     assert_eq!((again.api_calls, count(g.aws(), is_lambda)), (0, before));
+    // A call that succeeded proves its qualifier exists (now an alias, say): it is reconciled.
+    g.aws().set_alias("orders", "made-up-7", "1");
+    g.aws()
+        .set_statements("orders", Some("made-up-7"), public());
+    let ok = invoke(
+        "ok",
+        json!({"functionName": "orders", "qualifier": "made-up-7"}),
+        json!({}),
+    );
+    let report = g.handle_event(ok, "req").await.unwrap();
+    assert_eq!(report.removed, 1);
+    assert!(!is_public(g.aws(), Some("made-up-7")));
 }
 
 #[tokio::test(start_paused = true)]

@@ -284,7 +284,9 @@ pub fn ran_version(record: &Value, inv: &Invocation) -> Option<String> {
     } else {
         let named = parse_function_name(text)?;
         if named.function.name != function.name
-            || named.function.arn.is_some() && function.arn.is_some() && named.function.arn != function.arn
+            || named.function.arn.is_some()
+                && function.arn.is_some()
+                && named.function.arn != function.arn
         {
             return None;
         }
@@ -446,9 +448,18 @@ mod tests {
         assert_eq!(ran(rec(Value::Null, arn2)).as_deref(), Some("2"));
         assert_eq!(ran(rec(Value::Null, "7")).as_deref(), Some("7"));
         for (request, version) in [
-            (Value::Null, "arn:aws:lambda:us-east-1:111122223333:function:orders:$LATEST"),
-            (Value::Null, "arn:aws:lambda:us-east-1:111122223333:function:other:2"),
-            (Value::Null, "arn:aws:lambda:eu-west-1:111122223333:function:orders:2"),
+            (
+                Value::Null,
+                "arn:aws:lambda:us-east-1:111122223333:function:orders:$LATEST",
+            ),
+            (
+                Value::Null,
+                "arn:aws:lambda:us-east-1:111122223333:function:other:2",
+            ),
+            (
+                Value::Null,
+                "arn:aws:lambda:eu-west-1:111122223333:function:orders:2",
+            ),
             (Value::Null, "live"),
             (json!({"functionName": "orders", "qualifier": "live"}), arn2),
         ] {

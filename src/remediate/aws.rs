@@ -329,7 +329,9 @@ pub fn get_policy_not_found(error: ApiError, function: &str, qualifier: Option<&
 
 /// (function without qualifier, qualifier) of a name, partial ARN or ARN.
 fn split_qualifier(function: &str) -> (&str, Option<&str>) {
-    let at = function.find(":function:").map_or(0, |i| i + ":function:".len());
+    let at = function
+        .find(":function:")
+        .map_or(0, |i| i + ":function:".len());
     match function[at..].split_once(':') {
         Some((name, q)) => (&function[..at + name.len()], Some(q)),
         None => (function, None),
@@ -715,13 +717,20 @@ mod tests {
             read(&no_version, &format!("{ARN}:99"), None),
             ApiError::QualifierNotFound(_)
         ));
-        assert!(matches!(read("Function not found: orders", "orders", None), ApiError::FunctionNotFound(_)));
+        assert!(matches!(
+            read("Function not found: orders", "orders", None),
+            ApiError::FunctionNotFound(_)
+        ));
         // About another region, account, function or qualifier: an error, never "nothing there".
-        let other_region = "Function not found: arn:aws:lambda:us-east-1:111122223333:function:orders";
+        let other_region =
+            "Function not found: arn:aws:lambda:us-east-1:111122223333:function:orders";
         for (message, qualifier) in [
             (other_region, None),
             (no_version.as_str(), Some("98")),
-            ("Function not found: arn:aws:lambda:eu-west-1:111122223333:function:other", None),
+            (
+                "Function not found: arn:aws:lambda:eu-west-1:111122223333:function:other",
+                None,
+            ),
         ] {
             assert!(
                 matches!(read(message, ARN, qualifier), ApiError::Other(_)),

@@ -42,7 +42,10 @@ pub struct Discovered<'a> {
 /// Every guarded policy, in the policies file's order; a function whose versions or aliases
 /// cannot be listed (one that does not exist, say) is reported as an error, the others are still
 /// listed.
-pub async fn guarded_policies<'a, D: Discovery>(allowlist: &'a Allowlist, aws: &D) -> Discovered<'a> {
+pub async fn guarded_policies<'a, D: Discovery>(
+    allowlist: &'a Allowlist,
+    aws: &D,
+) -> Discovered<'a> {
     let mut out = Discovered {
         policies: Vec::new(),
         errors: Vec::new(),

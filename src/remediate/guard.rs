@@ -11,8 +11,8 @@ use super::api::{ApiError, Aws};
 use super::audit::{Audit, Level, LogSink};
 use super::budget::Budget;
 use super::coalesce::Coalescer;
-use super::missing::Missing;
 use super::log::{Change, Input, Message, Remediation, RemediationOutcome, Subject, Summary};
+use super::missing::Missing;
 use crate::allowlist::ids::FunctionKey;
 use crate::allowlist::{Allowlist, Apply, GuardedFunction, Mode};
 use crate::plan::{Addition, ApplyWith, Plan, Removal, plan};
@@ -417,11 +417,13 @@ impl<A: Aws> Guard<A> {
                 .collect(),
         };
         let api_function = self.api_function_of(j).unwrap_or_default();
+        // A failed call naming a qualifier Lambda said does not exist costs nothing again. A
+        // call that succeeded proves its qualifier existed then: it is always reconciled.
+        let failed = j.inv.error_code.is_some();
         Doubt::Reconcile(
             qualifiers
                 .into_iter()
-                // A qualifier Lambda said does not exist costs nothing again.
-                .filter(|q| q.is_none_or(|q| !self.missing.contains(&api_function, q)))
+                .filter(|q| !failed || q.is_none_or(|q| !self.missing.contains(&api_function, q)))
                 .map(|qualifier| self.target(j, (key, function), qualifier))
                 .collect(),
         )
@@ -471,7 +473,7 @@ impl<A: Aws> Guard<A> {
         routed: &mut Vec<String>,
         tally: &mut Tally,
     ) -> Result<(), GuardError> {
-        if self.missing.contains(api_function, version) {
+        if j.inv.error_code.is_some() && self.missing.contains(api_function, version) {
             return Ok(());
         }
         routed.push(version.to_owned());

@@ -97,8 +97,14 @@ impl State {
     fn has_qualifier(&self, function: &str, qualifier: &str) -> bool {
         !self.inventoried.contains(function)
             || qualifier == "$LATEST"
-            || self.versions.get(function).is_some_and(|v| v.iter().any(|x| x == qualifier))
-            || self.aliases.get(function).is_some_and(|a| a.iter().any(|x| x == qualifier))
+            || self
+                .versions
+                .get(function)
+                .is_some_and(|v| v.iter().any(|x| x == qualifier))
+            || self
+                .aliases
+                .get(function)
+                .is_some_and(|a| a.iter().any(|x| x == qualifier))
     }
 }
 

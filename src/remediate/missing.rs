@@ -46,7 +46,8 @@ impl Missing {
     }
 
     pub fn forget(&self, function: &str, qualifier: &str) {
-        self.lock().retain(|(f, q)| !(f == function && q == qualifier));
+        self.lock()
+            .retain(|(f, q)| !(f == function && q == qualifier));
     }
 
     pub fn len(&self) -> usize {
@@ -74,7 +75,10 @@ mod tests {
             m.remember(&format!("g{}", i % 100), &format!("q{i}"));
         }
         assert_eq!(m.len(), IN_ALL);
-        let (g, q) = (format!("g{}", (IN_ALL - 99) % 100), format!("q{}", IN_ALL - 99));
+        let (g, q) = (
+            format!("g{}", (IN_ALL - 99) % 100),
+            format!("q{}", IN_ALL - 99),
+        );
         assert!(m.contains(&g, &q));
         m.forget(&g, &q);
         assert!(!m.contains(&g, &q));

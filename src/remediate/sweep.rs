@@ -170,12 +170,7 @@ impl<A: Aws> Guard<A> {
 
     /// Reconciles one policy of a sweep; a policy that drifted or failed gets its own `summary`
     /// line.
-    async fn sweep_one(
-        &self,
-        t: &PolicyRef<'_>,
-        request_id: &str,
-        sweep_id: &str,
-    ) -> Swept {
+    async fn sweep_one(&self, t: &PolicyRef<'_>, request_id: &str, sweep_id: &str) -> Swept {
         let policy_started = Instant::now();
         let mode = self.policies.mode_for(t.function);
         let subject = Subject {
