@@ -18,8 +18,9 @@ use tokio::time::Instant;
 const ARN: &str = "arn:aws:lambda:us-east-1:111122223333:function:orders";
 
 fn guard(aws: MemoryAws) -> (Guard<MemoryAws>, MemorySink) {
-    let text = json!({"version": 1, "functions": {"orders": {"allow": [{"account": "444455556666"}]}}})
-        .to_string();
+    let text =
+        json!({"version": 1, "functions": {"orders": {"allow": [{"account": "444455556666"}]}}})
+            .to_string();
     let policies = Allowlist::from_json(&text, "test", None).unwrap();
     policies
         .set_home(Home::new("aws", "us-east-1", "111122223333").unwrap())
