@@ -138,6 +138,13 @@ impl MemoryAws {
             .insert((bucket.to_owned(), key.to_owned()), bytes);
     }
 
+    /// Makes every call at once, with no budget (for tests of something else that make many
+    /// calls on tokio's real clock).
+    pub fn without_budget(mut self) -> Self {
+        self.budgets = Budgets::unlimited();
+        self
+    }
+
     /// Turns on the dedup table.
     pub fn with_dedup(self) -> Self {
         self.lock().claimed = Some(Vec::new());
