@@ -179,12 +179,12 @@ fn figures(
     let discovery: Vec<&Call> = lambda
         .iter()
         .copied()
-        .filter(|c| c.operation == "ListAliases")
+        .filter(|c| is_listing(&c.operation))
         .collect();
     let reconcile: Vec<&Call> = lambda
         .iter()
         .copied()
-        .filter(|c| c.operation != "ListAliases")
+        .filter(|c| !is_listing(&c.operation))
         .collect();
     let assumed_accounts = {
         let mut a = assumed.clone();
@@ -200,8 +200,8 @@ fn figures(
         assume_roles: assumed.len(),
         assumed_accounts,
         peak_rate: rate(&|_| true),
-        peak_rate_discovery: rate(&|c| c.operation == "ListAliases"),
-        peak_rate_reconcile: rate(&|c| c.operation != "ListAliases"),
+        peak_rate_discovery: rate(&|c| is_listing(&c.operation)),
+        peak_rate_reconcile: rate(&|c| !is_listing(&c.operation)),
         org_peak_rate: peak_in_window(
             lambda.iter().map(|c| c.at).collect(),
             Duration::from_secs(1),
@@ -341,7 +341,7 @@ fn check(
 fn print_sweep(title: &str, s: &SweepFigures, rss: u64) {
     println!("\n{title}");
     println!(
-        "  wall time {:.1} s (discovery/ListAliases phase {:.1} s, reconcile phase {:.1} s); peak RSS (VmHWM) {rss} KiB",
+        "  wall time {:.1} s (discovery/ListAliases+ListVersionsByFunction phase {:.1} s, reconcile phase {:.1} s); peak RSS (VmHWM) {rss} KiB",
         s.wall.as_secs_f64(),
         s.discovery_secs,
         s.reconcile_secs
@@ -462,13 +462,15 @@ async fn main() {
     let rss_first = peak_rss_kib(pid);
     print_sweep("First sweep (cold credentials):", &first, rss_first);
 
-    // The minimum: per function one ListAliases and one GetPolicy, per drifted policy the one
-    // RemovePermission its plan needs, per account one AssumeRole.
-    let min_lambda = 2 * n_functions + n_drifted;
+    // The minimum: per function one ListAliases, one ListVersionsByFunction and one GetPolicy
+    // (no alias or version has been published), per drifted policy the one RemovePermission its
+    // plan needs, per account one AssumeRole.
+    let min_lambda = 3 * n_functions + n_drifted;
     let minimum = min_lambda + o.accounts;
     let measured_total: usize = first.by_operation.values().sum();
     println!(
-        "  calls: {measured_total} measured vs minimum {minimum} ({} ListAliases + {} GetPolicy + {n_drifted} RemovePermission + {} AssumeRole); {:.3} Lambda calls per function",
+        "  calls: {measured_total} measured vs minimum {minimum} ({} ListAliases + {} ListVersionsByFunction + {} GetPolicy + {n_drifted} RemovePermission + {} AssumeRole); {:.3} Lambda calls per function",
+        n_functions,
         n_functions,
         n_functions,
         o.accounts,
@@ -582,4 +584,9 @@ async fn main() {
         problems.is_empty() && fixed == n_drifted,
         "the sweep left policies wrong"
     );
+}
+
+/// The calls that find a function's policies (as opposed to reading and writing them).
+fn is_listing(operation: &str) -> bool {
+    operation == "ListAliases" || operation == "ListVersionsByFunction"
 }

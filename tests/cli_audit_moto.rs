@@ -87,8 +87,9 @@ async fn audit_lists_every_guarded_policy_and_what_would_change() {
             ("audit-clean".to_owned(), Value::Null),
             ("audit-drifted".to_owned(), Value::Null),
             ("audit-drifted".to_owned(), json!("live")),
+            ("audit-drifted".to_owned(), json!("1")),
         ],
-        "the alias was found with ListAliases"
+        "the alias was found with ListAliases, the version with ListVersionsByFunction"
     );
     assert!(plans[0]["remove"].as_array().unwrap().is_empty());
     assert_eq!(plans[1]["remove"][0]["sid"], "public");

@@ -75,7 +75,8 @@ fn ops(aws: &MemoryAws) -> Vec<&'static str> {
             Call::PutResourcePolicy(_) => "PutResourcePolicy",
             Call::DeleteResourcePolicy(_) => "DeleteResourcePolicy",
             Call::PutEvents(_) => "PutEvents",
-            Call::ListAliases(_) => "ListAliases",
+            Call::ListAliases(_) | Call::ListAliasesTo(..) => "ListAliases",
+            Call::ListVersions(_) => "ListVersionsByFunction",
             Call::ListFunctions => "ListFunctions",
             Call::GetObject(..) => "GetObject",
             Call::PutItem(_) => "PutItem",
@@ -522,7 +523,7 @@ async fn an_unreadable_trail_file_fails_the_event_so_it_is_retried() {
 }
 
 /// Ninety functions in three accounts, none with a policy and none allowing anyone (so none
-/// drifted): each costs a ListAliases and a GetPolicy.
+/// drifted): each costs a ListAliases, a ListVersionsByFunction and a GetPolicy.
 fn three_accounts_of_thirty() -> (Guard<MemoryAws>, MemorySink) {
     let accounts = ["210000000001", "210000000002", "210000000003"];
     let mut functions = serde_json::Map::new();
@@ -560,16 +561,16 @@ async fn each_account_is_swept_within_its_own_budget_side_by_side() {
     let started = tokio::time::Instant::now();
     run(&g, scheduled()).await.unwrap();
     let elapsed = started.elapsed().as_secs_f64();
-    // 60 requests per account at 7 a second, the first at once: 59 / 7 = 8.43 s of the paused
-    // clock. One budget for all (180 requests) or one account after another would take three
+    // 90 requests per account at 7 a second, the first at once: 89 / 7 = 12.7 s of the paused
+    // clock. One budget for all (270 requests) or one account after another would take three
     // times as long.
-    assert!((8.4..9.0).contains(&elapsed), "{elapsed} s");
+    assert!((12.7..13.3).contains(&elapsed), "{elapsed} s");
     let calls = g.aws().calls();
-    assert_eq!(calls.len(), 180);
+    assert_eq!(calls.len(), 270);
     let sweep = sink.first("sweep").unwrap();
     assert_eq!(
         (sweep["policiesRead"].clone(), sweep["apiCalls"].clone()),
-        (json!(90), json!(180))
+        (json!(90), json!(270))
     );
 }
 
@@ -579,9 +580,10 @@ async fn an_account_whose_role_cannot_be_assumed_fails_once_and_the_others_are_s
     g.aws().unreachable_account("210000000002");
     let err = run(&g, scheduled()).await.unwrap_err();
     assert!(err.contains("30 policies could not be read"), "{err}");
-    // The other two accounts are swept in full: a ListAliases and a GetPolicy per function.
+    // The other two accounts are swept in full: a ListAliases, a ListVersionsByFunction and a
+    // GetPolicy per function.
     let calls = g.aws().calls();
-    assert_eq!(calls.len(), 120);
+    assert_eq!(calls.len(), 180);
     assert!(
         calls.iter().all(|c| !format!("{c:?}").contains("f1-")),
         "no call on the unreachable account's functions"
@@ -604,6 +606,6 @@ async fn an_account_whose_role_cannot_be_assumed_fails_once_and_the_others_are_s
             sweep["failed"].clone(),
             sweep["apiCalls"].clone()
         ),
-        (json!(60), json!(30), json!(120))
+        (json!(60), json!(30), json!(180))
     );
 }

@@ -227,8 +227,12 @@ async fn the_binary_sweeps_on_a_scheduled_event_within_its_deadline() {
     let report = swept.outcome.clone().expect("the sweep succeeds");
     assert_eq!(report["removed"].as_u64(), Some(1), "{report}");
     assert_eq!(
-        proxy.operations()[..2],
-        ["ListAliases".to_owned(), "GetPolicy".to_owned()]
+        proxy.operations()[..3],
+        [
+            "ListAliases".to_owned(),
+            "ListVersionsByFunction".to_owned(),
+            "GetPolicy".to_owned()
+        ]
     );
     let stored = moto::stored_policy(&lambda, "swept-bin", None)
         .await

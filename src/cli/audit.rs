@@ -1,5 +1,6 @@
-//! `invokeguard audit`: what a reconcile of every guarded policy (each function, each alias,
-//! each listed qualifier) would remove and add, and why. Reads only.
+//! `invokeguard audit`: what a reconcile of every guarded policy (each function, each published
+//! version, each alias, each listed qualifier) would remove and add, and why. Reads only, within
+//! the clients' budget per account and region.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -10,7 +11,6 @@ use super::inputs::CliError;
 use super::remediate::{cli_aws, resolve_home};
 use crate::allowlist::Allowlist;
 use crate::plan::{Plan, plan};
-use crate::remediate::budget::Budget;
 use crate::remediate::discover::guarded_policies;
 use crate::remediate::{ApiError, PolicyApi};
 
@@ -26,19 +26,17 @@ pub async fn audit(
     allowlist.set_home(home.clone())?;
     let aws = cli_aws(None);
     aws.set_home(&home);
-    let budget = Budget::sweep();
-    let (targets, discovery_errors) = guarded_policies(&allowlist, &aws, &budget).await;
-    let mut failed = !discovery_errors.is_empty();
-    for e in &discovery_errors {
+    let discovered = guarded_policies(&allowlist, &aws).await;
+    let mut failed = !discovered.errors.is_empty();
+    for e in &discovered.errors {
         let _ = writeln!(
             err,
-            "error: {}: cannot list its aliases: {}",
+            "error: {}: cannot list its versions and aliases: {}",
             e.function, e.error
         );
     }
     let mut plans = Vec::new();
-    for t in &targets {
-        budget.take().await;
+    for t in &discovered.policies {
         match aws
             .get_policy(&t.api_function, t.qualifier.as_deref())
             .await
@@ -54,6 +52,7 @@ pub async fn audit(
                 failed = true;
                 let what = match &e {
                     ApiError::FunctionNotFound(_) => "the function does not exist".to_owned(),
+                    ApiError::QualifierNotFound(_) => "no such version or alias".to_owned(),
                     other => format!("GetPolicy failed: {other}"),
                 };
                 let q = t

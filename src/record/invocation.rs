@@ -264,6 +264,37 @@ pub fn invocation(record: &Value) -> Result<Invocation, RecordError> {
     Ok(inv)
 }
 
+/// The published version that ran, for a record that names no qualifier: its
+/// `additionalEventData.functionVersion` (an ARN qualified with the version, or the bare
+/// version), when it is a version number of the record's own function. `$LATEST` has no policy
+/// of its own, so it is none. A synchronous service invoke has `requestParameters: null`; then
+/// this is the only evidence of what ran, and that version's policy, or an alias routing to it,
+/// may be what let the caller in (DESIGN.md facts 5 and 22).
+pub fn ran_version(record: &Value, inv: &Invocation) -> Option<String> {
+    if inv.qualifier.is_some() || !inv.is_lambda_invoke() {
+        return None;
+    }
+    let function = inv.function.as_ref()?;
+    let text = record
+        .get("additionalEventData")?
+        .get("functionVersion")?
+        .as_str()?;
+    let version = if text.bytes().all(|b| b.is_ascii_digit()) {
+        text.to_owned()
+    } else {
+        let named = parse_function_name(text)?;
+        if named.function.name != function.name
+            || named.function.arn.is_some()
+                && function.arn.is_some()
+                && named.function.arn != function.arn
+        {
+            return None;
+        }
+        named.qualifier?
+    };
+    (!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())).then_some(version)
+}
+
 fn from_value<'a, T: Deserialize<'a>>(record: &'a Value) -> Result<T, RecordError> {
     serde_path_to_error::deserialize(record).map_err(|e| RecordError {
         path: e.path().to_string(),
@@ -403,6 +434,37 @@ mod tests {
         );
         assert_eq!(parse_function_name("arn:aws:s3:::bucket"), None);
         assert_eq!(parse_function_name("a:b:c:d"), None);
+    }
+
+    #[test]
+    fn the_version_that_ran_is_read_only_when_no_qualifier_was_named() {
+        let rec = |request: Value, version: &str| {
+            json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke",
+                "requestParameters": request, "additionalEventData": {"functionVersion": version},
+                "resources": [{"type": "AWS::Lambda::Function", "ARN": "arn:aws:lambda:us-east-1:111122223333:function:orders"}]})
+        };
+        let ran = |r: Value| ran_version(&r, &invocation(&r).expect("parses"));
+        let arn2 = "arn:aws:lambda:us-east-1:111122223333:function:orders:2";
+        assert_eq!(ran(rec(Value::Null, arn2)).as_deref(), Some("2"));
+        assert_eq!(ran(rec(Value::Null, "7")).as_deref(), Some("7"));
+        for (request, version) in [
+            (
+                Value::Null,
+                "arn:aws:lambda:us-east-1:111122223333:function:orders:$LATEST",
+            ),
+            (
+                Value::Null,
+                "arn:aws:lambda:us-east-1:111122223333:function:other:2",
+            ),
+            (
+                Value::Null,
+                "arn:aws:lambda:eu-west-1:111122223333:function:orders:2",
+            ),
+            (Value::Null, "live"),
+            (json!({"functionName": "orders", "qualifier": "live"}), arn2),
+        ] {
+            assert_eq!(ran(rec(request, version)), None, "{version}");
+        }
     }
 
     #[test]

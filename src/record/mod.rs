@@ -8,4 +8,6 @@ pub use change::{CHANGE_EVENTS, Change, change, change_kind};
 pub use input::{
     FoundRecord, InputError, MAX_INPUT_BYTES, for_each_record, parse_input, records_in_value,
 };
-pub use invocation::{Caller, CallerKind, FunctionRef, Invocation, RecordError, invocation};
+pub use invocation::{
+    Caller, CallerKind, FunctionRef, Invocation, RecordError, invocation, ran_version,
+};

@@ -19,6 +19,10 @@ pub enum ApiError {
     /// 404 naming the function: it does not exist (any more).
     #[error("function not found: {0}")]
     FunctionNotFound(String),
+    /// 404 naming the function qualified with the very qualifier asked for: no such version or
+    /// alias.
+    #[error("qualifier not found: {0}")]
+    QualifierNotFound(String),
     /// 404 on RemovePermission: the statement is gone already.
     #[error("statement not found: {0}")]
     StatementNotFound(String),
@@ -44,7 +48,8 @@ pub enum ApiError {
     Other(String),
 }
 
-/// Lambda's resource-policy calls. `get_policy` returns an empty policy when none exists.
+/// Lambda's resource-policy calls. `get_policy` returns an empty policy only when Lambda says the
+/// function (or qualifier) exists and has none; any other answer is an error.
 pub trait PolicyApi: Send + Sync {
     /// The guard's home account and region: functions elsewhere are reached through the
     /// member role of their account, where the implementation supports it.
@@ -89,11 +94,20 @@ pub trait PolicyApi: Send + Sync {
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
-/// Finding what to guard: a function's aliases (each has a policy of its own) and the
-/// functions of the account and region.
+/// Finding what to guard: a function's published versions and aliases (each has a policy of
+/// its own) and the functions of the account and region. Every page is a call.
 pub trait Discovery: Send + Sync {
-    /// The alias names of a function (all pages).
+    /// The alias names of a function (all pages); with `function_version`, only the aliases
+    /// routing to that version.
     fn list_aliases(
+        &self,
+        function: &str,
+        function_version: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+
+    /// The published versions of a function (all pages), `$LATEST` left out: it has no policy
+    /// of its own.
+    fn list_versions(
         &self,
         function: &str,
     ) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;

@@ -17,6 +17,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use tokio::sync::OnceCell;
 
 use super::api::{ApiError, Dedup, Discovery, Notifier, Objects, PolicyApi};
+use super::budget::Budgets;
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
 
@@ -43,14 +44,18 @@ pub struct LazyAws {
     member_role: Option<String>,
     /// The guard's own account: a function of any other account is reached through its role.
     home_account: std::sync::OnceLock<String>,
-    /// Lambda clients per (member account, region), built on first use; each keeps its
-    /// assumed-role credentials cached until shortly before they expire.
-    /// One cell per member account and region, so that assuming one account's role never
+    /// Lambda clients per (account, region) other than the configuration's own region of the
+    /// guard's account, built on first use: a function ARN is always called in its own region
+    /// (another region's endpoint answers 404 "not reachable in this region"). A member
+    /// account's client keeps its assumed-role credentials cached until shortly before they
+    /// expire. One cell per account and region, so that assuming one account's role never
     /// waits for another's; a failed assumption leaves its cell empty, to be tried again.
     members: std::sync::Mutex<HashMap<(String, String), MemberClient>>,
+    /// One control-plane budget per account and region, for every call whatever path made it.
+    budgets: Budgets,
 }
 
-/// A member account's Lambda client, built once its role has been assumed.
+/// A Lambda client for one account and region, built once (its role assumed, if a member's).
 type MemberClient = Arc<OnceCell<aws_sdk_lambda::Client>>;
 
 /// The session name member accounts see in their CloudTrail.
@@ -71,6 +76,7 @@ impl LazyAws {
             member_role: None,
             home_account: std::sync::OnceLock::new(),
             members: std::sync::Mutex::new(HashMap::new()),
+            budgets: Budgets::lambda(),
         }
     }
 
@@ -96,6 +102,7 @@ impl LazyAws {
             member_role: None,
             home_account: std::sync::OnceLock::new(),
             members: std::sync::Mutex::new(HashMap::new()),
+            budgets: Budgets::lambda(),
         }
     }
 
@@ -134,8 +141,17 @@ impl LazyAws {
 }
 
 impl LazyAws {
-    /// The Lambda client for `function`: the guard's own, or, for a function ARN in another
-    /// account, one acting through that account's member role (assumed once, then cached).
+    /// Waits for a control-plane token of `function`'s account and region, then returns its
+    /// Lambda client: every Lambda call (each page of a listing too) goes through here once.
+    async fn lambda_call(&self, function: &str) -> Result<aws_sdk_lambda::Client, ApiError> {
+        self.budgets.take(function).await;
+        self.lambda_for(function).await
+    }
+
+    /// The Lambda client for `function`: the guard's own for a name or a function ARN of the
+    /// configuration's account and region; for a function ARN of the guard's account in another
+    /// region, one for that region; for another account, one acting through that account's
+    /// member role in the function's region (assumed once, then cached).
     async fn lambda_for(&self, function: &str) -> Result<aws_sdk_lambda::Client, ApiError> {
         let base = self.clients().await;
         let parts: Vec<&str> = function.split(':').collect();
@@ -143,10 +159,12 @@ impl LazyAws {
             ["arn", p, "lambda", r, a, "function", ..] => (*p, *r, *a),
             _ => return Ok(base.lambda.clone()),
         };
-        let (Some(role_name), Some(home)) = (&self.member_role, self.home_account.get()) else {
-            return Ok(base.lambda.clone());
+        let member_role = match (&self.member_role, self.home_account.get()) {
+            (Some(role_name), Some(home)) if account != home => Some(role_name),
+            _ => None,
         };
-        if account == home {
+        let base_region = base.config.region().map(|r| r.as_ref());
+        if member_role.is_none() && base_region == Some(region) {
             return Ok(base.lambda.clone());
         }
         let cell = {
@@ -159,6 +177,20 @@ impl LazyAws {
                     .entry((account.to_owned(), region.to_owned()))
                     .or_default(),
             )
+        };
+        let Some(role_name) = member_role else {
+            // The guard's own credentials, in the function's region.
+            let client = cell
+                .get_or_init(|| async {
+                    let config = base
+                        .config
+                        .to_builder()
+                        .region(aws_sdk_lambda::config::Region::new(region.to_owned()))
+                        .build();
+                    aws_sdk_lambda::Client::new(&config)
+                })
+                .await;
+            return Ok(client.clone());
         };
         let role = format!("arn:{partition}:iam::{account}:role/{role_name}");
         let client = cell
@@ -236,7 +268,16 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
-/// Maps an SDK error to what reconciling needs to know, by its modeled error code.
+/// Lambda's 404 for a missing policy or statement.
+const NO_SUCH_RESOURCE: &str = "The resource you requested does not exist.";
+
+/// Lambda's 404 for a missing function, or (qualified) version or alias: "Function not found: ARN".
+const FUNCTION_NOT_FOUND: &str = "Function not found: ";
+
+/// Maps an SDK error to what reconciling needs to know, by its modeled error code. A 404 is one
+/// of three things told apart only by its message (DESIGN.md fact 23): no policy or statement,
+/// no function (or qualifier), or something else (another region's ARN: "Functions from
+/// 'eu-west-1' are not reachable in this region"), which is never read as "nothing there".
 fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     err: aws_sdk_lambda::error::SdkError<E, R>,
 ) -> ApiError {
@@ -244,18 +285,61 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
     match err.code() {
         Some("PreconditionFailedException") => ApiError::PreconditionFailed(message),
         Some("ResourceConflictException") => ApiError::Conflict(message),
-        // Lambda says "Function not found: ARN" for a missing function and "The resource you
-        // requested does not exist." for a missing policy or statement.
-        Some("ResourceNotFoundException") if message.starts_with("Function not found") => {
+        Some("ResourceNotFoundException") if message.starts_with(FUNCTION_NOT_FOUND) => {
             ApiError::FunctionNotFound(message)
         }
-        Some("ResourceNotFoundException") => ApiError::StatementNotFound(message),
+        Some("ResourceNotFoundException") if message.trim() == NO_SUCH_RESOURCE => {
+            ApiError::StatementNotFound(message)
+        }
+        Some("ResourceNotFoundException") => {
+            ApiError::Other(format!("ResourceNotFoundException: {message}"))
+        }
         Some("PolicyLengthExceededException") => ApiError::PolicyLengthExceeded(message),
         Some("PublicPolicyException") => ApiError::PublicPolicy(message),
         Some("TooManyRequestsException") => ApiError::Throttled(message),
         Some(code) => ApiError::Other(format!("{code}: {message}")),
         None => ApiError::Other(aws_smithy_error_chain(&err)),
     }
+}
+
+/// What GetPolicy's 404 says about `function` (`qualifier`): "Function not found" is believed
+/// only when it names exactly what was asked for (the same ARN, or name, unqualified for a
+/// missing function, with the same qualifier for a missing version or alias); else the answer
+/// is about something else and stays an error.
+pub fn get_policy_not_found(error: ApiError, function: &str, qualifier: Option<&str>) -> ApiError {
+    let ApiError::FunctionNotFound(message) = error else {
+        return error;
+    };
+    let named = message[FUNCTION_NOT_FOUND.len()..].trim();
+    let (named_function, named_qualifier) = split_qualifier(named);
+    let (asked_function, in_arn) = split_qualifier(function);
+    let asked_qualifier = qualifier.or(in_arn);
+    let same_function = if asked_function.starts_with("arn:") && named_function.starts_with("arn:")
+    {
+        named_function == asked_function
+    } else {
+        name_of(named_function) == name_of(asked_function)
+    };
+    match (same_function, named_qualifier) {
+        (true, None) => ApiError::FunctionNotFound(message),
+        (true, Some(q)) if Some(q) == asked_qualifier => ApiError::QualifierNotFound(message),
+        _ => ApiError::Other(format!("ResourceNotFoundException: {message}")),
+    }
+}
+
+/// (function without qualifier, qualifier) of a name, partial ARN or ARN.
+fn split_qualifier(function: &str) -> (&str, Option<&str>) {
+    let at = function
+        .find(":function:")
+        .map_or(0, |i| i + ":function:".len());
+    match function[at..].split_once(':') {
+        Some((name, q)) => (&function[..at + name.len()], Some(q)),
+        None => (function, None),
+    }
+}
+
+fn name_of(function: &str) -> &str {
+    function.rsplit(":function:").next().unwrap_or(function)
 }
 
 fn aws_smithy_error_chain(err: &dyn std::error::Error) -> String {
@@ -272,6 +356,7 @@ fn aws_smithy_error_chain(err: &dyn std::error::Error) -> String {
 impl PolicyApi for LazyAws {
     fn set_home(&self, home: &crate::home::Home) {
         let _ = self.home_account.set(home.account.clone());
+        self.budgets.set_home(&home.account, &home.region);
     }
 
     async fn get_policy(
@@ -280,7 +365,7 @@ impl PolicyApi for LazyAws {
         qualifier: Option<&str>,
     ) -> Result<ResourcePolicy, ApiError> {
         let out = self
-            .lambda_for(function)
+            .lambda_call(function)
             .await?
             .get_policy()
             .function_name(function)
@@ -293,7 +378,8 @@ impl PolicyApi for LazyAws {
                 ResourcePolicy::from_document(doc, out.revision_id().map(str::to_owned))
                     .map_err(|e| ApiError::Unreadable(e.to_string()))
             }
-            Err(e) => match classify(e) {
+            Err(e) => match get_policy_not_found(classify(e), function, qualifier) {
+                // Only this message says the function (qualifier) is there without a policy.
                 ApiError::StatementNotFound(_) => Ok(ResourcePolicy::default()),
                 other => Err(other),
             },
@@ -307,7 +393,7 @@ impl PolicyApi for LazyAws {
         sid: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        self.lambda_for(function)
+        self.lambda_call(function)
             .await?
             .remove_permission()
             .function_name(function)
@@ -327,7 +413,7 @@ impl PolicyApi for LazyAws {
         a: &Addition,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        self.lambda_for(function)
+        self.lambda_call(function)
             .await?
             .add_permission()
             .function_name(function)
@@ -354,7 +440,7 @@ impl PolicyApi for LazyAws {
         document: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        self.lambda_for(resource_arn)
+        self.lambda_call(resource_arn)
             .await?
             .put_resource_policy()
             .resource_arn(resource_arn)
@@ -371,7 +457,7 @@ impl PolicyApi for LazyAws {
         resource_arn: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        self.lambda_for(resource_arn)
+        self.lambda_call(resource_arn)
             .await?
             .delete_resource_policy()
             .resource_arn(resource_arn)
@@ -384,14 +470,21 @@ impl PolicyApi for LazyAws {
 }
 
 impl Discovery for LazyAws {
-    async fn list_aliases(&self, function: &str) -> Result<Vec<String>, ApiError> {
-        let client = &self.lambda_for(function).await?;
+    async fn list_aliases(
+        &self,
+        function: &str,
+        function_version: Option<&str>,
+    ) -> Result<Vec<String>, ApiError> {
         let mut out = Vec::new();
         let mut marker = None;
         loop {
-            let page = client
+            let page = self
+                .lambda_call(function)
+                .await?
                 .list_aliases()
                 .function_name(function)
+                .set_function_version(function_version.map(str::to_owned))
+                .max_items(super::discover::LIST_PAGE as i32)
                 .set_marker(marker)
                 .send()
                 .await
@@ -408,12 +501,44 @@ impl Discovery for LazyAws {
         }
     }
 
-    async fn list_functions(&self) -> Result<Vec<String>, ApiError> {
-        let client = &self.clients().await.lambda;
+    async fn list_versions(&self, function: &str) -> Result<Vec<String>, ApiError> {
         let mut out = Vec::new();
         let mut marker = None;
         loop {
-            let page = client
+            let page = self
+                .lambda_call(function)
+                .await?
+                .list_versions_by_function()
+                .function_name(function)
+                .max_items(super::discover::LIST_PAGE as i32)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(classify)?;
+            out.extend(
+                page.versions()
+                    .iter()
+                    .filter_map(|v| v.version())
+                    .filter(|v| *v != "$LATEST")
+                    .map(str::to_owned),
+            );
+            marker = page.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn list_functions(&self) -> Result<Vec<String>, ApiError> {
+        let mut out = Vec::new();
+        let mut marker = None;
+        loop {
+            // A name: the home account and region's budget.
+            self.budgets.take("").await;
+            let page = self
+                .clients()
+                .await
+                .lambda
                 .list_functions()
                 .set_marker(marker)
                 .send()
@@ -558,5 +683,61 @@ impl Notifier for LazyAws {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:lambda:eu-west-1:111122223333:function:orders";
+
+    fn read(message: &str, function: &str, qualifier: Option<&str>) -> ApiError {
+        get_policy_not_found(
+            ApiError::FunctionNotFound(message.to_owned()),
+            function,
+            qualifier,
+        )
+    }
+
+    #[test]
+    fn function_not_found_is_believed_only_about_what_was_asked() {
+        let missing = format!("Function not found: {ARN}");
+        assert!(matches!(
+            read(&missing, ARN, None),
+            ApiError::FunctionNotFound(_)
+        ));
+        // A qualified ARN in the message: that version or alias does not exist.
+        let no_version = format!("Function not found: {ARN}:99");
+        assert!(matches!(
+            read(&no_version, ARN, Some("99")),
+            ApiError::QualifierNotFound(_)
+        ));
+        assert!(matches!(
+            read(&no_version, &format!("{ARN}:99"), None),
+            ApiError::QualifierNotFound(_)
+        ));
+        assert!(matches!(
+            read("Function not found: orders", "orders", None),
+            ApiError::FunctionNotFound(_)
+        ));
+        // About another region, account, function or qualifier: an error, never "nothing there".
+        let other_region =
+            "Function not found: arn:aws:lambda:us-east-1:111122223333:function:orders";
+        for (message, qualifier) in [
+            (other_region, None),
+            (no_version.as_str(), Some("98")),
+            (
+                "Function not found: arn:aws:lambda:eu-west-1:111122223333:function:other",
+                None,
+            ),
+        ] {
+            assert!(
+                matches!(read(message, ARN, qualifier), ApiError::Other(_)),
+                "{message}"
+            );
+        }
+        let other = ApiError::Other("ResourceNotFoundException: Functions from 'eu-west-1' are not reachable in this region".into());
+        assert_eq!(get_policy_not_found(other.clone(), ARN, None), other);
     }
 }

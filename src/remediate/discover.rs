@@ -1,10 +1,19 @@
-//! Which policies a guarded function has: the unqualified one, every alias (found with
-//! ListAliases, no need to list them in the policies file) and the qualifiers the file lists.
+//! Which policies a guarded function has: the unqualified one, every published version (found
+//! with ListVersionsByFunction) and every alias (found with ListAliases), none of which need be
+//! listed in the policies file, and the qualifiers the file lists. Each has a policy of its own
+//! that can let someone in (DESIGN.md fact 22).
 
 use super::api::{ApiError, Discovery};
-use super::budget::Budget;
 use crate::allowlist::ids::FunctionKey;
 use crate::allowlist::{Allowlist, GuardedFunction};
+
+/// Items per page of ListAliases and ListVersionsByFunction (the clients ask for this many).
+pub const LIST_PAGE: usize = 50;
+
+/// The calls a listing of `items` took: one per page, at least one.
+pub fn pages(items: usize) -> usize {
+    items.div_ceil(LIST_PAGE).max(1)
+}
 
 /// One resource policy to read and reconcile.
 #[derive(Debug, Clone)]
@@ -16,61 +25,70 @@ pub struct PolicyRef<'a> {
     pub qualifier: Option<String>,
 }
 
-/// A guarded function whose aliases could not be listed.
+/// A guarded function whose versions or aliases could not be listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoveryError {
     pub function: String,
     pub error: ApiError,
 }
 
-/// Every guarded policy, in the policies file's order; a function that does not exist is
-/// reported as an error (its policies cannot be read), the others are still listed.
+/// The policies of the guarded functions, in the policies file's order, and the functions whose
+/// policies could not be found.
+pub struct Discovered<'a> {
+    pub policies: Vec<PolicyRef<'a>>,
+    pub errors: Vec<DiscoveryError>,
+}
+
+/// Every guarded policy, in the policies file's order; a function whose versions or aliases
+/// cannot be listed (one that does not exist, say) is reported as an error, the others are still
+/// listed.
 pub async fn guarded_policies<'a, D: Discovery>(
     allowlist: &'a Allowlist,
     aws: &D,
-    budget: &Budget,
-) -> (Vec<PolicyRef<'a>>, Vec<DiscoveryError>) {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
+) -> Discovered<'a> {
+    let mut out = Discovered {
+        policies: Vec::new(),
+        errors: Vec::new(),
+    };
     for (key, function) in allowlist.functions() {
-        match policies_of(allowlist, key, function, aws, budget).await {
-            Ok(policies) => out.extend(policies),
-            Err(e) => errors.push(e),
+        match policies_of(allowlist, key, function, aws).await {
+            Ok((policies, _)) => out.policies.extend(policies),
+            Err(e) => out.errors.push(e),
         }
     }
-    (out, errors)
+    out
 }
 
-/// The policies of one guarded function: the unqualified one, then each alias (one
-/// ListAliases within `budget`), then the qualifiers the file lists that are not aliases.
+/// The policies of one guarded function: the unqualified one, then each alias, then each
+/// published version, then the qualifiers the file lists that are none of these; and the
+/// listing calls made. The client spends its account and region's budget on each page.
 pub async fn policies_of<'a, D: Discovery>(
     allowlist: &'a Allowlist,
     key: &'a FunctionKey,
     function: &'a GuardedFunction,
     aws: &D,
-    budget: &Budget,
-) -> Result<Vec<PolicyRef<'a>>, DiscoveryError> {
+) -> Result<(Vec<PolicyRef<'a>>, usize), DiscoveryError> {
     let api_function = allowlist.api_function(key);
-    budget.take().await;
-    // A name key is the client's own account and region: ListAliases takes the name.
+    // A name key is the client's own account and region: the listings take the name.
     let listed = key.arn().unwrap_or(key.as_str());
-    let aliases = aws
-        .list_aliases(listed)
-        .await
-        .map_err(|error| DiscoveryError {
-            function: key.as_str().to_owned(),
-            error,
-        })?;
+    let failed = |error| DiscoveryError {
+        function: key.as_str().to_owned(),
+        error,
+    };
+    let aliases = aws.list_aliases(listed, None).await.map_err(failed)?;
+    let versions = aws.list_versions(listed).await.map_err(failed)?;
+    let calls = pages(aliases.len()) + pages(versions.len());
     let mut qualifiers: Vec<Option<String>> = vec![None];
     for q in aliases
         .into_iter()
+        .chain(versions)
         .chain(function.qualifiers.iter().map(|q| q.as_str().to_owned()))
     {
         if !qualifiers.contains(&Some(q.clone())) {
             qualifiers.push(Some(q));
         }
     }
-    Ok(qualifiers
+    let policies = qualifiers
         .into_iter()
         .map(|qualifier| PolicyRef {
             key,
@@ -78,5 +96,6 @@ pub async fn policies_of<'a, D: Discovery>(
             api_function: api_function.clone(),
             qualifier,
         })
-        .collect())
+        .collect();
+    Ok((policies, calls))
 }

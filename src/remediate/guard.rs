@@ -12,6 +12,7 @@ use super::audit::{Audit, Level, LogSink};
 use super::budget::Budget;
 use super::coalesce::Coalescer;
 use super::log::{Change, Input, Message, Remediation, RemediationOutcome, Subject, Summary};
+use super::missing::Missing;
 use crate::allowlist::ids::FunctionKey;
 use crate::allowlist::{Allowlist, Apply, GuardedFunction, Mode};
 use crate::plan::{Addition, ApplyWith, Plan, Removal, plan};
@@ -84,6 +85,8 @@ pub struct Guard<A> {
     pub(super) sink: Arc<dyn LogSink>,
     pub(super) settings: Settings,
     coalescer: Coalescer,
+    /// Qualifiers Lambda said do not exist: records naming them again make no call.
+    missing: Missing,
     /// Called after each function of a sweep (its aliases' policies included) with (done,
     /// total): the CLI's progress bar.
     pub(super) progress: Option<Progress>,
@@ -116,8 +119,8 @@ pub(super) struct Target<'a> {
     pub(super) mode: Mode,
     pub(super) apply: Apply,
     pub(super) audit: Audit<'a>,
-    /// The share of the control-plane quota this reconcile may spend (a sweep's); `None`: the
-    /// SDK's own backoff on 429 is the only limit.
+    /// A share of the control-plane quota on top of the clients' own budget per account and
+    /// region (which every call draws from); `None`: the clients' budget alone.
     pub(super) budget: Option<&'a Budget>,
 }
 
@@ -175,6 +178,7 @@ impl<A: Aws> Guard<A> {
             sink,
             settings,
             coalescer,
+            missing: Missing::default(),
             progress: None,
         }
     }
@@ -295,21 +299,43 @@ impl<A: Aws> Guard<A> {
         report.records += 1;
         let judged = self.judge(record, request_id, input)?;
         let mut tally = Tally::default();
-        let result = match self.targets(&judged) {
-            Doubt::None => Ok(()),
-            Doubt::Unfixable => {
-                tally.unfixed += 1;
-                Ok(())
+        let ran = crate::record::ran_version(record, &judged.inv);
+        // The version that ran and the aliases routing to it, when the record names no qualifier.
+        let mut routed: Vec<String> = Vec::new();
+        let result = {
+            let mut doubt = self.targets(&judged);
+            let mut routing = Ok(());
+            if let (Doubt::Reconcile(_), Some(version), Some(api_function)) =
+                (&doubt, ran.as_deref(), self.api_function_of(&judged))
+            {
+                routing = self
+                    .routed_to(&judged, &api_function, version, &mut routed, &mut tally)
+                    .await;
             }
-            Doubt::Reconcile(targets) => {
-                let mut first_error = None;
-                for target in &targets {
-                    if let Err(e) = self.reconcile(target, &mut tally).await {
-                        first_error.get_or_insert(e);
+            if let (Doubt::Reconcile(targets), Some(guarded)) = (&mut doubt, judged.guarded) {
+                for q in &routed {
+                    if !targets.iter().any(|t| t.qualifier == Some(q.as_str())) {
+                        targets.push(self.target(&judged, guarded, Some(q.as_str())));
                     }
                 }
-                first_error.map_or(Ok(()), Err)
             }
+            let result = match doubt {
+                Doubt::None => Ok(()),
+                Doubt::Unfixable => {
+                    tally.unfixed += 1;
+                    Ok(())
+                }
+                Doubt::Reconcile(targets) => {
+                    let mut first_error = None;
+                    for target in &targets {
+                        if let Err(e) = self.reconcile(target, &mut tally).await {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                    first_error.map_or(Ok(()), Err)
+                }
+            };
+            routing.and(result)
         };
         self.account(judged, tally, result, started, report).await
     }
@@ -384,34 +410,94 @@ impl<A: Aws> Guard<A> {
             Outcome::Allowed if unproven => {}
             _ => return Doubt::None,
         }
-        // The record's own ARN when it names one in the file; else the key's, at home.
-        let api_function = j
-            .inv
-            .function
-            .as_ref()
-            .and_then(|f| f.arn.clone())
-            .unwrap_or_else(|| self.policies.api_function(key));
         let qualifiers: Vec<Option<&str>> = match &j.verdict.qualifier {
             Some(q) => vec![Some(q.as_str())],
             None => std::iter::once(None)
                 .chain(function.qualifiers.iter().map(|q| Some(q.as_str())))
                 .collect(),
         };
+        let api_function = self.api_function_of(j).unwrap_or_default();
+        // A failed call naming a qualifier Lambda said does not exist costs nothing again. A
+        // call that succeeded proves its qualifier existed then: it is always reconciled.
+        let failed = j.inv.error_code.is_some();
         Doubt::Reconcile(
             qualifiers
                 .into_iter()
-                .map(|qualifier| Target {
-                    api_function: api_function.clone(),
-                    key: key.as_str(),
-                    qualifier,
-                    function,
-                    mode: j.mode,
-                    apply: self.policies.apply_for(function),
-                    audit: j.audit.with_qualifier(qualifier),
-                    budget: None,
-                })
+                .filter(|q| !failed || q.is_none_or(|q| !self.missing.contains(&api_function, q)))
+                .map(|qualifier| self.target(j, (key, function), qualifier))
                 .collect(),
         )
+    }
+
+    /// What the Lambda API is called with for a judged record's function: the record's own ARN
+    /// when it names one in the file; else the key's, at home.
+    fn api_function_of(&self, j: &Judged<'_>) -> Option<String> {
+        let (key, _) = j.guarded?;
+        Some(
+            j.inv
+                .function
+                .as_ref()
+                .and_then(|f| f.arn.clone())
+                .unwrap_or_else(|| self.policies.api_function(key)),
+        )
+    }
+
+    /// The policy of `qualifier` of a judged record's guarded function, to reconcile.
+    fn target<'j>(
+        &'j self,
+        j: &'j Judged<'_>,
+        (key, function): (&'j FunctionKey, &'j GuardedFunction),
+        qualifier: Option<&'j str>,
+    ) -> Target<'j> {
+        Target {
+            api_function: self.api_function_of(j).unwrap_or_default(),
+            key: key.as_str(),
+            qualifier,
+            function,
+            mode: j.mode,
+            apply: self.policies.apply_for(function),
+            audit: j.audit.with_qualifier(qualifier),
+            budget: None,
+        }
+    }
+
+    /// A record that names no qualifier but says version `version` ran: that version's policy
+    /// and every alias routing to it (ListAliases with FunctionVersion) may be what let the
+    /// caller in. Pushes them to `routed`; when the aliases cannot be listed, the record is
+    /// unfixed and the event fails (the version itself is still reconciled).
+    async fn routed_to(
+        &self,
+        j: &Judged<'_>,
+        api_function: &str,
+        version: &str,
+        routed: &mut Vec<String>,
+        tally: &mut Tally,
+    ) -> Result<(), GuardError> {
+        if j.inv.error_code.is_some() && self.missing.contains(api_function, version) {
+            return Ok(());
+        }
+        routed.push(version.to_owned());
+        tally.calls += 1;
+        match self.aws.list_aliases(api_function, Some(version)).await {
+            Ok(aliases) => {
+                routed.extend(aliases);
+                Ok(())
+            }
+            Err(e) => {
+                let detail = format!("cannot list the aliases routing to version {version}: {e}");
+                j.audit.emit(
+                    Level::Error,
+                    Message::Error {
+                        error: detail.clone(),
+                    },
+                );
+                tally.unfixed += 1;
+                Err(GuardError::Incomplete {
+                    function: j.verdict.function.clone().unwrap_or_default(),
+                    detail,
+                })
+            }
+        }
     }
 
     /// Notifies, adds the record's counts to the event's report and writes its `summary` line.
@@ -566,10 +652,24 @@ impl<A: Aws> Guard<A> {
             spend(t).await;
             tally.calls += 1;
             let current = match self.aws.get_policy(&t.api_function, t.qualifier).await {
-                Ok(p) => p,
+                Ok(p) => {
+                    if let Some(q) = t.qualifier {
+                        self.missing.forget(&t.api_function, q);
+                    }
+                    p
+                }
                 Err(ApiError::FunctionNotFound(m)) => {
                     // Nothing left to protect: the event is done.
                     t.error_line(Level::Warn, &format!("function not found: {m}"));
+                    return Ok(());
+                }
+                Err(ApiError::QualifierNotFound(m)) => {
+                    // No such version or alias, so no policy there; remembered, so that records
+                    // naming it again cost nothing.
+                    if let Some(q) = t.qualifier {
+                        self.missing.remember(&t.api_function, q);
+                    }
+                    t.error_line(Level::Warn, &format!("qualifier not found: {m}"));
                     return Ok(());
                 }
                 Err(e) => {

@@ -2,13 +2,20 @@
 //! (RevisionId checks, unique Sids, whole-document writes) and injectable faults: the shell's
 //! ordering, retries, report mode, storms and notifications are unit-tested against it in
 //! milliseconds. What the SDK and HTTP do is tested against moto.
+//!
+//! Policies are kept per function *and* qualifier, as Lambda keeps them (moto merges them).
+//! A function given its versions ([`MemoryAws::set_versions`]) has exactly those versions and
+//! its aliases: any other qualifier is "Function not found". Listings page by 50, and every
+//! Lambda call, each page included, takes a token of the account and region's budget
+//! ([`Budgets::lambda`], as the SDK clients do; tests with many calls pause tokio's clock).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
 use super::api::{ApiError, Dedup, Discovery, Notifier, Objects, PolicyApi};
+use super::budget::Budgets;
 use crate::allowlist::ids::lambda_arn_name;
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
@@ -25,6 +32,9 @@ pub enum Call {
     DeleteResourcePolicy(Key),
     PutEvents(usize),
     ListAliases(String),
+    /// ListAliases with `FunctionVersion`: (function, version).
+    ListAliasesTo(String, String),
+    ListVersions(String),
     ListFunctions,
     GetObject(String, String),
     PutItem(String),
@@ -36,10 +46,18 @@ struct State {
     policies: HashMap<Key, (Vec<Value>, u64)>,
     functions: Vec<String>,
     aliases: HashMap<String, Vec<String>>,
+    /// (function, alias) → the version it routes to.
+    routes: HashMap<(String, String), String>,
+    /// Published versions per function.
+    versions: HashMap<String, Vec<String>>,
+    /// Functions whose qualifiers are exactly their versions and aliases.
+    inventoried: HashSet<String>,
     objects: HashMap<(String, String), Vec<u8>>,
     /// `Some`: a dedup table is configured, holding these claimed eventIDs.
     claimed: Option<Vec<String>>,
     calls: Vec<Call>,
+    /// The calls recorded with the time (tokio's clock) they were made.
+    timed: Vec<(tokio::time::Instant, Call)>,
     /// Errors to answer the next calls of an operation with, by operation name.
     faults: HashMap<&'static str, VecDeque<ApiError>>,
     published: Vec<(String, Value)>,
@@ -47,9 +65,47 @@ struct State {
     unreachable: Vec<String>,
 }
 
-#[derive(Default)]
 pub struct MemoryAws {
     state: Mutex<State>,
+    budgets: Budgets,
+}
+
+impl Default for MemoryAws {
+    fn default() -> Self {
+        MemoryAws {
+            state: Mutex::default(),
+            budgets: Budgets::lambda(),
+        }
+    }
+}
+
+/// Items per page of a listing (Lambda's default MaxItems).
+const PAGE: usize = 50;
+
+impl State {
+    fn record(&mut self, call: Call) {
+        self.timed.push((tokio::time::Instant::now(), call.clone()));
+        self.calls.push(call);
+    }
+
+    fn fault(&mut self, operation: &str) -> Option<ApiError> {
+        self.faults.get_mut(operation).and_then(VecDeque::pop_front)
+    }
+
+    /// Whether `qualifier` names something of `function` (always, for a function whose versions
+    /// were never given).
+    fn has_qualifier(&self, function: &str, qualifier: &str) -> bool {
+        !self.inventoried.contains(function)
+            || qualifier == "$LATEST"
+            || self
+                .versions
+                .get(function)
+                .is_some_and(|v| v.iter().any(|x| x == qualifier))
+            || self
+                .aliases
+                .get(function)
+                .is_some_and(|a| a.iter().any(|x| x == qualifier))
+    }
 }
 
 /// `NAME`, an unqualified ARN, or a qualified ARN → (name, qualifier in the ARN).
@@ -82,10 +138,44 @@ impl MemoryAws {
             .insert((bucket.to_owned(), key.to_owned()), bytes);
     }
 
+    /// Makes every call at once, with no budget (for tests of something else that make many
+    /// calls on tokio's real clock).
+    pub fn without_budget(mut self) -> Self {
+        self.budgets = Budgets::unlimited();
+        self
+    }
+
     /// Turns on the dedup table.
     pub fn with_dedup(self) -> Self {
         self.lock().claimed = Some(Vec::new());
         self
+    }
+
+    /// Gives a function published versions: from now on its qualifiers are exactly these and
+    /// its aliases.
+    pub fn set_versions(&self, function: &str, versions: &[&str]) {
+        let mut st = self.lock();
+        st.inventoried.insert(function.to_owned());
+        st.versions.insert(
+            function.to_owned(),
+            versions.iter().map(|v| (*v).to_owned()).collect(),
+        );
+    }
+
+    /// Gives a function an alias routing to `version`.
+    pub fn set_alias(&self, function: &str, alias: &str, version: &str) {
+        let mut st = self.lock();
+        let aliases = st.aliases.entry(function.to_owned()).or_default();
+        if !aliases.iter().any(|a| a == alias) {
+            aliases.push(alias.to_owned());
+        }
+        st.routes
+            .insert((function.to_owned(), alias.to_owned()), version.to_owned());
+    }
+
+    /// Every call with the time (tokio's clock) it was made.
+    pub fn calls_at(&self) -> Vec<(tokio::time::Instant, Call)> {
+        self.lock().timed.clone()
     }
 
     /// Gives a function aliases (each with a policy of its own).
@@ -173,13 +263,21 @@ impl MemoryAws {
         key: &Key,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        st.calls.push(call);
-        if let Some(e) = st.faults.get_mut(operation).and_then(VecDeque::pop_front) {
+        st.record(call);
+        if let Some(e) = st.fault(operation) {
             return Err(e);
         }
         if !st.functions.contains(&key.0) {
             return Err(ApiError::FunctionNotFound(format!(
                 "Function not found: {}",
+                key.0
+            )));
+        }
+        if let Some(q) = &key.1
+            && !st.has_qualifier(&key.0, q)
+        {
+            return Err(ApiError::QualifierNotFound(format!(
+                "Function not found: {}:{q}",
                 key.0
             )));
         }
@@ -199,12 +297,17 @@ fn key_of(function: &str, qualifier: Option<&str>) -> Key {
 }
 
 impl PolicyApi for MemoryAws {
+    fn set_home(&self, home: &crate::home::Home) {
+        self.budgets.set_home(&home.account, &home.region);
+    }
+
     async fn get_policy(
         &self,
         function: &str,
         qualifier: Option<&str>,
     ) -> Result<ResourcePolicy, ApiError> {
         let key = key_of(function, qualifier);
+        self.budgets.take(function).await;
         let mut st = self.lock();
         Self::member_role_error(&st, function)?;
         self.begin(
@@ -225,6 +328,7 @@ impl PolicyApi for MemoryAws {
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
         let key = key_of(function, qualifier);
+        self.budgets.take(function).await;
         let mut st = self.lock();
         Self::member_role_error(&st, function)?;
         let call = Call::RemovePermission(key.clone(), sid.to_owned());
@@ -248,6 +352,7 @@ impl PolicyApi for MemoryAws {
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
         let key = key_of(function, qualifier);
+        self.budgets.take(function).await;
         let mut st = self.lock();
         Self::member_role_error(&st, function)?;
         let call = Call::AddPermission(key.clone(), addition.sid.clone());
@@ -271,6 +376,7 @@ impl PolicyApi for MemoryAws {
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
         let key = key_of(resource_arn, None);
+        self.budgets.take(resource_arn).await;
         let mut st = self.lock();
         Self::member_role_error(&st, resource_arn)?;
         let call = Call::PutResourcePolicy(key.clone());
@@ -290,6 +396,7 @@ impl PolicyApi for MemoryAws {
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
         let key = key_of(resource_arn, None);
+        self.budgets.take(resource_arn).await;
         let mut st = self.lock();
         Self::member_role_error(&st, resource_arn)?;
         let call = Call::DeleteResourcePolicy(key.clone());
@@ -301,30 +408,82 @@ impl PolicyApi for MemoryAws {
     }
 }
 
-impl Discovery for MemoryAws {
-    async fn list_aliases(&self, function: &str) -> Result<Vec<String>, ApiError> {
+impl MemoryAws {
+    /// A listing of `function`, page by page: each page is a call within the budget.
+    async fn pages(
+        &self,
+        function: &str,
+        operation: &'static str,
+        call: impl Fn(&str) -> Call,
+        list: impl Fn(&State, &str) -> Vec<String>,
+    ) -> Result<Vec<String>, ApiError> {
         let (name, _) = split(function);
-        let mut st = self.lock();
-        Self::member_role_error(&st, function)?;
-        st.calls.push(Call::ListAliases(name.clone()));
-        if let Some(e) = st
-            .faults
-            .get_mut("ListAliases")
-            .and_then(VecDeque::pop_front)
-        {
-            return Err(e);
+        let mut out = Vec::new();
+        loop {
+            self.budgets.take(function).await;
+            let mut st = self.lock();
+            Self::member_role_error(&st, function)?;
+            st.record(call(&name));
+            if let Some(e) = st.fault(operation) {
+                return Err(e);
+            }
+            if !st.functions.contains(&name) {
+                return Err(ApiError::FunctionNotFound(format!(
+                    "Function not found: {name}"
+                )));
+            }
+            let all = list(&st, &name);
+            let page: Vec<String> = all.iter().skip(out.len()).take(PAGE).cloned().collect();
+            out.extend(page);
+            if out.len() >= all.len() {
+                return Ok(out);
+            }
         }
-        if !st.functions.contains(&name) {
-            return Err(ApiError::FunctionNotFound(format!(
-                "Function not found: {name}"
-            )));
-        }
-        Ok(st.aliases.get(&name).cloned().unwrap_or_default())
+    }
+}
+
+impl Discovery for MemoryAws {
+    async fn list_aliases(
+        &self,
+        function: &str,
+        function_version: Option<&str>,
+    ) -> Result<Vec<String>, ApiError> {
+        let version = function_version.map(str::to_owned);
+        self.pages(
+            function,
+            "ListAliases",
+            |name| match &version {
+                Some(v) => Call::ListAliasesTo(name.to_owned(), v.clone()),
+                None => Call::ListAliases(name.to_owned()),
+            },
+            |st, name| {
+                let all = st.aliases.get(name).cloned().unwrap_or_default();
+                match &version {
+                    None => all,
+                    Some(v) => all
+                        .into_iter()
+                        .filter(|a| st.routes.get(&(name.to_owned(), a.clone())) == Some(v))
+                        .collect(),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn list_versions(&self, function: &str) -> Result<Vec<String>, ApiError> {
+        self.pages(
+            function,
+            "ListVersionsByFunction",
+            |name| Call::ListVersions(name.to_owned()),
+            |st, name| st.versions.get(name).cloned().unwrap_or_default(),
+        )
+        .await
     }
 
     async fn list_functions(&self) -> Result<Vec<String>, ApiError> {
+        self.budgets.take("").await;
         let mut st = self.lock();
-        st.calls.push(Call::ListFunctions);
+        st.record(Call::ListFunctions);
         Ok(st.functions.clone())
     }
 }
@@ -357,7 +516,7 @@ impl Dedup for MemoryAws {
         if first {
             claimed.push(event_id.to_owned());
         }
-        st.calls.push(Call::PutItem(event_id.to_owned()));
+        st.record(Call::PutItem(event_id.to_owned()));
         Ok(first)
     }
 }
@@ -365,7 +524,7 @@ impl Dedup for MemoryAws {
 impl Notifier for MemoryAws {
     async fn publish(&self, entries: &[(String, Value)]) -> Result<(), ApiError> {
         let mut st = self.lock();
-        st.calls.push(Call::PutEvents(entries.len()));
+        st.record(Call::PutEvents(entries.len()));
         if let Some(e) = st.faults.get_mut("PutEvents").and_then(VecDeque::pop_front) {
             return Err(e);
         }

@@ -10,6 +10,7 @@ pub mod discover;
 pub mod guard;
 pub mod log;
 pub mod memory;
+pub mod missing;
 mod on_change;
 pub mod sweep;
 pub mod trail_file;

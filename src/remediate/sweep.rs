@@ -1,7 +1,8 @@
-//! The sweep: every guarded policy (each function, every alias, the listed qualifiers),
-//! reconciled on a schedule, so a grant no event told the guard about is found within the
-//! period. It spends at most half of Lambda's control-plane quota and stops, visibly, before
-//! the Lambda timeout.
+//! The sweep: every guarded policy (each function, every published version, every alias, the
+//! listed qualifiers), reconciled on a schedule, so a grant no event told the guard about is
+//! found within the period. Its calls draw from the clients' budget of each account and region
+//! (the one every path shares: at most half of Lambda's control-plane quota) and it stops,
+//! visibly, before the Lambda timeout.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -12,7 +13,6 @@ use serde_json::Value;
 
 use super::api::{ApiError, Aws};
 use super::audit::{Audit, Level};
-use super::budget::Budget;
 use super::discover::{DiscoveryError, PolicyRef, policies_of};
 use super::guard::{EventReport, Guard, GuardError, Tally, Target};
 use super::log::{Input, Message, Subject, SweepLine};
@@ -58,9 +58,9 @@ type Group<'a> = Vec<(&'a FunctionKey, &'a GuardedFunction)>;
 #[derive(Default)]
 struct GroupSwept {
     policies: Vec<Swept>,
-    /// ListAliases calls made.
+    /// ListAliases and ListVersionsByFunction calls made (one per page).
     listed: usize,
-    /// Functions whose aliases could not be listed.
+    /// Functions whose versions or aliases could not be listed.
     not_listed: usize,
 }
 
@@ -93,8 +93,9 @@ fn account_region(api_function: &str) -> (String, String) {
 }
 
 impl<A: Aws> Guard<A> {
-    /// The functions of one account and region, one after the other, within its own budget:
-    /// each function's aliases are listed, then each of its policies is reconciled.
+    /// The functions of one account and region, one after the other, within its budget (the
+    /// clients'): each function's aliases and versions are listed, then each of its policies is
+    /// reconciled.
     async fn sweep_group(
         &self,
         functions: Group<'_>,
@@ -104,7 +105,6 @@ impl<A: Aws> Guard<A> {
         request_id: &str,
         sweep_id: &str,
     ) -> GroupSwept {
-        let budget = Budget::sweep();
         let near_deadline = || {
             deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)
         };
@@ -122,7 +122,7 @@ impl<A: Aws> Guard<A> {
                 out.policies.push(Swept::NotReached);
                 continue;
             }
-            match policies_of(&self.policies, key, function, &self.aws, &budget).await {
+            match policies_of(&self.policies, key, function, &self.aws).await {
                 Err(DiscoveryError {
                     error: error @ ApiError::MemberRole { .. },
                     ..
@@ -147,18 +147,18 @@ impl<A: Aws> Guard<A> {
                     self.bare_error(
                         request_id,
                         &format!(
-                            "sweep: {}: cannot list its aliases: {}",
+                            "sweep: {}: cannot list its versions and aliases: {}",
                             e.function, e.error
                         ),
                     );
                 }
-                Ok(policies) => {
-                    out.listed += 1;
+                Ok((policies, calls)) => {
+                    out.listed += calls;
                     for t in &policies {
                         out.policies.push(if near_deadline() {
                             Swept::NotReached
                         } else {
-                            self.sweep_one(t, &budget, request_id, sweep_id).await
+                            self.sweep_one(t, request_id, sweep_id).await
                         });
                     }
                 }
@@ -168,15 +168,9 @@ impl<A: Aws> Guard<A> {
         out
     }
 
-    /// Reconciles one policy of a sweep within `budget`; a policy that drifted or failed gets
-    /// its own `summary` line.
-    async fn sweep_one(
-        &self,
-        t: &PolicyRef<'_>,
-        budget: &Budget,
-        request_id: &str,
-        sweep_id: &str,
-    ) -> Swept {
+    /// Reconciles one policy of a sweep; a policy that drifted or failed gets its own `summary`
+    /// line.
+    async fn sweep_one(&self, t: &PolicyRef<'_>, request_id: &str, sweep_id: &str) -> Swept {
         let policy_started = Instant::now();
         let mode = self.policies.mode_for(t.function);
         let subject = Subject {
@@ -202,7 +196,7 @@ impl<A: Aws> Guard<A> {
                 request_id,
                 Some(subject),
             ),
-            budget: Some(budget),
+            budget: None,
         };
         let mut tally = Tally::default();
         let result = self.reconcile(&target, &mut tally).await;
@@ -253,7 +247,8 @@ impl<A: Aws> Guard<A> {
         };
         let mut report = EventReport::default();
         // Each account and region has its own control-plane quota: they are swept side by
-        // side (a bounded number at a time), each within its own budget, aliases included.
+        // side (a bounded number at a time), each within its own budget (the clients' one for
+        // that account and region, shared with the event paths), listings included.
         let mut groups: Vec<((String, String), Group<'_>)> = Vec::new();
         for (key, function) in self.policies.functions() {
             let place = account_region(&self.policies.api_function(key));
