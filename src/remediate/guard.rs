@@ -10,12 +10,12 @@ use serde_json::{Map, Value};
 use super::api::{ApiError, Aws};
 use super::audit::{Audit, Level, LogSink};
 use super::budget::Budget;
-use super::coalesce::Coalescer;
+use super::coalesce::{Coalescer, Trigger};
 use super::log::{Change, Input, Message, Remediation, RemediationOutcome, Subject, Summary};
 use crate::allowlist::ids::FunctionKey;
 use crate::allowlist::{Allowlist, Apply, GuardedFunction, Mode};
 use crate::plan::{Addition, ApplyWith, Plan, Removal, plan};
-use crate::record::{change, invocation, records_in_value};
+use crate::record::{GuardIdentity, change, event_time, invocation, records_in_value};
 use crate::resource_policy::ResourcePolicy;
 use crate::verdict::{Outcome, Reason, Verdict, decide};
 
@@ -31,6 +31,9 @@ pub struct Settings {
     pub verified_ttl: Duration,
     /// The guard's own function name: its policy is never touched.
     pub guard_function: Option<String>,
+    /// The guard's role (`INVOKEGUARD_ROLE_ARN`): a change it made itself is answered by its
+    /// own verification. `None`: every change costs a `GetPolicy`.
+    pub identity: Option<GuardIdentity>,
     pub log_level: Level,
 }
 
@@ -41,6 +44,7 @@ impl Default for Settings {
             conflict_backoff: Duration::from_millis(100),
             verified_ttl: Duration::from_secs(10),
             guard_function: None,
+            identity: None,
             log_level: Level::Info,
         }
     }
@@ -303,8 +307,11 @@ impl<A: Aws> Guard<A> {
             }
             Doubt::Reconcile(targets) => {
                 let mut first_error = None;
+                let trigger = Trigger::Invoke {
+                    at: self.event_time_or_now(event_time(record)),
+                };
                 for target in &targets {
-                    if let Err(e) = self.reconcile(target, &mut tally).await {
+                    if let Err(e) = self.reconcile_for(target, &mut tally, trigger).await {
                         first_error.get_or_insert(e);
                     }
                 }
@@ -527,11 +534,32 @@ impl<A: Aws> Guard<A> {
         );
     }
 
-    /// Reconciles one policy, unless another record did so just now.
+    /// Reconciles one policy, unless it was verified within the TTL (a sweep's claim).
     pub(super) async fn reconcile(
         &self,
         t: &Target<'_>,
         tally: &mut Tally,
+    ) -> Result<(), GuardError> {
+        let now = self.coalescer.now();
+        self.reconcile_for(t, tally, Trigger::Invoke { at: now })
+            .await
+    }
+
+    /// A record's `eventTime` on the guard's clock; a record without one is dated on arrival.
+    pub(super) fn event_time_or_now(&self, secs: Option<u64>) -> std::time::SystemTime {
+        secs.map_or_else(
+            || self.coalescer.now(),
+            |s| std::time::UNIX_EPOCH + Duration::from_secs(s),
+        )
+    }
+
+    /// Reconciles one policy unless a verification answers for `trigger` (see
+    /// [`super::coalesce::decide`]); runs once more if a change arrived meanwhile.
+    pub(super) async fn reconcile_for(
+        &self,
+        t: &Target<'_>,
+        tally: &mut Tally,
+        trigger: Trigger,
     ) -> Result<(), GuardError> {
         let name =
             crate::allowlist::ids::lambda_arn_name(&t.api_function).unwrap_or(&t.api_function);
@@ -543,7 +571,11 @@ impl<A: Aws> Guard<A> {
             tally.unfixed += 1;
             return Ok(());
         }
-        let ticket = match self.coalescer.claim(&t.api_function, t.qualifier).await {
+        let mut ticket = match self
+            .coalescer
+            .claim(&t.api_function, t.qualifier, trigger)
+            .await
+        {
             Ok(ticket) => ticket,
             Err(skip) => {
                 tally.coalesced += 1;
@@ -552,9 +584,12 @@ impl<A: Aws> Guard<A> {
                 return Ok(());
             }
         };
-        let result = self.reconcile_now(t, tally).await;
-        ticket.finish(result.is_ok());
-        result
+        loop {
+            let result = self.reconcile_now(t, tally).await;
+            if !ticket.finish(result.is_ok()) {
+                return result;
+            }
+        }
     }
 
     async fn reconcile_now(&self, t: &Target<'_>, tally: &mut Tally) -> Result<(), GuardError> {
