@@ -233,21 +233,9 @@ impl<A: Aws> Guard<A> {
         let mut report = EventReport::default();
         let mut first_error = None;
         for rec in records {
-            let result = match change(&rec.record) {
-                Ok(Some(c)) => {
-                    self.handle_change(c, request_id, &mut report, Input::Change)
-                        .await
-                }
-                Ok(None) => {
-                    self.handle_record(&rec.record, request_id, &mut report)
-                        .await
-                }
-                Err(e) => {
-                    let message = format!("record at {}: {}", e.path, e.message);
-                    self.bare_error(request_id, &message);
-                    Err(GuardError::BadEvent(message))
-                }
-            };
+            let result = self
+                .handle_record(&rec.record, request_id, &mut report)
+                .await;
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
@@ -275,19 +263,31 @@ impl<A: Aws> Guard<A> {
         );
     }
 
-    /// Judges one record and reconciles the policies it puts in doubt; adds what happened to
-    /// `report`. The steps: judge, targets, reconcile, account.
+    /// One CloudTrail record of an event, as the Lambda handles it (the one dispatch, which
+    /// `invokeguard remediate` uses too): a management event that changes who may invoke goes
+    /// down the change path, anything else is judged as an Invoke; adds what happened to `report`.
     pub async fn handle_record(
         &self,
         record: &Value,
         request_id: &str,
         report: &mut EventReport,
     ) -> Result<(), GuardError> {
-        self.handle_invocation(record, request_id, report, Input::Invoke)
-            .await
+        match change(record) {
+            Ok(Some(c)) => self.handle_change(c, request_id, report, Input::Change).await,
+            Ok(None) => {
+                self.handle_invocation(record, request_id, report, Input::Invoke)
+                    .await
+            }
+            Err(e) => {
+                let message = format!("record at {}: {}", e.path, e.message);
+                self.bare_error(request_id, &message);
+                Err(GuardError::BadEvent(message))
+            }
+        }
     }
 
-    /// [`Guard::handle_record`] for a record that arrived by `input`.
+    /// Judges one record as an Invoke and reconciles the policies it puts in doubt; `input`
+    /// says how it arrived. The steps: judge, targets, reconcile, account.
     pub(super) async fn handle_invocation(
         &self,
         record: &Value,
