@@ -62,7 +62,10 @@ async fn a_public_grant_added_is_removed_from_its_management_event() {
         && l["outcome"] == "applied"
         && l["sid"] == "public"));
     let report: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
-    assert_eq!((report["records"].clone(), report["removed"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (report["records"].clone(), report["removed"].clone()),
+        (json!(1), json!(1))
+    );
     let stored = moto::stored_policy(&lambda, "changed-from-shell", None)
         .await
         .unwrap();

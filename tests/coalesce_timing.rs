@@ -24,7 +24,8 @@ const PARTNER: &str = "444455556666";
 /// the test dates its records with (the guard's starts a moment later: never earlier).
 fn guard(identity: Option<&str>) -> (Guard<MemoryAws>, MemorySink, Clock) {
     let clock = Clock::start();
-    let text = json!({"version": 1, "functions": {"f": {"allow": [{"account": PARTNER}]}}}).to_string();
+    let text =
+        json!({"version": 1, "functions": {"f": {"allow": [{"account": PARTNER}]}}}).to_string();
     let policies = Allowlist::from_json(&text, "test", None).unwrap();
     policies
         .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
@@ -150,11 +151,19 @@ async fn a_second_grant_two_seconds_after_the_decoy_is_removed_too() {
     let (g, _, clock) = guard(None);
     let aws = g.aws();
     aws.set_statements("f", None, json!([partner(), public("decoy")]));
-    run(&g, change("AddPermission20150331v2", "decoy", &clock, someone())).await;
+    run(
+        &g,
+        change("AddPermission20150331v2", "decoy", &clock, someone()),
+    )
+    .await;
     assert_eq!(sids(aws), ["partner"], "the decoy is removed");
     two_seconds().await;
     aws.set_statements("f", None, json!([partner(), public("second")]));
-    let report = run(&g, change("AddPermission20150331v2", "second", &clock, someone())).await;
+    let report = run(
+        &g,
+        change("AddPermission20150331v2", "second", &clock, someone()),
+    )
+    .await;
     assert_eq!(
         (report.coalesced, report.removed),
         (0, 1),
@@ -168,11 +177,19 @@ async fn a_policy_deleted_two_seconds_after_a_verification_is_restored() {
     let (g, _, clock) = guard(None);
     let aws = g.aws();
     aws.set_statements("f", None, json!([partner(), public("decoy")]));
-    run(&g, change("AddPermission20150331v2", "decoy", &clock, someone())).await;
+    run(
+        &g,
+        change("AddPermission20150331v2", "decoy", &clock, someone()),
+    )
+    .await;
     assert_eq!(sids(aws), ["partner"]);
     two_seconds().await;
     aws.set_statements("f", None, json!([]));
-    let report = run(&g, change("DeleteResourcePolicy", "gone", &clock, someone())).await;
+    let report = run(
+        &g,
+        change("DeleteResourcePolicy", "gone", &clock, someone()),
+    )
+    .await;
     assert_eq!((report.coalesced, report.added), (0, 1), "{report:?}");
     let principals: Vec<String> = aws
         .policy("f", None)
@@ -200,14 +217,21 @@ async fn changes_during_a_reconcile_make_it_run_exactly_once_more() {
         let mut coalesced = 0;
         for n in 0..3 {
             let id = format!("late-{n}");
-            let r = run(&g, change("AddPermission20150331v2", &id, &clock, someone())).await;
+            let r = run(
+                &g,
+                change("AddPermission20150331v2", &id, &clock, someone()),
+            )
+            .await;
             coalesced += r.coalesced;
         }
         coalesced
     };
     let (first, coalesced) = tokio::join!(run(&g, foreign_invoke("e1", &clock)), changes);
     assert_eq!(first.removed, 1);
-    assert_eq!(coalesced, 3, "each change is handed to the reconcile in flight");
+    assert_eq!(
+        coalesced, 3,
+        "each change is handed to the reconcile in flight"
+    );
     // Two reads by the first reconcile (before and after the conflict), one rerun for the three.
     assert_eq!(get_policies(aws), 3, "{:?}", aws.calls());
     let why: Vec<Value> = sink
@@ -233,7 +257,11 @@ async fn the_guards_own_change_arriving_late_costs_nothing_and_anyone_elses_is_r
     tokio::time::sleep(Duration::from_secs(30)).await;
     let report = run(&g, made_at).await;
     assert_eq!(report.coalesced, 1);
-    assert_eq!(get_policies(aws), 1, "no second reconcile for its own change");
+    assert_eq!(
+        get_policies(aws),
+        1,
+        "no second reconcile for its own change"
+    );
     // The same change by someone else is not answered by the guard's verification... unless
     // it was certainly older: this one happened in the same second, so it is reconciled.
     let report = run(&g, by_someone).await;
@@ -250,7 +278,11 @@ async fn without_its_role_nothing_is_the_guards_own() {
     run(&g, foreign_invoke("e1", &clock)).await;
     let report = run(&g, made_at).await;
     assert_eq!(report.coalesced, 0);
-    assert_eq!(get_policies(aws), 2, "one GetPolicy for the unrecognised change");
+    assert_eq!(
+        get_policies(aws),
+        2,
+        "one GetPolicy for the unrecognised change"
+    );
 }
 
 #[tokio::test(start_paused = true)]

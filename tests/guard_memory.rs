@@ -312,7 +312,10 @@ async fn a_backdoor_grant_is_removed_when_it_is_added_not_when_it_is_used() {
         None,
     );
     let report = run(&g, own).await.unwrap();
-    assert_eq!((report.api_calls, report.coalesced, report.removed), (1, 0, 0));
+    assert_eq!(
+        (report.api_calls, report.coalesced, report.removed),
+        (1, 0, 0)
+    );
     assert_eq!(g.aws().calls().len(), calls + 1);
 }
 

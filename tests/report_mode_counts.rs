@@ -17,8 +17,9 @@ fn sweep_line(mode: &str) -> Value {
     let aws = MemoryAws::with_functions(&["a", "b"]);
     aws.set_statements("b", None, json!([{"Sid": "open", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]));
     let allow = json!({"allow": [{"account": "444455556666"}]});
-    let text = json!({"version": 1, "defaults": {"mode": mode}, "functions": {"a": allow, "b": allow}})
-        .to_string();
+    let text =
+        json!({"version": 1, "defaults": {"mode": mode}, "functions": {"a": allow, "b": allow}})
+            .to_string();
     let policies = Allowlist::from_json(&text, "test", None).unwrap();
     policies
         .set_home(Home::new("aws", "us-east-1", "111122223333").unwrap())
@@ -42,7 +43,11 @@ fn sweep_line(mode: &str) -> Value {
 fn report_mode_counts_drift_and_never_fixed() {
     let sweep = sweep_line("report");
     assert_eq!(
-        (sweep["drift"].clone(), sweep["fixed"].clone(), sweep["unfixed"].clone()),
+        (
+            sweep["drift"].clone(),
+            sweep["fixed"].clone(),
+            sweep["unfixed"].clone()
+        ),
         (json!(2), json!(0), json!(1)),
         "{sweep}"
     );
@@ -52,7 +57,11 @@ fn report_mode_counts_drift_and_never_fixed() {
 fn enforce_mode_counts_what_it_applied_as_fixed() {
     let sweep = sweep_line("enforce");
     assert_eq!(
-        (sweep["drift"].clone(), sweep["fixed"].clone(), sweep["unfixed"].clone()),
+        (
+            sweep["drift"].clone(),
+            sweep["fixed"].clone(),
+            sweep["unfixed"].clone()
+        ),
         (json!(2), json!(2), json!(0)),
         "{sweep}"
     );

@@ -71,9 +71,15 @@ fn unexpressible(s: &Statement, principal: &Principal, url: bool) -> Option<Stri
         if !ok {
             let negated = op.contains("not") || op.starts_with("null");
             return Some(if negated {
-                format!("{} is negated: it grants everyone it does not name", describe())
+                format!(
+                    "{} is negated: it grants everyone it does not name",
+                    describe()
+                )
             } else {
-                format!("{} is not one its entry can say, which would be wider", describe())
+                format!(
+                    "{} is not one its entry can say, which would be wider",
+                    describe()
+                )
             });
         }
     }
@@ -195,7 +201,8 @@ pub fn draft(function: &str, home_account: &str, policy: &ResourcePolicy) -> Dra
             reason
         } else {
             for w in &unvouched {
-                out.warnings.push(format!("{function}: {name} drafted for review: {w}"));
+                out.warnings
+                    .push(format!("{function}: {name} drafted for review: {w}"));
             }
             format!("{reason}; WARNING: {}", unvouched.join("; "))
         };
@@ -250,8 +257,8 @@ mod tests {
     }
 
     fn one(statement: &str) -> Drafted {
-        let policy = ResourcePolicy::parse(&format!(r#"{{"Statement": [{statement}]}}"#))
-            .expect("parses");
+        let policy =
+            ResourcePolicy::parse(&format!(r#"{{"Statement": [{statement}]}}"#)).expect("parses");
         draft("f", "111122223333", &policy)
     }
 
@@ -276,20 +283,31 @@ mod tests {
         assert_eq!(d.entries.len(), 1);
         assert_eq!(d.entries[0]["organization"], "o-zzzzzzzzzz");
         let reason = d.entries[0]["reason"].as_str().unwrap_or_default();
-        assert!(reason.contains("WARNING") && reason.contains("o-zzzzzzzzzz"), "{reason}");
+        assert!(
+            reason.contains("WARNING") && reason.contains("o-zzzzzzzzzz"),
+            "{reason}"
+        );
         assert_eq!(d.warnings.len(), 1);
         assert!(d.warnings[0].contains("o-zzzzzzzzzz"));
     }
 
     #[test]
     fn a_wildcard_source_arn_without_source_account_is_left_out() {
-        for (op, arn) in [("ArnLike", "arn:aws:s3:::*"), ("ArnLike", "arn:aws:s3:::logs-*"), ("StringLike", "arn:aws:sns:*:*:t")] {
+        for (op, arn) in [
+            ("ArnLike", "arn:aws:s3:::*"),
+            ("ArnLike", "arn:aws:s3:::logs-*"),
+            ("StringLike", "arn:aws:sns:*:*:t"),
+        ] {
             let d = one(&format!(
                 r#"{{"Sid": "s3", "Effect": "Allow", "Principal": {{"Service": "s3.amazonaws.com"}}, "Action": "lambda:InvokeFunction",
                    "Condition": {{"{op}": {{"AWS:SourceArn": "{arn}"}}}}}}"#
             ));
             assert!(d.entries.is_empty(), "{arn}: {:?}", d.entries);
-            assert!(d.warnings[0].contains("without SourceAccount"), "{:?}", d.warnings);
+            assert!(
+                d.warnings[0].contains("without SourceAccount"),
+                "{:?}",
+                d.warnings
+            );
         }
         // With the account, it is drafted, as wide as the grant, and named for review.
         let d = one(
@@ -298,7 +316,12 @@ mod tests {
         );
         assert_eq!(d.entries.len(), 1);
         assert_eq!(d.entries[0]["sourceArn"], "arn:aws:s3:::logs-*");
-        assert!(d.entries[0]["reason"].as_str().unwrap_or_default().contains("wildcard"));
+        assert!(
+            d.entries[0]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("wildcard")
+        );
         assert_eq!(d.warnings.len(), 1);
     }
 
@@ -330,6 +353,10 @@ mod tests {
                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "ops"}}}"#,
         );
         assert!(d.entries.is_empty());
-        assert!(d.warnings[0].contains("aws:principaltag/team"), "{:?}", d.warnings);
+        assert!(
+            d.warnings[0].contains("aws:principaltag/team"),
+            "{:?}",
+            d.warnings
+        );
     }
 }

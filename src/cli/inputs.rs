@@ -77,7 +77,10 @@ fn finish(name: String, bytes: Vec<u8>) -> Result<(String, Vec<u8>), CliError> {
 #[derive(Debug)]
 pub enum Input {
     /// An event that is not a CloudTrail record (the schedule's, an S3 object's), at `path`.
-    Event { path: String, event: Value },
+    Event {
+        path: String,
+        event: Value,
+    },
     Record(FoundRecord),
 }
 

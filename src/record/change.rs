@@ -83,7 +83,9 @@ impl GuardIdentity {
         let Some(session) = change.identity_arn.as_deref().and_then(|a| {
             let mut p = a.splitn(6, ':');
             match (p.next(), p.next(), p.next(), p.next(), p.next(), p.next()) {
-                (Some("arn"), Some(pa), Some("sts"), Some(""), Some(acc), Some(res)) if pa == partition => {
+                (Some("arn"), Some(pa), Some("sts"), Some(""), Some(acc), Some(res))
+                    if pa == partition =>
+                {
                     res.strip_prefix("assumed-role/").map(|r| (acc, r))
                 }
                 _ => None,
@@ -116,7 +118,13 @@ fn parse_event_time(text: &str) -> Option<u64> {
             .then(|| s.parse().ok())
             .flatten()
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let rest = &text[19..];
@@ -338,8 +346,14 @@ mod tests {
     #[test]
     fn event_times_are_read_as_cloudtrail_writes_them() {
         assert_eq!(parse_event_time("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_event_time("2026-12-06T07:42:53Z"), Some(1_796_542_973));
-        assert_eq!(parse_event_time("2024-02-29T23:59:59.123Z"), Some(1_709_251_199));
+        assert_eq!(
+            parse_event_time("2026-12-06T07:42:53Z"),
+            Some(1_796_542_973)
+        );
+        assert_eq!(
+            parse_event_time("2024-02-29T23:59:59.123Z"),
+            Some(1_709_251_199)
+        );
         assert_eq!(parse_event_time("2026-12-06T07:42:53+01:00"), None);
         assert_eq!(parse_event_time("2026-13-06T07:42:53Z"), None);
         assert_eq!(parse_event_time("yesterday"), None);
@@ -398,7 +412,10 @@ mod tests {
             role_arn: String::new(),
             member_role: "invokeguard-member".into(),
         };
-        assert!(!unset.made(&hub_in_member), "no role, nothing is the guard's own");
+        assert!(
+            !unset.made(&hub_in_member),
+            "no role, nothing is the guard's own"
+        );
     }
 
     #[test]

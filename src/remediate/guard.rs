@@ -273,7 +273,10 @@ impl<A: Aws> Guard<A> {
         report: &mut EventReport,
     ) -> Result<(), GuardError> {
         match change(record) {
-            Ok(Some(c)) => self.handle_change(c, request_id, report, Input::Change).await,
+            Ok(Some(c)) => {
+                self.handle_change(c, request_id, report, Input::Change)
+                    .await
+            }
             Ok(None) => {
                 self.handle_invocation(record, request_id, report, Input::Invoke)
                     .await
