@@ -77,3 +77,44 @@ async fn a_public_grant_added_is_removed_from_its_management_event() {
         .collect();
     assert_eq!(sids, [&json!("partner")]);
 }
+
+#[tokio::test]
+async fn a_scheduled_event_given_to_remediate_sweeps() {
+    let moto = Moto::shared();
+    let lambda = moto::function_with_grants(
+        &moto.endpoint,
+        "swept-from-shell",
+        &[("partner", "222233334444"), ("public", "*")],
+    )
+    .await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let policies = temp(&json!({"version": 1, "functions": {"swept-from-shell": {"allow": [{"account": "222233334444"}]}}}).to_string());
+    let event = temp(&json!({"version": "0", "id": "s1", "source": "aws.events", "detail-type": "Scheduled Event",
+        "account": ACCOUNT, "region": "us-east-1", "detail": {}}).to_string());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_invokeguard"))
+        .arg("remediate")
+        .arg("--policies")
+        .arg(policies.path())
+        .args(["--account", ACCOUNT, "--region", "us-east-1"])
+        .arg(event.path())
+        .env_clear()
+        .envs(moto::env_for_child(&proxy.endpoint))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let sweep = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "sweep")
+        .expect("a sweep line");
+    assert_eq!(
+        (sweep["drift"].clone(), sweep["fixed"].clone()),
+        (json!(1), json!(1))
+    );
+    let stored = moto::stored_policy(&lambda, "swept-from-shell", None)
+        .await
+        .unwrap();
+    assert_eq!(stored["Statement"].as_array().unwrap().len(), 1);
+}
