@@ -23,7 +23,7 @@ pub enum InitError {
 }
 
 /// Reads `INVOKEGUARD_POLICIES`, `INVOKEGUARD_MODE`, `INVOKEGUARD_EVENT_BUS`,
-/// `INVOKEGUARD_DEDUP_TABLE`, `INVOKEGUARD_MEMBER_ROLE`,
+/// `INVOKEGUARD_DEDUP_TABLE`, `INVOKEGUARD_MEMBER_ROLE`, `INVOKEGUARD_ROLE_ARN`,
 /// `AWS_LAMBDA_FUNCTION_NAME` and `AWS_LAMBDA_LOG_LEVEL`, and loads the policies file.
 pub fn guard_from_env() -> Result<Guard<LazyAws>, InitError> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -40,9 +40,16 @@ pub fn guard_from_env() -> Result<Guard<LazyAws>, InitError> {
             .with_file_name(PACKAGED_POLICIES),
     };
     let guard_function = var("AWS_LAMBDA_FUNCTION_NAME");
+    let member_role =
+        var("INVOKEGUARD_MEMBER_ROLE").unwrap_or_else(|| DEFAULT_MEMBER_ROLE.to_owned());
+    let identity = var("INVOKEGUARD_ROLE_ARN").map(|role_arn| crate::record::GuardIdentity {
+        role_arn,
+        member_role: member_role.clone(),
+    });
     let policies = Allowlist::load(&path, guard_function.as_deref())?.with_mode_override(mode);
     let settings = Settings {
         guard_function,
+        identity,
         log_level: Level::from_lambda_env(var("AWS_LAMBDA_LOG_LEVEL").as_deref()),
         ..Settings::default()
     };
@@ -50,9 +57,7 @@ pub fn guard_from_env() -> Result<Guard<LazyAws>, InitError> {
         policies,
         LazyAws::from_env(var("INVOKEGUARD_EVENT_BUS"))
             .with_dedup_table(var("INVOKEGUARD_DEDUP_TABLE"))
-            .with_member_role(Some(
-                var("INVOKEGUARD_MEMBER_ROLE").unwrap_or_else(|| DEFAULT_MEMBER_ROLE.to_owned()),
-            )),
+            .with_member_role(Some(member_role)),
         Arc::new(StdoutSink),
         settings,
     ))

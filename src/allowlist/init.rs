@@ -1,6 +1,9 @@
 //! A starting allowlist from today's grants (`invokeguard init`): one entry per grant, with a
-//! reason saying where it came from. Public, foreign and unconstrained service grants are left
-//! out, each with a warning, for a person to decide. Pure: no I/O.
+//! reason saying where it came from, never wider than the grant. Public, foreign and
+//! unconstrained service grants, and grants with conditions an entry cannot say (a negated
+//! test, a second key), are left out, each with a warning, for a person to decide; an
+//! organization or wildcard source ARN init cannot vouch for is drafted with a warning in its
+//! `reason`. Pure: no I/O.
 
 use serde_json::{Map, Value, json};
 
@@ -14,12 +17,73 @@ pub struct Drafted {
     pub warnings: Vec<String>,
 }
 
-fn value<'a>(s: &'a Statement, key: &str) -> Option<&'a str> {
+/// The one condition on `key` (lower-cased) with one of `operators`, and its single value;
+/// `None` when there is none. Whether the statement has conditions an entry cannot say is
+/// checked before, by [`unexpressible`].
+fn value<'a>(s: &'a Statement, key: &str, operators: &[&str]) -> Option<&'a str> {
     s.conditions
         .iter()
-        .find(|c| c.key == key && c.values.len() == 1)
+        .find(|c| c.key == key && operators.contains(&c.operator.as_str()) && c.values.len() == 1)
         .and_then(|c| c.values.first())
         .map(String::as_str)
+}
+
+const EQUALS: &[&str] = &["stringequals"];
+/// A source ARN an entry says is matched as `ArnLike` (wildcards) or exactly (a literal).
+const SOURCE_ARN: &[&str] = &["arnlike", "arnequals", "stringequals", "stringlike"];
+
+fn has_wildcard(v: &str) -> bool {
+    v.contains(['*', '?'])
+}
+
+/// The first condition of `s` an entry for `principal` cannot say, described; `None` when every
+/// condition is one the entry has (same key, an operator that matches no more than the entry
+/// does, one value). Drafting past such a condition would make an entry wider than the grant.
+fn unexpressible(s: &Statement, principal: &Principal, url: bool) -> Option<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for c in &s.conditions {
+        let describe = || format!("condition {} {} {:?}", c.operator, c.key, c.values);
+        if seen.contains(&c.key.as_str()) {
+            return Some(format!("{} (a second test of the same key)", describe()));
+        }
+        seen.push(&c.key);
+        if c.values.len() != 1 {
+            return Some(format!("{} (several values)", describe()));
+        }
+        let value = c.values.first().map_or("", String::as_str);
+        let op = c.operator.as_str();
+        let ok = match (principal, c.key.as_str()) {
+            // NONE is left out below with its own warning.
+            (_, "lambda:functionurlauthtype") if url => {
+                op == "stringequals"
+                    && (value == "AWS_IAM" || (value == "NONE" && *principal == Principal::Any))
+            }
+            (Principal::Any, "aws:principalorgid") => op == "stringequals" && !has_wildcard(value),
+            (Principal::Service(_), "aws:sourcearn") => {
+                SOURCE_ARN.contains(&op)
+                    && (!has_wildcard(value) || matches!(op, "arnlike" | "stringlike"))
+            }
+            (Principal::Service(_), "aws:sourceaccount" | "lambda:eventsourcetoken") => {
+                op == "stringequals" && !has_wildcard(value)
+            }
+            _ => false,
+        };
+        if !ok {
+            let negated = op.contains("not") || op.starts_with("null");
+            return Some(if negated {
+                format!(
+                    "{} is negated: it grants everyone it does not name",
+                    describe()
+                )
+            } else {
+                format!(
+                    "{} is not one its entry can say, which would be wider",
+                    describe()
+                )
+            });
+        }
+    }
+    None
 }
 
 /// Drafts entries from `policy` of `function` in `home_account`.
@@ -56,56 +120,92 @@ pub fn draft(function: &str, home_account: &str, policy: &ResourcePolicy) -> Dra
             )));
             continue;
         }
+        let [p] = s.principals.as_slice() else {
+            out.warnings.push(left_out(&format!(
+                "it names {} principals; write one entry for each you vouch for",
+                s.principals.len()
+            )));
+            continue;
+        };
+        if let Some(why) = unexpressible(s, p, url) {
+            out.warnings.push(left_out(&why));
+            continue;
+        }
         let reason = format!("from {name} of {function}'s policy (invokeguard init)");
+        // What init cannot vouch for: named in a warning and in the entry's reason.
+        let mut unvouched: Vec<String> = Vec::new();
         let mut entry = Map::new();
-        for p in &s.principals {
-            match p {
-                Principal::Any => match (value(s, "aws:principalorgid"), value(s, "lambda:functionurlauthtype")) {
-                    (Some(org), _) => {
-                        entry.insert("organization".into(), json!(org));
-                    }
-                    (None, Some("NONE")) => {
-                        out.warnings.push(left_out("a public function URL (auth type NONE): add {\"functionUrl\": \"public\"} if it is meant to be public"));
-                    }
-                    _ => out.warnings.push(left_out("it grants invocation to anyone (\"*\")")),
-                },
-                Principal::Service(service) => {
-                    let (arn, account) = (value(s, "aws:sourcearn"), value(s, "aws:sourceaccount"));
-                    let token = value(s, "lambda:eventsourcetoken");
-                    if arn.is_none() && account.is_none() && token.is_none() {
+        match p {
+            Principal::Any => match (value(s, "aws:principalorgid", EQUALS), value(s, "lambda:functionurlauthtype", EQUALS)) {
+                (Some(org), _) => {
+                    entry.insert("organization".into(), json!(org));
+                    unvouched.push(format!(
+                        "organization {org}: init cannot tell whether it is yours; keep it only if every account in it may invoke"
+                    ));
+                }
+                (None, Some("NONE")) => {
+                    out.warnings.push(left_out("a public function URL (auth type NONE): add {\"functionUrl\": \"public\"} if it is meant to be public"));
+                }
+                _ => out.warnings.push(left_out("it grants invocation to anyone (\"*\")")),
+            },
+            Principal::Service(service) => {
+                let arn = value(s, "aws:sourcearn", SOURCE_ARN);
+                let account = value(s, "aws:sourceaccount", EQUALS);
+                let token = value(s, "lambda:eventsourcetoken", EQUALS);
+                if arn.is_none() && account.is_none() && token.is_none() {
+                    out.warnings.push(left_out(&format!(
+                        "{service} without SourceArn or SourceAccount lets any account's resources invoke (confused deputy)"
+                    )));
+                    continue;
+                }
+                if let Some(pattern) = arn.filter(|a| has_wildcard(a)) {
+                    if account.is_none() {
                         out.warnings.push(left_out(&format!(
-                            "{service} without SourceArn or SourceAccount lets any account's resources invoke (confused deputy)"
+                            "{service} from any resource matching {pattern:?} without SourceAccount: any account can own one (confused deputy)"
                         )));
                         continue;
                     }
-                    entry.insert("service".into(), json!(service));
-                    for (k, v) in [("sourceArn", arn), ("sourceAccount", account), ("eventSourceToken", token)] {
-                        if let Some(v) = v {
-                            entry.insert(k.into(), json!(v));
-                        }
+                    unvouched.push(format!(
+                        "source ARN {pattern:?} is a wildcard: every resource it matches in account {} may invoke",
+                        account.unwrap_or_default()
+                    ));
+                }
+                entry.insert("service".into(), json!(service));
+                for (k, v) in [("sourceArn", arn), ("sourceAccount", account), ("eventSourceToken", token)] {
+                    if let Some(v) = v {
+                        entry.insert(k.into(), json!(v));
                     }
                 }
-                Principal::Account(a) if a == home_account => {
-                    entry.insert("account".into(), json!(a));
-                }
-                Principal::Account(a) => out.warnings.push(left_out(&format!(
-                    "it grants another account ({a}); add {{\"account\": \"{a}\"}} if that account is a partner"
-                ))),
-                Principal::Aws(arn) if arn.split(':').nth(4) == Some(home_account) => {
-                    entry.insert("principal".into(), json!(arn));
-                }
-                Principal::Aws(arn) => out.warnings.push(left_out(&format!(
-                    "it grants a principal of another account ({arn})"
-                ))),
-                Principal::Other(p) => out.warnings.push(left_out(&format!("principal {p} is not one an entry can name"))),
             }
+            Principal::Account(a) if a == home_account => {
+                entry.insert("account".into(), json!(a));
+            }
+            Principal::Account(a) => out.warnings.push(left_out(&format!(
+                "it grants another account ({a}); add {{\"account\": \"{a}\"}} if that account is a partner"
+            ))),
+            Principal::Aws(arn) if arn.split(':').nth(4) == Some(home_account) => {
+                entry.insert("principal".into(), json!(arn));
+            }
+            Principal::Aws(arn) => out.warnings.push(left_out(&format!(
+                "it grants a principal of another account ({arn})"
+            ))),
+            Principal::Other(p) => out.warnings.push(left_out(&format!("principal {p} is not one an entry can name"))),
         }
-        if entry.is_empty() || s.principals.len() != 1 {
+        if entry.is_empty() {
             continue;
         }
         if url && !entry.contains_key("service") {
             entry.insert("action".into(), json!(INVOKE_URL_ACTION));
         }
+        let reason = if unvouched.is_empty() {
+            reason
+        } else {
+            for w in &unvouched {
+                out.warnings
+                    .push(format!("{function}: {name} drafted for review: {w}"));
+            }
+            format!("{reason}; WARNING: {}", unvouched.join("; "))
+        };
         entry.insert("reason".into(), json!(reason));
         let entry = Value::Object(entry);
         if !out.entries.contains(&entry) {
@@ -149,9 +249,114 @@ mod tests {
                 .unwrap_or_default()
                 .contains("\"s3\"")
         );
-        assert_eq!(d.warnings.len(), 3, "{:?}", d.warnings);
+        assert_eq!(d.warnings.len(), 4, "{:?}", d.warnings);
         assert!(d.warnings[0].contains("confused deputy"));
         assert!(d.warnings[1].contains("anyone"));
-        assert!(d.warnings[2].contains("another account"));
+        assert!(d.warnings[2].contains("o-a1b2c3d4e5"));
+        assert!(d.warnings[3].contains("another account"));
+    }
+
+    fn one(statement: &str) -> Drafted {
+        let policy =
+            ResourcePolicy::parse(&format!(r#"{{"Statement": [{statement}]}}"#)).expect("parses");
+        draft("f", "111122223333", &policy)
+    }
+
+    #[test]
+    fn a_negated_organization_test_is_not_an_organization_entry() {
+        let d = one(
+            r#"{"Sid": "not-org", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+               "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}}"#,
+        );
+        assert!(d.entries.is_empty(), "{:?}", d.entries);
+        assert_eq!(d.warnings.len(), 1);
+        assert!(d.warnings[0].contains("negated"), "{:?}", d.warnings);
+        assert!(d.warnings[0].contains("o-a1b2c3d4e5"));
+    }
+
+    #[test]
+    fn every_organization_is_named_in_a_warning_and_in_its_reason() {
+        let d = one(
+            r#"{"Sid": "org", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+               "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-zzzzzzzzzz"}}}"#,
+        );
+        assert_eq!(d.entries.len(), 1);
+        assert_eq!(d.entries[0]["organization"], "o-zzzzzzzzzz");
+        let reason = d.entries[0]["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("WARNING") && reason.contains("o-zzzzzzzzzz"),
+            "{reason}"
+        );
+        assert_eq!(d.warnings.len(), 1);
+        assert!(d.warnings[0].contains("o-zzzzzzzzzz"));
+    }
+
+    #[test]
+    fn a_wildcard_source_arn_without_source_account_is_left_out() {
+        for (op, arn) in [
+            ("ArnLike", "arn:aws:s3:::*"),
+            ("ArnLike", "arn:aws:s3:::logs-*"),
+            ("StringLike", "arn:aws:sns:*:*:t"),
+        ] {
+            let d = one(&format!(
+                r#"{{"Sid": "s3", "Effect": "Allow", "Principal": {{"Service": "s3.amazonaws.com"}}, "Action": "lambda:InvokeFunction",
+                   "Condition": {{"{op}": {{"AWS:SourceArn": "{arn}"}}}}}}"#
+            ));
+            assert!(d.entries.is_empty(), "{arn}: {:?}", d.entries);
+            assert!(
+                d.warnings[0].contains("without SourceAccount"),
+                "{:?}",
+                d.warnings
+            );
+        }
+        // With the account, it is drafted, as wide as the grant, and named for review.
+        let d = one(
+            r#"{"Sid": "s3", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction",
+               "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::logs-*"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#,
+        );
+        assert_eq!(d.entries.len(), 1);
+        assert_eq!(d.entries[0]["sourceArn"], "arn:aws:s3:::logs-*");
+        assert!(
+            d.entries[0]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("wildcard")
+        );
+        assert_eq!(d.warnings.len(), 1);
+    }
+
+    #[test]
+    fn conditions_an_entry_cannot_say_are_never_drafted_as_a_wider_entry() {
+        for condition in [
+            // Narrowing keys an entry has no field for.
+            r#"{"StringEquals": {"AWS:SourceAccount": "111122223333", "aws:SourceVpce": "vpce-1"}}"#,
+            r#"{"StringEquals": {"AWS:SourceAccount": "111122223333"}, "Bool": {"aws:SecureTransport": "true"}}"#,
+            // A literal with a wildcard under an exact operator matches only that text.
+            r#"{"StringEquals": {"AWS:SourceArn": "arn:aws:s3:::logs-*", "AWS:SourceAccount": "111122223333"}}"#,
+            // Several values, a negation, an IfExists.
+            r#"{"ArnLike": {"AWS:SourceArn": ["arn:aws:s3:::a", "arn:aws:s3:::b"]}}"#,
+            r#"{"StringNotEquals": {"AWS:SourceAccount": "999999999999"}}"#,
+            r#"{"StringEqualsIfExists": {"AWS:SourceAccount": "111122223333"}}"#,
+            r#"{"Null": {"AWS:SourceArn": "false"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}"#,
+        ] {
+            let d = one(&format!(
+                r#"{{"Sid": "svc", "Effect": "Allow", "Principal": {{"Service": "s3.amazonaws.com"}}, "Action": "lambda:InvokeFunction",
+                   "Condition": {condition}}}"#
+            ));
+            assert!(d.entries.is_empty(), "{condition}: {:?}", d.entries);
+            assert_eq!(d.warnings.len(), 1, "{condition}");
+            assert!(d.warnings[0].contains("condition"), "{:?}", d.warnings);
+        }
+        // An account or principal entry has no conditions at all.
+        let d = one(
+            r#"{"Sid": "ops", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/ops"}, "Action": "lambda:InvokeFunction",
+               "Condition": {"StringEquals": {"aws:PrincipalTag/team": "ops"}}}"#,
+        );
+        assert!(d.entries.is_empty());
+        assert!(
+            d.warnings[0].contains("aws:principaltag/team"),
+            "{:?}",
+            d.warnings
+        );
     }
 }

@@ -10,7 +10,6 @@ use super::inputs::{CliError, read_limited};
 use crate::allowlist::Allowlist;
 use crate::home::Home;
 use crate::plan::plan;
-use crate::record::{FoundRecord, parse_input};
 use crate::resource_policy::ResourcePolicy;
 
 pub fn validate(file: &Path, guard: Option<&str>, err: &mut dyn Write) -> Result<Exit, CliError> {
@@ -56,7 +55,11 @@ pub fn check(
 }
 
 /// The inputs named on the command line, or stdin when there are none.
-fn inputs(events: &[PathBuf], err: &mut dyn Write, bad: &mut bool) -> Vec<(String, Vec<u8>)> {
+pub(super) fn inputs(
+    events: &[PathBuf],
+    err: &mut dyn Write,
+    bad: &mut bool,
+) -> Vec<(String, Vec<u8>)> {
     let stdin = [PathBuf::from("-")];
     let paths = if events.is_empty() {
         &stdin[..]
@@ -67,26 +70,6 @@ fn inputs(events: &[PathBuf], err: &mut dyn Write, bad: &mut bool) -> Vec<(Strin
     for p in paths {
         match read_limited(p) {
             Ok(input) => out.push(input),
-            Err(e) => {
-                let _ = writeln!(err, "error: {e}");
-                *bad = true;
-            }
-        }
-    }
-    out
-}
-
-/// Every record of every input, with its input's name. An unreadable or malformed input is
-/// reported on `err` and sets `bad`; the others are still read.
-pub(crate) fn records(
-    events: &[PathBuf],
-    err: &mut dyn Write,
-    bad: &mut bool,
-) -> Vec<(String, FoundRecord)> {
-    let mut out = Vec::new();
-    for (origin, bytes) in inputs(events, err, bad) {
-        match parse_input(&bytes, &origin) {
-            Ok(found) => out.extend(found.into_iter().map(|r| (origin.clone(), r))),
             Err(e) => {
                 let _ = writeln!(err, "error: {e}");
                 *bad = true;

@@ -1,4 +1,6 @@
-//! `invokeguard remediate`: the Lambda's code path, run from a shell.
+//! `invokeguard remediate`: the Lambda's code path, run from a shell. Every input goes through
+//! the Lambda's own entry: a scheduled event sweeps, an S3 event reads its trail files, and
+//! each CloudTrail record (an Invoke, a management event) takes the Lambda's per-record dispatch.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,8 +8,7 @@ use std::sync::Arc;
 
 use super::Exit;
 use super::args::HomeArgs;
-use super::inputs::CliError;
-use super::offline::records;
+use super::inputs::{CliError, Input, inputs_of};
 use crate::allowlist::{Allowlist, Mode};
 use crate::home::Home;
 use crate::remediate::{EventReport, Guard, LazyAws, Level, Settings, StdoutSink};
@@ -28,13 +29,22 @@ pub async fn remediate(
     let mut bad = false;
     let mut failed = false;
     let mut report = EventReport::default();
-    for (origin, rec) in records(events, err, &mut bad) {
-        if let Err(e) = guard.handle_record(&rec.record, "cli", &mut report).await {
-            let at = if rec.path.is_empty() {
-                "(root)"
-            } else {
-                &rec.path
-            };
+    for (origin, input) in inputs_of(events, err, &mut bad) {
+        let (path, result) = match input {
+            Input::Event { path, event } => match guard.handle_event(event, "cli").await {
+                Ok(r) => {
+                    add(&mut report, &r);
+                    (path, Ok(()))
+                }
+                Err(e) => (path, Err(e)),
+            },
+            Input::Record(rec) => {
+                let result = guard.handle_record(&rec.record, "cli", &mut report).await;
+                (rec.path, result)
+            }
+        };
+        if let Err(e) = result {
+            let at = if path.is_empty() { "(root)" } else { &path };
             let _ = writeln!(err, "error: {origin}: at {at}: {e}");
             failed = true;
         }
@@ -51,6 +61,20 @@ pub async fn remediate(
     } else {
         Exit::Ok
     })
+}
+
+/// Adds a whole event's report (a sweep's, a trail file's) to the run's.
+fn add(into: &mut EventReport, r: &EventReport) {
+    into.records += r.records;
+    into.allowed += r.allowed;
+    into.ignored += r.ignored;
+    into.violations += r.violations;
+    into.unfixed += r.unfixed;
+    into.coalesced += r.coalesced;
+    into.removed += r.removed;
+    into.added += r.added;
+    into.failed += r.failed;
+    into.api_calls += r.api_calls;
 }
 
 /// The guard as the CLI runs it: AWS from the environment (`AWS_ENDPOINT_URL` included),

@@ -34,6 +34,127 @@ pub struct Change {
     pub actor: Option<String>,
     /// AddPermission's `responseElements.statement`, parsed (the recorded string when not JSON).
     pub statement: Option<Value>,
+    /// `eventTime`, in seconds since the epoch (`None` when absent or not CloudTrail's format).
+    pub event_time: Option<u64>,
+    /// `userIdentity.arn` (an assumed role's session ARN).
+    pub identity_arn: Option<String>,
+    /// `userIdentity.sessionContext.sessionIssuer.arn` (the role's ARN).
+    pub issuer_arn: Option<String>,
+}
+
+/// The session name the hub guard uses in a member account's role.
+pub const HUB_SESSION_NAME: &str = "invokeguard-hub";
+
+/// Who the guard is, as a CloudTrail record names it: its execution role, and in a member
+/// account the member role assumed with [`HUB_SESSION_NAME`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardIdentity {
+    /// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`.
+    pub role_arn: String,
+    /// The member role's name (`INVOKEGUARD_MEMBER_ROLE`).
+    pub member_role: String,
+}
+
+impl GuardIdentity {
+    /// Whether the guard made this change: a session of its own role, or the hub's session of
+    /// the member role. Decided by identity alone, never by timing.
+    pub fn made(&self, change: &Change) -> bool {
+        let mut parts = self.role_arn.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return false;
+        };
+        let Some(role_name) = resource
+            .strip_prefix("role/")
+            .and_then(|r| r.rsplit('/').next())
+            .filter(|n| !n.is_empty())
+        else {
+            return false;
+        };
+        if change.issuer_arn.as_deref() == Some(self.role_arn.as_str()) {
+            return true;
+        }
+        let Some(session) = change.identity_arn.as_deref().and_then(|a| {
+            let mut p = a.splitn(6, ':');
+            match (p.next(), p.next(), p.next(), p.next(), p.next(), p.next()) {
+                (Some("arn"), Some(pa), Some("sts"), Some(""), Some(acc), Some(res))
+                    if pa == partition =>
+                {
+                    res.strip_prefix("assumed-role/").map(|r| (acc, r))
+                }
+                _ => None,
+            }
+        }) else {
+            return false;
+        };
+        let (session_account, rest) = session;
+        let Some((role, session_name)) = rest.split_once('/') else {
+            return false;
+        };
+        (session_account == account && role == role_name)
+            || (Some(role) == self.member_role.rsplit('/').next()
+                && session_name == HUB_SESSION_NAME)
+    }
+}
+
+/// A record's `eventTime` (`2026-12-06T07:42:53Z`, as CloudTrail writes it; a fraction is
+/// dropped) in seconds since the epoch; `None` for any other form.
+pub fn event_time(record: &Value) -> Option<u64> {
+    parse_event_time(record.get("eventTime")?.as_str()?)
+}
+
+fn parse_event_time(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    let digits = |from: usize, to: usize| -> Option<u64> {
+        let s = text.get(from..to)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let rest = &text[19..];
+    let rest = match rest.strip_prefix('.') {
+        Some(fraction) => fraction.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => rest,
+    };
+    if rest != "Z" {
+        return None;
+    }
+    let (year, month, day) = (digits(0, 4)?, digits(5, 7)?, digits(8, 10)?);
+    let (hour, minute, second) = (digits(11, 13)?, digits(14, 16)?, digits(17, 19)?);
+    if !(1970..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), for years from 1970.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
 }
 
 #[derive(Deserialize)]
@@ -151,11 +272,12 @@ pub fn change(record: &Value) -> Result<Option<Change>, RecordError> {
         .or_else(|| request.and_then(|r| r.qualifier.clone()))
         .filter(|q| !q.is_empty() && q != "$LATEST");
     let identity = raw.user_identity.as_ref();
-    let actor = identity
+    let identity_arn = identity.and_then(|i| i.arn.clone());
+    let issuer_arn = identity
         .and_then(|i| i.session_context.as_ref())
         .and_then(|s| s.session_issuer.as_ref())
-        .and_then(|i| i.arn.clone())
-        .or_else(|| identity.and_then(|i| i.arn.clone()));
+        .and_then(|i| i.arn.clone());
+    let actor = issuer_arn.clone().or_else(|| identity_arn.clone());
     let statement = raw
         .response_elements
         .and_then(|r| r.statement)
@@ -168,6 +290,9 @@ pub fn change(record: &Value) -> Result<Option<Change>, RecordError> {
         qualifier,
         actor,
         statement,
+        event_time: event_time(record),
+        identity_arn,
+        issuer_arn,
     }))
 }
 
@@ -215,6 +340,81 @@ mod tests {
         assert_eq!(
             c.actor.as_deref(),
             Some("arn:aws:iam::111122223333:role/admin")
+        );
+    }
+
+    #[test]
+    fn event_times_are_read_as_cloudtrail_writes_them() {
+        assert_eq!(parse_event_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_event_time("2026-12-06T07:42:53Z"),
+            Some(1_796_542_973)
+        );
+        assert_eq!(
+            parse_event_time("2024-02-29T23:59:59.123Z"),
+            Some(1_709_251_199)
+        );
+        assert_eq!(parse_event_time("2026-12-06T07:42:53+01:00"), None);
+        assert_eq!(parse_event_time("2026-13-06T07:42:53Z"), None);
+        assert_eq!(parse_event_time("yesterday"), None);
+        assert_eq!(event_time(&json!({"eventTime": 5})), None);
+    }
+
+    fn by(identity: Value) -> Change {
+        let rec = json!({"eventSource": "lambda.amazonaws.com", "eventName": "RemovePermission20150331v2",
+            "eventCategory": "Management", "eventTime": "2026-12-06T07:42:53Z",
+            "requestParameters": {"functionName": "Blog", "statementId": "x"}, "userIdentity": identity});
+        change(&rec).expect("reads").expect("a change")
+    }
+
+    #[test]
+    fn the_guards_own_changes_are_known_by_its_role_only() {
+        let me = GuardIdentity {
+            role_arn: "arn:aws:iam::111122223333:role/service/Stack-GuardRole-ABC".into(),
+            member_role: "invokeguard-member".into(),
+        };
+        let issuer = |arn: &str, session: &str| {
+            json!({"type": "AssumedRole", "arn": session,
+                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": arn}}})
+        };
+        let own = by(issuer(
+            "arn:aws:iam::111122223333:role/service/Stack-GuardRole-ABC",
+            "arn:aws:sts::111122223333:assumed-role/Stack-GuardRole-ABC/guard",
+        ));
+        assert_eq!(own.event_time, Some(1_796_542_973));
+        assert!(me.made(&own));
+        let session_only = by(
+            json!({"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Stack-GuardRole-ABC/x"}),
+        );
+        assert!(me.made(&session_only));
+        let hub_in_member = by(issuer(
+            "arn:aws:iam::444455556666:role/invokeguard-member",
+            "arn:aws:sts::444455556666:assumed-role/invokeguard-member/invokeguard-hub",
+        ));
+        assert!(me.made(&hub_in_member));
+        for other in [
+            issuer(
+                "arn:aws:iam::111122223333:role/admin",
+                "arn:aws:sts::111122223333:assumed-role/admin/Stack-GuardRole-ABC",
+            ),
+            json!({"type": "AssumedRole", "arn": "arn:aws:sts::999999999999:assumed-role/Stack-GuardRole-ABC/x"}),
+            json!({"type": "AssumedRole", "arn": "arn:aws-cn:sts::111122223333:assumed-role/Stack-GuardRole-ABC/x"}),
+            issuer(
+                "arn:aws:iam::444455556666:role/invokeguard-member",
+                "arn:aws:sts::444455556666:assumed-role/invokeguard-member/someone",
+            ),
+            json!({"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/Stack-GuardRole-ABC"}),
+            Value::Null,
+        ] {
+            assert!(!me.made(&by(other.clone())), "{other}");
+        }
+        let unset = GuardIdentity {
+            role_arn: String::new(),
+            member_role: "invokeguard-member".into(),
+        };
+        assert!(
+            !unset.made(&hub_in_member),
+            "no role, nothing is the guard's own"
         );
     }
 

@@ -59,7 +59,7 @@ pub struct LazyAws {
 type MemberClient = Arc<OnceCell<aws_sdk_lambda::Client>>;
 
 /// The session name member accounts see in their CloudTrail.
-const MEMBER_SESSION_NAME: &str = "invokeguard-hub";
+const MEMBER_SESSION_NAME: &str = crate::record::HUB_SESSION_NAME;
 
 /// How long a claimed eventID is remembered: the trail file of an event arrives minutes after
 /// its EventBridge delivery, and DynamoDB's TTL deletes the item some time after this.

@@ -10,13 +10,13 @@ use serde_json::{Map, Value};
 use super::api::{ApiError, Aws};
 use super::audit::{Audit, Level, LogSink};
 use super::budget::Budget;
-use super::coalesce::Coalescer;
+use super::coalesce::{Coalescer, Trigger};
 use super::log::{Change, Input, Message, Remediation, RemediationOutcome, Subject, Summary};
 use super::missing::Missing;
 use crate::allowlist::ids::FunctionKey;
 use crate::allowlist::{Allowlist, Apply, GuardedFunction, Mode};
 use crate::plan::{Addition, ApplyWith, Plan, Removal, plan};
-use crate::record::{change, invocation, records_in_value};
+use crate::record::{GuardIdentity, change, event_time, invocation, records_in_value};
 use crate::resource_policy::ResourcePolicy;
 use crate::verdict::{Outcome, Reason, Verdict, decide};
 
@@ -32,6 +32,9 @@ pub struct Settings {
     pub verified_ttl: Duration,
     /// The guard's own function name: its policy is never touched.
     pub guard_function: Option<String>,
+    /// The guard's role (`INVOKEGUARD_ROLE_ARN`): a change it made itself is answered by its
+    /// own verification. `None`: every change costs a `GetPolicy`.
+    pub identity: Option<GuardIdentity>,
     pub log_level: Level,
 }
 
@@ -42,6 +45,7 @@ impl Default for Settings {
             conflict_backoff: Duration::from_millis(100),
             verified_ttl: Duration::from_secs(10),
             guard_function: None,
+            identity: None,
             log_level: Level::Info,
         }
     }
@@ -233,21 +237,9 @@ impl<A: Aws> Guard<A> {
         let mut report = EventReport::default();
         let mut first_error = None;
         for rec in records {
-            let result = match change(&rec.record) {
-                Ok(Some(c)) => {
-                    self.handle_change(c, request_id, &mut report, Input::Change)
-                        .await
-                }
-                Ok(None) => {
-                    self.handle_record(&rec.record, request_id, &mut report)
-                        .await
-                }
-                Err(e) => {
-                    let message = format!("record at {}: {}", e.path, e.message);
-                    self.bare_error(request_id, &message);
-                    Err(GuardError::BadEvent(message))
-                }
-            };
+            let result = self
+                .handle_record(&rec.record, request_id, &mut report)
+                .await;
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
@@ -275,19 +267,34 @@ impl<A: Aws> Guard<A> {
         );
     }
 
-    /// Judges one record and reconciles the policies it puts in doubt; adds what happened to
-    /// `report`. The steps: judge, targets, reconcile, account.
+    /// One CloudTrail record of an event, as the Lambda handles it (the one dispatch, which
+    /// `invokeguard remediate` uses too): a management event that changes who may invoke goes
+    /// down the change path, anything else is judged as an Invoke; adds what happened to `report`.
     pub async fn handle_record(
         &self,
         record: &Value,
         request_id: &str,
         report: &mut EventReport,
     ) -> Result<(), GuardError> {
-        self.handle_invocation(record, request_id, report, Input::Invoke)
-            .await
+        match change(record) {
+            Ok(Some(c)) => {
+                self.handle_change(c, request_id, report, Input::Change)
+                    .await
+            }
+            Ok(None) => {
+                self.handle_invocation(record, request_id, report, Input::Invoke)
+                    .await
+            }
+            Err(e) => {
+                let message = format!("record at {}: {}", e.path, e.message);
+                self.bare_error(request_id, &message);
+                Err(GuardError::BadEvent(message))
+            }
+        }
     }
 
-    /// [`Guard::handle_record`] for a record that arrived by `input`.
+    /// Judges one record as an Invoke and reconciles the policies it puts in doubt; `input`
+    /// says how it arrived. The steps: judge, targets, reconcile, account.
     pub(super) async fn handle_invocation(
         &self,
         record: &Value,
@@ -327,8 +334,11 @@ impl<A: Aws> Guard<A> {
                 }
                 Doubt::Reconcile(targets) => {
                     let mut first_error = None;
+                    let trigger = Trigger::Invoke {
+                        at: self.event_time_or_now(event_time(record)),
+                    };
                     for target in &targets {
-                        if let Err(e) = self.reconcile(target, &mut tally).await {
+                        if let Err(e) = self.reconcile_for(target, &mut tally, trigger).await {
                             first_error.get_or_insert(e);
                         }
                     }
@@ -613,11 +623,32 @@ impl<A: Aws> Guard<A> {
         );
     }
 
-    /// Reconciles one policy, unless another record did so just now.
+    /// Reconciles one policy, unless it was verified within the TTL (a sweep's claim).
     pub(super) async fn reconcile(
         &self,
         t: &Target<'_>,
         tally: &mut Tally,
+    ) -> Result<(), GuardError> {
+        let now = self.coalescer.now();
+        self.reconcile_for(t, tally, Trigger::Invoke { at: now })
+            .await
+    }
+
+    /// A record's `eventTime` on the guard's clock; a record without one is dated on arrival.
+    pub(super) fn event_time_or_now(&self, secs: Option<u64>) -> std::time::SystemTime {
+        secs.map_or_else(
+            || self.coalescer.now(),
+            |s| std::time::UNIX_EPOCH + Duration::from_secs(s),
+        )
+    }
+
+    /// Reconciles one policy unless a verification answers for `trigger` (see
+    /// [`super::coalesce::decide`]); runs once more if a change arrived meanwhile.
+    pub(super) async fn reconcile_for(
+        &self,
+        t: &Target<'_>,
+        tally: &mut Tally,
+        trigger: Trigger,
     ) -> Result<(), GuardError> {
         let name =
             crate::allowlist::ids::lambda_arn_name(&t.api_function).unwrap_or(&t.api_function);
@@ -629,7 +660,11 @@ impl<A: Aws> Guard<A> {
             tally.unfixed += 1;
             return Ok(());
         }
-        let ticket = match self.coalescer.claim(&t.api_function, t.qualifier).await {
+        let mut ticket = match self
+            .coalescer
+            .claim(&t.api_function, t.qualifier, trigger)
+            .await
+        {
             Ok(ticket) => ticket,
             Err(skip) => {
                 tally.coalesced += 1;
@@ -638,9 +673,12 @@ impl<A: Aws> Guard<A> {
                 return Ok(());
             }
         };
-        let result = self.reconcile_now(t, tally).await;
-        ticket.finish(result.is_ok());
-        result
+        loop {
+            let result = self.reconcile_now(t, tally).await;
+            if !ticket.finish(result.is_ok()) {
+                return result;
+            }
+        }
     }
 
     async fn reconcile_now(&self, t: &Target<'_>, tally: &mut Tally) -> Result<(), GuardError> {

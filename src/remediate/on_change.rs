@@ -1,13 +1,14 @@
 //! The change path: a management event that changes who may invoke a guarded function
 //! (AddPermission, PutResourcePolicy, a function URL, an alias…) reconciles the policy it
-//! names at once, instead of waiting for someone to use the grant. The guard's own changes
-//! come back here too and cost at most one GetPolicy (the plan is empty; within the coalescing
-//! TTL, nothing at all).
+//! names at once, instead of waiting for someone to use the grant, unless a verification read
+//! certainly after the change answers for it. The guard's own changes (known by its role) come
+//! back here too and cost nothing when its own verification answers for them.
 
 use std::time::Instant;
 
 use super::api::Aws;
 use super::audit::{Audit, Level};
+use super::coalesce::Trigger;
 use super::guard::{EventReport, Guard, GuardError, Tally, Target};
 use super::log::{ChangeDecision, ChangeReason, Input, Message, Subject};
 use crate::allowlist::Mode;
@@ -86,8 +87,19 @@ impl<A: Aws> Guard<A> {
             audit: audit.with_qualifier(change.qualifier.as_deref()),
             budget: None,
         };
+        let at = self.event_time_or_now(change.event_time);
+        let own = self
+            .settings
+            .identity
+            .as_ref()
+            .is_some_and(|me| me.made(&change));
+        let trigger = if own {
+            Trigger::OwnChange { at }
+        } else {
+            Trigger::Change { at }
+        };
         let mut tally = Tally::default();
-        let result = self.reconcile(&target, &mut tally).await;
+        let result = self.reconcile_for(&target, &mut tally, trigger).await;
         report.removed += tally.removed;
         report.added += tally.added;
         report.failed += tally.failed;

@@ -291,7 +291,9 @@ impl<A: Aws> Guard<A> {
             line.failed += usize::from(tally.failed_policy);
             if tally.planned > 0 {
                 line.drift += 1;
-                line.fixed += usize::from(!tally.failed_policy && tally.unfixed == 0);
+                // Fixed only by writes that were applied: report mode writes nothing.
+                let applied = tally.removed + tally.added > 0;
+                line.fixed += usize::from(applied && !tally.failed_policy && tally.unfixed == 0);
             }
         }
         line.elapsed_ms = started.elapsed().as_millis() as u64;
