@@ -186,13 +186,17 @@ impl<A: Aws> Guard<A> {
     }
 
     /// Sets the home account and region from the guard's own function ARN (the Lambda
-    /// context's), on the first event; a later event with the same ARN costs a comparison.
+    /// context's), on the first event; a later event with the same ARN costs a comparison. An
+    /// ARN that disagrees with the home set at init fails the event and changes nothing.
     pub fn set_home_from_arn(&self, own_arn: &str, request_id: &str) -> Result<(), GuardError> {
         let result = crate::home::Home::from_function_arn(own_arn)
             .map_err(|e| e.to_string())
             .and_then(|home| {
+                self.policies
+                    .set_home(home.clone())
+                    .map_err(|e| format!("{e} (invoked as {own_arn})"))?;
                 self.aws.set_home(&home);
-                self.policies.set_home(home).map_err(|e| e.to_string())
+                Ok(())
             });
         result.map_err(|e| {
             self.bare_error(request_id, &e);
