@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the project needs beyond the Rust toolchain, pinned, idempotently:
-# the Python venv (moto server, cargo-lambda with zig, cfn-lint) and the arm64 rustup target.
+# the Python venv (moto server, cargo-lambda with zig, cfn-lint, LocalStack's rule engine) and the arm64 rustup target.
 # Usage: scripts/bootstrap.sh [python|rust-targets|all]   (default all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,11 +8,14 @@ what=${1:-all}
 
 python_tools() {
   local venv="$root/.venv" stamp="$root/.venv/.requirements.sha"
-  local want; want=$(sha256sum "$root/scripts/requirements.txt" | cut -d' ' -f1)
+  # Both lists make the stamp: a venv made before either changed is brought up to date.
+  local want; want=$(cat "$root/scripts/requirements.txt" "$root/scripts/requirements-nodeps.txt" | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   echo "bootstrap: installing Python tools into .venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/scripts/requirements.txt"
+  # Used for one file each; their own dependencies (LocalStack's server) are never imported.
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$root/scripts/requirements-nodeps.txt"
   echo "$want" > "$stamp"
 }
 

@@ -42,7 +42,8 @@ cargo build --quiet --manifest-path "$root/Cargo.toml" --bin invokeguard
 done_in validator
 
 section "unit tests (node:test + aws-cdk-lib/assertions, bundling skipped)"
-(cd "$cdk" && INVOKEGUARD_TEST_RUST_VALIDATOR=1 node --import tsx --test --test-reporter=spec test/*.test.ts)
+# The event-pattern test runs scripts/event-patterns-test.py (LocalStack's rule engine from .venv, the CLI just built).
+(cd "$cdk" && INVOKEGUARD_TEST_RUST_VALIDATOR=1 INVOKEGUARD_TEST_EVENT_PATTERNS=1 node --import tsx --test --test-reporter=spec test/*.test.ts)
 done_in "unit tests"
 
 section "cdk synth (real app: Rust validator, arm64 cargo-lambda build, cdk-nag)"
@@ -59,6 +60,10 @@ cmp "$asset/invokers.json" "$root/policies/invokers.json"
 [ "$(od -An -tx1 -j18 -N2 "$asset/bootstrap" | tr -d ' \n')" = b700 ] \
   || { echo "cdk-test: the guard's bootstrap is not an arm64 ELF binary" >&2; exit 1; }
 done_in synth
+
+section "event patterns (synthesized Invoke rules against real records, LocalStack's rule engine)"
+python3 "$root/scripts/event-patterns-test.py" --invokeguard "$root/target/debug/invokeguard" "$template"
+done_in "event patterns"
 
 section "cfn-lint (synthesized template)"
 cfn-lint "$template"

@@ -65,15 +65,22 @@ impl Home {
         }
     }
 
-    /// The partition a region belongs to, for a home built from a region alone.
+    /// The partition a region belongs to, for a home built from a region alone (the Lambda's
+    /// `AWS_REGION`, the CLI's `--region`), by the region-name patterns of the SDKs' partitions.
     pub fn partition_of_region(region: &str) -> &'static str {
-        if region.starts_with("cn-") {
-            "aws-cn"
-        } else if region.starts_with("us-gov-") {
-            "aws-us-gov"
-        } else {
-            "aws"
-        }
+        const BY_PREFIX: [(&str, &str); 7] = [
+            ("cn-", "aws-cn"),
+            ("us-gov-", "aws-us-gov"),
+            ("us-isob-", "aws-iso-b"),
+            ("us-isof-", "aws-iso-f"),
+            ("us-iso-", "aws-iso"),
+            ("eu-isoe-", "aws-iso-e"),
+            ("eusc-", "aws-eusc"),
+        ];
+        BY_PREFIX
+            .iter()
+            .find(|(prefix, _)| region.starts_with(prefix))
+            .map_or("aws", |(_, partition)| partition)
     }
 
     /// The unqualified ARN of a function of this account and region.
@@ -116,6 +123,17 @@ mod tests {
         assert!(!h.holds("arn:aws-cn:lambda:cn-north-1:999999999999:function:Blog"));
         assert!(Home::from_function_arn("arn:aws:s3:::b").is_err());
         assert!(Home::new("aws", "eu-west-1", "1234").is_err());
-        assert_eq!(Home::partition_of_region("us-gov-west-1"), "aws-us-gov");
+        for (region, partition) in [
+            ("us-gov-west-1", "aws-us-gov"),
+            ("eu-west-1", "aws"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("eu-isoe-west-1", "aws-iso-e"),
+            ("us-isof-south-1", "aws-iso-f"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ] {
+            assert_eq!(Home::partition_of_region(region), partition, "{region}");
+        }
     }
 }

@@ -95,6 +95,83 @@ fn validate_rejects_bad_files_with_file_line_and_path() {
 }
 
 #[test]
+fn validate_with_the_home_rejects_a_function_keyed_by_name_and_by_its_arn() {
+    let f = temp(
+        b"{\"version\": 1, \"functions\": {\"Blog\": {\"allow\": []},\n  \"arn:aws:lambda:eu-west-1:111122223333:function:Blog\": {\"allow\": []}}}",
+    );
+    let path = f.path().to_string_lossy().into_owned();
+    let home = ["--account", "111122223333", "--region", "eu-west-1"];
+    let o = run(&[&["validate", &path][..], &home].concat(), b"");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{path}:2:3: at functions.arn:aws:lambda:eu-west-1:111122223333:function:Blog: the function is keyed both by its name \"Blog\""
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // Another home: two different functions. No home: nothing to compare with.
+    let o = run(
+        &[
+            "validate",
+            &path,
+            "--account",
+            "999999999999",
+            "--region",
+            "eu-west-1",
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&run(&["validate", &path], b"")), 0);
+    // Half a home is refused rather than guessed.
+    let o = run(&["validate", &path, "--account", "111122223333"], b"");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("both --account and --region"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn validate_knows_the_guard_by_its_arn_in_the_home() {
+    let f = temp(
+        b"{\"version\": 1, \"functions\": {\"arn:aws:lambda:eu-west-1:999999999999:function:invokeguard\": {\"allow\": []}}}",
+    );
+    let path = f.path().to_string_lossy().into_owned();
+    let guard = ["--guard-function", "invokeguard", "--region", "eu-west-1"];
+    let member = run(
+        &[
+            &["validate", &path, "--account", "111122223333"][..],
+            &guard,
+        ]
+        .concat(),
+        b"",
+    );
+    assert_eq!(
+        code(&member),
+        0,
+        "a member's function of that name: {}",
+        stderr(&member)
+    );
+    let own = run(
+        &[
+            &["validate", &path, "--account", "999999999999"][..],
+            &guard,
+        ]
+        .concat(),
+        b"",
+    );
+    assert_eq!(code(&own), 2);
+    assert!(
+        stderr(&own).contains("is the guard function itself"),
+        "{}",
+        stderr(&own)
+    );
+}
+
+#[test]
 fn check_prints_one_verdict_per_record_and_exits_1_on_violations() {
     let policies = temp(br#"{"version": 1, "functions": {"function239": {"allow": []}}}"#);
     let p = policies.path().to_string_lossy().into_owned();

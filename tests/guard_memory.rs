@@ -614,3 +614,37 @@ async fn an_account_whose_role_cannot_be_assumed_fails_once_and_the_others_are_s
         (json!(60), json!(30), json!(180))
     );
 }
+
+#[tokio::test]
+async fn a_member_function_named_like_the_guard_is_guarded_not_refused() {
+    // The guard is `invokeguard` in the home account; a member account has its own function of
+    // that name, keyed by its ARN. The guard knows itself by its full ARN.
+    let member = "arn:aws:lambda:us-east-1:210000000009:function:invokeguard";
+    let text = json!({"version": 1, "functions": {member: {"allow": []}}}).to_string();
+    let policies = Allowlist::from_json(&text, "test", Some("invokeguard")).unwrap();
+    policies
+        .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
+        .unwrap();
+    // MemoryAws keys policies by name: the member's function is the only `invokeguard` in it.
+    let aws = MemoryAws::with_functions(&["invokeguard"]);
+    aws.set_statements("invokeguard", None, json!([{"Sid": "open", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]));
+    let settings = Settings {
+        guard_function: Some("invokeguard".to_owned()),
+        ..Settings::default()
+    };
+    let sink = MemorySink::default();
+    let g = Guard::new(policies, aws, Arc::new(sink.clone()), settings);
+    let event = record(
+        json!({"type": "AWSAccount", "accountId": "999999999999"}),
+        Value::Null,
+        member,
+    );
+    let report = run(&g, event).await.unwrap();
+    assert_eq!(
+        (report.removed, report.unfixed),
+        (1, 0),
+        "{:?}",
+        sink.lines()
+    );
+    assert!(g.aws().policy("invokeguard", None).statements.is_empty());
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto};
 use support::proxy::Proxy;
-use support::runtime_api::{RuntimeApi, spawn_lambda};
+use support::runtime_api::{FUNCTION_ARN, RuntimeApi, spawn_lambda};
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_invokeguard-lambda"))
@@ -197,6 +197,85 @@ async fn a_bad_policies_file_fails_the_init_and_judges_nothing() {
             .stdout_lines()
             .join("\n")
             .contains("INVOKEGUARD_MODE=\\\"enforcing\\\"")
+    );
+}
+
+/// The guard's own home and ARN (`FUNCTION_ARN`, the Runtime API's) as the stack gives them.
+fn home_env(policies: &tempfile::NamedTempFile, account: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            "INVOKEGUARD_POLICIES".to_owned(),
+            policies.path().display().to_string(),
+        ),
+        ("INVOKEGUARD_HOME_ACCOUNT".to_owned(), account.to_owned()),
+        ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+    ]
+}
+
+#[tokio::test]
+async fn with_the_home_from_the_stack_the_file_is_judged_against_it_at_init() {
+    let account = FUNCTION_ARN.split(':').nth(4).unwrap();
+    for (key, why) in [
+        (
+            format!("arn:aws:lambda:us-east-1:{account}:function:Blog"),
+            "keyed both by its name",
+        ),
+        (FUNCTION_ARN.to_owned(), "is the guard function itself"),
+    ] {
+        let policies = policies_file(&format!(
+            "{{\"version\": 1, \"functions\": {{\"Blog\": {{\"allow\": []}},\n \"{key}\": {{\"allow\": []}}}}}}"
+        ));
+        let api = RuntimeApi::start().await;
+        let mut process = spawn_lambda(binary(), &api, &home_env(&policies, account));
+        let status = process.wait_exit(Duration::from_secs(20)).await;
+        assert!(
+            !status.expect("the init ends the process").success(),
+            "{key}"
+        );
+        assert_eq!(api.next_requests_seen(), 0, "{key}");
+        let out = process.stdout_lines().join("\n");
+        let place = format!("{}:2:2: at functions.{key}", policies.path().display());
+        assert!(out.contains(&place) && out.contains(why), "{key}: {out}");
+    }
+}
+
+#[tokio::test]
+async fn a_same_named_function_elsewhere_is_not_the_guard_and_the_invocation_must_agree_with_the_home()
+ {
+    let policies = policies_file(
+        r#"{"version": 1, "functions": {"arn:aws:lambda:us-east-1:999999999999:function:invokeguard": {"allow": []}}}"#,
+    );
+    let unguarded = invoke_record("other", "444455556666", "ev-unguarded");
+    let account = FUNCTION_ARN.split(':').nth(4).unwrap();
+    let api = RuntimeApi::start().await;
+    let _process = spawn_lambda(binary(), &api, &home_env(&policies, account));
+    let ok = api.invoke(unguarded.clone()).await;
+    assert!(ok.outcome.is_ok(), "{:?}", ok.outcome);
+
+    // The stack says another account than the one the function runs in: every event fails.
+    let api = RuntimeApi::start().await;
+    let process = spawn_lambda(binary(), &api, &home_env(&policies, "111111111111"));
+    let failed = api.invoke(unguarded).await;
+    let error = failed
+        .outcome
+        .expect_err("a home that disagrees fails the event");
+    assert_eq!(error["errorType"], "InvokeguardConfig");
+    let mut lines = Vec::new();
+    for _ in 0..200 {
+        lines = json_lines(&process.stdout_lines());
+        if lines.iter().any(|l| l["message"] == "error") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let line = lines
+        .iter()
+        .find(|l| l["message"] == "error")
+        .expect("an error line");
+    let text = line["error"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("111111111111") && text.contains(FUNCTION_ARN),
+        "{line}"
     );
 }
 

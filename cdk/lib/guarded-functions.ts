@@ -17,9 +17,21 @@ export function functionArn(stack: Stack, key: string): string {
   });
 }
 
-/** True when a policies key names the guard's own function, which must never be guarded. */
-export function namesFunction(key: string, functionName: string): boolean {
-  return key === functionName || key.endsWith(`:function:${functionName}`);
+/**
+ * True when a policies key names the guard's own function, which must never be guarded: its name (a name key means the
+ * stack's account and region, where the guard runs), or its own full ARN when the stack's account and region are known.
+ * An ARN key of a same-named function in another account or region is another function. With the environment unknown
+ * at synth, an ARN key cannot be told apart here; the guard's init (which knows its home) refuses its own ARN.
+ */
+export function namesGuard(stack: Stack, key: string, functionName: string): boolean {
+  if (!key.startsWith('arn:')) {
+    return key === functionName;
+  }
+  if (Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region)) {
+    return false;
+  }
+  const [, , , region, account, , name] = key.split(':');
+  return region === stack.region && account === stack.account && name === functionName;
 }
 
 /** ARN keys whose account or region differs from the stack's, when both are known at synth time. */
@@ -142,6 +154,23 @@ export function patternsWithinLimit<T>(
 }
 
 /**
+ * The `errorCode`s of a refused call, which the Invoke rules drop so that an outsider cannot make the guard run for free.
+ * Each is one the Rust record reader also counts as refused (`Invocation::was_refused`: an access denial, checked by
+ * scripts/event-patterns-test.py); a denial spelt otherwise still reaches the guard, which ignores it.
+ */
+export const ACCESS_DENIED_ERROR_CODES: readonly string[] = [
+  'AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'Client.UnauthorizedOperation',
+];
+
+/**
+ * `detail.errorCode` of an Invoke rule: absent, or anything but an access denial. The alternatives of a field are ORed,
+ * and `anything-but` alone would not match a record without `errorCode` (DESIGN.md fact 24 for how this is tested).
+ */
+export function notRefused(): unknown[] {
+  return [{ exists: false }, { 'anything-but': [...ACCESS_DENIED_ERROR_CODES] }];
+}
+
+/**
  * The patterns of the Invoke rules for `arns`: the same names the trail selects, so that a URL invocation the trail
  * logs also reaches the guard. The same patterns wherever the events arrive (a single account's bus, a hub's own
  * default bus, a member's forwarding rules); as many as EventBridge's pattern size limit needs (about a dozen functions
@@ -154,6 +183,7 @@ export function invokeEventPatterns(scope: Construct, arns: readonly string[]): 
     detail: {
       eventSource: ['lambda.amazonaws.com'],
       eventName: [...INVOKE_EVENT_NAMES],
+      errorCode: notRefused(),
       resources: { ARN: eventPatternArns(part) },
     },
   }));
@@ -161,7 +191,8 @@ export function invokeEventPatterns(scope: Construct, arns: readonly string[]): 
 
 /**
  * The patterns of the hub bus's Invoke rules: the Invoke events of the given member accounts. Each member's forwarding
- * rules already pick exactly its guarded functions' events, so the hub bus filters by account only, which keeps its
+ * rules already pick exactly its guarded functions' events, so the hub bus filters by account only (and drops refused
+ * calls again, for a member stack deployed before they were dropped there), which keeps its
  * rules few however many functions the organization guards (and the guard ignores an event about any other function).
  */
 export function memberInvokeEventPatterns(scope: Construct, accounts: readonly string[]): events.EventPattern[] {
@@ -172,6 +203,7 @@ export function memberInvokeEventPatterns(scope: Construct, accounts: readonly s
     detail: {
       eventSource: ['lambda.amazonaws.com'],
       eventName: [...INVOKE_EVENT_NAMES],
+      errorCode: notRefused(),
     },
   }));
 }
@@ -204,6 +236,15 @@ export function changeEventPattern(): events.EventPattern {
 export function eventPatternArns(arns: readonly string[]): unknown[] {
   return arns.flatMap((a) => [a, { prefix: `${a}:` }]);
 }
+
+/**
+ * The Lambda actions the guard's role (single account, the hub's own functions) and the member role may use, on exactly
+ * the guarded functions and their qualified ARNs: read and write their policies, and list their versions and aliases.
+ */
+export const GUARD_LAMBDA_ACTIONS: readonly string[] = [
+  'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
+  'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy', 'lambda:ListAliases', 'lambda:ListVersionsByFunction',
+];
 
 /** IAM resources the guard may manage: each function's policy and its aliases'/versions' policies. */
 export function policyResourceArns(arns: readonly string[]): string[] {

@@ -12,7 +12,7 @@ import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { GuardAlarms } from './guard-alarms';
 import {
-  changeEventPattern, foreignArns, guardedArns, invokeEventPatterns, memberInvokeEventPatterns, namesFunction, ownAccountArns,
+  changeEventPattern, foreignArns, GUARD_LAMBDA_ACTIONS, guardedArns, invokeEventPatterns, memberInvokeEventPatterns, namesGuard, ownAccountArns,
   partId, policyResourceArns,
 } from './guarded-functions';
 import { GuardQueries } from './insights-queries';
@@ -22,6 +22,12 @@ import { GuardNotifications } from './notifications';
 import { defaultValidatorCommand, effectiveMode, GUARD_MODES, GuardMode, loadPolicies, LoadedPolicies, REPO_ROOT } from './policies';
 import { DEFAULT_SWEEP_SCHEDULE, sweepSchedule, sweepScheduleError } from './sweep-schedule';
 import { TrailFileBackstop } from './trail-file-backstop';
+
+/** The guard's environment variable holding its home account (its region is Lambda's `AWS_REGION`). */
+export const HOME_ACCOUNT_ENV = 'INVOKEGUARD_HOME_ACCOUNT';
+
+/** The guard's environment variable holding its execution role's ARN. */
+export const ROLE_ARN_ENV = 'INVOKEGUARD_ROLE_ARN';
 
 /** Where the Lambda finds the packaged policies file: beside `bootstrap` in the deployment package. */
 export const PACKAGED_POLICIES_PATH = '/var/task/invokers.json';
@@ -195,8 +201,10 @@ export class InvokeGuard extends Construct {
     const stack = Stack.of(this);
     const functionName = props.functionName ?? 'invokeguard';
 
-    this.policies = loadPolicies(props.policiesFile, props.validatorCommand ?? defaultValidatorCommand(props.manifestPath, functionName));
-    const self = this.policies.functions.find((f) => namesFunction(f.key, functionName));
+    const home = Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region)
+      ? undefined : { account: stack.account, region: stack.region };
+    this.policies = loadPolicies(props.policiesFile, props.validatorCommand ?? defaultValidatorCommand(props.manifestPath, functionName, home));
+    const self = this.policies.functions.find((f) => namesGuard(stack, f.key, functionName));
     if (self) {
       throw new Error(`invokeguard: ${this.policies.file} lists the guard's own function "${self.key}"; `
         + 'the guard must not guard itself (its own invocations would trigger it). Remove that entry or rename the guard.');
@@ -333,6 +341,11 @@ export class InvokeGuard extends Construct {
     const env: Record<string, string> = {
       INVOKEGUARD_POLICIES: PACKAGED_POLICIES_PATH,
       INVOKEGUARD_EVENT_BUS: this.eventBus.eventBusName,
+      // The guard's home (with AWS_REGION, which Lambda sets): it validates the file against it at init and knows itself
+      // by its full ARN, instead of learning both from the first invocation.
+      [HOME_ACCOUNT_ENV]: Stack.of(this).account,
+      // Its own role, by which it recognises its own policy changes in the change events.
+      [ROLE_ARN_ENV]: role.roleArn,
     };
     if (props.mode) {
       env.INVOKEGUARD_MODE = props.mode;
@@ -412,17 +425,9 @@ export class InvokeGuard extends Construct {
         // Read with GetPolicy; write per statement (Add/RemovePermission) or, with `apply: document`
         // and as the fallback, the whole document (PutResourcePolicy, or DeleteResourcePolicy when
         // no statement is left). GetResourcePolicy is not granted: the guard reads with GetPolicy only.
-        actions: [
-          'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
-          'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy',
-        ],
+        // The sweep finds every published version's and alias's policy (ListVersionsByFunction, ListAliases).
+        actions: [...GUARD_LAMBDA_ACTIONS],
         resources: policyResourceArns(arns),
-      }),
-      new iam.PolicyStatement({
-        sid: 'ListGuardedAliases',
-        // The sweep finds every alias's policy; ListAliases is authorized on the unqualified function ARN.
-        actions: ['lambda:ListAliases'],
-        resources: arns,
       }),
     ];
   }

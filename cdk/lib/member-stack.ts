@@ -2,17 +2,14 @@ import { CfnCondition, CfnParameter, CfnResource, CfnWaitConditionHandle, Fn, St
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, IConstruct } from 'constructs';
-import { changeEventPattern, invokeEventPatterns, partId } from './guarded-functions';
+import { changeEventPattern, GUARD_LAMBDA_ACTIONS, invokeEventPatterns, partId } from './guarded-functions';
 import { nagResourceId } from './nag-acknowledgements';
 
 /** Name of the role the hub guard assumes in each member account (the guard's `INVOKEGUARD_MEMBER_ROLE` default). */
 export const DEFAULT_MEMBER_ROLE_NAME = 'invokeguard-member';
 
 /** Everything the member role may do, on the guarded functions of its account only. */
-export const MEMBER_ROLE_ACTIONS: readonly string[] = [
-  'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
-  'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy', 'lambda:ListAliases',
-];
+export const MEMBER_ROLE_ACTIONS: readonly string[] = GUARD_LAMBDA_ACTIONS;
 
 /** Names of the member template's parameters, which the hub's StackSet sets. */
 export const MEMBER_PARAMETERS = {

@@ -50,18 +50,33 @@ export function effectiveMode(policies: LoadedPolicies, fn: GuardedFunctionEntry
  * The validator command, without the file argument.
  * `INVOKEGUARD_VALIDATOR` (split on whitespace) wins so tests and CI can inject a stand-in;
  * otherwise the Rust CLI, which is the only place the file's rules are written down; given the guard's
- * function name, it also rejects a file that guards the guard.
+ * function name, it also rejects a file that guards the guard; given the home, it checks the keys against it.
  */
 export function defaultValidatorCommand(
   manifestPath = path.join(REPO_ROOT, 'Cargo.toml'),
   guardFunction?: string,
+  home?: ValidatorHome,
 ): string[] {
   const fromEnv = process.env[VALIDATOR_ENV]?.trim();
   if (fromEnv) {
     return fromEnv.split(/\s+/);
   }
   const cli = ['cargo', 'run', '--quiet', '--manifest-path', manifestPath, '--bin', 'invokeguard', '--', 'validate'];
-  return guardFunction ? [...cli, '--guard-function', guardFunction] : cli;
+  return [
+    ...cli,
+    ...(guardFunction ? ['--guard-function', guardFunction] : []),
+    ...(home ? ['--account', home.account, '--region', home.region] : []),
+  ];
+}
+
+/**
+ * The guard's home account and region, when the stack's are concrete at synth: the validator then reads a name key as
+ * that account's function, so a function keyed by its name and by its ARN there, or the guard's own ARN, fails synth
+ * instead of the guard's init.
+ */
+export interface ValidatorHome {
+  readonly account: string;
+  readonly region: string;
 }
 
 /** Runs `validator... FILE`; throws with the validator's own message unless it exits 0. */

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { App, Duration } from 'aws-cdk-lib';
-import { Annotations, Capture, Match } from 'aws-cdk-lib/assertions';
+import { App, CfnElement, Duration } from 'aws-cdk-lib';
+import { Annotations, Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { BILLING_ARN, guardStack, guardTemplate, nameArn, NO_BUNDLING } from './helpers';
+import { InvokeguardStack } from '../lib/invokeguard-stack';
+import { ACCEPT_ALL, BILLING_ARN, guardStack, guardTemplate, nameArn, NO_BUNDLING, POLICIES } from './helpers';
 
 test('guard is an arm64 provided.al2023 Rust function with the documented defaults', () => {
   const template = guardTemplate();
@@ -28,6 +29,9 @@ test('guard is an arm64 provided.al2023 Rust function with the documented defaul
         INVOKEGUARD_EVENT_BUS: { Ref: Match.stringLikeRegexp('NotificationsBus') },
         INVOKEGUARD_MODE: Match.absent(),
         INVOKEGUARD_DEDUP_TABLE: { Ref: Match.stringLikeRegexp('TrailFileBackstopDedupTable') },
+        // Its home (the region is Lambda's AWS_REGION) and its own role, known at init.
+        INVOKEGUARD_HOME_ACCOUNT: '123456789012',
+        INVOKEGUARD_ROLE_ARN: { 'Fn::GetAtt': [Match.stringLikeRegexp('InvokeGuardRole'), 'Arn'] },
       },
     },
   });
@@ -69,15 +73,14 @@ test('role may manage only the guarded functions, list their aliases, put events
             Sid: 'ManageGuardedResourcePolicies',
             Effect: 'Allow',
             // Exactly these: whole-document writes (PutResourcePolicy/DeleteResourcePolicy) for `apply`,
-            // but no GetResourcePolicy, which the guard never calls.
+            // but no GetResourcePolicy, which the guard never calls; the sweep lists versions and aliases.
             Action: [
               'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
-              'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy',
+              'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy', 'lambda:ListAliases', 'lambda:ListVersionsByFunction',
             ],
+            // Exactly the guarded functions and their qualified ARNs (versions and aliases).
             Resource: [nameArn('BlogFunction'), nameArn('BlogFunction', ':*'), BILLING_ARN, `${BILLING_ARN}:*`],
           },
-          // The sweep lists aliases; ListAliases is authorized on the unqualified function ARN only.
-          { Sid: 'ListGuardedAliases', Effect: 'Allow', Action: 'lambda:ListAliases', Resource: [nameArn('BlogFunction'), BILLING_ARN] },
           { Sid: 'Notify', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [bus, 'Arn'] } },
           // The trail-file backstop: this region's trail log files only (not digests, not other regions), no
           // kms:Decrypt (the bucket is SSE-S3), and a conditional PutItem on the dedup table, nothing else on DynamoDB.
@@ -107,4 +110,18 @@ test('a function ARN of another region or account draws a synth warning', () => 
   const annotations = Annotations.fromStack(guardStack({}, new App({ context: NO_BUNDLING }), { account: '123456789012', region: 'us-east-1' }));
   annotations.hasWarning('*', Match.stringLikeRegexp('function:Billing is not in this stack.s account and region'));
   Annotations.fromStack(guardStack()).hasNoWarning('*', Match.stringLikeRegexp('not in this stack'));
+});
+
+test('an environment-agnostic stack gives the guard its account as deployed, and the role it runs as', () => {
+  const stack = new InvokeguardStack(new App({ context: NO_BUNDLING }), 'Agnostic', {
+    guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+  });
+  const template = Template.fromStack(stack);
+  const roleId = stack.getLogicalId(stack.guard.function.role!.node.defaultChild as CfnElement);
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({
+      INVOKEGUARD_HOME_ACCOUNT: { Ref: 'AWS::AccountId' },
+      INVOKEGUARD_ROLE_ARN: { 'Fn::GetAtt': [roleId, 'Arn'] },
+    }) },
+  });
 });

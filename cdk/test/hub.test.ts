@@ -8,11 +8,12 @@ import { App, CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { addStackFromContext } from '../lib/app-config';
-import { EVENT_PATTERN_LIMIT } from '../lib/guarded-functions';
+import { ACCESS_DENIED_ERROR_CODES, EVENT_PATTERN_LIMIT, GUARD_LAMBDA_ACTIONS, notRefused } from '../lib/guarded-functions';
 import {
   InvokeguardHubStack, InvokeguardHubStackProps, MEMBER_ROLE_ENV, TEMPLATE_RESOURCE_LIMIT, TEMPLATE_URL_LIMIT,
 } from '../lib/hub-stack';
 import { InvokeguardStack } from '../lib/invokeguard-stack';
+import { HOME_ACCOUNT_ENV, ROLE_ARN_ENV } from '../lib/invoke-guard';
 import { functionsByAccount, InvokeguardMemberStack, MEMBER_ROLE_ACTIONS } from '../lib/member-stack';
 import { REPO_ROOT } from '../lib/policies';
 import { CLOUDTRAIL_COLUMNS } from '../lib/cloudtrail-columns';
@@ -79,6 +80,7 @@ test('Invoke, change and trail-file rules are on the hub bus and target the guar
     detail: {
       eventSource: ['lambda.amazonaws.com'],
       eventName: ['Invoke', 'InvokeFunctionUrl'],
+      errorCode: notRefused(),
     },
   });
   // The single-account stack's change pattern, unchanged.
@@ -131,6 +133,17 @@ test('the guard names the member role and may assume it in accounts of the organ
   });
 });
 
+test('the hub guard knows its home account and its own role at init', () => {
+  const stack = hubStack();
+  const roleId = stack.getLogicalId(stack.guard.function.role!.node.defaultChild as CfnElement);
+  Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({
+      [HOME_ACCOUNT_ENV]: HUB_ENV.account,
+      [ROLE_ARN_ENV]: { 'Fn::GetAtt': [roleId, 'Arn'] },
+    }) },
+  });
+});
+
 // ---- the hub guard's own role ----
 
 const HUB_ACCOUNT_POLICIES = path.join(FIXTURES, 'org-invokers-hub-account.json');
@@ -155,7 +168,8 @@ test('the hub guard\'s role may manage the functions of the hub\'s own account (
   const statements = guardRoleStatements(stack);
   const audit = 'arn:aws:lambda:us-east-1:999999999999:function:Audit';
   assert.deepEqual(statements.ManageGuardedResourcePolicies.Resource, [audit, `${audit}:*`]);
-  assert.deepEqual(statements.ListGuardedAliases, { Sid: 'ListGuardedAliases', Effect: 'Allow', Action: 'lambda:ListAliases', Resource: audit });
+  assert.deepEqual(statements.ManageGuardedResourcePolicies.Action, [...GUARD_LAMBDA_ACTIONS]);
+  assert.ok((statements.ManageGuardedResourcePolicies.Action as string[]).includes('lambda:ListVersionsByFunction'));
   assert.ok(!JSON.stringify(statements).includes('111111111111'));
   // The member account's function is still guarded (rules on the hub bus), through its member role.
   assert.deepEqual(stack.guard.guardedFunctionArns, ['arn:aws:lambda:eu-west-1:111111111111:function:Orders', audit]);
@@ -163,13 +177,15 @@ test('the hub guard\'s role may manage the functions of the hub\'s own account (
   const single = guardRoleStatements(new InvokeguardStack(new App({ context: NO_BUNDLING }), 'S', {
     env: HUB_ENV, guard: { policiesFile: HUB_ACCOUNT_POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
   }));
-  assert.deepEqual(single.ListGuardedAliases.Resource, ['arn:aws:lambda:eu-west-1:111111111111:function:Orders', audit]);
+  const orders = 'arn:aws:lambda:eu-west-1:111111111111:function:Orders';
+  assert.deepEqual(single.ManageGuardedResourcePolicies.Resource, [orders, `${orders}:*`, audit, `${audit}:*`]);
+  assert.deepEqual(single.ManageGuardedResourcePolicies.Action, [...GUARD_LAMBDA_ACTIONS]);
 });
 
 test('an environment-agnostic hub cannot tell its own functions: it grants them all and warns', () => {
   const stack = hubStack({ env: undefined });
   const statements = guardRoleStatements(stack);
-  assert.equal((statements.ListGuardedAliases.Resource as string[]).length, 3);
+  assert.equal((statements.ManageGuardedResourcePolicies.Resource as string[]).length, 6);
   Annotations.fromStack(stack).hasWarning('*', Match.stringLikeRegexp('account is not known at synth'));
   Annotations.fromStack(hubStack()).hasNoWarning('*', Match.stringLikeRegexp('account is not known at synth'));
 });
@@ -250,6 +266,7 @@ test('the hub\'s own functions get Invoke and change rules on its default bus, l
     detail: {
       eventSource: ['lambda.amazonaws.com'],
       eventName: ['Invoke', 'InvokeFunctionUrl'],
+      errorCode: notRefused(),
       resources: { ARN: [hubFn('Reports'), { prefix: hubFn('Reports', ':') }, AUDIT, { prefix: `${AUDIT}:` }] },
     },
   });
@@ -270,7 +287,7 @@ test('the hub\'s own functions get Invoke and change rules on its default bus, l
     source: ['aws.lambda'],
     'detail-type': ['AWS API Call via CloudTrail'],
     account: ['111111111111', '222222222222'],
-    detail: { eventSource: ['lambda.amazonaws.com'], eventName: ['Invoke', 'InvokeFunctionUrl'] },
+    detail: { eventSource: ['lambda.amazonaws.com'], eventName: ['Invoke', 'InvokeFunctionUrl'], errorCode: notRefused() },
   });
   // Every rule delivers to the guard alike: one target, the same function, dead-letter queue and retries.
   const targets = [...onDefault, ...onHub].map((r) => r.Properties.Targets);
@@ -485,6 +502,8 @@ test('the member template forwards Invoke and change events of each account\'s g
   assert.deepEqual(invoke('222222222222').detail, {
     eventSource: ['lambda.amazonaws.com'],
     eventName: ['Invoke', 'InvokeFunctionUrl'],
+    // Refused calls are dropped in the member account already.
+    errorCode: [{ exists: false }, { 'anything-but': [...ACCESS_DENIED_ERROR_CODES] }],
     resources: { ARN: ['arn:aws:lambda:eu-west-1:222222222222:function:Blog', { prefix: 'arn:aws:lambda:eu-west-1:222222222222:function:Blog:' }] },
   });
   assert.equal(Object.values(rules).find((r) => r.Condition === 'GuardsFunctions')!.Properties.EventPattern.detail.eventCategory[0], 'Management');
@@ -515,7 +534,7 @@ test('the member role trusts only the hub guard\'s role and may only manage its 
     Effect: 'Allow',
     Action: [
       'lambda:GetPolicy', 'lambda:AddPermission', 'lambda:RemovePermission',
-      'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy', 'lambda:ListAliases',
+      'lambda:PutResourcePolicy', 'lambda:DeleteResourcePolicy', 'lambda:ListAliases', 'lambda:ListVersionsByFunction',
     ],
     // Exactly the policies file's ARNs (partition, region and account included), and their aliases and versions.
     Resource: [

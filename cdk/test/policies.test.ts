@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultValidatorCommand, effectiveMode, loadPolicies, VALIDATOR_ENV } from '../lib/policies';
-import { ACCEPT_ALL, FIXTURES, guardTemplate, POLICIES } from './helpers';
+import { App } from 'aws-cdk-lib';
+import { InvokeguardStack } from '../lib/invokeguard-stack';
+import { ACCEPT_ALL, FIXTURES, guardStack, guardTemplate, NO_BUNDLING, POLICIES } from './helpers';
 
 // Stand-in validators: `sh -c SCRIPT sh FILE` gets the policies file as $1, like the Rust CLI.
 const sh = (script: string) => ['sh', '-c', script, 'sh'];
@@ -68,6 +70,10 @@ test('INVOKEGUARD_VALIDATOR replaces the Rust CLI; the default runs `invokeguard
       'cargo', 'run', '--quiet', '--manifest-path', '/repo/Cargo.toml', '--bin', 'invokeguard', '--',
       'validate', '--guard-function', 'invokeguard',
     ]);
+    // With the stack's account and region known at synth, the file is checked against that home.
+    assert.deepEqual(defaultValidatorCommand('/repo/Cargo.toml', 'invokeguard', { account: '123456789012', region: 'eu-west-1' }).slice(-7), [
+      'validate', '--guard-function', 'invokeguard', '--account', '123456789012', '--region', 'eu-west-1',
+    ]);
   } finally {
     if (saved === undefined) delete process.env[VALIDATOR_ENV]; else process.env[VALIDATOR_ENV] = saved;
   }
@@ -78,6 +84,11 @@ test('a missing policies file or one guarding nothing is rejected', () => {
   const empty = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'invokers.json');
   fs.writeFileSync(empty, '{"version":1,"functions":{}}');
   assert.throws(() => loadPolicies(empty, ACCEPT_ALL), /guards no function/);
+});
+
+test('a same-named function in another account or region is not the guard itself', () => {
+  guardStack({ functionName: 'Billing' }, new App({ context: NO_BUNDLING }), { account: '999999999999', region: 'eu-west-1' });
+  guardStack({ functionName: 'Billing' }, new App({ context: NO_BUNDLING }), { account: '123456789012', region: 'us-east-1' });
 });
 
 test('a policies file listing the guard itself is rejected, by name or by ARN', () => {
@@ -103,6 +114,14 @@ test('the Rust validator accepts the fixtures and rejects an unknown field and t
     assert.throws(() => guardTemplate({ policiesFile: bad, validatorCommand: undefined }), /is invalid:\n.*invokers\.json:1:\d+: .*servce/);
     assert.throws(() => guardTemplate({ functionName: 'BlogFunction', validatorCommand: undefined }),
       /is invalid:\n.*"BlogFunction" is the guard function itself/);
+    // One function keyed by its name and by its ARN in the stack's account and region: synth fails, with the place.
+    const twice = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'invokers.json');
+    fs.writeFileSync(twice, '{"version": 1, "functions": {"Blog": {"allow": []},\n "arn:aws:lambda:eu-west-1:123456789012:function:Blog": {"allow": []}}}');
+    assert.throws(() => guardTemplate({ policiesFile: twice, validatorCommand: undefined }),
+      /is invalid:\n.*invokers\.json:2:2: at functions\.arn:aws:lambda:eu-west-1:123456789012:function:Blog: the function is keyed both by its name "Blog"/);
+    // In another account the ARN is another function; with the environment unknown at synth, the guard's init checks it.
+    guardStack({ policiesFile: twice, validatorCommand: undefined }, new App({ context: NO_BUNDLING }), { account: '999999999999', region: 'eu-west-1' });
+    new InvokeguardStack(new App({ context: NO_BUNDLING }), 'Agnostic', { guard: { policiesFile: twice }, athena: false });
   } finally {
     if (saved !== undefined) process.env[VALIDATOR_ENV] = saved;
   }

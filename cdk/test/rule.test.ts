@@ -15,6 +15,8 @@ test('Invoke rule on the default bus matches CloudTrail Invoke and InvokeFunctio
       detail: {
         eventSource: ['lambda.amazonaws.com'],
         eventName: ['Invoke', 'InvokeFunctionUrl'],
+        // Refused calls never reach the guard: no errorCode, or any errorCode but an access denial.
+        errorCode: [{ exists: false }, { 'anything-but': ['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'Client.UnauthorizedOperation'] }],
         resources: {
           ARN: [
             nameArn('BlogFunction'), { prefix: nameArn('BlogFunction', ':') },

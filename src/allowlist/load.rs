@@ -57,10 +57,13 @@ pub struct Allowlist {
     forced_mode: Option<Mode>,
     /// The account and region a name key means; unset, a name matches in any account.
     home: OnceLock<Home>,
+    /// The guard's own function name: with the home, its full ARN, which must not be guarded.
+    guard: Option<String>,
 }
 
 impl Allowlist {
-    /// Reads and validates `path`; `guard` is the guard's own function name, which must not be guarded.
+    /// Reads and validates `path`; `guard` is the guard's own function name, which must not be
+    /// guarded: a name key of that name now, an ARN key of its home ARN once the home is set.
     pub fn load(path: &Path, guard: Option<&str>) -> Result<Self, AllowlistError> {
         let file = path.display().to_string();
         let meta = std::fs::metadata(path).map_err(|source| AllowlistError::Read {
@@ -116,34 +119,57 @@ impl Allowlist {
             invalid(path, err.into_inner())
         })?;
         de.end().map_err(|e| invalid("(root)".to_owned(), e))?;
-        if let Some(guard) = guard
-            && let Some(key) = file.functions.0.keys().find(|k| k.name() == guard)
-        {
-            let (line, column) = locate_key(text, key.as_str());
-            return Err(AllowlistError::Invalid {
-                file: origin.to_owned(),
-                line,
-                column,
-                path: format!("functions.{key}"),
-                message: format!(
-                    "{guard:?} is the guard function itself; it must not guard its own policy"
-                ),
-            });
-        }
-        Ok(Allowlist {
+        let allowlist = Allowlist {
             file,
             origin: origin.to_owned(),
             text: text.to_owned(),
             forced_mode: None,
             home: OnceLock::new(),
-        })
+            guard: guard.map(str::to_owned),
+        };
+        // A name key means the function in the guard's home; an ARN key of another account or
+        // region that happens to carry the guard's name is someone else's function.
+        if let Some(guard) = guard
+            && let Some((key, _)) = allowlist
+                .functions()
+                .find(|(k, _)| k.arn().is_none() && k.as_str() == guard)
+        {
+            return Err(allowlist.guards_the_guard(key, guard));
+        }
+        Ok(allowlist)
+    }
+
+    fn guards_the_guard(&self, key: &FunctionKey, guard: &str) -> AllowlistError {
+        let (line, column) = locate_key(&self.text, key.as_str());
+        AllowlistError::Invalid {
+            file: self.origin.clone(),
+            line,
+            column,
+            path: format!("functions.{key}"),
+            message: format!(
+                "{guard:?} is the guard function itself; it must not guard its own policy"
+            ),
+        }
     }
 
     /// Sets the home account and region (once; a later call must name the same home) and
-    /// checks that no function is keyed both by name and by its ARN there.
+    /// checks that no function is keyed both by name and by its ARN there, and that no ARN key
+    /// is the guard's own ARN.
     pub fn set_home(&self, home: Home) -> Result<(), AllowlistError> {
-        if self.home.get() == Some(&home) {
-            return Ok(());
+        match self.home.get() {
+            Some(set) if *set == home => return Ok(()),
+            Some(set) => {
+                return Err(AllowlistError::Home(format!(
+                    "the home is {set}, but {home} was given (the function's ARN and INVOKEGUARD_HOME_ACCOUNT/AWS_REGION must agree)"
+                )));
+            }
+            None => {}
+        }
+        if let Some(guard) = &self.guard {
+            let own = home.function_arn(guard);
+            if let Some((key, _)) = self.functions().find(|(k, _)| k.arn() == Some(&own)) {
+                return Err(self.guards_the_guard(key, guard));
+            }
         }
         for (key, _) in self.functions() {
             let Some(arn) = key.arn() else { continue };
@@ -164,15 +190,40 @@ impl Allowlist {
                 });
             }
         }
-        match self.home.get() {
-            Some(set) if *set != home => Err(AllowlistError::Home(format!(
-                "the home was {set}, now {home}"
-            ))),
-            Some(_) => Ok(()),
-            None => {
-                let _ = self.home.set(home);
-                Ok(())
+        match self.home.set(home.clone()) {
+            Ok(()) => Ok(()),
+            // Another thread set it meanwhile: the same home is fine, another is not.
+            Err(_) => match self.home.get() {
+                Some(set) if *set != home => Err(AllowlistError::Home(format!(
+                    "the home is {set}, but {home} was given"
+                ))),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// The guard's own name, for an allowlist read without it (the guard is told by its settings).
+    pub fn knowing_guard(mut self, name: &str) -> Self {
+        self.guard.get_or_insert_with(|| name.to_owned());
+        self
+    }
+
+    /// True when `function` (a name, meaning the home's, or an unqualified ARN) is the guard's own.
+    pub fn is_guard(&self, function: &str) -> bool {
+        let Some(guard) = &self.guard else {
+            return false;
+        };
+        match (super::ids::lambda_arn_name(function), self.home()) {
+            (None, _) => function == guard,
+            (Some(_), Some(home)) => {
+                let own = home.function_arn(guard);
+                function == own
+                    || function
+                        .strip_prefix(own.as_str())
+                        .is_some_and(|q| q.starts_with(':'))
             }
+            // No home yet: an ARN of that name may be the guard; the caller takes the safe side.
+            (Some(name), None) => name == guard,
         }
     }
 
@@ -395,6 +446,81 @@ mod tests {
         assert_eq!(
             e,
             "p.json:2:16: at functions.guard: \"guard\" is the guard function itself; it must not guard its own policy"
+        );
+    }
+
+    fn home(account: &str, region: &str) -> Home {
+        Home::new("aws", region, account).expect("home")
+    }
+
+    #[test]
+    fn the_guard_is_known_by_its_full_arn_once_the_home_is_set() {
+        let own = "arn:aws:lambda:eu-west-1:111122223333:function:guard";
+        let text = format!(
+            "{{\"version\": 1, \"functions\": {{\"Blog\": {{\"allow\": []}},\n \"{own}\": {{\"allow\": []}}}}}}"
+        );
+        let p = Allowlist::from_json(&text, "p.json", Some("guard")).expect("no home yet");
+        let e = p
+            .set_home(home("111122223333", "eu-west-1"))
+            .expect_err("its own ARN")
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "p.json:2:2: at functions.{own}: \"guard\" is the guard function itself; it must not guard its own policy"
+            )
+        );
+        assert!(p.home().is_none(), "a refused home is not kept");
+        // A same-named function in another account or region is not the guard.
+        for other in [
+            "arn:aws:lambda:eu-west-1:999999999999:function:guard",
+            "arn:aws:lambda:us-east-1:111122223333:function:guard",
+        ] {
+            let text =
+                format!("{{\"version\": 1, \"functions\": {{\"{other}\": {{\"allow\": []}}}}}}");
+            let p = Allowlist::from_json(&text, "p.json", Some("guard")).expect("valid");
+            p.set_home(home("111122223333", "eu-west-1"))
+                .unwrap_or_else(|e| panic!("{other}: {e}"));
+            assert!(!p.is_guard(other), "{other}");
+            assert!(p.is_guard(own) && p.is_guard(&format!("{own}:live")) && p.is_guard("guard"));
+        }
+    }
+
+    #[test]
+    fn a_function_keyed_by_name_and_by_its_home_arn_is_rejected_with_its_place() {
+        let text = "{\"version\": 1, \"functions\": {\"Blog\": {\"allow\": []},\n  \"arn:aws:lambda:eu-west-1:111122223333:function:Blog\": {\"allow\": []}}}";
+        let p = Allowlist::from_json(text, "p.json", None).expect("no home: no duplicate");
+        let e = p
+            .set_home(home("111122223333", "eu-west-1"))
+            .expect_err("duplicate at home")
+            .to_string();
+        assert!(
+            e.starts_with(
+                "p.json:2:3: at functions.arn:aws:lambda:eu-west-1:111122223333:function:Blog: "
+            ),
+            "{e}"
+        );
+        assert!(e.contains("keyed both by its name \"Blog\""), "{e}");
+        let elsewhere = Allowlist::from_json(text, "p.json", None).expect("valid");
+        elsewhere
+            .set_home(home("111122223333", "us-east-1"))
+            .expect("the ARN is another region's Blog");
+    }
+
+    #[test]
+    fn a_second_home_must_be_the_first() {
+        let p =
+            Allowlist::from_json(r#"{"version": 1, "functions": {}}"#, "p", None).expect("valid");
+        p.set_home(home("111122223333", "eu-west-1"))
+            .expect("first");
+        p.set_home(home("111122223333", "eu-west-1")).expect("same");
+        let e = p
+            .set_home(home("999999999999", "eu-west-1"))
+            .expect_err("another")
+            .to_string();
+        assert!(
+            e.contains("aws eu-west-1 111122223333") && e.contains("999999999999"),
+            "{e}"
         );
     }
 

@@ -13,7 +13,8 @@ fn main() -> ExitCode {
         Command::Validate {
             file,
             guard_function,
-        } => validate(&file, guard_function.as_deref(), &mut err),
+            home,
+        } => validate(&file, guard_function.as_deref(), &home, &mut err),
         Command::Check {
             policies,
             home,

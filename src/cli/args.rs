@@ -20,6 +20,10 @@ pub enum Command {
         /// The guard's own function name, which the file must not guard.
         #[arg(long)]
         guard_function: Option<String>,
+        /// With both: the home a name key means, so a function keyed by its name and by its ARN
+        /// there, or the guard's own ARN, is an error here rather than in the Lambda.
+        #[command(flatten)]
+        home: HomeArgs,
     },
     /// Judge CloudTrail records, one JSON verdict per line (a summary of the violations on a
     /// terminal). Exit 1 when any is a violation.

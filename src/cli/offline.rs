@@ -12,8 +12,14 @@ use crate::home::Home;
 use crate::plan::plan;
 use crate::resource_policy::ResourcePolicy;
 
-pub fn validate(file: &Path, guard: Option<&str>, err: &mut dyn Write) -> Result<Exit, CliError> {
+pub fn validate(
+    file: &Path,
+    guard: Option<&str>,
+    home: &HomeArgs,
+    err: &mut dyn Write,
+) -> Result<Exit, CliError> {
     let policies = Allowlist::load(file, guard)?;
+    set_offline_home(&policies, home)?;
     for w in policies.warnings() {
         let _ = writeln!(
             err,

@@ -173,6 +173,10 @@ enum Applied {
 impl<A: Aws> Guard<A> {
     pub fn new(policies: Allowlist, aws: A, sink: Arc<dyn LogSink>, settings: Settings) -> Self {
         let coalescer = Coalescer::new(settings.verified_ttl);
+        let policies = match &settings.guard_function {
+            Some(name) => policies.knowing_guard(name),
+            None => policies,
+        };
         if let Some(home) = policies.home() {
             aws.set_home(home);
         }
@@ -194,13 +198,17 @@ impl<A: Aws> Guard<A> {
     }
 
     /// Sets the home account and region from the guard's own function ARN (the Lambda
-    /// context's), on the first event; a later event with the same ARN costs a comparison.
+    /// context's), on the first event; a later event with the same ARN costs a comparison. An
+    /// ARN that disagrees with the home set at init fails the event and changes nothing.
     pub fn set_home_from_arn(&self, own_arn: &str, request_id: &str) -> Result<(), GuardError> {
         let result = crate::home::Home::from_function_arn(own_arn)
             .map_err(|e| e.to_string())
             .and_then(|home| {
+                self.policies
+                    .set_home(home.clone())
+                    .map_err(|e| format!("{e} (invoked as {own_arn})"))?;
                 self.aws.set_home(&home);
-                self.policies.set_home(home).map_err(|e| e.to_string())
+                Ok(())
             });
         result.map_err(|e| {
             self.bare_error(request_id, &e);
@@ -650,9 +658,8 @@ impl<A: Aws> Guard<A> {
         tally: &mut Tally,
         trigger: Trigger,
     ) -> Result<(), GuardError> {
-        let name =
-            crate::allowlist::ids::lambda_arn_name(&t.api_function).unwrap_or(&t.api_function);
-        if self.settings.guard_function.as_deref() == Some(name) {
+        // Known by its full ARN: a member account's function of the same name is not the guard.
+        if self.policies.is_guard(&t.api_function) {
             t.error_line(
                 Level::Error,
                 "refusing to edit the guard's own resource policy",

@@ -29,8 +29,13 @@ impl<A: Aws> Guard<A> {
         let guarded = self
             .policies
             .lookup(&change.function.name, change.function.arn.as_deref());
-        let is_guard =
-            self.settings.guard_function.as_deref() == Some(change.function.name.as_str());
+        let is_guard = self.policies.is_guard(
+            change
+                .function
+                .arn
+                .as_deref()
+                .unwrap_or(&change.function.name),
+        );
         let mode = guarded.map_or(Mode::Enforce, |(_, f)| self.policies.mode_for(f));
         let subject = Subject {
             input,
