@@ -10,7 +10,7 @@ use invokeguard::plan::plan;
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;
 use invokeguard::verdict::decide;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::hint::black_box;
 
 fn policies() -> Allowlist {
@@ -48,6 +48,22 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+fn bench_plan(c: &mut Criterion, policies: &Allowlist, n: usize) {
+    let statements: Vec<_> = (0..n)
+        .map(|i| {
+            json!({"Sid": format!("s{i}"), "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                   "Action": "lambda:InvokeFunction",
+                   "Condition": {"ArnLike": {"AWS:SourceArn": format!("arn:aws:sns:us-east-1:111111111111:t{i}")}}})
+        })
+        .collect();
+    bench_plan_of(
+        c,
+        policies,
+        &format!("plan: {n}-statement policy"),
+        statements,
+    );
+}
+
 /// Statements narrower than an entry are kept, so the proof evaluates requests against all of
 /// them: the proof's cost grows with the square of the kept statements. (A Lambda policy holds
 /// at most 20 KB, about a hundred such statements.)
@@ -59,43 +75,18 @@ fn bench_kept(c: &mut Criterion, policies: &Allowlist, n: usize) {
                    "Condition": {"StringEquals": {"aws:SourceVpce": format!("vpce-{i}")}}})
         })
         .collect();
-    let current = ResourcePolicy::from_value(&json!({"Statement": statements}))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let allow = policies
-        .lookup("function239", None)
-        .map(|(_, f)| f.allow.clone())
-        .unwrap_or_default();
-    c.bench_function(
-        &format!("plan and proof: {n} kept narrower statements"),
-        |b| {
-            b.iter(|| {
-                plan(
-                    "function239",
-                    None,
-                    black_box(&allow),
-                    black_box(&current),
-                    Apply::Permissions,
-                )
-            })
-        },
-    );
+    let label = format!("plan and proof: {n} kept narrower statements");
+    bench_plan_of(c, policies, &label, statements);
 }
 
-fn bench_plan(c: &mut Criterion, policies: &Allowlist, n: usize) {
-    let statements: Vec<_> = (0..n)
-        .map(|i| {
-            json!({"Sid": format!("s{i}"), "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-                   "Action": "lambda:InvokeFunction",
-                   "Condition": {"ArnLike": {"AWS:SourceArn": format!("arn:aws:sns:us-east-1:111111111111:t{i}")}}})
-        })
-        .collect();
+fn bench_plan_of(c: &mut Criterion, policies: &Allowlist, label: &str, statements: Vec<Value>) {
     let current = ResourcePolicy::from_value(&json!({"Statement": statements}))
         .unwrap_or_else(|e| panic!("{e}"));
     let allow = policies
         .lookup("function239", None)
         .map(|(_, f)| f.allow.clone())
         .unwrap_or_default();
-    c.bench_function(&format!("plan: {n}-statement policy"), |b| {
+    c.bench_function(label, |b| {
         b.iter(|| {
             plan(
                 "function239",

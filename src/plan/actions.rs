@@ -187,12 +187,7 @@ pub fn without_invoke(s: &Statement) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource_policy::ResourcePolicy;
-
-    fn statement(text: &str) -> Statement {
-        let p = ResourcePolicy::parse(&format!(r#"{{"Statement": [{text}]}}"#)).expect("parses");
-        p.statements.into_iter().next().expect("one statement")
-    }
+    use crate::plan::fixtures::statement;
 
     #[test]
     fn invoke_is_found_behind_wildcards_lists_and_not_action() {

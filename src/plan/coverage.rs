@@ -299,28 +299,16 @@ fn restricted_to(s: &Statement, key: &str, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allowlist::Allowlist;
-    use crate::resource_policy::ResourcePolicy;
+    use crate::plan::fixtures::{allow, statement};
 
     const FN: &str = "arn:aws:lambda:us-east-1:111122223333:function:f";
 
     fn wants_of(entries: &str) -> Vec<Want> {
-        let text = format!(r#"{{"version": 1, "functions": {{"f": {{"allow": {entries}}}}}}}"#);
-        let p = Allowlist::from_json(&text, "p", None).expect("valid");
-        let allow = p
-            .lookup("f", None)
-            .map(|(_, f)| f.allow.clone())
-            .unwrap_or_default();
-        allow
+        allow(entries)
             .iter()
             .enumerate()
             .flat_map(|(i, e)| wants(i, e))
             .collect()
-    }
-
-    fn statement(text: &str) -> Statement {
-        let p = ResourcePolicy::parse(&format!(r#"{{"Statement": [{text}]}}"#)).expect("parses");
-        p.statements.into_iter().next().expect("one")
     }
 
     fn fun() -> Resource {

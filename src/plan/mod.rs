@@ -20,6 +20,8 @@ use crate::resource_policy::{Principal, ResourcePolicy, Statement};
 
 mod actions;
 mod coverage;
+#[cfg(test)]
+mod fixtures;
 mod proof;
 
 pub use actions::{
@@ -494,20 +496,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{allow, doc};
     use super::*;
-    use crate::allowlist::Allowlist;
-
-    fn allow(entries: &str) -> Vec<AllowEntry> {
-        let text = format!(r#"{{"version": 1, "functions": {{"f": {{"allow": {entries}}}}}}}"#);
-        let p = Allowlist::from_json(&text, "p", None).expect("valid");
-        p.lookup("f", None)
-            .map(|(_, f)| f.allow.clone())
-            .unwrap_or_default()
-    }
-
-    fn doc(statements: &str) -> ResourcePolicy {
-        ResourcePolicy::parse(&format!(r#"{{"Statement": {statements}}}"#)).expect("parses")
-    }
 
     fn plan_of(allow: &[AllowEntry], current: &ResourcePolicy) -> Plan {
         plan("f", None, allow, current, Apply::Permissions)

@@ -290,22 +290,10 @@ fn probes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allowlist::Allowlist;
     use crate::plan::coverage::wants;
+    use crate::plan::fixtures::{allow, doc};
 
     const FN: &str = "arn:aws:lambda:us-east-1:111122223333:function:f";
-
-    fn allow(entries: &str) -> Vec<AllowEntry> {
-        let text = format!(r#"{{"version": 1, "functions": {{"f": {{"allow": {entries}}}}}}}"#);
-        let p = Allowlist::from_json(&text, "p", None).expect("valid");
-        p.lookup("f", None)
-            .map(|(_, f)| f.allow.clone())
-            .unwrap_or_default()
-    }
-
-    fn doc(statements: &str) -> ResourcePolicy {
-        ResourcePolicy::parse(&format!(r#"{{"Statement": {statements}}}"#)).expect("parses")
-    }
 
     fn check(entries: &str, desired: &str) -> Result<(), String> {
         let allow = allow(entries);
