@@ -6,6 +6,9 @@ mod invocation;
 
 pub use change::{CHANGE_EVENTS, Change, change, change_kind};
 pub use input::{
-    FoundRecord, InputError, MAX_INPUT_BYTES, for_each_record, parse_input, records_in_value,
+    FoundRecord, InputError, MAX_INPUT_BYTES, MAX_RECORD_BYTES, ReadOptions, for_each_record,
+    parse_input, read_records, records_in_value,
 };
-pub use invocation::{Caller, CallerKind, FunctionRef, Invocation, RecordError, invocation};
+pub use invocation::{
+    Caller, CallerKind, FunctionRef, Invocation, RecordError, invocation, is_refusal,
+};
