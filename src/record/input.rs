@@ -131,30 +131,10 @@ pub fn read_records<R: Read>(
     opts: ReadOptions,
     visit: &mut dyn FnMut(Result<FoundRecord, InputError>) -> Result<(), InputError>,
 ) -> Result<usize, InputError> {
-    let mut input = input;
-    // The magic number is read first and put back in front of the rest.
-    let mut head = [0u8; 2];
-    let mut got = 0;
-    while got < head.len() {
-        match input.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(InputError::Read {
-                    origin: origin.to_owned(),
-                    source,
-                });
-            }
-        }
-    }
-    let gzip = head[..got] == GZIP_MAGIC;
-    let whole = std::io::Cursor::new(head).take(got as u64).chain(input);
-    let inner: Box<dyn Read + '_> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(whole))
-    } else {
-        Box::new(whole)
-    };
+    let (gzip, inner) = decode(input).map_err(|source| InputError::Read {
+        origin: origin.to_owned(),
+        source,
+    })?;
     let decoded = RefCell::new(Decompressed {
         inner: inner.take(MAX_INPUT_BYTES + 1),
         read: 0,
@@ -162,13 +142,7 @@ pub fn read_records<R: Read>(
         origin,
         gzip,
     });
-    let position = Position {
-        read: Cell::new(0),
-        mark: Cell::new(0),
-        guarding: Cell::new(false),
-        broke: Cell::new(false),
-        limit: opts.max_record_bytes,
-    };
+    let position = Position::new(opts.max_record_bytes);
     let mut sink = Sink {
         origin,
         visit,
@@ -222,10 +196,7 @@ pub fn read_records<R: Read>(
     };
     // The reader goes by value: serde_json reads a byte at a time, which an owned `BufReader`
     // serves from its buffer far faster than a borrowed one.
-    let mut de = serde_json::Deserializer::from_reader(Counting {
-        inner: reader,
-        position: &position,
-    });
+    let mut de = serde_json::Deserializer::from_reader(Counting::new(reader, &position));
     let parsed = read_top(&mut de, &mut sink);
     drop(de);
     if sink.stopped.is_none() {
@@ -238,6 +209,28 @@ pub fn read_records<R: Read>(
     sink.finish(parsed, offset)
 }
 
+/// The input as JSON text: gzip (told by its magic number, which is read and put back) is
+/// decompressed as a stream. Whether it was gzip, for the errors.
+pub(super) fn decode<'r, R: Read + 'r>(mut input: R) -> std::io::Result<(bool, Box<dyn Read + 'r>)> {
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < head.len() {
+        match input.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let gzip = head[..got] == GZIP_MAGIC;
+    let whole = std::io::Cursor::new(head).take(got as u64).chain(input);
+    Ok(if gzip {
+        (true, Box::new(flate2::read::MultiGzDecoder::new(whole)))
+    } else {
+        (false, Box::new(whole))
+    })
+}
+
 /// The records inside an already-parsed JSON value (a Lambda event).
 pub fn records_in_value(value: Value, origin: &str) -> Result<Vec<FoundRecord>, InputError> {
     let mut out = Vec::new();
@@ -246,7 +239,7 @@ pub fn records_in_value(value: Value, origin: &str) -> Result<Vec<FoundRecord>, 
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const READ_BUFFER_BYTES: usize = 64 * 1024;
+pub(super) const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 fn empty(origin: &str) -> InputError {
     InputError::Empty {
@@ -386,7 +379,7 @@ impl<R: Read> Read for Shared<'_, R> {
 
 /// How far serde_json has read, and where the record being built began: the cap on one record
 /// is enforced on the JSON text read, not on what was built from it.
-struct Position {
+pub(super) struct Position {
     read: Cell<u64>,
     mark: Cell<u64>,
     /// Set while a record is being built (not while it is being stepped over).
@@ -397,25 +390,50 @@ struct Position {
 }
 
 impl Position {
-    fn start_record(&self) {
+    pub(super) fn new(limit: u64) -> Position {
+        Position {
+            read: Cell::new(0),
+            mark: Cell::new(0),
+            guarding: Cell::new(false),
+            broke: Cell::new(false),
+            limit,
+        }
+    }
+
+    pub(super) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes read since the record began.
+    pub(super) fn in_record(&self) -> u64 {
+        self.read.get() - self.mark.get()
+    }
+
+    pub(super) fn start_record(&self) {
         self.mark.set(self.read.get());
         self.guarding.set(true);
     }
 
-    fn end_record(&self) {
+    pub(super) fn end_record(&self) {
         self.guarding.set(false);
     }
 
     fn over(&self) -> bool {
-        self.read.get() - self.mark.get() > self.limit
+        self.in_record() > self.limit
     }
 }
 
 /// Counts what serde_json reads; while a record is built, a single value (which serde_json
 /// holds whole before handing it on) may not run past twice the cap.
-struct Counting<'p, R> {
+pub(super) struct Counting<'p, R> {
     inner: R,
     position: &'p Position,
+}
+
+impl<'p, R> Counting<'p, R> {
+    pub(super) fn new(inner: R, position: &'p Position) -> Self {
+        Counting { inner, position }
+    }
 }
 
 impl<R: Read> Read for Counting<'_, R> {
@@ -912,8 +930,9 @@ fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     Ok(())
 }
 
-/// Reads a value as [`Value`] would (same syntax checks, same recursion limit) and keeps nothing.
-struct Skip;
+/// Reads a value as [`Value`] would (same syntax, UTF-8 and escape checks, same recursion
+/// limit) and keeps nothing.
+pub(super) struct Skip;
 
 impl<'de> DeserializeSeed<'de> for Skip {
     type Value = ();

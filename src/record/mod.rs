@@ -1,10 +1,12 @@
 //! CloudTrail records: unwrapping the input and reading what an Invoke record says.
 
 mod change;
+mod fast;
 mod input;
 mod invocation;
 
 pub use change::{CHANGE_EVENTS, Change, change, change_kind};
+pub use fast::{NotTyped, read_typed};
 pub use input::{
     FoundRecord, InputError, MAX_INPUT_BYTES, MAX_RECORD_BYTES, ReadOptions, for_each_record,
     parse_input, read_records, records_in_value,
