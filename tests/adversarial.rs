@@ -23,20 +23,28 @@ fn policies() -> Allowlist {
 
 #[test]
 fn a_record_under_the_cap_is_judged_and_one_over_it_is_reported_by_position() {
-    let rec = |filler: usize| json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": "big",
+    let rec = |filler: usize| {
+        json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": "big",
         "recipientAccountId": "123456789012",
         "userIdentity": {"type": "AWSAccount", "accountId": "444455556666"},
         "requestParameters": {"clientContext": "x".repeat(filler), "functionName": "f"},
-        "resources": [{"ARN": "arn:aws:lambda:us-east-1:123456789012:function:f"}]});
-    let near = rec(MAX_RECORD_BYTES as usize - 1024).to_string().into_bytes();
+        "resources": [{"ARN": "arn:aws:lambda:us-east-1:123456789012:function:f"}]})
+    };
+    let near = rec(MAX_RECORD_BYTES as usize - 1024)
+        .to_string()
+        .into_bytes();
     let found = parse_input(&near, "big").unwrap();
     let v = decide(&policies(), &invocation(&found[0].record).unwrap());
     assert_eq!((v.verdict, v.fixable), (Outcome::Violation, Some(true)));
-    let trail = json!({"Records": [rec(10 * 1024 * 1024)]}).to_string().into_bytes();
+    let trail = json!({"Records": [rec(10 * 1024 * 1024)]})
+        .to_string()
+        .into_bytes();
     let err = parse_input(&trail, "big").unwrap_err().to_string();
     assert_eq!(
         err,
-        format!("big: at Records[0]: the record holds a value of more than {MAX_RECORD_BYTES} bytes; the rest of the input is not read")
+        format!(
+            "big: at Records[0]: the record holds a value of more than {MAX_RECORD_BYTES} bytes; the rest of the input is not read"
+        )
     );
 }
 

@@ -106,11 +106,7 @@ async fn a_record_over_the_cap_is_named_and_the_violation_after_it_is_fixed() {
     let aws = MemoryAws::with_functions(&["f"]);
     open_policy(&aws);
     let file = json!({"Records": [oversized("huge"), invoke("after", "999999999999", None)]});
-    aws.put_object(
-        "trail-bucket",
-        TRAIL_KEY,
-        gzip(file.to_string().as_bytes()),
-    );
+    aws.put_object("trail-bucket", TRAIL_KEY, gzip(file.to_string().as_bytes()));
     let (g, sink) = guard(aws);
     let err = g
         .handle_event(object_created(), "req")
@@ -133,14 +129,9 @@ async fn a_single_value_over_the_cap_fails_the_file_visibly_after_handling_what_
     let aws = MemoryAws::with_functions(&["f"]);
     open_policy(&aws);
     let mut huge = invoke("huge", "999999999999", None);
-    huge["requestParameters"] =
-        json!({ "payload": "x".repeat(3 * MAX_RECORD_BYTES as usize) });
+    huge["requestParameters"] = json!({ "payload": "x".repeat(3 * MAX_RECORD_BYTES as usize) });
     let file = json!({"Records": [invoke("before", "999999999999", None), huge]});
-    aws.put_object(
-        "trail-bucket",
-        TRAIL_KEY,
-        gzip(file.to_string().as_bytes()),
-    );
+    aws.put_object("trail-bucket", TRAIL_KEY, gzip(file.to_string().as_bytes()));
     let (g, _) = guard(aws);
     let err = g
         .handle_event(object_created(), "req")
@@ -223,13 +214,20 @@ fn check_writes_verdicts_in_input_order_across_files_judged_in_parallel() {
             .iter()
             .enumerate()
             .map(|(i, id)| {
-                let account = if i % 2 == 0 { "999999999999" } else { "222233334444" };
+                let account = if i % 2 == 0 {
+                    "999999999999"
+                } else {
+                    "222233334444"
+                };
                 invoke(id, account, None)
             })
             .collect();
         let path = dir.path().join(format!("{n}.json.gz"));
-        std::fs::write(&path, gzip(json!({ "Records": records }).to_string().as_bytes()))
-            .unwrap();
+        std::fs::write(
+            &path,
+            gzip(json!({ "Records": records }).to_string().as_bytes()),
+        )
+        .unwrap();
         files.push(path);
         expected.extend(ids);
     }
@@ -240,7 +238,11 @@ fn check_writes_verdicts_in_input_order_across_files_judged_in_parallel() {
         .collect();
     odd.insert(1500, json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": "bad", "userIdentity": 5}));
     let path = dir.path().join("odd.json.gz");
-    std::fs::write(&path, gzip(json!({ "Records": odd }).to_string().as_bytes())).unwrap();
+    std::fs::write(
+        &path,
+        gzip(json!({ "Records": odd }).to_string().as_bytes()),
+    )
+    .unwrap();
     files.push(path);
     expected.extend((0..2000).map(|i| format!("odd-{i}")));
     let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();

@@ -333,7 +333,9 @@ fn work(policies: &Allowlist, jobs: &Mutex<Receiver<Job>>) {
         let mut lines = Lines::to(job.done.clone());
         let result = match job.body {
             Body::Path(path) => judge_path(policies, &path, &mut lines),
-            Body::Bytes { origin, bytes } => judge(policies, &Source::Bytes(&bytes), &origin, &mut lines),
+            Body::Bytes { origin, bytes } => {
+                judge(policies, &Source::Bytes(&bytes), &origin, &mut lines)
+            }
             Body::Failed(message) => FileResult::failed(message),
         };
         lines.finish(result);

@@ -27,10 +27,8 @@ pub fn read_typed<R: Read>(
 ) -> Result<(), NotTyped> {
     let (_, decoded) = decode(input).map_err(|_| NotTyped)?;
     let position = Position::new(opts.max_record_bytes);
-    let reader = BufReader::with_capacity(
-        READ_BUFFER_BYTES,
-        decoded.take(super::MAX_INPUT_BYTES + 1),
-    );
+    let reader =
+        BufReader::with_capacity(READ_BUFFER_BYTES, decoded.take(super::MAX_INPUT_BYTES + 1));
     let mut de = serde_json::Deserializer::from_reader(Counting::new(reader, &position));
     de.deserialize_any(TopVisitor {
         visit,
@@ -608,4 +606,3 @@ impl<'de> Visitor<'de> for Key {
         Ok(self.0.iter().position(|n| *n == v))
     }
 }
-

@@ -111,7 +111,9 @@ pub fn for_each_record(
     origin: &str,
     visit: &mut dyn FnMut(FoundRecord) -> Result<(), InputError>,
 ) -> Result<usize, InputError> {
-    read_records(bytes, origin, ReadOptions::default(), &mut |item| visit(item?))
+    read_records(bytes, origin, ReadOptions::default(), &mut |item| {
+        visit(item?)
+    })
 }
 
 /// The one record reader: reads `input` (gzip is detected by its magic number and decompressed
@@ -156,44 +158,43 @@ pub fn read_records<R: Read>(
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, Shared(&decoded));
     // Leading whitespace is consumed here (counting lines and columns, so that JSON errors keep
     // their positions) to tell empty input apart without holding it.
-    let offset = match skip_json_whitespace(&mut reader) {
-        Ok(Lead::Json(offset)) => offset,
-        Ok(Lead::Eof) => {
-            if let Some(failure) = decoded.borrow_mut().drain() {
-                return Err(failure);
+    let offset =
+        match skip_json_whitespace(&mut reader) {
+            Ok(Lead::Json(offset)) => offset,
+            Ok(Lead::Eof) => {
+                if let Some(failure) = decoded.borrow_mut().drain() {
+                    return Err(failure);
+                }
+                return Err(empty(origin));
             }
-            return Err(empty(origin));
-        }
-        Ok(Lead::FormFeed(offset)) => {
-            // Not JSON whitespace, but blank all the same: input that is nothing else is empty.
-            let blank = rest_is_blank(&mut reader);
-            if let Some(failure) = decoded.borrow_mut().drain() {
-                return Err(failure);
-            }
-            return Err(match blank {
-                Ok(true) => empty(origin),
-                _ => match serde_json::from_slice::<Value>(b"\x0c") {
-                    Err(e) => json_error(&e, origin, offset),
-                    Ok(_) => InputError::Json {
-                        origin: origin.to_owned(),
-                        line: offset.lines + 1,
-                        column: offset.columns + 1,
-                        message: "expected value".to_owned(),
+            Ok(Lead::FormFeed(offset)) => {
+                // Not JSON whitespace, but blank all the same: input that is nothing else is empty.
+                let blank = rest_is_blank(&mut reader);
+                if let Some(failure) = decoded.borrow_mut().drain() {
+                    return Err(failure);
+                }
+                return Err(match blank {
+                    Ok(true) => empty(origin),
+                    _ => match serde_json::from_slice::<Value>(b"\x0c") {
+                        Err(e) => json_error(&e, origin, offset),
+                        Ok(_) => InputError::Json {
+                            origin: origin.to_owned(),
+                            line: offset.lines + 1,
+                            column: offset.columns + 1,
+                            message: "expected value".to_owned(),
+                        },
                     },
-                },
-            });
-        }
-        Err(source) => {
-            return Err(decoded
-                .borrow_mut()
-                .failure
-                .take()
-                .unwrap_or_else(|| InputError::Read {
-                    origin: origin.to_owned(),
-                    source,
+                });
+            }
+            Err(source) => {
+                return Err(decoded.borrow_mut().failure.take().unwrap_or_else(|| {
+                    InputError::Read {
+                        origin: origin.to_owned(),
+                        source,
+                    }
                 }));
-        }
-    };
+            }
+        };
     // The reader goes by value: serde_json reads a byte at a time, which an owned `BufReader`
     // serves from its buffer far faster than a borrowed one.
     let mut de = serde_json::Deserializer::from_reader(Counting::new(reader, &position));
@@ -211,7 +212,9 @@ pub fn read_records<R: Read>(
 
 /// The input as JSON text: gzip (told by its magic number, which is read and put back) is
 /// decompressed as a stream. Whether it was gzip, for the errors.
-pub(super) fn decode<'r, R: Read + 'r>(mut input: R) -> std::io::Result<(bool, Box<dyn Read + 'r>)> {
+pub(super) fn decode<'r, R: Read + 'r>(
+    mut input: R,
+) -> std::io::Result<(bool, Box<dyn Read + 'r>)> {
     let mut head = [0u8; 2];
     let mut got = 0;
     while got < head.len() {

@@ -433,7 +433,12 @@ impl Discovery for LazyAws {
 }
 
 impl Objects for LazyAws {
-    async fn get_object(&self, bucket: &str, key: &str, limit: u64) -> Result<ObjectBody, ApiError> {
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u64,
+    ) -> Result<ObjectBody, ApiError> {
         let out = self
             .clients()
             .await

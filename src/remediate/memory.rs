@@ -330,7 +330,12 @@ impl Discovery for MemoryAws {
 }
 
 impl Objects for MemoryAws {
-    async fn get_object(&self, bucket: &str, key: &str, limit: u64) -> Result<ObjectBody, ApiError> {
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u64,
+    ) -> Result<ObjectBody, ApiError> {
         let mut st = self.lock();
         st.calls
             .push(Call::GetObject(bucket.to_owned(), key.to_owned()));

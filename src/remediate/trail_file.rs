@@ -138,7 +138,10 @@ impl<A: Aws> Guard<A> {
         let mut first_error = None;
         while let Some(item) = rx.recv().await {
             let result = match item {
-                Ok(record) => self.handle_trail_record(&record, &origin, request_id, report).await,
+                Ok(record) => {
+                    self.handle_trail_record(&record, &origin, request_id, report)
+                        .await
+                }
                 Err(e) => {
                     // A record over the cap: named, counted as an error of the file, and the
                     // records after it are still handled.
