@@ -400,6 +400,8 @@ const CHUNK_BYTES: usize = 64 * 1024;
 pub(crate) struct Lines {
     buf: Vec<u8>,
     to: Option<SyncSender<Piece>>,
+    /// Lines go to the writer (and are dropped once it has stopped), else they are kept.
+    streaming: bool,
     kept_errors: Vec<String>,
     /// Verdict lines not to write again: the typed pass wrote them before it handed the input
     /// to the reference path, which yields the same lines first.
@@ -412,6 +414,7 @@ impl Lines {
         Lines {
             buf: Vec::new(),
             to: Some(tx),
+            streaming: true,
             kept_errors: Vec::new(),
             skip: 0,
             written: 0,
@@ -423,6 +426,7 @@ impl Lines {
         Lines {
             buf: Vec::new(),
             to: None,
+            streaming: false,
             kept_errors: Vec::new(),
             skip: 0,
             written: 0,
@@ -445,12 +449,11 @@ impl Lines {
 
     fn error(&mut self, res: &mut FileResult, line: String) {
         res.bad = true;
-        match &self.to {
-            Some(_) => {
-                self.flush();
-                self.send(Piece::Err(line));
-            }
-            None => self.kept_errors.push(line),
+        if self.streaming {
+            self.flush();
+            self.send(Piece::Err(line));
+        } else {
+            self.kept_errors.push(line);
         }
     }
 
@@ -461,7 +464,7 @@ impl Lines {
     }
 
     fn flush(&mut self) {
-        if self.to.is_some() && !self.buf.is_empty() {
+        if self.streaming && !self.buf.is_empty() {
             let chunk = std::mem::take(&mut self.buf);
             self.send(Piece::Out(chunk));
         }
@@ -473,7 +476,6 @@ impl Lines {
         {
             // The writer stopped: nothing more is read by anyone.
             self.to = None;
-            self.buf.clear();
         }
     }
 
