@@ -96,7 +96,16 @@ struct Job {
 
 enum Body {
     Path(PathBuf),
-    Bytes { origin: String, bytes: Vec<u8> },
+    Bytes {
+        origin: String,
+        bytes: Vec<u8>,
+    },
+    /// An S3 object too large to hold, in a temporary file.
+    #[cfg(feature = "aws")]
+    Spilled {
+        origin: String,
+        file: sources::s3::Spill,
+    },
     Failed(String),
 }
 
@@ -233,7 +242,7 @@ async fn dispatch_s3(
 
     enum Item {
         Total(usize),
-        Fetch(String, tokio::task::JoinHandle<Result<Vec<u8>, String>>),
+        Fetch(String, tokio::task::JoinHandle<Result<s3::Fetched, String>>),
         Failed(String),
         Done(usize, Skipped),
     }
@@ -301,7 +310,8 @@ async fn dispatch_s3(
             Item::Failed(e) => send(Slot::Error(e)),
             Item::Fetch(origin, fetch) => {
                 let body = match fetch.await {
-                    Ok(Ok(bytes)) => Body::Bytes { origin, bytes },
+                    Ok(Ok(s3::Fetched::Bytes(bytes))) => Body::Bytes { origin, bytes },
+                    Ok(Ok(s3::Fetched::Spilled(file))) => Body::Spilled { origin, file },
                     Ok(Err(e)) => Body::Failed(format!("error: {origin}: {e}")),
                     Err(e) => Body::Failed(format!("error: {origin}: cannot read: {e}")),
                 };
@@ -335,6 +345,10 @@ fn work(policies: &Allowlist, jobs: &Mutex<Receiver<Job>>) {
             Body::Path(path) => judge_path(policies, &path, &mut lines),
             Body::Bytes { origin, bytes } => {
                 judge(policies, &Source::Bytes(&bytes), &origin, &mut lines)
+            }
+            #[cfg(feature = "aws")]
+            Body::Spilled { origin, file } => {
+                judge(policies, &Source::File(file.path()), &origin, &mut lines)
             }
             Body::Failed(message) => FileResult::failed(message),
         };

@@ -1209,7 +1209,10 @@ mod tests {
             max_record_bytes: 200,
             drop_refused: false,
         };
-        let big = format!(r#"{{"eventName":"Invoke","a":[{}"x"]}}"#, r#""xxxxxxxxxx","#.repeat(40));
+        let big = format!(
+            r#"{{"eventName":"Invoke","a":[{}"x"]}}"#,
+            r#""xxxxxxxxxx","#.repeat(40)
+        );
         let input = format!(r#"{{"Records":[{{"eventName":"a"}},{big},{{"eventName":"b"}}]}}"#);
         let (seen, result) = read_with(&input, opts);
         assert_eq!(
@@ -1258,8 +1261,8 @@ mod tests {
     #[test]
     fn records_are_built_exactly_as_serde_json_builds_values() {
         let record = r#"{"eventName":"Invoke","n":[1,-2,3.5,1e300,18446744073709551615,-9223372036854775808],"s":"\u00e9\ud83d\ude00\n","o":{"a":null,"b":true,"a":false},"e":[],"f":{}}"#;
-        let found = parse_input(format!(r#"{{"Records":[{record}]}}"#).as_bytes(), "in")
-            .expect("parses");
+        let found =
+            parse_input(format!(r#"{{"Records":[{record}]}}"#).as_bytes(), "in").expect("parses");
         let expected: Value = serde_json::from_str(record).expect("valid");
         assert_eq!(found[0].record, expected);
     }
