@@ -76,7 +76,12 @@ impl<'de> Visitor<'de> for TopVisitor<'_, '_> {
                 }
                 Some(_) => return Err(fall_back()),
                 // The reference reader holds other top-level values to the record cap.
-                None if seen => map.next_value_seed(Skip)?,
+                None if seen => {
+                    self.position.start_record();
+                    let skipped = map.next_value_seed(Skip);
+                    self.position.end_record();
+                    skipped?;
+                }
                 None => return Err(fall_back()),
             }
         }

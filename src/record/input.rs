@@ -744,7 +744,13 @@ fn read_object<'de, A: MapAccess<'de>>(
     let mut records_seen = false;
     while let Some(key) = map.next_key::<String>()? {
         if sink.failed.is_some() || (records_seen && key != "Records") {
-            map.next_value_seed(Skip)?;
+            // Stepped over, but a value is still held whole while it is checked: it too may
+            // not run past twice the cap.
+            sink.current = join(&path, &key);
+            sink.position.start_record();
+            let skipped = map.next_value_seed(Skip);
+            sink.position.end_record();
+            skipped?;
         } else if key == "Records" {
             if records_seen {
                 sink.fail(
@@ -1241,6 +1247,24 @@ mod tests {
         assert_eq!(
             result.expect_err("stopped").to_string(),
             "in: at Records[1]: the record holds a value of more than 200 bytes; the rest of the input is not read"
+        );
+    }
+
+    #[test]
+    fn a_huge_value_beside_the_records_ends_the_input_too() {
+        let opts = ReadOptions {
+            max_record_bytes: 200,
+            drop_refused: false,
+        };
+        let input = format!(
+            r#"{{"Records":[{{"eventName":"a"}}],"x":"{}"}}"#,
+            "y".repeat(1000)
+        );
+        let (seen, result) = read_with(&input, opts);
+        assert_eq!(seen, ["Records[0]"]);
+        assert_eq!(
+            result.expect_err("stopped").to_string(),
+            "in: at x: the record holds a value of more than 200 bytes; the rest of the input is not read"
         );
     }
 
