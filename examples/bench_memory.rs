@@ -48,93 +48,103 @@ struct Hostile {
     what: String,
 }
 
-fn generate(dir: &Path) -> Vec<Hostile> {
+fn generate(dir: &Path, only: Option<&str>) -> Vec<Hostile> {
+    let wanted = |name: &str| only.is_none_or(|o| o.split(',').any(|n| n == name));
     let mut out = Vec::new();
     // Tens of thousands of refused Invokes (anyone can cause them), one real violation among them.
-    let path = dir.join("refused.json.gz");
-    let n = 60_000;
-    gzip_to(&path, |w| {
-        w.write_all(b"{\"Records\":[").unwrap();
-        for i in 0..n {
-            if i > 0 {
-                w.write_all(b",").unwrap();
+    if wanted("refused") {
+        let path = dir.join("refused.json.gz");
+        let n = 60_000;
+        gzip_to(&path, |w| {
+            w.write_all(b"{\"Records\":[").unwrap();
+            for i in 0..n {
+                if i > 0 {
+                    w.write_all(b",").unwrap();
+                }
+                let r = if i == n / 2 {
+                    invoke("real-violation", "999999999999", None)
+                } else {
+                    invoke(
+                        &format!("refused-{i:08}"),
+                        "999999999999",
+                        Some("AccessDenied"),
+                    )
+                };
+                serde_json::to_writer(&mut *w, &r).unwrap();
             }
-            let r = if i == n / 2 {
-                invoke("real-violation", "999999999999", None)
-            } else {
-                invoke(
-                    &format!("refused-{i:08}"),
-                    "999999999999",
-                    Some("AccessDenied"),
-                )
-            };
-            serde_json::to_writer(&mut *w, &r).unwrap();
-        }
-        w.write_all(b"]}").unwrap();
-    });
-    out.push(Hostile {
-        name: "refused",
-        what: format!("{n} refused Invokes + 1 violation"),
-        path,
-    });
+            w.write_all(b"]}").unwrap();
+        });
+        out.push(Hostile {
+            name: "refused",
+            what: format!("{n} refused Invokes + 1 violation"),
+            path,
+        });
+    }
     // One 160 MB record after the violation.
-    let path = dir.join("big-record.json.gz");
-    gzip_to(&path, |w| {
-        w.write_all(b"{\"Records\":[").unwrap();
-        serde_json::to_writer(&mut *w, &invoke("real-violation", "999999999999", None)).unwrap();
-        w.write_all(b",{\"eventSource\":\"lambda.amazonaws.com\",\"eventName\":\"Invoke\",\"requestParameters\":{\"payload\":\"").unwrap();
-        let chunk = vec![b'x'; 1 << 20];
-        for _ in 0..160 {
-            w.write_all(&chunk).unwrap();
-        }
-        w.write_all(b"\"}}]}").unwrap();
-    });
-    out.push(Hostile {
-        name: "big-record",
-        what: "1 violation, then one 160 MB record".into(),
-        path,
-    });
+    if wanted("big-record") {
+        let path = dir.join("big-record.json.gz");
+        gzip_to(&path, |w| {
+            w.write_all(b"{\"Records\":[").unwrap();
+            serde_json::to_writer(&mut *w, &invoke("real-violation", "999999999999", None))
+                .unwrap();
+            w.write_all(b",{\"eventSource\":\"lambda.amazonaws.com\",\"eventName\":\"Invoke\",\"requestParameters\":{\"payload\":\"").unwrap();
+            let chunk = vec![b'x'; 1 << 20];
+            for _ in 0..160 {
+                w.write_all(&chunk).unwrap();
+            }
+            w.write_all(b"\"}}]}").unwrap();
+        });
+        out.push(Hostile {
+            name: "big-record",
+            what: "1 violation, then one 160 MB record".into(),
+            path,
+        });
+    }
     // A 125 MB object, not compressed (the key still ends in .json.gz).
-    let path = dir.join("plain-125mb.json.gz");
-    {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        w.write_all(b"{\"Records\":[").unwrap();
-        let noise = json!({"eventVersion": "1.08", "eventSource": "s3.amazonaws.com", "eventName": "GetObject",
+    if wanted("plain-125mb") {
+        let path = dir.join("plain-125mb.json.gz");
+        {
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            w.write_all(b"{\"Records\":[").unwrap();
+            let noise = json!({"eventVersion": "1.08", "eventSource": "s3.amazonaws.com", "eventName": "GetObject",
             "awsRegion": REGION, "recipientAccountId": ACCOUNT, "requestParameters": {"bucketName": "data", "key": "x".repeat(200)},
             "userIdentity": {"type": "AWSAccount", "accountId": "999999999999"}})
         .to_string();
-        let mut written = 0usize;
-        while written < 125 * 1024 * 1024 - 2048 {
-            w.write_all(noise.as_bytes()).unwrap();
-            w.write_all(b",").unwrap();
-            written += noise.len() + 1;
+            let mut written = 0usize;
+            while written < 125 * 1024 * 1024 - 2048 {
+                w.write_all(noise.as_bytes()).unwrap();
+                w.write_all(b",").unwrap();
+                written += noise.len() + 1;
+            }
+            serde_json::to_writer(&mut w, &invoke("real-violation", "999999999999", None)).unwrap();
+            w.write_all(b"]}").unwrap();
+            w.flush().unwrap();
         }
-        serde_json::to_writer(&mut w, &invoke("real-violation", "999999999999", None)).unwrap();
-        w.write_all(b"]}").unwrap();
-        w.flush().unwrap();
+        out.push(Hostile {
+            name: "plain-125mb",
+            what: "125 MB uncompressed: S3 noise, then 1 violation".into(),
+            path,
+        });
     }
-    out.push(Hostile {
-        name: "plain-125mb",
-        what: "125 MB uncompressed: S3 noise, then 1 violation".into(),
-        path,
-    });
     // A gzip bomb of tiny records: just under the 256 MiB decompressed cap.
-    let path = dir.join("bomb.json.gz");
-    let tiny = b"{\"eventName\":\"x\"},";
-    let count = (250 * 1024 * 1024) / tiny.len();
-    gzip_to(&path, |w| {
-        w.write_all(b"{\"Records\":[").unwrap();
-        let block: Vec<u8> = tiny.repeat(4096);
-        for _ in 0..count / 4096 {
-            w.write_all(&block).unwrap();
-        }
-        w.write_all(b"{}]}").unwrap();
-    });
-    out.push(Hostile {
-        name: "bomb",
-        what: format!("{} tiny records", count / 4096 * 4096 + 1),
-        path,
-    });
+    if wanted("bomb") {
+        let path = dir.join("bomb.json.gz");
+        let tiny = b"{\"eventName\":\"x\"},";
+        let count = (250 * 1024 * 1024) / tiny.len();
+        gzip_to(&path, |w| {
+            w.write_all(b"{\"Records\":[").unwrap();
+            let block: Vec<u8> = tiny.repeat(4096);
+            for _ in 0..count / 4096 {
+                w.write_all(&block).unwrap();
+            }
+            w.write_all(b"{}]}").unwrap();
+        });
+        out.push(Hostile {
+            name: "bomb",
+            what: format!("{} tiny records", count / 4096 * 4096 + 1),
+            path,
+        });
+    }
     out
 }
 
@@ -209,7 +219,9 @@ async fn main() {
     let lambda_bin = PathBuf::from(format!("target/{profile}/invokeguard-lambda"));
     let check_bin = PathBuf::from(format!("target/{profile}/invokeguard"));
     let dir = tempfile::tempdir().unwrap();
-    let files = generate(dir.path());
+    // BENCH_ONLY=name[,name]: only those files (refused, big-record, plain-125mb, bomb).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let files: Vec<Hostile> = generate(dir.path(), only.as_deref());
     let policies = dir.path().join("policies.json");
     std::fs::write(
         &policies,
