@@ -7,11 +7,12 @@ demo: ## invokeguard end to end against a local AWS emulator (no AWS account)
 test: ## every check and test, as CI runs them
 	scripts/test.sh
 
-bench: ## the engine benchmarks (criterion), the storm and the Lambda init/memory figures
+bench: ## the engine benchmarks (criterion), the storm, the Lambda init/memory figures and peak RSS on hostile trail files
 	cargo bench --bench engine
 	cargo bench --bench storm
 	scripts/bench-lambda.sh
 	scripts/bench-org.sh
+	scripts/bench-memory.sh
 
 fuzz: ## fuzz each target for 10 minutes
 	scripts/fuzz.sh 600

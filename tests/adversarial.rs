@@ -7,7 +7,7 @@
 use invokeguard::allowlist::Apply;
 use invokeguard::allowlist::{Allowlist, MAX_POLICIES_BYTES};
 use invokeguard::plan::plan;
-use invokeguard::record::{invocation, parse_input};
+use invokeguard::record::{MAX_RECORD_BYTES, invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;
 use invokeguard::verdict::{Outcome, decide};
 use serde_json::json;
@@ -22,17 +22,30 @@ fn policies() -> Allowlist {
 }
 
 #[test]
-fn a_ten_megabyte_record_is_judged_like_any_other() {
-    let rec = json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": "big",
+fn a_record_under_the_cap_is_judged_and_one_over_it_is_reported_by_position() {
+    let rec = |filler: usize| {
+        json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": "big",
         "recipientAccountId": "123456789012",
         "userIdentity": {"type": "AWSAccount", "accountId": "444455556666"},
-        "requestParameters": {"clientContext": "x".repeat(10 * 1024 * 1024), "functionName": "f"},
-        "resources": [{"ARN": "arn:aws:lambda:us-east-1:123456789012:function:f"}]});
-    let bytes = rec.to_string().into_bytes();
-    assert!(bytes.len() > 10 * 1024 * 1024);
-    let found = parse_input(&bytes, "big").unwrap();
+        "requestParameters": {"clientContext": "x".repeat(filler), "functionName": "f"},
+        "resources": [{"ARN": "arn:aws:lambda:us-east-1:123456789012:function:f"}]})
+    };
+    let near = rec(MAX_RECORD_BYTES as usize - 1024)
+        .to_string()
+        .into_bytes();
+    let found = parse_input(&near, "big").unwrap();
     let v = decide(&policies(), &invocation(&found[0].record).unwrap());
     assert_eq!((v.verdict, v.fixable), (Outcome::Violation, Some(true)));
+    let trail = json!({"Records": [rec(10 * 1024 * 1024)]})
+        .to_string()
+        .into_bytes();
+    let err = parse_input(&trail, "big").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "big: at Records[0]: the record holds a value of more than {MAX_RECORD_BYTES} bytes; the rest of the input is not read"
+        )
+    );
 }
 
 #[test]

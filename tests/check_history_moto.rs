@@ -200,3 +200,72 @@ async fn an_s3_prefix_is_listed_filtered_by_day_and_judged_in_key_order() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_s3_object_too_large_to_hold_is_judged_from_a_temporary_file_like_a_small_one() {
+    let moto = Moto::shared();
+    let s3 = s3_client(&moto.endpoint).await;
+    let bucket = "invokeguard-hunt-large";
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    // Not compressed, over 8 MiB: more than check holds in memory for a fetched object.
+    let records: Vec<Value> = (0..15_000u32)
+        .map(|i| {
+            let caller = if i % 3 == 0 {
+                "999999999999"
+            } else {
+                "222233334444"
+            };
+            record(&format!("big-{i}"), 22, caller)
+        })
+        .collect();
+    let body = json!({ "Records": records }).to_string();
+    assert!(body.len() > 9 * 1024 * 1024, "{} bytes", body.len());
+    let key = format!("{PREFIX}/22/123456789012_CloudTrail_us-east-1_20261122T0005Z_big.json.gz");
+    s3.put_object()
+        .bucket(bucket)
+        .key(&key)
+        .body(ByteStream::from(body.clone().into_bytes()))
+        .send()
+        .await
+        .unwrap();
+    let mut policies = tempfile::NamedTempFile::new().unwrap();
+    policies
+        .write_all(
+            br#"{"version": 1, "functions": {"hunted": {"allow": [{"account": "222233334444"}]}}}"#,
+        )
+        .unwrap();
+    let p = policies.path().to_string_lossy().into_owned();
+    let local = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(local.path(), &body).unwrap();
+    let args = [
+        "--json",
+        "--policies",
+        &p,
+        "--account",
+        "123456789012",
+        "--region",
+        "us-east-1",
+    ];
+    let url = format!("s3://{bucket}/AWSLogs/");
+    let from_s3 = [&args[..], &[url.as_str()]].concat();
+    let (code, out, err) = check(&from_s3, &moto.endpoint).await;
+    assert_eq!(code, Some(1), "violations found: {err}");
+    let local_path = local.path().to_string_lossy().into_owned();
+    let from_file = [&args[..], &[local_path.as_str()]].concat();
+    let (_, expected, _) = check(&from_file, &moto.endpoint).await;
+    assert_eq!(out.lines().count(), 15_000);
+    assert!(
+        out == expected,
+        "the same verdict lines as from a local file"
+    );
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("invokeguard-check-")
+        })
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}

@@ -210,3 +210,51 @@ async fn a_violation_seen_by_both_inputs_is_notified_once() {
         "one claim by each input"
     );
 }
+
+#[tokio::test]
+async fn the_violation_among_thousands_of_refused_invokes_is_fixed_from_a_streamed_s3_body() {
+    let moto = Moto::shared();
+    storage(&moto.endpoint).await;
+    let lambda = moto::function_with_grants(
+        &moto.endpoint,
+        "trail-flooded",
+        &[("partner", "222233334444"), ("public", "*")],
+    )
+    .await;
+    let mut records: Vec<Value> = (0..20_000)
+        .map(|i| {
+            let mut r = violation("trail-flooded", &format!("refused-{i}"));
+            r["errorCode"] = json!("AccessDenied");
+            r
+        })
+        .collect();
+    records.insert(15_000, violation("trail-flooded", "tf-flooded"));
+    let k = key("flooded");
+    put_trail_file(&moto.endpoint, &k, records).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let sink = MemorySink::default();
+    let g = guard("trail-flooded", &proxy, &sink).await;
+
+    let report = g.handle_event(object_created(&k), "req-fl").await.unwrap();
+    assert_eq!(
+        (report.violations, report.removed, report.unfixed),
+        (1, 1, 0)
+    );
+    let stored = moto::stored_policy(&lambda, "trail-flooded", None)
+        .await
+        .unwrap();
+    let sids: Vec<&str> = stored["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .collect();
+    assert_eq!(sids, ["partner"]);
+    let decisions: Vec<Value> = sink
+        .lines()
+        .into_iter()
+        .filter(|l| l["message"] == "decision")
+        .collect();
+    assert_eq!(decisions.len(), 1, "refused records are never judged");
+    assert_eq!(decisions[0]["eventId"], "tf-flooded");
+}

@@ -1,30 +1,29 @@
 //! `check` over history: many trail files (directory trees, S3 prefixes) judged in parallel,
 //! verdict lines written in input order, a progress bar and a summary of the violations.
 //!
-//! Each file is judged on its own worker thread. A trail log file (`{"Records":[...]}`) is read
-//! by a typed pass that keeps only the fields a verdict needs ([`fast`]); anything that pass does
-//! not handle exactly as [`for_each_record`] + [`invocation`] would (another wrapping, a field of
-//! an unexpected type, a duplicate `Records`, bad gzip or JSON, a record error) makes the whole
-//! file go through that reference path instead, so the output is the same byte for byte.
+//! Each file is judged on its own worker thread by the one record reader: its typed pass
+//! ([`read_typed`]) first, and where that pass cannot say ([`NotTyped`]: another wrapping, a
+//! field of an unexpected type, a record error, bad gzip or JSON) the reference path
+//! ([`read_records`] + [`invocation`]) from the start, its first lines (those the typed pass
+//! wrote) not written again, so the output is the same byte for byte. Lines go to the writer as
+//! they are judged through a bounded channel per file, so memory does not grow with a file.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::Exit;
-use super::inputs::{CliError, read_limited};
+use super::inputs::CliError;
 use super::sources::{self, Day, FileKind, Range, Skipped};
 use crate::allowlist::Allowlist;
 use crate::record::{
-    Caller, CallerKind, FoundRecord, InputError, Invocation, for_each_record, invocation,
+    Caller, CallerKind, FoundRecord, InputError, MAX_INPUT_BYTES, NotTyped, ReadOptions,
+    invocation, read_records, read_typed,
 };
 use crate::verdict::{Outcome, Verdict, decide};
 
@@ -83,7 +82,7 @@ pub fn run(
 
 /// What the dispatcher hands the writer, in input order.
 enum Slot {
-    File(Receiver<FileResult>),
+    File(Receiver<Piece>),
     Note(String),
     Error(String),
     /// More files to come (for the progress bar).
@@ -92,12 +91,21 @@ enum Slot {
 
 struct Job {
     body: Body,
-    done: SyncSender<FileResult>,
+    done: SyncSender<Piece>,
 }
 
 enum Body {
     Path(PathBuf),
-    Bytes { origin: String, bytes: Vec<u8> },
+    Bytes {
+        origin: String,
+        bytes: Vec<u8>,
+    },
+    /// An S3 object too large to hold, in a temporary file.
+    #[cfg(feature = "aws")]
+    Spilled {
+        origin: String,
+        file: sources::s3::Spill,
+    },
     Failed(String),
 }
 
@@ -105,7 +113,7 @@ enum Body {
 struct Stopped;
 
 fn submit(body: Body, jobs: &SyncSender<Job>, slots: &SyncSender<Slot>) -> Result<(), Stopped> {
-    let (done, rx) = sync_channel(1);
+    let (done, rx) = sync_channel(PIECES_IN_FLIGHT);
     slots.send(Slot::File(rx)).map_err(|_| Stopped)?;
     jobs.send(Job { body, done }).map_err(|_| Stopped)
 }
@@ -234,7 +242,7 @@ async fn dispatch_s3(
 
     enum Item {
         Total(usize),
-        Fetch(String, tokio::task::JoinHandle<Result<Vec<u8>, String>>),
+        Fetch(String, tokio::task::JoinHandle<Result<s3::Fetched, String>>),
         Failed(String),
         Done(usize, Skipped),
     }
@@ -302,7 +310,8 @@ async fn dispatch_s3(
             Item::Failed(e) => send(Slot::Error(e)),
             Item::Fetch(origin, fetch) => {
                 let body = match fetch.await {
-                    Ok(Ok(bytes)) => Body::Bytes { origin, bytes },
+                    Ok(Ok(s3::Fetched::Bytes(bytes))) => Body::Bytes { origin, bytes },
+                    Ok(Ok(s3::Fetched::Spilled(file))) => Body::Spilled { origin, file },
                     Ok(Err(e)) => Body::Failed(format!("error: {origin}: {e}")),
                     Err(e) => Body::Failed(format!("error: {origin}: cannot read: {e}")),
                 };
@@ -331,27 +340,32 @@ fn work(policies: &Allowlist, jobs: &Mutex<Receiver<Job>>) {
             Err(_) => return,
         };
         let Ok(job) = job else { return };
+        let mut lines = Lines::to(job.done.clone());
         let result = match job.body {
-            Body::Path(path) => match read_limited(&path) {
-                Ok((origin, bytes)) => judge_input(policies, &bytes, &origin),
-                Err(e) => FileResult::failed(format!("error: {e}")),
-            },
-            Body::Bytes { origin, bytes } => judge_input(policies, &bytes, &origin),
+            Body::Path(path) => judge_path(policies, &path, &mut lines),
+            Body::Bytes { origin, bytes } => {
+                judge(policies, &Source::Bytes(&bytes), &origin, &mut lines)
+            }
+            #[cfg(feature = "aws")]
+            Body::Spilled { origin, file } => {
+                judge(policies, &Source::File(file.path()), &origin, &mut lines)
+            }
             Body::Failed(message) => FileResult::failed(message),
         };
-        let _ = job.done.send(result);
+        lines.finish(result);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Judging one input.
 
-/// What judging one input produced.
+/// What judging one input produced, besides its lines.
 #[derive(Debug, Default)]
 pub(crate) struct FileResult {
-    /// Verdict lines, as `check` prints them.
+    /// Verdict lines, when they are kept ([`judge_input`]) rather than streamed to the writer.
+    #[cfg(test)]
     pub out: Vec<u8>,
-    /// Error lines for stderr.
+    /// Error lines, when they are kept rather than streamed.
     pub errors: Vec<String>,
     pub bad: bool,
     pub violating: bool,
@@ -370,15 +384,10 @@ impl FileResult {
         }
     }
 
-    fn judged(&mut self, verdict: &Verdict, event_time: Option<&str>) {
+    fn judged(&mut self, lines: &mut Lines, verdict: &Verdict, event_time: Option<&str>) {
         self.records += 1;
-        match serde_json::to_writer(&mut self.out, verdict) {
-            Ok(()) => self.out.push(b'\n'),
-            Err(e) => {
-                self.errors
-                    .push(format!("error: cannot write a verdict: {e}"));
-                self.bad = true;
-            }
+        if let Err(e) = lines.verdict(verdict) {
+            lines.error(self, format!("error: cannot write a verdict: {e}"));
         }
         if verdict.verdict == Outcome::Violation {
             self.violating = true;
@@ -387,28 +396,215 @@ impl FileResult {
     }
 }
 
-/// Judges one input's bytes (gzip or not) as `check` always has.
-pub(crate) fn judge_input(policies: &Allowlist, bytes: &[u8], origin: &str) -> FileResult {
-    let mut res = FileResult::default();
-    if fast(policies, bytes, &mut res).is_ok() {
-        res.fast = true;
-        return res;
+/// What a worker hands the writer for one input, in order: lines as they are judged, then the
+/// counts. The channel's bound is what a file's output may hold in memory.
+pub(crate) enum Piece {
+    Out(Vec<u8>),
+    Err(String),
+    Done(FileResult),
+}
+
+/// Pieces of one file's output waiting for the writer: a file ahead of it may still be judged.
+const PIECES_IN_FLIGHT: usize = 4;
+/// Verdict lines are sent in chunks of about this size.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Where a file's verdict and error lines go: to the writer through a bounded channel (so no
+/// file's output is held whole), or kept (tests).
+pub(crate) struct Lines {
+    buf: Vec<u8>,
+    to: Option<SyncSender<Piece>>,
+    /// Lines go to the writer (and are dropped once it has stopped), else they are kept.
+    streaming: bool,
+    kept_errors: Vec<String>,
+    /// Verdict lines not to write again: the typed pass wrote them before it handed the input
+    /// to the reference path, which yields the same lines first.
+    skip: u64,
+    written: u64,
+}
+
+impl Lines {
+    fn to(tx: SyncSender<Piece>) -> Lines {
+        Lines {
+            buf: Vec::new(),
+            to: Some(tx),
+            streaming: true,
+            kept_errors: Vec::new(),
+            skip: 0,
+            written: 0,
+        }
     }
+
+    #[cfg(test)]
+    fn kept() -> Lines {
+        Lines {
+            buf: Vec::new(),
+            to: None,
+            streaming: false,
+            kept_errors: Vec::new(),
+            skip: 0,
+            written: 0,
+        }
+    }
+
+    fn verdict(&mut self, verdict: &Verdict) -> serde_json::Result<()> {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Ok(());
+        }
+        serde_json::to_writer(&mut self.buf, verdict)?;
+        self.buf.push(b'\n');
+        self.written += 1;
+        if self.buf.len() >= CHUNK_BYTES {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    fn error(&mut self, res: &mut FileResult, line: String) {
+        res.bad = true;
+        if self.streaming {
+            self.flush();
+            self.send(Piece::Err(line));
+        } else {
+            self.kept_errors.push(line);
+        }
+    }
+
+    /// The reference path takes over: the lines written so far are its first ones.
+    fn restart(&mut self) {
+        self.skip = self.written;
+        self.written = 0;
+    }
+
+    fn flush(&mut self) {
+        if self.streaming && !self.buf.is_empty() {
+            let chunk = std::mem::take(&mut self.buf);
+            self.send(Piece::Out(chunk));
+        }
+    }
+
+    fn send(&mut self, piece: Piece) {
+        if let Some(tx) = &self.to
+            && tx.send(piece).is_err()
+        {
+            // The writer stopped: nothing more is read by anyone.
+            self.to = None;
+        }
+    }
+
+    fn finish(mut self, mut res: FileResult) {
+        self.flush();
+        let errors = std::mem::take(&mut res.errors);
+        for e in errors {
+            self.send(Piece::Err(e));
+        }
+        self.send(Piece::Done(res));
+    }
+
+    #[cfg(test)]
+    fn into_kept(self, res: &mut FileResult) {
+        res.out = self.buf;
+        res.errors.extend(self.kept_errors);
+    }
+}
+
+/// An input a worker judges: a file or an S3 body can be read twice (the typed pass, then the
+/// reference path when it hands over); stdin is read once, by the reference path.
+enum Source<'a> {
+    File(&'a Path),
+    Bytes(&'a [u8]),
+    Stdin,
+}
+
+impl Source<'_> {
+    fn open(&self) -> std::io::Result<Box<dyn Read + '_>> {
+        Ok(match self {
+            Source::File(path) => Box::new(std::fs::File::open(path)?),
+            Source::Bytes(bytes) => Box::new(*bytes),
+            Source::Stdin => Box::new(std::io::stdin().lock()),
+        })
+    }
+}
+
+fn judge_path(policies: &Allowlist, path: &Path, lines: &mut Lines) -> FileResult {
+    let name = path.display().to_string();
+    if name == "-" {
+        return judge(policies, &Source::Stdin, "(stdin)", lines);
+    }
+    let failed = |e: CliError| FileResult::failed(format!("error: {e}"));
+    match std::fs::metadata(path) {
+        Err(source) => failed(CliError::Read { file: name, source }),
+        Ok(m) if m.is_dir() => failed(CliError::Directory { file: name }),
+        Ok(m) if m.len() > MAX_INPUT_BYTES => failed(CliError::TooLarge { file: name }),
+        Ok(_) => judge(policies, &Source::File(path), &name, lines),
+    }
+}
+
+/// Judges one input (gzip or not) as `check` always has, its lines streamed as they come.
+fn judge(policies: &Allowlist, source: &Source<'_>, origin: &str, lines: &mut Lines) -> FileResult {
     let mut res = FileResult::default();
-    reference(policies, bytes, origin, &mut res);
+    if !matches!(source, Source::Stdin) {
+        let typed = match source.open() {
+            Ok(input) => read_typed(input, ReadOptions::default(), &mut |inv, time| {
+                let verdict = decide(policies, inv);
+                res.judged(lines, &verdict, time);
+            }),
+            Err(_) => Err(NotTyped),
+        };
+        if typed.is_ok() {
+            res.fast = true;
+            return res;
+        }
+        lines.restart();
+        res = FileResult::default();
+    }
+    match source.open() {
+        Ok(input) => reference(policies, input, origin, &mut res, lines),
+        Err(source) => {
+            let e = CliError::Read {
+                file: origin.to_owned(),
+                source,
+            };
+            lines.error(&mut res, format!("error: {e}"));
+        }
+    }
     res
 }
 
-/// The reference path: [`for_each_record`], [`invocation`] and [`decide`] on each record.
-pub(crate) fn reference(policies: &Allowlist, bytes: &[u8], origin: &str, res: &mut FileResult) {
-    let mut errors = Vec::new();
+/// Judges one input's bytes, keeping its lines (for tests and comparisons).
+#[cfg(test)]
+pub(crate) fn judge_input(policies: &Allowlist, bytes: &[u8], origin: &str) -> FileResult {
+    let mut lines = Lines::kept();
+    let mut res = judge(policies, &Source::Bytes(bytes), origin, &mut lines);
+    lines.into_kept(&mut res);
+    res
+}
+
+/// The reference path: [`read_records`], [`invocation`] and [`decide`] on each record; a record
+/// over the size cap is an error line naming it, and the records after it are judged.
+fn reference(
+    policies: &Allowlist,
+    input: impl Read,
+    origin: &str,
+    res: &mut FileResult,
+    lines: &mut Lines,
+) {
     let outcome = {
-        let mut judge = |rec: FoundRecord| -> Result<(), InputError> {
+        let mut judge = |rec: Result<FoundRecord, InputError>| -> Result<(), InputError> {
+            let rec = match rec {
+                Ok(rec) => rec,
+                Err(e) => {
+                    lines.error(res, format!("error: {e}"));
+                    res.records += 1;
+                    return Ok(());
+                }
+            };
             match invocation(&rec.record) {
                 Ok(inv) => {
                     let verdict = decide(policies, &inv);
                     let time = rec.record.get("eventTime").and_then(Value::as_str);
-                    res.judged(&verdict, time);
+                    res.judged(lines, &verdict, time);
                 }
                 Err(e) => {
                     let at = if rec.path.is_empty() {
@@ -416,660 +612,16 @@ pub(crate) fn reference(policies: &Allowlist, bytes: &[u8], origin: &str, res: &
                     } else {
                         format!("{}.{}", rec.path, e.path)
                     };
-                    errors.push(format!("error: {origin}: at {at}: {}", e.message));
+                    lines.error(res, format!("error: {origin}: at {at}: {}", e.message));
                     res.records += 1;
                 }
             }
             Ok(())
         };
-        for_each_record(bytes, origin, &mut judge)
+        read_records(input, origin, ReadOptions::default(), &mut judge)
     };
     if let Err(e) = outcome {
-        errors.push(format!("error: {e}"));
-    }
-    res.bad |= !errors.is_empty();
-    res.errors.extend(errors);
-}
-
-/// Decompressed trail files up to this size are judged from memory by the typed pass; larger
-/// ones are streamed by the reference path.
-const FAST_LIMIT: u64 = 64 * 1024 * 1024;
-
-/// The typed pass over a trail log file `{"Records":[...]}`. `Err` means "use the reference
-/// path"; whatever was written to `res` is then thrown away.
-fn fast(policies: &Allowlist, bytes: &[u8], res: &mut FileResult) -> Result<(), ()> {
-    let text: Cow<'_, [u8]> = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut decoded =
-            Vec::with_capacity(bytes.len().saturating_mul(10).min(FAST_LIMIT as usize));
-        flate2::read::MultiGzDecoder::new(bytes)
-            .take(FAST_LIMIT + 1)
-            .read_to_end(&mut decoded)
-            .map_err(drop)?;
-        if decoded.len() as u64 > FAST_LIMIT {
-            return Err(());
-        }
-        Cow::Owned(decoded)
-    } else {
-        Cow::Borrowed(bytes)
-    };
-    let mut de = serde_json::Deserializer::from_slice(&text);
-    de.deserialize_any(TopVisitor { policies, res })
-        .map_err(drop)?;
-    de.end().map_err(drop)
-}
-
-/// The reason the typed pass hands a file to the reference path.
-fn fall_back<E: de::Error>() -> E {
-    E::custom("not for the typed pass")
-}
-
-struct TopVisitor<'p, 'r> {
-    policies: &'p Allowlist,
-    res: &'r mut FileResult,
-}
-
-impl<'de> Visitor<'de> for TopVisitor<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a trail log file")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = false;
-        while let Some(key) = map.next_key_seed(Key(&["Records"]))? {
-            match key {
-                Some(_) if !seen => {
-                    seen = true;
-                    map.next_value_seed(RecordsSeed {
-                        policies: self.policies,
-                        res: &mut *self.res,
-                    })?;
-                }
-                Some(_) => return Err(fall_back()),
-                None => map.next_value_seed(Skip)?,
-            }
-        }
-        if seen { Ok(()) } else { Err(fall_back()) }
-    }
-}
-
-struct RecordsSeed<'p, 'r> {
-    policies: &'p Allowlist,
-    res: &'r mut FileResult,
-}
-
-impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an array of records")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(record) = seq.next_element_seed(Lenient::<FastRecord<'de>>::seed())? {
-            let Lenient::Some(record) = record else {
-                return Err(fall_back());
-            };
-            let (inv, time) = record.invocation().ok_or_else(fall_back)?;
-            let verdict = decide(self.policies, &inv);
-            self.res.judged(&verdict, time);
-        }
-        Ok(())
-    }
-}
-
-/// A string field: absent or null, a string, or something else (which a Lambda record's
-/// reader would refuse).
-#[derive(Debug, Default)]
-enum Text<'de> {
-    #[default]
-    Null,
-    Str(Cow<'de, str>),
-    Other,
-}
-
-impl Text<'_> {
-    /// `None` when the field is of another type.
-    fn get(&self) -> Option<Option<&str>> {
-        match self {
-            Text::Null => Some(None),
-            Text::Str(s) => Some(Some(s)),
-            Text::Other => None,
-        }
-    }
-
-    fn put(&self, map: &mut Map<String, Value>, key: &str) -> Option<()> {
-        if let Some(s) = self.get()? {
-            map.insert(key.to_owned(), Value::String(s.to_owned()));
-        }
-        Some(())
-    }
-}
-
-struct TextVisitor;
-
-impl<'de> Visitor<'de> for TextVisitor {
-    type Value = Text<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
-        Ok(Text::Str(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
-        Ok(Text::Str(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
-        Ok(Text::Str(Cow::Owned(v)))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Text<'de>, E> {
-        Ok(Text::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Text<'de>, E> {
-        Ok(Text::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Text<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'de>, A::Error> {
-        Skip.visit_seq(seq)?;
-        Ok(Text::Other)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text<'de>, A::Error> {
-        Skip.visit_map(map)?;
-        Ok(Text::Other)
-    }
-}
-
-impl<'de> de::Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TextVisitor)
-    }
-}
-
-/// An object with the fields the engine reads, named in `NAMES`, the last occurrence of a key
-/// winning as in a [`Value`].
-trait Fields<'de>: Default {
-    const NAMES: &'static [&'static str];
-    fn field<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error>;
-}
-
-/// An object field: absent or null, the object, or something else.
-#[derive(Debug, Default)]
-enum Lenient<T> {
-    #[default]
-    Null,
-    Some(T),
-    Other,
-}
-
-impl<T> Lenient<T> {
-    fn seed() -> LenientSeed<T> {
-        LenientSeed(PhantomData)
-    }
-}
-
-struct LenientSeed<T>(PhantomData<T>);
-
-impl<'de, T: Fields<'de>> DeserializeSeed<'de> for LenientSeed<T> {
-    type Value = Lenient<T>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Lenient<T>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, T: Fields<'de>> de::Deserialize<'de> for Lenient<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Lenient::<T>::seed().deserialize(d)
-    }
-}
-
-impl<'de, T: Fields<'de>> Visitor<'de> for LenientSeed<T> {
-    type Value = Lenient<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lenient<T>, A::Error> {
-        let mut value = T::default();
-        while let Some(key) = map.next_key_seed(Key(T::NAMES))? {
-            match key {
-                Some(i) => value.field(i, &mut map)?,
-                None => map.next_value_seed(Skip)?,
-            }
-        }
-        Ok(Lenient::Some(value))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Lenient<T>, D::Error> {
-        d.deserialize_any(self)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Lenient<T>, A::Error> {
-        Skip.visit_seq(seq)?;
-        Ok(Lenient::Other)
-    }
-}
-
-/// An array field of objects (`resources`): absent or null, the elements, or something else.
-#[derive(Debug, Default)]
-enum List<T> {
-    #[default]
-    Null,
-    Some(Vec<Lenient<T>>),
-    Other,
-}
-
-struct ListVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Fields<'de>> de::Deserialize<'de> for List<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ListVisitor(PhantomData))
-    }
-}
-
-impl<'de, T: Fields<'de>> Visitor<'de> for ListVisitor<T> {
-    type Value = List<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(Lenient::<T>::seed())? {
-            items.push(item);
-        }
-        Ok(List::Some(items))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<List<T>, E> {
-        Ok(List::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<List<T>, E> {
-        Ok(List::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<List<T>, D::Error> {
-        d.deserialize_any(self)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
-        Skip.visit_map(map)?;
-        Ok(List::Other)
-    }
-}
-
-/// Objects as [`Value`]s of only the kept fields, or `None` when a field has another type.
-trait ToValue {
-    fn to_value(&self) -> Option<Value>;
-}
-
-fn put<T: ToValue>(map: &mut Map<String, Value>, key: &str, field: &Lenient<T>) -> Option<()> {
-    match field {
-        Lenient::Null => Some(()),
-        Lenient::Some(v) => {
-            map.insert(key.to_owned(), v.to_value()?);
-            Some(())
-        }
-        Lenient::Other => None,
-    }
-}
-
-/// Declares a struct of [`Text`]/[`Lenient`]/[`List`] fields with their JSON names.
-macro_rules! fields {
-    ($name:ident { $($field:ident : $ty:ty = $json:literal),* $(,)? }) => {
-        #[derive(Debug, Default)]
-        struct $name<'de> {
-            $($field: $ty,)*
-            _life: PhantomData<&'de ()>,
-        }
-
-        impl<'de> Fields<'de> for $name<'de> {
-            const NAMES: &'static [&'static str] = &[$($json),*];
-
-            fn field<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error> {
-                let mut i = 0usize;
-                $(
-                    if index == i {
-                        self.$field = map.next_value()?;
-                        return Ok(());
-                    }
-                    i += 1;
-                )*
-                let _ = i;
-                map.next_value_seed(Skip)
-            }
-        }
-    };
-}
-
-fields!(FastRecord {
-    event_source: Text<'de> = "eventSource",
-    event_name: Text<'de> = "eventName",
-    event_id: Text<'de> = "eventID",
-    error_code: Text<'de> = "errorCode",
-    event_time: Text<'de> = "eventTime",
-    user_identity: Lenient<Identity<'de>> = "userIdentity",
-    request_parameters: Lenient<Request<'de>> = "requestParameters",
-    additional_event_data: Lenient<Additional<'de>> = "additionalEventData",
-    resources: List<Resource<'de>> = "resources",
-    recipient_account_id: Text<'de> = "recipientAccountId",
-    aws_region: Text<'de> = "awsRegion",
-});
-
-fields!(Identity {
-    kind: Text<'de> = "type",
-    arn: Text<'de> = "arn",
-    account_id: Text<'de> = "accountId",
-    invoked_by: Text<'de> = "invokedBy",
-    session_context: Lenient<SessionContext<'de>> = "sessionContext",
-});
-
-fields!(SessionContext {
-    session_issuer: Lenient<Issuer<'de>> = "sessionIssuer",
-});
-
-fields!(Issuer { arn: Text<'de> = "arn" });
-
-fields!(Request {
-    function_name: Text<'de> = "functionName",
-    qualifier: Text<'de> = "qualifier",
-    source_arn: Text<'de> = "sourceArn",
-    source_account: Text<'de> = "sourceAccount",
-});
-
-fields!(Additional {
-    function_version: Text<'de> = "functionVersion",
-});
-
-fields!(Resource {
-    arn: Text<'de> = "ARN",
-    kind: Text<'de> = "type",
-});
-
-impl ToValue for Identity<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.kind.put(&mut m, "type")?;
-        self.arn.put(&mut m, "arn")?;
-        self.account_id.put(&mut m, "accountId")?;
-        self.invoked_by.put(&mut m, "invokedBy")?;
-        put(&mut m, "sessionContext", &self.session_context)?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for SessionContext<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        put(&mut m, "sessionIssuer", &self.session_issuer)?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Issuer<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.arn.put(&mut m, "arn")?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Request<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.function_name.put(&mut m, "functionName")?;
-        self.qualifier.put(&mut m, "qualifier")?;
-        self.source_arn.put(&mut m, "sourceArn")?;
-        self.source_account.put(&mut m, "sourceAccount")?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Additional<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.function_version.put(&mut m, "functionVersion")?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Resource<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.arn.put(&mut m, "ARN")?;
-        self.kind.put(&mut m, "type")?;
-        Some(Value::Object(m))
-    }
-}
-
-impl<'de> FastRecord<'de> {
-    /// What [`invocation`] makes of the record, and its `eventTime`; `None` when only the
-    /// reference path can tell (a field of an unexpected type, a record error).
-    fn invocation(&self) -> Option<(Invocation, Option<&str>)> {
-        let header = Invocation {
-            event_id: self.event_id.get()?.map(str::to_owned),
-            event_source: self.event_source.get()?.map(str::to_owned),
-            event_name: self.event_name.get()?.map(str::to_owned),
-            error_code: None,
-            function: None,
-            qualifier: None,
-            caller: Caller::default(),
-            notes: Vec::new(),
-        };
-        let time = match &self.event_time {
-            Text::Str(s) => Some(s.as_ref()),
-            _ => None,
-        };
-        if !header.is_lambda_invoke() {
-            // All `invocation` reads of such a record: its three header fields.
-            return Some((header, time));
-        }
-        // A Lambda invoke: the reference reader on a record of only the fields it reads.
-        let inv = invocation(&self.reduced()?).ok()?;
-        Some((inv, time))
-    }
-
-    fn reduced(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.event_source.put(&mut m, "eventSource")?;
-        self.event_name.put(&mut m, "eventName")?;
-        self.event_id.put(&mut m, "eventID")?;
-        self.error_code.put(&mut m, "errorCode")?;
-        self.recipient_account_id
-            .put(&mut m, "recipientAccountId")?;
-        self.aws_region.put(&mut m, "awsRegion")?;
-        put(&mut m, "userIdentity", &self.user_identity)?;
-        put(&mut m, "requestParameters", &self.request_parameters)?;
-        put(&mut m, "additionalEventData", &self.additional_event_data)?;
-        match &self.resources {
-            List::Null => {}
-            List::Other => return None,
-            List::Some(items) => {
-                let items = items
-                    .iter()
-                    .map(|item| match item {
-                        Lenient::Some(r) => r.to_value(),
-                        Lenient::Null | Lenient::Other => None,
-                    })
-                    .collect::<Option<Vec<Value>>>()?;
-                m.insert("resources".to_owned(), Value::Array(items));
-            }
-        }
-        Some(Value::Object(m))
-    }
-}
-
-/// A map key: its index in a list of names, `None` for any other key.
-struct Key(&'static [&'static str]);
-
-impl<'de> DeserializeSeed<'de> for Key {
-    type Value = Option<usize>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
-        d.deserialize_identifier(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Key {
-    type Value = Option<usize>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|n| *n == v))
-    }
-}
-
-/// Reads a value as [`Value`] would (same syntax, UTF-8 and escape checks, same recursion
-/// limit) and keeps nothing.
-struct Skip;
-
-impl<'de> DeserializeSeed<'de> for Skip {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Skip {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Skip)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(Skip)?.is_some() {
-            map.next_value_seed(Skip)?;
-        }
-        Ok(())
+        lines.error(res, format!("error: {e}"));
     }
 }
 
@@ -1317,18 +869,25 @@ fn write_results(
                 bad = true;
             }
             Slot::File(rx) => {
-                let res = rx.recv().unwrap_or_else(|_| {
-                    FileResult::failed("error: a worker thread stopped".to_owned())
-                });
-                if json && !res.out.is_empty() {
-                    out.write_all(&res.out).map_err(CliError::Output)?;
-                }
-                if !res.errors.is_empty() {
-                    progress.clear(err);
-                    for e in &res.errors {
-                        let _ = writeln!(err, "{e}");
+                let res = loop {
+                    match rx.recv() {
+                        Ok(Piece::Out(chunk)) => {
+                            if json {
+                                out.write_all(&chunk).map_err(CliError::Output)?;
+                            }
+                        }
+                        Ok(Piece::Err(e)) => {
+                            progress.clear(err);
+                            let _ = writeln!(err, "{e}");
+                        }
+                        Ok(Piece::Done(res)) => break res,
+                        Err(_) => {
+                            progress.clear(err);
+                            let _ = writeln!(err, "error: a worker thread stopped");
+                            break FileResult::failed(String::new());
+                        }
                     }
-                }
+                };
                 bad |= res.bad;
                 violating |= res.violating;
                 totals.files += 1;
@@ -1403,7 +962,9 @@ mod tests {
 
     fn reference_only(p: &Allowlist, bytes: &[u8], origin: &str) -> FileResult {
         let mut r = FileResult::default();
-        reference(p, bytes, origin, &mut r);
+        let mut lines = Lines::kept();
+        reference(p, bytes, origin, &mut r, &mut lines);
+        lines.into_kept(&mut r);
         r
     }
 

@@ -253,13 +253,54 @@ pub(crate) mod s3 {
         Ok((keys, next))
     }
 
-    /// The object's bytes, read from the response stream as they arrive (at most
-    /// [`MAX_INPUT_BYTES`]).
+    /// An object held for a judge: in memory when small, else in a temporary file (removed when
+    /// this is dropped), so that the objects fetched ahead of the judges hold at most
+    /// [`IN_FLIGHT`] × [`SPILL_BYTES`] of memory.
+    pub enum Fetched {
+        Bytes(Vec<u8>),
+        Spilled(Spill),
+    }
+
+    /// Objects larger than this go to a temporary file as they arrive.
+    pub const SPILL_BYTES: usize = 8 * 1024 * 1024;
+
+    /// A temporary file, removed on drop.
+    pub struct Spill {
+        path: std::path::PathBuf,
+    }
+
+    impl Spill {
+        fn create() -> std::io::Result<(Spill, std::fs::File)> {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = std::env::temp_dir()
+                .join(format!("invokeguard-check-{}-{n}.part", std::process::id()));
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            Ok((Spill { path }, file))
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            &self.path
+        }
+    }
+
+    impl Drop for Spill {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    /// The object, read from the response stream as it arrives (at most [`MAX_INPUT_BYTES`]).
     pub async fn get(
         client: aws_sdk_s3::Client,
         bucket: String,
         key: String,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Fetched, String> {
+        use std::io::Write;
+
         let resp = client
             .get_object()
             .bucket(&bucket)
@@ -271,20 +312,41 @@ pub(crate) mod s3 {
             .content_length()
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(0)
-            .min(MAX_INPUT_BYTES as usize);
+            .min(SPILL_BYTES);
         let mut body = resp.body;
         let mut bytes = Vec::with_capacity(expected);
+        let mut spilled: Option<(Spill, std::io::BufWriter<std::fs::File>)> = None;
+        let mut total = 0u64;
+        let spill_err = |e: std::io::Error| format!("cannot write a temporary file: {e}");
         while let Some(chunk) = body
             .try_next()
             .await
             .map_err(|e| format!("cannot read: {e}"))?
         {
-            if (bytes.len() + chunk.len()) as u64 > MAX_INPUT_BYTES {
+            total += chunk.len() as u64;
+            if total > MAX_INPUT_BYTES {
                 return Err(format!("is larger than {MAX_INPUT_BYTES} bytes"));
             }
-            bytes.extend_from_slice(&chunk);
+            match &mut spilled {
+                Some((_, file)) => file.write_all(&chunk).map_err(spill_err)?,
+                None if bytes.len() + chunk.len() > SPILL_BYTES => {
+                    let (spill, file) = Spill::create().map_err(spill_err)?;
+                    let mut file = std::io::BufWriter::new(file);
+                    file.write_all(&bytes).map_err(spill_err)?;
+                    file.write_all(&chunk).map_err(spill_err)?;
+                    bytes = Vec::new();
+                    spilled = Some((spill, file));
+                }
+                None => bytes.extend_from_slice(&chunk),
+            }
         }
-        Ok(bytes)
+        match spilled {
+            Some((spill, mut file)) => {
+                file.flush().map_err(spill_err)?;
+                Ok(Fetched::Spilled(spill))
+            }
+            None => Ok(Fetched::Bytes(bytes)),
+        }
     }
 }
 

@@ -50,11 +50,15 @@ impl Invocation {
     /// CloudTrail logs refused calls with an access-denied `errorCode`; any other error code
     /// is a call that was authorized and then failed.
     pub fn was_refused(&self) -> bool {
-        self.error_code.as_deref().is_some_and(|c| {
-            let c = c.to_ascii_lowercase();
-            c.contains("accessdenied") || c.contains("unauthorized") || c == "forbidden"
-        })
+        self.error_code.as_deref().is_some_and(is_refusal)
     }
+}
+
+/// Whether a record's `errorCode` says the call was refused (an access denial), not authorized
+/// and then failed.
+pub fn is_refusal(error_code: &str) -> bool {
+    let c = error_code.to_ascii_lowercase();
+    c.contains("accessdenied") || c.contains("unauthorized") || c == "forbidden"
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

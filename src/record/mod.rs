@@ -1,15 +1,18 @@
 //! CloudTrail records: unwrapping the input and reading what an Invoke record says.
 
 mod change;
+mod fast;
 mod input;
 mod invocation;
 
 pub use change::{
     CHANGE_EVENTS, Change, GuardIdentity, HUB_SESSION_NAME, change, change_kind, event_time,
 };
+pub use fast::{NotTyped, read_typed};
 pub use input::{
-    FoundRecord, InputError, MAX_INPUT_BYTES, for_each_record, parse_input, records_in_value,
+    FoundRecord, InputError, MAX_INPUT_BYTES, MAX_RECORD_BYTES, ReadOptions, for_each_record,
+    parse_input, read_records, records_in_value,
 };
 pub use invocation::{
-    Caller, CallerKind, FunctionRef, Invocation, RecordError, invocation, ran_version,
+    Caller, CallerKind, FunctionRef, Invocation, RecordError, invocation, is_refusal, ran_version,
 };

@@ -116,15 +116,19 @@ pub trait Discovery: Send + Sync {
     fn list_functions(&self) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
 }
 
+/// An object's body, read as it arrives: nothing holds the whole of it.
+pub type ObjectBody = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
 /// Reading trail log files.
 pub trait Objects: Send + Sync {
-    /// The object's bytes, at most `limit` of them (a larger object is an error).
+    /// The object's body as a stream. An object the store says is larger than `limit` bytes is
+    /// an error before any of it is read; the reader counts what it reads against `limit` too.
     fn get_object(
         &self,
         bucket: &str,
         key: &str,
         limit: u64,
-    ) -> impl Future<Output = Result<Vec<u8>, ApiError>> + Send;
+    ) -> impl Future<Output = Result<ObjectBody, ApiError>> + Send;
 }
 
 /// One notification per violation across inputs: the EventBridge record and the trail file

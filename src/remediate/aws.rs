@@ -16,7 +16,7 @@ use std::sync::Arc;
 use aws_credential_types::provider::ProvideCredentials;
 use tokio::sync::OnceCell;
 
-use super::api::{ApiError, Dedup, Discovery, Notifier, Objects, PolicyApi};
+use super::api::{ApiError, Dedup, Discovery, Notifier, ObjectBody, Objects, PolicyApi};
 use super::budget::Budgets;
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
@@ -558,7 +558,12 @@ impl Discovery for LazyAws {
 }
 
 impl Objects for LazyAws {
-    async fn get_object(&self, bucket: &str, key: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u64,
+    ) -> Result<ObjectBody, ApiError> {
         let out = self
             .clients()
             .await
@@ -580,20 +585,7 @@ impl Objects for LazyAws {
                 "s3://{bucket}/{key} is larger than {limit} bytes"
             )));
         }
-        let mut body = out.body.into_async_read();
-        let mut bytes = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(
-            &mut tokio::io::AsyncReadExt::take(&mut body, limit + 1),
-            &mut bytes,
-        )
-        .await
-        .map_err(|e| ApiError::Other(format!("reading s3://{bucket}/{key}: {e}")))?;
-        if bytes.len() as u64 > limit {
-            return Err(ApiError::Other(format!(
-                "s3://{bucket}/{key} is larger than {limit} bytes"
-            )));
-        }
-        Ok(bytes)
+        Ok(Box::pin(out.body.into_async_read()))
     }
 }
 

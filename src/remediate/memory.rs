@@ -14,7 +14,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use super::api::{ApiError, Dedup, Discovery, Notifier, Objects, PolicyApi};
+use super::api::{ApiError, Dedup, Discovery, Notifier, ObjectBody, Objects, PolicyApi};
 use super::budget::Budgets;
 use crate::allowlist::ids::lambda_arn_name;
 use crate::plan::Addition;
@@ -489,7 +489,12 @@ impl Discovery for MemoryAws {
 }
 
 impl Objects for MemoryAws {
-    async fn get_object(&self, bucket: &str, key: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u64,
+    ) -> Result<ObjectBody, ApiError> {
         let mut st = self.lock();
         st.calls
             .push(Call::GetObject(bucket.to_owned(), key.to_owned()));
@@ -500,7 +505,7 @@ impl Objects for MemoryAws {
             Some(b) if b.len() as u64 > limit => Err(ApiError::Other(format!(
                 "s3://{bucket}/{key} is larger than {limit} bytes"
             ))),
-            Some(b) => Ok(b.clone()),
+            Some(b) => Ok(Box::pin(std::io::Cursor::new(b.clone()))),
             None => Err(ApiError::Other(format!("NoSuchKey: s3://{bucket}/{key}"))),
         }
     }

@@ -6,10 +6,11 @@
 
 use serde_json::Value;
 
-use super::api::Aws;
+use super::api::{Aws, ObjectBody};
 use super::guard::{EventReport, Guard, GuardError};
 use super::log::Input;
-use crate::record::{FoundRecord, InputError, change, for_each_record};
+use crate::allowlist::Allowlist;
+use crate::record::{InputError, ReadOptions, change, read_records};
 
 /// A trail log file is a few megabytes of gzip; anything far larger is refused, not read.
 pub const MAX_TRAIL_FILE_BYTES: u64 = 128 * 1024 * 1024;
@@ -111,7 +112,7 @@ impl<A: Aws> Guard<A> {
         report: &mut EventReport,
     ) -> Result<(), GuardError> {
         let origin = format!("s3://{}/{}", object.bucket, object.key);
-        let bytes = self
+        let body = self
             .aws
             .get_object(&object.bucket, &object.key, MAX_TRAIL_FILE_BYTES)
             .await
@@ -124,60 +125,170 @@ impl<A: Aws> Guard<A> {
                 }
             })?;
         report.api_calls += 1;
-        // Only the records that concern a guarded function are kept; each is one record at a time.
-        let mut relevant: Vec<Value> = Vec::new();
-        let mut keep = |found: FoundRecord| -> Result<(), InputError> {
-            if self.concerns_a_guarded_function(&found.record) {
-                relevant.push(found.record);
-            }
-            Ok(())
-        };
-        for_each_record(&bytes, &origin, &mut keep).map_err(|e| {
-            self.bare_error(request_id, &e.to_string());
-            GuardError::BadEvent(e.to_string())
-        })?;
-        drop(bytes);
+        // The body is read on a blocking thread as it arrives, one record at a time; refused
+        // calls and records of unguarded functions are dropped there, and the rest come here
+        // through a short queue and are handled while the reading goes on.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(RECORDS_IN_FLIGHT);
+        let policies = self.policies.clone();
+        let reader_origin = origin.clone();
+        let handle = tokio::runtime::Handle::current();
+        let reading = tokio::task::spawn_blocking(move || {
+            read_trail_file(body, handle, &reader_origin, &policies, &tx)
+        });
         let mut first_error = None;
-        for record in relevant {
-            let result = match change(&record) {
-                Ok(Some(c)) => {
-                    self.handle_change(c, request_id, report, Input::TrailFile)
+        while let Some(item) = rx.recv().await {
+            let result = match item {
+                Ok(record) => {
+                    self.handle_trail_record(&record, &origin, request_id, report)
                         .await
                 }
-                Ok(None) => {
-                    self.handle_invocation(&record, request_id, report, Input::TrailFile)
-                        .await
+                Err(e) => {
+                    // A record over the cap: named, counted as an error of the file, and the
+                    // records after it are still handled.
+                    let message = e.to_string();
+                    self.bare_error(request_id, &message);
+                    Err(GuardError::BadEvent(message))
                 }
-                Err(e) => Err(GuardError::BadEvent(format!(
-                    "{origin}: record at {}: {}",
-                    e.path, e.message
-                ))),
             };
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
         }
+        let read = reading.await.unwrap_or_else(|e| {
+            Err(InputError::Read {
+                origin: origin.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        });
+        if let Err(e) = read {
+            self.bare_error(request_id, &e.to_string());
+            return Err(GuardError::BadEvent(e.to_string()));
+        }
         first_error.map_or(Ok(()), Err)
     }
 
-    /// An Invoke or change record of a guarded function (home account and region): the rest
-    /// of a trail file (every other service and function) is dropped as it is read.
-    fn concerns_a_guarded_function(&self, record: &Value) -> bool {
-        if record.get("eventSource").and_then(Value::as_str) != Some("lambda.amazonaws.com") {
-            return false;
+    async fn handle_trail_record(
+        &self,
+        record: &Value,
+        origin: &str,
+        request_id: &str,
+        report: &mut EventReport,
+    ) -> Result<(), GuardError> {
+        match change(record) {
+            Ok(Some(c)) => {
+                self.handle_change(c, request_id, report, Input::TrailFile)
+                    .await
+            }
+            Ok(None) => {
+                self.handle_invocation(record, request_id, report, Input::TrailFile)
+                    .await
+            }
+            Err(e) => Err(GuardError::BadEvent(format!(
+                "{origin}: record at {}: {}",
+                e.path, e.message
+            ))),
         }
-        if let Ok(Some(c)) = change(record) {
-            return self
-                .policies
-                .lookup(&c.function.name, c.function.arn.as_deref())
-                .is_some();
+    }
+}
+
+/// Guarded records (or a record over the cap) waiting to be handled: the reader stops while
+/// the handler is behind, so memory holds at most this many records at once.
+const RECORDS_IN_FLIGHT: usize = 4;
+
+type Queue = tokio::sync::mpsc::Sender<Result<Value, InputError>>;
+
+/// Reads a trail file's body with the one record reader and queues what the guard handles.
+fn read_trail_file(
+    body: ObjectBody,
+    handle: tokio::runtime::Handle,
+    origin: &str,
+    policies: &Allowlist,
+    queue: &Queue,
+) -> Result<usize, InputError> {
+    let mut body = BodyReader {
+        body,
+        handle,
+        read: 0,
+        limit: MAX_TRAIL_FILE_BYTES,
+        failure: None,
+    };
+    let opts = ReadOptions {
+        drop_refused: true,
+        ..ReadOptions::default()
+    };
+    let gone = || InputError::Read {
+        origin: origin.to_owned(),
+        source: std::io::Error::other("the handler stopped"),
+    };
+    let read = read_records(&mut body, origin, opts, &mut |item| match item {
+        Ok(found) if concerns_a_guarded_function(policies, &found.record) => {
+            queue.blocking_send(Ok(found.record)).map_err(|_| gone())
         }
-        match crate::record::invocation(record) {
-            Ok(inv) if inv.is_lambda_invoke() => inv
-                .function
-                .is_some_and(|f| self.policies.lookup(&f.name, f.arn.as_deref()).is_some()),
-            _ => false,
+        Ok(_) => Ok(()),
+        Err(e) => queue.blocking_send(Err(e)).map_err(|_| gone()),
+    });
+    // The body's own failure (too large, a broken connection) is what went wrong, whatever
+    // the reader made of it.
+    match body.failure {
+        Some(source) => Err(InputError::Read {
+            origin: origin.to_owned(),
+            source,
+        }),
+        None => read,
+    }
+}
+
+/// An object body read from a blocking thread, counted against the object size limit.
+struct BodyReader {
+    body: ObjectBody,
+    handle: tokio::runtime::Handle,
+    read: u64,
+    limit: u64,
+    failure: Option<std::io::Error>,
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let body = &mut self.body;
+        let n = self.handle.block_on(std::future::poll_fn(|cx| {
+            let mut filled = tokio::io::ReadBuf::new(buf);
+            body.as_mut()
+                .poll_read(cx, &mut filled)
+                .map_ok(|()| filled.filled().len())
+        }));
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                self.failure = Some(std::io::Error::new(e.kind(), e.to_string()));
+                return Err(e);
+            }
+        };
+        self.read += n as u64;
+        if self.read > self.limit {
+            let message = format!("is larger than {} bytes", self.limit);
+            self.failure = Some(std::io::Error::other(message.clone()));
+            return Err(std::io::Error::other(message));
         }
+        Ok(n)
+    }
+}
+
+/// An Invoke or change record of a guarded function (home account and region): the rest
+/// of a trail file (every other service and function) is dropped as it is read.
+fn concerns_a_guarded_function(policies: &Allowlist, record: &Value) -> bool {
+    if record.get("eventSource").and_then(Value::as_str) != Some("lambda.amazonaws.com") {
+        return false;
+    }
+    if let Ok(Some(c)) = change(record) {
+        return policies
+            .lookup(&c.function.name, c.function.arn.as_deref())
+            .is_some();
+    }
+    match crate::record::invocation(record) {
+        Ok(inv) if inv.is_lambda_invoke() => inv
+            .function
+            .is_some_and(|f| policies.lookup(&f.name, f.arn.as_deref()).is_some()),
+        _ => false,
     }
 }
 

@@ -1,0 +1,617 @@
+//! The typed pass of the record reader: a trail log file's records read into only the fields
+//! a verdict needs, several times faster than building each record whole. It reads nothing
+//! the reference reader ([`super::read_records`]) would read otherwise: anything else is
+//! handed back ([`NotTyped`]) for the reference reader to read from the start.
+
+use std::borrow::Cow;
+use std::io::{BufReader, Read};
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::input::{Counting, Position, READ_BUFFER_BYTES, Skip, decode};
+use super::{Caller, Invocation, ReadOptions, invocation};
+
+/// The typed pass over a trail log file `{"Records":[...]}`, streamed as [`super::read_records`]
+/// reads (gzip, the size and record caps), keeping only the fields a verdict needs. Each record
+/// goes to `visit` with what [`invocation`] makes of it and its `eventTime`. `Err` means "only
+/// the reference reader can say": another wrapping, a field of an unexpected type, a record
+/// error, a duplicate `Records`, a record near the cap, bad gzip or JSON. The records `visit`
+/// saw before are the first ones the reference reader yields, in the same order, and
+/// [`invocation`] reads them the same.
+pub fn read_typed<R: Read>(
+    input: R,
+    opts: ReadOptions,
+    visit: &mut dyn FnMut(&Invocation, Option<&str>),
+) -> Result<(), NotTyped> {
+    let (_, decoded) = decode(input).map_err(|_| NotTyped)?;
+    let position = Position::new(opts.max_record_bytes);
+    // Counted below the buffer, so that serde_json reads its bytes straight from a `BufReader`
+    // (far faster than through a wrapper); the count then runs ahead of the parse by at most
+    // the buffer, which `CAP_MARGIN` allows for.
+    let counted = Counting::new(decoded.take(super::MAX_INPUT_BYTES + 1), &position);
+    let reader = BufReader::with_capacity(READ_BUFFER_BYTES, counted);
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    de.deserialize_any(TopVisitor {
+        visit,
+        position: &position,
+    })
+    .map_err(|_| NotTyped)?;
+    de.end().map_err(|_| NotTyped)
+}
+
+/// The typed pass cannot read this input as the reference reader would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotTyped;
+
+/// A record within this many bytes of the cap is left to the reference reader, which counts
+/// exactly (from its opening brace, checking between values): the typed pass's count may be
+/// off by a buffer either way.
+const CAP_MARGIN: u64 = 2 * READ_BUFFER_BYTES as u64 + 64;
+
+/// The reason the typed pass hands a file to the reference path.
+fn fall_back<E: de::Error>() -> E {
+    E::custom("not for the typed pass")
+}
+
+struct TopVisitor<'v, 'p> {
+    visit: &'v mut dyn FnMut(&Invocation, Option<&str>),
+    position: &'p Position,
+}
+
+impl<'de> Visitor<'de> for TopVisitor<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a trail log file")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = false;
+        while let Some(key) = map.next_key_seed(Key(&["Records"]))? {
+            match key {
+                Some(_) if !seen => {
+                    seen = true;
+                    map.next_value_seed(RecordsSeed {
+                        visit: &mut *self.visit,
+                        position: self.position,
+                    })?;
+                }
+                Some(_) => return Err(fall_back()),
+                // The reference reader holds other top-level values to the record cap.
+                None if seen => {
+                    self.position.start_record();
+                    let skipped = map.next_value_seed(Skip);
+                    self.position.end_record();
+                    skipped?;
+                }
+                None => return Err(fall_back()),
+            }
+        }
+        if seen { Ok(()) } else { Err(fall_back()) }
+    }
+}
+
+struct RecordsSeed<'v, 'p> {
+    visit: &'v mut dyn FnMut(&Invocation, Option<&str>),
+    position: &'p Position,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let limit = self.position.limit().saturating_sub(CAP_MARGIN);
+        loop {
+            self.position.start_record();
+            let record = seq.next_element_seed(Lenient::<FastRecord<'de>>::seed());
+            self.position.end_record();
+            let Some(record) = record? else {
+                return Ok(());
+            };
+            let Lenient::Some(record) = record else {
+                return Err(fall_back());
+            };
+            if self.position.in_record() > limit {
+                return Err(fall_back());
+            }
+            let (inv, time) = record.invocation().ok_or_else(fall_back)?;
+            (self.visit)(&inv, time);
+        }
+    }
+}
+
+/// A string field: absent or null, a string, or something else (which a Lambda record's
+/// reader would refuse).
+#[derive(Debug, Default)]
+enum Text<'de> {
+    #[default]
+    Null,
+    Str(Cow<'de, str>),
+    Other,
+}
+
+impl Text<'_> {
+    /// `None` when the field is of another type.
+    fn get(&self) -> Option<Option<&str>> {
+        match self {
+            Text::Null => Some(None),
+            Text::Str(s) => Some(Some(s)),
+            Text::Other => None,
+        }
+    }
+
+    fn put(&self, map: &mut Map<String, Value>, key: &str) -> Option<()> {
+        if let Some(s) = self.get()? {
+            map.insert(key.to_owned(), Value::String(s.to_owned()));
+        }
+        Some(())
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Owned(v)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Text<'de>, E> {
+        Ok(Text::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Text<'de>, E> {
+        Ok(Text::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Text<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'de>, E> {
+        Ok(Text::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text<'de>, E> {
+        Ok(Text::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text<'de>, E> {
+        Ok(Text::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text<'de>, E> {
+        Ok(Text::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'de>, A::Error> {
+        Skip.visit_seq(seq)?;
+        Ok(Text::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text<'de>, A::Error> {
+        Skip.visit_map(map)?;
+        Ok(Text::Other)
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextVisitor)
+    }
+}
+
+/// An object with the fields the engine reads, named in `NAMES`, the last occurrence of a key
+/// winning as in a [`Value`].
+trait Fields<'de>: Default {
+    const NAMES: &'static [&'static str];
+    fn field<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error>;
+}
+
+/// An object field: absent or null, the object, or something else.
+#[derive(Debug, Default)]
+enum Lenient<T> {
+    #[default]
+    Null,
+    Some(T),
+    Other,
+}
+
+impl<T> Lenient<T> {
+    fn seed() -> LenientSeed<T> {
+        LenientSeed(PhantomData)
+    }
+}
+
+struct LenientSeed<T>(PhantomData<T>);
+
+impl<'de, T: Fields<'de>> DeserializeSeed<'de> for LenientSeed<T> {
+    type Value = Lenient<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Lenient<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Fields<'de>> de::Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Lenient::<T>::seed().deserialize(d)
+    }
+}
+
+impl<'de, T: Fields<'de>> Visitor<'de> for LenientSeed<T> {
+    type Value = Lenient<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lenient<T>, A::Error> {
+        let mut value = T::default();
+        while let Some(key) = map.next_key_seed(Key(T::NAMES))? {
+            match key {
+                Some(i) => value.field(i, &mut map)?,
+                None => map.next_value_seed(Skip)?,
+            }
+        }
+        Ok(Lenient::Some(value))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Lenient<T>, E> {
+        Ok(Lenient::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Lenient<T>, E> {
+        Ok(Lenient::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Lenient<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lenient<T>, E> {
+        Ok(Lenient::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Lenient<T>, E> {
+        Ok(Lenient::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Lenient<T>, E> {
+        Ok(Lenient::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Lenient<T>, E> {
+        Ok(Lenient::Other)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Lenient<T>, E> {
+        Ok(Lenient::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Lenient<T>, A::Error> {
+        Skip.visit_seq(seq)?;
+        Ok(Lenient::Other)
+    }
+}
+
+/// An array field of objects (`resources`): absent or null, the elements, or something else.
+#[derive(Debug, Default)]
+enum List<T> {
+    #[default]
+    Null,
+    Some(Vec<Lenient<T>>),
+    Other,
+}
+
+struct ListVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Fields<'de>> de::Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ListVisitor(PhantomData))
+    }
+}
+
+impl<'de, T: Fields<'de>> Visitor<'de> for ListVisitor<T> {
+    type Value = List<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Lenient::<T>::seed())? {
+            items.push(item);
+        }
+        Ok(List::Some(items))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<List<T>, E> {
+        Ok(List::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<List<T>, E> {
+        Ok(List::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<List<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<List<T>, E> {
+        Ok(List::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<List<T>, E> {
+        Ok(List::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<List<T>, E> {
+        Ok(List::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<List<T>, E> {
+        Ok(List::Other)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<List<T>, E> {
+        Ok(List::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
+        Skip.visit_map(map)?;
+        Ok(List::Other)
+    }
+}
+
+/// Objects as [`Value`]s of only the kept fields, or `None` when a field has another type.
+trait ToValue {
+    fn to_value(&self) -> Option<Value>;
+}
+
+fn put<T: ToValue>(map: &mut Map<String, Value>, key: &str, field: &Lenient<T>) -> Option<()> {
+    match field {
+        Lenient::Null => Some(()),
+        Lenient::Some(v) => {
+            map.insert(key.to_owned(), v.to_value()?);
+            Some(())
+        }
+        Lenient::Other => None,
+    }
+}
+
+/// Declares a struct of [`Text`]/[`Lenient`]/[`List`] fields with their JSON names.
+macro_rules! fields {
+    ($name:ident { $($field:ident : $ty:ty = $json:literal),* $(,)? }) => {
+        #[derive(Debug, Default)]
+        struct $name<'de> {
+            $($field: $ty,)*
+            _life: PhantomData<&'de ()>,
+        }
+
+        impl<'de> Fields<'de> for $name<'de> {
+            const NAMES: &'static [&'static str] = &[$($json),*];
+
+            fn field<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error> {
+                let mut i = 0usize;
+                $(
+                    if index == i {
+                        self.$field = map.next_value()?;
+                        return Ok(());
+                    }
+                    i += 1;
+                )*
+                let _ = i;
+                map.next_value_seed(Skip)
+            }
+        }
+    };
+}
+
+fields!(FastRecord {
+    event_source: Text<'de> = "eventSource",
+    event_name: Text<'de> = "eventName",
+    event_id: Text<'de> = "eventID",
+    error_code: Text<'de> = "errorCode",
+    event_time: Text<'de> = "eventTime",
+    user_identity: Lenient<Identity<'de>> = "userIdentity",
+    request_parameters: Lenient<Request<'de>> = "requestParameters",
+    additional_event_data: Lenient<Additional<'de>> = "additionalEventData",
+    resources: List<Resource<'de>> = "resources",
+    recipient_account_id: Text<'de> = "recipientAccountId",
+    aws_region: Text<'de> = "awsRegion",
+});
+
+fields!(Identity {
+    kind: Text<'de> = "type",
+    arn: Text<'de> = "arn",
+    account_id: Text<'de> = "accountId",
+    invoked_by: Text<'de> = "invokedBy",
+    session_context: Lenient<SessionContext<'de>> = "sessionContext",
+});
+
+fields!(SessionContext {
+    session_issuer: Lenient<Issuer<'de>> = "sessionIssuer",
+});
+
+fields!(Issuer { arn: Text<'de> = "arn" });
+
+fields!(Request {
+    function_name: Text<'de> = "functionName",
+    qualifier: Text<'de> = "qualifier",
+    source_arn: Text<'de> = "sourceArn",
+    source_account: Text<'de> = "sourceAccount",
+});
+
+fields!(Additional {
+    function_version: Text<'de> = "functionVersion",
+});
+
+fields!(Resource {
+    arn: Text<'de> = "ARN",
+    kind: Text<'de> = "type",
+});
+
+impl ToValue for Identity<'_> {
+    fn to_value(&self) -> Option<Value> {
+        let mut m = Map::new();
+        self.kind.put(&mut m, "type")?;
+        self.arn.put(&mut m, "arn")?;
+        self.account_id.put(&mut m, "accountId")?;
+        self.invoked_by.put(&mut m, "invokedBy")?;
+        put(&mut m, "sessionContext", &self.session_context)?;
+        Some(Value::Object(m))
+    }
+}
+
+impl ToValue for SessionContext<'_> {
+    fn to_value(&self) -> Option<Value> {
+        let mut m = Map::new();
+        put(&mut m, "sessionIssuer", &self.session_issuer)?;
+        Some(Value::Object(m))
+    }
+}
+
+impl ToValue for Issuer<'_> {
+    fn to_value(&self) -> Option<Value> {
+        let mut m = Map::new();
+        self.arn.put(&mut m, "arn")?;
+        Some(Value::Object(m))
+    }
+}
+
+impl ToValue for Request<'_> {
+    fn to_value(&self) -> Option<Value> {
+        let mut m = Map::new();
+        self.function_name.put(&mut m, "functionName")?;
+        self.qualifier.put(&mut m, "qualifier")?;
+        self.source_arn.put(&mut m, "sourceArn")?;
+        self.source_account.put(&mut m, "sourceAccount")?;
+        Some(Value::Object(m))
+    }
+}
+
+impl ToValue for Additional<'_> {
+    fn to_value(&self) -> Option<Value> {
+        let mut m = Map::new();
+        self.function_version.put(&mut m, "functionVersion")?;
+        Some(Value::Object(m))
+    }
+}
+
+impl ToValue for Resource<'_> {
+    fn to_value(&self) -> Option<Value> {
+        let mut m = Map::new();
+        self.arn.put(&mut m, "ARN")?;
+        self.kind.put(&mut m, "type")?;
+        Some(Value::Object(m))
+    }
+}
+
+impl<'de> FastRecord<'de> {
+    /// What [`invocation`] makes of the record, and its `eventTime`; `None` when only the
+    /// reference path can tell (a field of an unexpected type, a record error).
+    fn invocation(&self) -> Option<(Invocation, Option<&str>)> {
+        let header = Invocation {
+            event_id: self.event_id.get()?.map(str::to_owned),
+            event_source: self.event_source.get()?.map(str::to_owned),
+            event_name: self.event_name.get()?.map(str::to_owned),
+            error_code: None,
+            function: None,
+            qualifier: None,
+            caller: Caller::default(),
+            notes: Vec::new(),
+        };
+        let time = match &self.event_time {
+            Text::Str(s) => Some(s.as_ref()),
+            _ => None,
+        };
+        if !header.is_lambda_invoke() {
+            // All `invocation` reads of such a record: its three header fields.
+            return Some((header, time));
+        }
+        // A Lambda invoke: the reference reader on a record of only the fields it reads.
+        let inv = invocation(&self.reduced()?).ok()?;
+        Some((inv, time))
+    }
+
+    fn reduced(&self) -> Option<Value> {
+        let mut m = Map::new();
+        self.event_source.put(&mut m, "eventSource")?;
+        self.event_name.put(&mut m, "eventName")?;
+        self.event_id.put(&mut m, "eventID")?;
+        self.error_code.put(&mut m, "errorCode")?;
+        self.recipient_account_id
+            .put(&mut m, "recipientAccountId")?;
+        self.aws_region.put(&mut m, "awsRegion")?;
+        put(&mut m, "userIdentity", &self.user_identity)?;
+        put(&mut m, "requestParameters", &self.request_parameters)?;
+        put(&mut m, "additionalEventData", &self.additional_event_data)?;
+        match &self.resources {
+            List::Null => {}
+            List::Other => return None,
+            List::Some(items) => {
+                let items = items
+                    .iter()
+                    .map(|item| match item {
+                        Lenient::Some(r) => r.to_value(),
+                        Lenient::Null | Lenient::Other => None,
+                    })
+                    .collect::<Option<Vec<Value>>>()?;
+                m.insert("resources".to_owned(), Value::Array(items));
+            }
+        }
+        Some(Value::Object(m))
+    }
+}
+
+/// A map key: its index in a list of names, `None` for any other key.
+struct Key(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|n| *n == v))
+    }
+}
