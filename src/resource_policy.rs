@@ -182,6 +182,13 @@ impl ResourcePolicy {
     }
 }
 
+impl Statement {
+    /// One statement written as JSON, at `index` of its document.
+    pub fn from_raw(index: usize, value: &Value) -> Result<Self, PolicyDocError> {
+        statement(index, value, &format!("Statement[{index}]"))
+    }
+}
+
 fn shape(path: &str, message: &str) -> PolicyDocError {
     PolicyDocError::Shape {
         path: path.to_owned(),

@@ -20,9 +20,6 @@ pub fn doc(statements: &str) -> ResourcePolicy {
 
 /// The one statement of `text` (a JSON object).
 pub fn statement(text: &str) -> Statement {
-    doc(&format!("[{text}]"))
-        .statements
-        .into_iter()
-        .next()
-        .expect("one statement")
+    let raw: serde_json::Value = serde_json::from_str(text).expect("JSON");
+    Statement::from_raw(0, &raw).expect("one statement")
 }

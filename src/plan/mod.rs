@@ -89,11 +89,10 @@ impl Plan {
             .iter()
             .filter_map(|s| match removed.get(&s.index) {
                 None => Some(s.clone()),
-                Some(r) => r.replacement.as_ref().and_then(|raw| {
-                    ResourcePolicy::from_value(&json!({ "Statement": [raw] }))
-                        .ok()
-                        .and_then(|p| p.statements.into_iter().next())
-                }),
+                Some(r) => r
+                    .replacement
+                    .as_ref()
+                    .and_then(|raw| Statement::from_raw(s.index, raw).ok()),
             })
             .collect();
         for add in &self.add {
@@ -187,9 +186,8 @@ impl Addition {
             raw.insert("Condition".into(), Value::Object(conditions));
         }
         let raw = Value::Object(raw);
-        let mut doc = ResourcePolicy::from_value(&json!({ "Statement": [raw] }))
+        let mut doc = Statement::from_raw(index, &raw)
             .ok()
-            .and_then(|p| p.statements.into_iter().next())
             .unwrap_or_else(|| Statement {
                 index,
                 sid: Some(self.sid.clone()),
