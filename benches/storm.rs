@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::remediate::{Guard, LazyAws, LogSink, Settings};
+use invokeguard::guard::{Guard, LazyAws, LogSink, Settings};
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto};
 use support::proxy::Proxy;

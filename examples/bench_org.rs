@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use invokeguard::remediate::budget::SWEEP_REQUESTS_PER_SECOND;
+use invokeguard::guard::budget::SWEEP_REQUESTS_PER_SECOND;
 use serde_json::{Value, json};
 use support::http;
 use support::moto::{self, ACCOUNT, Moto, REGION};
@@ -403,7 +403,7 @@ async fn main() {
         std::env::var("INVOKEGUARD_BIN")
             .unwrap_or_else(|_| "target/release/invokeguard-lambda".into()),
     );
-    let parallel = invokeguard::remediate::sweep::ACCOUNTS_IN_PARALLEL;
+    let parallel = invokeguard::guard::sweep::ACCOUNTS_IN_PARALLEL;
     let budget = SWEEP_REQUESTS_PER_SECOND;
     let moto = Moto::start();
     let spec = OrgSpec {
@@ -542,7 +542,7 @@ async fn main() {
     let x_bounded = x_rounds as f64 * x_parallel;
     // The measured sweep's overhead over its floor, applied to the larger one.
     let x_scaled = x_bounded * (first.wall.as_secs_f64() / floor_bounded).max(1.0);
-    let margin = invokeguard::remediate::sweep::DEADLINE_MARGIN.as_secs_f64();
+    let margin = invokeguard::guard::sweep::DEADLINE_MARGIN.as_secs_f64();
     let usable = CDK_TIMEOUT_SECS - margin;
     println!(
         "\nExtrapolated to {xa} accounts × {xf} functions (same drift share, {per_function:.3} Lambda calls per function measured):"

@@ -16,9 +16,9 @@
 
 use std::fmt::Write as _;
 
-use crate::allowlist::ids::iam_arn_parts;
 use crate::allowlist::{AllowEntry, Allowlist, Grant, InvokeAction};
-use crate::home::Home;
+use crate::aws::home::Home;
+use crate::aws::ids::iam_arn_parts;
 
 /// The saved queries `invokeguard athena-sql` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

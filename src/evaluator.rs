@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use crate::arn::{arn_like, wildcard_match};
+use crate::aws::arn::{arn_like, wildcard_match};
 use crate::resource_policy::{Condition, Principal, ResourcePolicy, Statement};
 
 /// Kleene's three-valued logic.

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::allowlist::{Allowlist, AllowlistError, Mode};
-use crate::home::Home;
-use crate::remediate::{Guard, LazyAws, Level, Settings, StdoutSink};
+use crate::aws::home::Home;
+use crate::guard::{Guard, LazyAws, Level, Settings, StdoutSink};
 
 /// The role name the guard assumes in another account of the organization.
 pub const DEFAULT_MEMBER_ROLE: &str = "invokeguard-member";
@@ -88,12 +88,12 @@ pub fn guard_from_env() -> Result<Guard<LazyAws>, InitError> {
     ))
 }
 
-impl From<crate::remediate::GuardError> for lambda_runtime::Diagnostic {
-    fn from(e: crate::remediate::GuardError) -> Self {
+impl From<crate::guard::GuardError> for lambda_runtime::Diagnostic {
+    fn from(e: crate::guard::GuardError) -> Self {
         let error_type = match e {
-            crate::remediate::GuardError::BadEvent(_) => "InvokeguardBadEvent",
-            crate::remediate::GuardError::Config(_) => "InvokeguardConfig",
-            crate::remediate::GuardError::Incomplete { .. } => "InvokeguardRemediationIncomplete",
+            crate::guard::GuardError::BadEvent(_) => "InvokeguardBadEvent",
+            crate::guard::GuardError::Config(_) => "InvokeguardConfig",
+            crate::guard::GuardError::Incomplete { .. } => "InvokeguardRemediationIncomplete",
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.to_owned(),

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::allowlist::ids::{iam_arn_parts, is_account_id};
+use crate::aws::ids::{iam_arn_parts, is_account_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyDocError {

@@ -3,9 +3,9 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::allowlist::ids::iam_arn_parts;
 use crate::allowlist::{AllowEntry, Allowlist, Grant, InvokeAction};
-use crate::arn::arn_like;
+use crate::aws::arn::arn_like;
+use crate::aws::ids::iam_arn_parts;
 use crate::record::{Caller, CallerKind, Invocation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -496,7 +496,7 @@ mod tests {
     #[test]
     fn a_name_key_means_the_home_account_and_region_only() {
         let p = policies();
-        p.set_home(crate::home::Home::new("aws", "us-east-1", "111122223333").expect("home"))
+        p.set_home(crate::aws::home::Home::new("aws", "us-east-1", "111122223333").expect("home"))
             .expect("home set");
         let rec = |arn: &str| {
             json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke",

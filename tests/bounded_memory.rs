@@ -10,10 +10,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::home::Home;
+use invokeguard::aws::home::Home;
+use invokeguard::guard::memory::MemoryAws;
+use invokeguard::guard::{Guard, Level, MemorySink, Settings};
 use invokeguard::record::MAX_RECORD_BYTES;
-use invokeguard::remediate::memory::MemoryAws;
-use invokeguard::remediate::{Guard, Level, MemorySink, Settings};
 use serde_json::{Value, json};
 
 const HOME: &str = "111122223333";

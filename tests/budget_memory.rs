@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::home::Home;
-use invokeguard::remediate::memory::MemoryAws;
-use invokeguard::remediate::{Guard, Level, MemorySink, Settings};
+use invokeguard::aws::home::Home;
+use invokeguard::guard::memory::MemoryAws;
+use invokeguard::guard::{Guard, Level, MemorySink, Settings};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 

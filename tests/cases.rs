@@ -7,7 +7,7 @@ mod common;
 
 use common::{fixture, read_json, root, subset};
 use invokeguard::allowlist::Allowlist;
-use invokeguard::home::Home;
+use invokeguard::aws::home::Home;
 use invokeguard::plan::plan;
 use invokeguard::record::{invocation, parse_input};
 use invokeguard::resource_policy::ResourcePolicy;

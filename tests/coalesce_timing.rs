@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::home::Home;
+use invokeguard::aws::home::Home;
+use invokeguard::guard::memory::{Call, MemoryAws};
+use invokeguard::guard::{ApiError, EventReport, Guard, Level, MemorySink, Settings};
 use invokeguard::record::GuardIdentity;
-use invokeguard::remediate::memory::{Call, MemoryAws};
-use invokeguard::remediate::{ApiError, EventReport, Guard, Level, MemorySink, Settings};
 use serde_json::{Value, json};
 
 const HOME: &str = "111122223333";

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use invokeguard::allowlist::{Allowlist, Apply};
-use invokeguard::home::Home;
+use invokeguard::aws::home::Home;
+use invokeguard::guard::{EventReport, Guard, LazyAws, Level, MemorySink, Settings};
 use invokeguard::plan::plan;
-use invokeguard::remediate::{EventReport, Guard, LazyAws, Level, MemorySink, Settings};
 use invokeguard::resource_policy::ResourcePolicy;
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto, REGION};

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::home::Home;
-use invokeguard::remediate::{Guard, LazyAws, Level, MemorySink, Settings};
+use invokeguard::aws::home::Home;
+use invokeguard::guard::{Guard, LazyAws, Level, MemorySink, Settings};
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto, REGION};
 use support::proxy::{Action, Fault, Hit, Proxy};

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use invokeguard::allowlist::{Allowlist, Apply};
+use invokeguard::guard::{EventReport, Guard, LazyAws, Level, MemorySink, Settings};
 use invokeguard::plan::plan;
-use invokeguard::remediate::{EventReport, Guard, LazyAws, Level, MemorySink, Settings};
 use invokeguard::resource_policy::ResourcePolicy;
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto};

@@ -1,4 +1,4 @@
-//! The shell against the in-memory Lambda policy store (`remediate::memory`): ordering,
+//! The shell against the in-memory Lambda policy store (`guard::memory`): ordering,
 //! whole-document writes, report mode, unproven allows and home scoping, in milliseconds.
 //! moto has no PutResourcePolicy, so the whole-document path is exercised here; the in-memory
 //! store follows Lambda's rules (RevisionId checks, unique Sids, whole-document replace).
@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::home::Home;
-use invokeguard::remediate::memory::{Call, MemoryAws};
-use invokeguard::remediate::{ApiError, EventReport, Guard, Level, MemorySink, Settings};
+use invokeguard::aws::home::Home;
+use invokeguard::guard::memory::{Call, MemoryAws};
+use invokeguard::guard::{ApiError, EventReport, Guard, Level, MemorySink, Settings};
 use serde_json::{Value, json};
 
 const HOME: &str = "111122223333";

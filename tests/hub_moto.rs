@@ -11,8 +11,8 @@ mod support;
 use std::sync::Arc;
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::home::Home;
-use invokeguard::remediate::{Guard, LazyAws, Level, MemorySink, Settings};
+use invokeguard::aws::home::Home;
+use invokeguard::guard::{Guard, LazyAws, Level, MemorySink, Settings};
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto, REGION};
 use support::org::{self, OrgSpec};

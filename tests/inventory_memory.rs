@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::home::Home;
-use invokeguard::remediate::memory::{Call, MemoryAws};
-use invokeguard::remediate::{ApiError, Guard, Level, MemorySink, Settings};
+use invokeguard::aws::home::Home;
+use invokeguard::guard::memory::{Call, MemoryAws};
+use invokeguard::guard::{ApiError, Guard, Level, MemorySink, Settings};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 

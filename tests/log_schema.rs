@@ -10,9 +10,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::home::Home;
-use invokeguard::remediate::memory::MemoryAws;
-use invokeguard::remediate::{ApiError, Guard, Level, MemorySink, Settings};
+use invokeguard::aws::home::Home;
+use invokeguard::guard::memory::MemoryAws;
+use invokeguard::guard::{ApiError, Guard, Level, MemorySink, Settings};
 use serde_json::{Map, Value, json};
 
 const HOME: &str = "111122223333";
@@ -26,7 +26,7 @@ fn checked_in() -> Value {
 
 #[test]
 fn the_checked_in_log_line_schema_is_the_generated_one() {
-    let generated = serde_json::to_value(invokeguard::remediate::log::json_schema()).unwrap();
+    let generated = serde_json::to_value(invokeguard::log::line::json_schema()).unwrap();
     assert!(
         generated == checked_in(),
         "schemas/log-line.schema.json is stale: run `cargo run -q -- schema --log-line > schemas/log-line.schema.json`"

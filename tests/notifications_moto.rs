@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use aws_sdk_eventbridge::types::Target;
 use invokeguard::allowlist::Allowlist;
-use invokeguard::remediate::{Guard, LazyAws, MemorySink, Settings};
+use invokeguard::guard::{Guard, LazyAws, MemorySink, Settings};
 use serde_json::{Value, json};
 use support::http;
 use support::moto::{self, ACCOUNT, Moto, REGION};

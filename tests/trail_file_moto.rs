@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use invokeguard::allowlist::Allowlist;
-use invokeguard::home::Home;
-use invokeguard::remediate::{Guard, LazyAws, Level, MemorySink, Settings};
+use invokeguard::aws::home::Home;
+use invokeguard::guard::{Guard, LazyAws, Level, MemorySink, Settings};
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto, REGION};
 use support::proxy::Proxy;

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use std::sync::OnceLock;
 
-use super::ids::FunctionKey;
 use super::model::{Apply, Grant, GuardedFunction, Mode, PoliciesFile};
-use crate::home::Home;
+use crate::aws::home::Home;
+use crate::aws::ids::FunctionKey;
 
 /// A policies file larger than this is refused: a real one is a few kilobytes.
 pub const MAX_POLICIES_BYTES: u64 = 1024 * 1024;
@@ -213,7 +213,7 @@ impl Allowlist {
         let Some(guard) = &self.guard else {
             return false;
         };
-        match (super::ids::lambda_arn_name(function), self.home()) {
+        match (crate::aws::ids::lambda_arn_name(function), self.home()) {
             (None, _) => function == guard,
             (Some(_), Some(home)) => {
                 let own = home.function_arn(guard);

@@ -1,8 +1,6 @@
 //! The allowlist: the policies file, saying who may invoke each guarded function. ("Policy"
 //! alone always means the AWS resource policy.)
 
-pub mod ids;
-pub mod init;
 mod load;
 mod model;
 

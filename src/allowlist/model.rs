@@ -9,7 +9,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::ids::{
+use crate::aws::ids::{
     AccountId, EventSourceToken, FunctionKey, OrganizationId, PrincipalArn, Qualifier,
     ServicePrincipal, SourceArnPattern,
 };

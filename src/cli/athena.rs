@@ -8,7 +8,7 @@ use super::args::HomeArgs;
 use super::inputs::CliError;
 use crate::allowlist::Allowlist;
 use crate::athena::{Query, Table, sql};
-use crate::home::Home;
+use crate::aws::home::Home;
 
 /// Prints the SQL of `query` over `database.table`. Exit 0; 2 on a bad policies file, home or name.
 pub fn athena_sql(

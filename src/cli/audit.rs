@@ -10,9 +10,9 @@ use super::args::HomeArgs;
 use super::inputs::CliError;
 use super::remediate::{cli_aws, resolve_home};
 use crate::allowlist::Allowlist;
+use crate::guard::discover::guarded_policies;
+use crate::guard::{ApiError, PolicyApi};
 use crate::plan::{Plan, plan};
-use crate::remediate::discover::guarded_policies;
-use crate::remediate::{ApiError, PolicyApi};
 
 pub async fn audit(
     policies: &Path,

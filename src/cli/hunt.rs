@@ -954,8 +954,10 @@ mod tests {
         )
         .expect("valid policies");
         if home {
-            p.set_home(crate::home::Home::new("aws", "us-west-1", "111111111111").expect("home"))
-                .expect("home set");
+            p.set_home(
+                crate::aws::home::Home::new("aws", "us-west-1", "111111111111").expect("home"),
+            )
+            .expect("home set");
         }
         p
     }

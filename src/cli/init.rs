@@ -11,9 +11,9 @@ use super::args::HomeArgs;
 use super::inputs::CliError;
 use super::remediate::resolve_home;
 use crate::allowlist::Allowlist;
-use crate::allowlist::init::draft;
-use crate::remediate::budget::Budget;
-use crate::remediate::{Discovery, LazyAws, PolicyApi};
+use crate::draft::draft;
+use crate::guard::budget::Budget;
+use crate::guard::{Discovery, LazyAws, PolicyApi};
 
 pub async fn init(
     functions: &[String],

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::allowlist::AllowlistError;
+use crate::guard::{sweep::is_scheduled, trail_file::created_objects};
 use crate::record::{FoundRecord, InputError, MAX_INPUT_BYTES, parse_input, records_in_value};
-use crate::remediate::{sweep::is_scheduled, trail_file::created_objects};
 use crate::resource_policy::PolicyDocError;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use super::args::HomeArgs;
 use super::hunt::CheckOptions;
 use super::inputs::{CliError, read_limited};
 use crate::allowlist::Allowlist;
-use crate::home::Home;
+use crate::aws::home::Home;
 use crate::plan::plan;
 use crate::resource_policy::ResourcePolicy;
 
@@ -157,7 +157,7 @@ fn split_function_arg(arg: &str) -> Result<(String, Option<String>, Option<Strin
         [name, q] => (*name, None, Some(*q)),
         _ => return Err(bad()),
     };
-    if !crate::allowlist::ids::is_function_name(name)
+    if !crate::aws::ids::is_function_name(name)
         || qualifier.is_some_and(|q| q.is_empty() || q == "$LATEST")
     {
         return Err(bad());
@@ -168,7 +168,7 @@ fn split_function_arg(arg: &str) -> Result<(String, Option<String>, Option<Strin
 /// The JSON Schema of the policies file, or with `log_line` of a log line the guard writes.
 pub fn schema(log_line: bool, out: &mut dyn Write) -> Result<Exit, CliError> {
     let schema = if log_line {
-        crate::remediate::log::json_schema()
+        crate::log::line::json_schema()
     } else {
         crate::allowlist::json_schema()
     };

@@ -10,7 +10,7 @@ use super::args::HomeArgs;
 use super::inputs::CliError;
 use super::remediate::{resolve_home, shell_guard};
 use crate::allowlist::{Allowlist, Mode};
-use crate::remediate::GuardError;
+use crate::guard::GuardError;
 
 pub async fn reconcile(
     policies: &Path,

@@ -10,8 +10,8 @@ use super::Exit;
 use super::args::HomeArgs;
 use super::inputs::{CliError, Input, inputs_of};
 use crate::allowlist::{Allowlist, Mode};
-use crate::home::Home;
-use crate::remediate::{EventReport, Guard, LazyAws, Level, Settings, StdoutSink};
+use crate::aws::home::Home;
+use crate::guard::{EventReport, Guard, LazyAws, Level, Settings, StdoutSink};
 
 /// Judges every record and reconciles what it finds against AWS (or `AWS_ENDPOINT_URL`).
 /// Audit lines go to stdout; a JSON report of the run goes to `err`'s stream last.

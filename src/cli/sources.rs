@@ -210,7 +210,7 @@ pub(crate) mod s3 {
                     .build(),
             )
             .build();
-        crate::remediate::aws::s3_client(&config)
+        crate::sdk::s3_client(&config)
     }
 
     pub fn describe<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String

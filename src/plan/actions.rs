@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::arn::wildcard_match;
+use crate::aws::arn::wildcard_match;
 use crate::resource_policy::Statement;
 
 pub const INVOKE_ACTION: &str = "lambda:InvokeFunction";

@@ -14,9 +14,9 @@
 //! but is not proven to does not (the entry gets its own statement), and one that may reach
 //! outsiders is not inside (it loses its invoke grant).
 
-use crate::allowlist::ids::iam_arn_parts;
 use crate::allowlist::{AllowEntry, Grant, InvokeAction};
-use crate::arn::arn_like;
+use crate::aws::arn::arn_like;
+use crate::aws::ids::iam_arn_parts;
 use crate::evaluator::{self, Resource, Tri};
 use crate::resource_policy::{Condition, Principal, Statement};
 

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::allowlist::ids::iam_arn_parts;
 use crate::allowlist::{AllowEntry, Grant, InvokeAction};
-use crate::arn::arn_like;
+use crate::aws::arn::arn_like;
+use crate::aws::ids::iam_arn_parts;
 use crate::evaluator::{Caller, Request, Resource, Tri, granted};
 use crate::resource_policy::{Principal, ResourcePolicy, Statement};
 

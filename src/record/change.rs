@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::invocation::{FunctionRef, RecordError, complete_arn, parse_function_name};
-use crate::allowlist::ids::is_account_id;
+use crate::aws::ids::is_account_id;
 
 /// Management events that change who may invoke. Real names carry version suffixes
 /// (`AddPermission20150331v2`), so they are matched by prefix.

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::allowlist::ids::{is_account_id, is_function_name};
-use crate::home::Home;
+use crate::aws::home::Home;
+use crate::aws::ids::{is_account_id, is_function_name};
 
 /// A record that claims to be a Lambda Invoke but whose fields have the wrong types.
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! The audit trail: one JSON object per line, a [`LogLine`] (see `super::log` for the fields).
+//! The audit trail: one JSON object per line, a [`LogLine`] (see [`crate::log::line`] for the fields).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::log::{LogLine, Message, Subject};
+use crate::log::line::{Level, LogLine, Message, Subject};
 
 /// Where audit lines go: stdout in Lambda (CloudWatch Logs), memory in tests.
 pub trait LogSink: Send + Sync {
@@ -45,30 +45,6 @@ impl LogSink for MemorySink {
     fn write_line(&self, line: &str) {
         if let Ok(mut lines) = self.0.lock() {
             lines.push(line.to_owned());
-        }
-    }
-}
-
-/// A line's `level`, as Lambda's JSON log format names them.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Level {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl Level {
-    /// Lambda's `AWS_LAMBDA_LOG_LEVEL` (TRACE…FATAL); INFO when unset or unknown.
-    pub fn from_lambda_env(value: Option<&str>) -> Level {
-        match value.map(str::to_ascii_uppercase).as_deref() {
-            Some("TRACE" | "DEBUG") => Level::Debug,
-            Some("WARN") => Level::Warn,
-            Some("ERROR" | "FATAL") => Level::Error,
-            _ => Level::Info,
         }
     }
 }
@@ -181,7 +157,7 @@ mod tests {
     fn lines_below_the_level_are_not_written_but_still_returned() {
         let sink = MemorySink::default();
         let subject = Subject {
-            input: super::super::log::Input::Invoke,
+            input: crate::log::line::Input::Invoke,
             event_id: Some("e".into()),
             function: None,
             qualifier: None,

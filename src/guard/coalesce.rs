@@ -417,3 +417,12 @@ mod tests {
         );
     }
 }
+
+impl From<Skip> for crate::log::line::CoalescedWhy {
+    fn from(s: Skip) -> Self {
+        match s {
+            Skip::InFlight => crate::log::line::CoalescedWhy::InFlight,
+            Skip::RecentlyVerified => crate::log::line::CoalescedWhy::RecentlyVerified,
+        }
+    }
+}

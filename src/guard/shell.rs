@@ -8,13 +8,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::api::{ApiError, Aws};
-use super::audit::{Audit, Level, LogSink};
 use super::budget::Budget;
 use super::coalesce::{Coalescer, Trigger};
-use super::log::{Change, Input, Message, Remediation, RemediationOutcome, Subject, Summary};
 use super::missing::Missing;
-use crate::allowlist::ids::FunctionKey;
 use crate::allowlist::{Allowlist, Apply, GuardedFunction, Mode};
+use crate::aws::ids::FunctionKey;
+use crate::log::line::{Change, Input, Message, Remediation, RemediationOutcome, Subject, Summary};
+use crate::log::{Audit, Level, LogSink};
 use crate::plan::{Addition, ApplyWith, Plan, Removal, plan};
 use crate::record::{GuardIdentity, change, event_time, invocation, records_in_value};
 use crate::resource_policy::ResourcePolicy;
@@ -201,7 +201,7 @@ impl<A: Aws> Guard<A> {
     /// context's), on the first event; a later event with the same ARN costs a comparison. An
     /// ARN that disagrees with the home set at init fails the event and changes nothing.
     pub fn set_home_from_arn(&self, own_arn: &str, request_id: &str) -> Result<(), GuardError> {
-        let result = crate::home::Home::from_function_arn(own_arn)
+        let result = crate::aws::home::Home::from_function_arn(own_arn)
             .map_err(|e| e.to_string())
             .and_then(|home| {
                 self.policies

@@ -7,12 +7,12 @@
 use std::time::Instant;
 
 use super::api::Aws;
-use super::audit::{Audit, Level};
 use super::coalesce::Trigger;
-use super::guard::{EventReport, Guard, GuardError, Tally, Target};
-use super::log::{ChangeDecision, ChangeReason, Input, Message, Subject};
+use super::shell::{EventReport, Guard, GuardError, Tally, Target};
 use crate::allowlist::Mode;
-use crate::allowlist::ids::lambda_arn_name;
+use crate::aws::ids::lambda_arn_name;
+use crate::log::line::{ChangeDecision, ChangeReason, Input, Message, Subject};
+use crate::log::{Audit, Level};
 use crate::record::Change;
 
 impl<A: Aws> Guard<A> {

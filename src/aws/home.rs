@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::allowlist::ids::{is_account_id, is_partition};
+use crate::aws::ids::{is_account_id, is_partition};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Home {

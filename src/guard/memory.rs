@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::api::{ApiError, Dedup, Discovery, Notifier, ObjectBody, Objects, PolicyApi};
 use super::budget::Budgets;
-use crate::allowlist::ids::lambda_arn_name;
+use crate::aws::ids::lambda_arn_name;
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
 
@@ -297,7 +297,7 @@ fn key_of(function: &str, qualifier: Option<&str>) -> Key {
 }
 
 impl PolicyApi for MemoryAws {
-    fn set_home(&self, home: &crate::home::Home) {
+    fn set_home(&self, home: &crate::aws::home::Home) {
         self.budgets.set_home(&home.account, &home.region);
     }
 

@@ -6,8 +6,6 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::audit::Level;
-use super::coalesce::Skip;
 use crate::allowlist::Mode;
 use crate::plan::{Addition, ApplyWith, Removal, Unmanaged};
 use crate::verdict::{Outcome, Verdict};
@@ -286,15 +284,6 @@ pub enum CoalescedWhy {
     RecentlyVerified,
 }
 
-impl From<Skip> for CoalescedWhy {
-    fn from(s: Skip) -> Self {
-        match s {
-            Skip::InFlight => CoalescedWhy::InFlight,
-            Skip::RecentlyVerified => CoalescedWhy::RecentlyVerified,
-        }
-    }
-}
-
 /// The JSON Schema of a log line, generated from the Rust types (`schemas/log-line.schema.json`).
 pub fn json_schema() -> schemars::Schema {
     let mut schema = schemars::generate::SchemaSettings::draft2020_12()
@@ -320,6 +309,30 @@ fn require_subject(schema: &mut schemars::Schema) {
         }
         if let Some(Value::Array(required)) = kind.get_mut("required") {
             required.extend(subject.iter().map(|&f| Value::from(f)));
+        }
+    }
+}
+
+/// A line's `level`, as Lambda's JSON log format names them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    /// Lambda's `AWS_LAMBDA_LOG_LEVEL` (TRACE…FATAL); INFO when unset or unknown.
+    pub fn from_lambda_env(value: Option<&str>) -> Level {
+        match value.map(str::to_ascii_uppercase).as_deref() {
+            Some("TRACE" | "DEBUG") => Level::Debug,
+            Some("WARN") => Level::Warn,
+            Some("ERROR" | "FATAL") => Level::Error,
+            _ => Level::Info,
         }
     }
 }

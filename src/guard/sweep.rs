@@ -12,12 +12,12 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::api::{ApiError, Aws};
-use super::audit::{Audit, Level};
 use super::discover::{DiscoveryError, PolicyRef, policies_of};
-use super::guard::{EventReport, Guard, GuardError, Tally, Target};
-use super::log::{Input, Message, Subject, SweepLine};
+use super::shell::{EventReport, Guard, GuardError, Tally, Target};
 use crate::allowlist::GuardedFunction;
-use crate::allowlist::ids::FunctionKey;
+use crate::aws::ids::FunctionKey;
+use crate::log::line::{Input, Message, Subject, SweepLine};
+use crate::log::{Audit, Level};
 
 /// Time kept in hand when the Lambda timeout nears: one reconcile at most, and the last lines.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);

@@ -4,8 +4,8 @@
 //! that can let someone in (DESIGN.md fact 22).
 
 use super::api::{ApiError, Discovery};
-use crate::allowlist::ids::FunctionKey;
 use crate::allowlist::{Allowlist, GuardedFunction};
+use crate::aws::ids::FunctionKey;
 
 /// Items per page of ListAliases and ListVersionsByFunction (the clients ask for this many).
 pub const LIST_PAGE: usize = 50;

@@ -7,9 +7,9 @@
 use serde_json::Value;
 
 use super::api::{Aws, ObjectBody};
-use super::guard::{EventReport, Guard, GuardError};
-use super::log::Input;
+use super::shell::{EventReport, Guard, GuardError};
 use crate::allowlist::Allowlist;
+use crate::log::line::Input;
 use crate::record::{InputError, ReadOptions, change, read_records};
 
 /// A trail log file is a few megabytes of gzip; anything far larger is refused, not read.

@@ -53,7 +53,7 @@ pub enum ApiError {
 pub trait PolicyApi: Send + Sync {
     /// The guard's home account and region: functions elsewhere are reached through the
     /// member role of their account, where the implementation supports it.
-    fn set_home(&self, _home: &crate::home::Home) {}
+    fn set_home(&self, _home: &crate::aws::home::Home) {}
 
     fn get_policy(
         &self,

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use aws_credential_types::provider::ProvideCredentials;
 use tokio::sync::OnceCell;
 
-use super::api::{ApiError, Dedup, Discovery, Notifier, ObjectBody, Objects, PolicyApi};
-use super::budget::Budgets;
+use crate::guard::api::{ApiError, Dedup, Discovery, Notifier, ObjectBody, Objects, PolicyApi};
+use crate::guard::budget::Budgets;
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
 
@@ -354,7 +354,7 @@ fn aws_smithy_error_chain(err: &dyn std::error::Error) -> String {
 }
 
 impl PolicyApi for LazyAws {
-    fn set_home(&self, home: &crate::home::Home) {
+    fn set_home(&self, home: &crate::aws::home::Home) {
         let _ = self.home_account.set(home.account.clone());
         self.budgets.set_home(&home.account, &home.region);
     }
@@ -484,7 +484,7 @@ impl Discovery for LazyAws {
                 .list_aliases()
                 .function_name(function)
                 .set_function_version(function_version.map(str::to_owned))
-                .max_items(super::discover::LIST_PAGE as i32)
+                .max_items(crate::guard::discover::LIST_PAGE as i32)
                 .set_marker(marker)
                 .send()
                 .await
@@ -510,7 +510,7 @@ impl Discovery for LazyAws {
                 .await?
                 .list_versions_by_function()
                 .function_name(function)
-                .max_items(super::discover::LIST_PAGE as i32)
+                .max_items(crate::guard::discover::LIST_PAGE as i32)
                 .set_marker(marker)
                 .send()
                 .await
