@@ -286,6 +286,15 @@ impl Drop for Ticket<'_> {
     }
 }
 
+impl From<Skip> for crate::log::line::CoalescedWhy {
+    fn from(s: Skip) -> Self {
+        match s {
+            Skip::InFlight => crate::log::line::CoalescedWhy::InFlight,
+            Skip::RecentlyVerified => crate::log::line::CoalescedWhy::RecentlyVerified,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,14 +424,5 @@ mod tests {
             c.claim("f", Some(&last), invoke_now(&c)).await.err(),
             Some(Skip::RecentlyVerified)
         );
-    }
-}
-
-impl From<Skip> for crate::log::line::CoalescedWhy {
-    fn from(s: Skip) -> Self {
-        match s {
-            Skip::InFlight => crate::log::line::CoalescedWhy::InFlight,
-            Skip::RecentlyVerified => crate::log::line::CoalescedWhy::RecentlyVerified,
-        }
     }
 }
