@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::guard::{Guard, LazyAws, LogSink, Settings};
+use invokeguard::guard::{Guard, LogSink, Settings};
+use invokeguard::sdk::LazyAws;
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto};
 use support::proxy::Proxy;

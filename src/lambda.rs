@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::allowlist::{Allowlist, AllowlistError, Mode};
 use crate::aws::home::Home;
-use crate::guard::{Guard, LazyAws, Level, Settings, StdoutSink};
+use crate::guard::{Guard, Level, Settings, StdoutSink};
+use crate::sdk::LazyAws;
 
 /// The role name the guard assumes in another account of the organization.
 pub const DEFAULT_MEMBER_ROLE: &str = "invokeguard-member";

@@ -44,7 +44,8 @@ pub struct Verdict {
     pub function_arn: Option<String>,
     pub qualifier: Option<String>,
     pub caller: Caller,
-    pub verdict: Outcome,
+    #[serde(rename = "verdict")]
+    pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fixable: Option<bool>,
     pub reason: Reason,
@@ -67,7 +68,7 @@ pub fn decide(policies: &Allowlist, inv: &Invocation) -> Verdict {
         function_arn: inv.function.as_ref().and_then(|f| f.arn.clone()),
         qualifier: inv.qualifier.clone(),
         caller: inv.caller.clone(),
-        verdict: Outcome::Ignored,
+        outcome: Outcome::Ignored,
         fixable: None,
         reason: Reason::NotLambda,
         allow_entry: None,
@@ -128,7 +129,7 @@ pub fn decide(policies: &Allowlist, inv: &Invocation) -> Verdict {
             source_verified,
             note,
         } => {
-            v.verdict = Outcome::Allowed;
+            v.outcome = Outcome::Allowed;
             v.reason = Reason::Allowlisted;
             v.allow_entry = Some(index);
             v.allow_reason = guarded.allow.get(index).and_then(|e| e.reason.clone());
@@ -136,7 +137,7 @@ pub fn decide(policies: &Allowlist, inv: &Invocation) -> Verdict {
             v.notes.extend(note);
         }
         Match::None(reason) => {
-            v.verdict = Outcome::Violation;
+            v.outcome = Outcome::Violation;
             // Only grants in the resource policy can be taken away: a same-account IAM caller
             // or one we cannot identify is reported, never "fixed".
             let fixable = matches!(inv.caller.kind, CallerKind::Service | CallerKind::Account);
@@ -326,13 +327,13 @@ mod tests {
     fn a_service_matches_on_source_arn_and_account() {
         let v = s3(json!({"sourceArn": "arn:aws:s3:::uploads", "sourceAccount": "111122223333"}));
         assert_eq!(
-            (v.verdict, v.allow_entry, v.source_verified),
+            (v.outcome, v.allow_entry, v.source_verified),
             (Outcome::Allowed, Some(0), Some(true))
         );
         assert_eq!(v.allow_reason.as_deref(), Some("thumbs"));
         let v = s3(json!({"sourceArn": "arn:aws:s3:::other", "sourceAccount": "111122223333"}));
         assert_eq!(
-            (v.verdict, v.reason, v.fixable),
+            (v.outcome, v.reason, v.fixable),
             (Outcome::Violation, Reason::SourceArnMismatch, Some(true))
         );
         let v = s3(json!({"sourceArn": "arn:aws:s3:::uploads", "sourceAccount": "999999999999"}));
@@ -343,7 +344,7 @@ mod tests {
     fn a_service_record_without_source_matches_unverified() {
         let v = s3(serde_json::Value::Null);
         assert_eq!(
-            (v.verdict, v.source_verified),
+            (v.outcome, v.source_verified),
             (Outcome::Allowed, Some(false))
         );
         let v = judge(
@@ -351,7 +352,7 @@ mod tests {
             json!(null),
         );
         assert_eq!(
-            (v.verdict, v.reason, v.fixable),
+            (v.outcome, v.reason, v.fixable),
             (Outcome::Violation, Reason::CallerNotAllowlisted, Some(true))
         );
     }
@@ -381,7 +382,7 @@ mod tests {
             "777788889999",
         );
         assert_eq!(
-            (v.verdict, v.reason, v.fixable),
+            (v.outcome, v.reason, v.fixable),
             (Outcome::Violation, Reason::CallerNotAllowlisted, Some(true))
         );
     }
@@ -393,14 +394,14 @@ mod tests {
             json!(null),
         );
         assert_eq!(
-            (v.verdict, v.reason, v.fixable),
+            (v.outcome, v.reason, v.fixable),
             (Outcome::Violation, Reason::SameAccountIam, Some(false))
         );
         let v = judge(
             json!({"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/sfn/x", "accountId": "111122223333", "invokedBy": "states.amazonaws.com"}),
             json!(null),
         );
-        assert_eq!((v.verdict, v.allow_entry), (Outcome::Allowed, Some(4)));
+        assert_eq!((v.outcome, v.allow_entry), (Outcome::Allowed, Some(4)));
         let v = judge(
             json!({"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/deployer/x", "accountId": "111122223333"}),
             json!(null),
@@ -412,7 +413,7 @@ mod tests {
     fn unknown_callers_are_violations_that_are_not_fixed() {
         let v = judge(json!(null), json!(null));
         assert_eq!(
-            (v.verdict, v.reason, v.fixable),
+            (v.outcome, v.reason, v.fixable),
             (Outcome::Violation, Reason::UnknownCaller, Some(false))
         );
     }
@@ -429,7 +430,7 @@ mod tests {
             &invocation(&rec("AccessDenied")).expect("parses"),
         );
         assert_eq!(
-            (v.verdict, v.reason),
+            (v.outcome, v.reason),
             (Outcome::Ignored, Reason::AccessDenied)
         );
         let v = decide(
@@ -437,7 +438,7 @@ mod tests {
             &invocation(&rec("ResourceNotReadyException")).expect("parses"),
         );
         assert_eq!(
-            (v.verdict, v.reason, v.fixable),
+            (v.outcome, v.reason, v.fixable),
             (Outcome::Violation, Reason::CallerNotAllowlisted, Some(true))
         );
     }
@@ -448,7 +449,7 @@ mod tests {
             json!({"type": "AWSAccount", "accountId": "444455556666", "principalId": "AIDAEXAMPLE"}),
             json!(null),
         );
-        assert_eq!((v.verdict, v.allow_entry), (Outcome::Allowed, Some(1)));
+        assert_eq!((v.outcome, v.allow_entry), (Outcome::Allowed, Some(1)));
     }
 
     #[test]
@@ -463,7 +464,7 @@ mod tests {
             json!({"type": "AWSAccount", "accountId": "ANONYMOUS_PRINCIPAL", "principalId": ""});
         let v = url(&policies(), anonymous.clone());
         assert_eq!(
-            v.verdict,
+            v.outcome,
             Outcome::Violation,
             "no URL entry: a public URL is a violation"
         );
@@ -473,13 +474,13 @@ mod tests {
             None,
         )
         .expect("valid");
-        assert_eq!(url(&public, anonymous).verdict, Outcome::Allowed);
+        assert_eq!(url(&public, anonymous).outcome, Outcome::Allowed);
         let iam_url = Allowlist::from_json(r#"{"version": 1, "functions": {"Blog": {"allow": [{"account": "444455556666", "action": "lambda:InvokeFunctionUrl"}]}}}"#, "p", None).expect("valid");
         let partner = json!({"type": "AssumedRole", "arn": "arn:aws:sts::444455556666:assumed-role/x/y", "accountId": "444455556666"});
-        assert_eq!(url(&iam_url, partner.clone()).verdict, Outcome::Allowed);
+        assert_eq!(url(&iam_url, partner.clone()).outcome, Outcome::Allowed);
         let v = judge(partner, json!(null));
         assert_eq!(
-            v.verdict,
+            v.outcome,
             Outcome::Allowed,
             "the main policies allow the account to Invoke"
         );
@@ -487,7 +488,7 @@ mod tests {
             "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::444455556666:assumed-role/x/y", "accountId": "444455556666"},
             "resources": [{"ARN": "arn:aws:lambda:us-east-1:111122223333:function:Blog"}]});
         assert_eq!(
-            decide(&iam_url, &invocation(&rec).expect("parses")).verdict,
+            decide(&iam_url, &invocation(&rec).expect("parses")).outcome,
             Outcome::Violation,
             "a URL entry does not allow Invoke"
         );
@@ -508,14 +509,14 @@ mod tests {
             &invocation(&rec("arn:aws:lambda:us-east-1:111122223333:function:Blog"))
                 .expect("parses"),
         );
-        assert_eq!(home.verdict, Outcome::Violation);
+        assert_eq!(home.outcome, Outcome::Violation);
         for elsewhere in [
             "arn:aws:lambda:eu-west-1:111122223333:function:Blog",
             "arn:aws:lambda:us-east-1:999999999999:function:Blog",
         ] {
             let v = decide(&p, &invocation(&rec(elsewhere)).expect("parses"));
             assert_eq!(
-                (v.verdict, v.reason),
+                (v.outcome, v.reason),
                 (Outcome::Ignored, Reason::NotGuarded),
                 "{elsewhere}"
             );
@@ -530,7 +531,7 @@ mod tests {
             "resources": [{"ARN": "arn:aws:lambda:us-east-1:111122223333:function:Blog"}]});
         let v = decide(&p, &invocation(&rec).expect("parses"));
         assert_eq!(
-            (v.verdict, v.source_verified),
+            (v.outcome, v.source_verified),
             (Outcome::Allowed, Some(false))
         );
     }

@@ -35,7 +35,7 @@ fn a_record_under_the_cap_is_judged_and_one_over_it_is_reported_by_position() {
         .into_bytes();
     let found = parse_input(&near, "big").unwrap();
     let v = decide(&policies(), &invocation(&found[0].record).unwrap());
-    assert_eq!((v.verdict, v.fixable), (Outcome::Violation, Some(true)));
+    assert_eq!((v.outcome, v.fixable), (Outcome::Violation, Some(true)));
     let trail = json!({"Records": [rec(10 * 1024 * 1024)]})
         .to_string()
         .into_bytes();
@@ -59,7 +59,7 @@ fn many_records_in_one_trail_file_are_all_judged() {
     let violations = found
         .iter()
         .map(|f| decide(&policies(), &invocation(&f.record).unwrap()))
-        .filter(|v| v.verdict == Outcome::Violation)
+        .filter(|v| v.outcome == Outcome::Violation)
         .count();
     assert_eq!((found.len(), violations), (20_000, 10_000));
 }

@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use invokeguard::allowlist::{Allowlist, Apply};
 use invokeguard::aws::home::Home;
-use invokeguard::guard::{EventReport, Guard, LazyAws, Level, MemorySink, Settings};
+use invokeguard::guard::{EventReport, Guard, Level, MemorySink, Settings};
 use invokeguard::plan::plan;
 use invokeguard::resource_policy::ResourcePolicy;
+use invokeguard::sdk::LazyAws;
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto, REGION};
 use support::proxy::{Fault, Hit, Proxy};

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use invokeguard::allowlist::Allowlist;
 use invokeguard::aws::home::Home;
-use invokeguard::guard::{Guard, LazyAws, Level, MemorySink, Settings};
+use invokeguard::guard::{Guard, Level, MemorySink, Settings};
+use invokeguard::sdk::LazyAws;
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto, REGION};
 use support::proxy::{Action, Fault, Hit, Proxy};

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use invokeguard::allowlist::Allowlist;
 use invokeguard::aws::home::Home;
-use invokeguard::guard::{Guard, LazyAws, Level, MemorySink, Settings};
+use invokeguard::guard::{Guard, Level, MemorySink, Settings};
+use invokeguard::sdk::LazyAws;
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto, REGION};
 use support::org::{self, OrgSpec};

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use aws_sdk_eventbridge::types::Target;
 use invokeguard::allowlist::Allowlist;
-use invokeguard::guard::{Guard, LazyAws, MemorySink, Settings};
+use invokeguard::guard::{Guard, MemorySink, Settings};
+use invokeguard::sdk::LazyAws;
 use serde_json::{Value, json};
 use support::http;
 use support::moto::{self, ACCOUNT, Moto, REGION};

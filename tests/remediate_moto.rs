@@ -8,9 +8,10 @@ mod support;
 use std::sync::Arc;
 
 use invokeguard::allowlist::{Allowlist, Apply};
-use invokeguard::guard::{EventReport, Guard, LazyAws, Level, MemorySink, Settings};
+use invokeguard::guard::{EventReport, Guard, Level, MemorySink, Settings};
 use invokeguard::plan::plan;
 use invokeguard::resource_policy::ResourcePolicy;
+use invokeguard::sdk::LazyAws;
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto};
 use support::proxy::{Fault, Hit, Proxy};

@@ -9,7 +9,8 @@ mod support;
 use std::sync::Arc;
 
 use invokeguard::allowlist::Allowlist;
-use invokeguard::guard::{EventReport, Guard, LazyAws, MemorySink, Settings};
+use invokeguard::guard::{EventReport, Guard, MemorySink, Settings};
+use invokeguard::sdk::LazyAws;
 use serde_json::{Value, json};
 use support::moto::{self, ACCOUNT, Moto};
 use support::proxy::Proxy;

@@ -84,6 +84,16 @@ pub enum Apply {
     Document,
 }
 
+impl Apply {
+    /// The serde name, for text outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Apply::Permissions => "permissions",
+            Apply::Document => "document",
+        }
+    }
+}
+
 /// `enforce` rewrites the resource policy; `report` only logs and notifies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

@@ -1,4 +1,76 @@
-//! ARN and wildcard matching with IAM's `ArnLike` semantics.
+//! ARNs: a Lambda function's ARN read into its parts once ([`FunctionArn`]), and wildcard
+//! matching with IAM's `ArnLike` semantics.
+
+use std::fmt;
+
+use super::ids::{is_account_id, is_partition};
+
+/// `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`, read once: every place that
+/// needs a function's account, region or name asks this type instead of splitting on `:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionArn<'a> {
+    pub partition: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub name: &'a str,
+    /// A version number, `$LATEST` or an alias; `None` for the unqualified function.
+    pub qualifier: Option<&'a str>,
+}
+
+impl<'a> FunctionArn<'a> {
+    /// `None` for anything that is not a Lambda function ARN with a valid partition, a region,
+    /// a 12-digit account and a name.
+    pub fn parse(arn: &'a str) -> Option<FunctionArn<'a>> {
+        let mut parts = arn.split(':');
+        if parts.next() != Some("arn") {
+            return None;
+        }
+        let partition = parts.next().filter(|p| is_partition(p))?;
+        if parts.next() != Some("lambda") {
+            return None;
+        }
+        let region = parts.next().filter(|r| !r.is_empty())?;
+        let account = parts.next().filter(|a| is_account_id(a))?;
+        if parts.next() != Some("function") {
+            return None;
+        }
+        let name = parts.next().filter(|n| !n.is_empty())?;
+        let qualifier = match (parts.next(), parts.next()) {
+            (None, _) => None,
+            (Some(q), None) if !q.is_empty() => Some(q),
+            _ => return None,
+        };
+        Some(FunctionArn {
+            partition,
+            region,
+            account,
+            name,
+            qualifier,
+        })
+    }
+
+    /// The same function without its qualifier.
+    pub fn unqualified(self) -> FunctionArn<'a> {
+        FunctionArn {
+            qualifier: None,
+            ..self
+        }
+    }
+}
+
+impl fmt::Display for FunctionArn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "arn:{}:lambda:{}:{}:function:{}",
+            self.partition, self.region, self.account, self.name
+        )?;
+        match self.qualifier {
+            Some(q) => write!(f, ":{q}"),
+            None => Ok(()),
+        }
+    }
+}
 
 /// `ArnLike`: both sides are split into the six ARN parts and each part is matched on its own,
 /// so a `*` in the region never swallows a `:`. Case-sensitive, like IAM.
@@ -36,6 +108,39 @@ pub fn wildcard_match(pattern: &str, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_function_arn_is_read_into_its_parts_and_written_back() {
+        let arn = "arn:aws-us-gov:lambda:us-gov-west-1:111122223333:function:orders:live";
+        let f = FunctionArn::parse(arn).expect("a function ARN");
+        assert_eq!(
+            (f.partition, f.region, f.account, f.name, f.qualifier),
+            (
+                "aws-us-gov",
+                "us-gov-west-1",
+                "111122223333",
+                "orders",
+                Some("live")
+            )
+        );
+        assert_eq!(f.to_string(), arn);
+        assert_eq!(
+            f.unqualified().to_string(),
+            "arn:aws-us-gov:lambda:us-gov-west-1:111122223333:function:orders"
+        );
+        for bad in [
+            "arn:aws:lambda:us-east-1:1111:function:f",
+            "arn:aws:s3:us-east-1:111122223333:function:f",
+            "arn:aws:lambda:us-east-1:111122223333:layer:f",
+            "arn:aws:lambda::111122223333:function:f",
+            "arn:aws:lambda:us-east-1:111122223333:function:",
+            "arn:aws:lambda:us-east-1:111122223333:function:f:1:2",
+            "arn:aws:lambda:us-east-1:111122223333:function:f:",
+            "arn:nope:lambda:us-east-1:111122223333:function:f",
+        ] {
+            assert_eq!(FunctionArn::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn wildcards_match_runs_and_single_characters() {

@@ -19,8 +19,9 @@ use serde_json::Value;
 
 use super::Exit;
 use super::inputs::CliError;
-use super::sources::{self, Day, FileKind, Range, Skipped};
+use super::sources::{self, Day, Range, Skipped};
 use crate::allowlist::Allowlist;
+use crate::record::event::{FileKind, file_kind};
 use crate::record::{
     Caller, CallerKind, FoundRecord, InputError, MAX_INPUT_BYTES, NotTyped, ReadOptions,
     invocation, read_records, read_typed,
@@ -197,7 +198,7 @@ fn dispatch_dir(
     for f in files {
         let path = f.display().to_string();
         let relative = f.strip_prefix(dir).unwrap_or(&f).display().to_string();
-        match sources::classify(&relative) {
+        match file_kind(&relative) {
             FileKind::Digest => skipped.digests += 1,
             FileKind::Other => {
                 skipped.others += 1;
@@ -267,7 +268,7 @@ async fn dispatch_s3(
             };
             let mut admitted = Vec::new();
             for key in keys {
-                match sources::classify(&key) {
+                match file_kind(&key) {
                     FileKind::Digest => skipped.digests += 1,
                     FileKind::Other => {
                         skipped.others += 1;
@@ -389,7 +390,7 @@ impl FileResult {
         if let Err(e) = lines.verdict(verdict) {
             lines.error(self, format!("error: cannot write a verdict: {e}"));
         }
-        if verdict.verdict == Outcome::Violation {
+        if verdict.outcome == Outcome::Violation {
             self.violating = true;
             self.summary.add(verdict, event_time);
         }

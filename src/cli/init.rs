@@ -13,7 +13,8 @@ use super::remediate::resolve_home;
 use crate::allowlist::Allowlist;
 use crate::draft::draft;
 use crate::guard::budget::Budget;
-use crate::guard::{Discovery, LazyAws, PolicyApi};
+use crate::guard::{Discovery, PolicyApi};
+use crate::sdk::LazyAws;
 
 pub async fn init(
     functions: &[String],

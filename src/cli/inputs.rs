@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::allowlist::AllowlistError;
-use crate::guard::{sweep::is_scheduled, trail_file::created_objects};
+use crate::record::event::{EventKind, classify};
 use crate::record::{FoundRecord, InputError, MAX_INPUT_BYTES, parse_input, records_in_value};
 use crate::resource_policy::PolicyDocError;
 
@@ -102,7 +102,7 @@ pub fn inputs_of(events: &[PathBuf], err: &mut dyn Write, bad: &mut bool) -> Vec
 }
 
 fn is_whole_event(v: &Value) -> bool {
-    is_scheduled(v) || created_objects(v).is_some()
+    classify(v) != EventKind::Records
 }
 
 fn split(origin: &str, bytes: &[u8]) -> Result<Vec<Input>, CliError> {

@@ -11,10 +11,11 @@ use super::args::HomeArgs;
 use super::inputs::{CliError, Input, inputs_of};
 use crate::allowlist::{Allowlist, Mode};
 use crate::aws::home::Home;
-use crate::guard::{EventReport, Guard, LazyAws, Level, Settings, StdoutSink};
+use crate::guard::{EventReport, Guard, Level, Settings, StdoutSink};
+use crate::sdk::LazyAws;
 
 /// Judges every record and reconciles what it finds against AWS (or `AWS_ENDPOINT_URL`).
-/// Audit lines go to stdout; a JSON report of the run goes to `err`'s stream last.
+/// Log lines go to stdout; a JSON report of the run goes to `err`'s stream last.
 pub async fn remediate(
     policies: &Path,
     report_only: bool,

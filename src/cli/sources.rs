@@ -71,27 +71,6 @@ pub fn day_in_path(path: &str) -> Option<Day> {
     })
 }
 
-/// What a file found under a directory or prefix is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    /// A trail log file, `*.json.gz`.
-    Trail,
-    /// A digest file (`CloudTrail-Digest/`): hashes and signatures, no records.
-    Digest,
-    /// Anything else; skipped with a note.
-    Other,
-}
-
-pub fn classify(path: &str) -> FileKind {
-    if path.split(['/', '\\']).any(|c| c == "CloudTrail-Digest") {
-        FileKind::Digest
-    } else if path.ends_with(".json.gz") {
-        FileKind::Trail
-    } else {
-        FileKind::Other
-    }
-}
-
 /// Every file under `dir` (recursively, in name order), without following symbolic links to
 /// directories.
 pub fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -376,16 +355,7 @@ mod tests {
     }
 
     #[test]
-    fn digests_and_other_files_are_told_apart() {
-        assert_eq!(
-            classify("AWSLogs/1/CloudTrail-Digest/us-east-1/2026/11/23/x.json.gz"),
-            FileKind::Digest
-        );
-        assert_eq!(
-            classify("AWSLogs/1/CloudTrail/us-east-1/2026/11/23/x.json.gz"),
-            FileKind::Trail
-        );
-        assert_eq!(classify("README.txt"), FileKind::Other);
+    fn s3_urls_name_a_bucket_and_a_prefix() {
         assert_eq!(
             parse_s3_url("s3://b/AWSLogs/"),
             Some(Ok(("b".into(), "AWSLogs/".into())))

@@ -12,14 +12,14 @@ use super::shell::{EventReport, Guard, GuardError, Tally, Target};
 use crate::allowlist::Mode;
 use crate::aws::ids::lambda_arn_name;
 use crate::log::line::{ChangeDecision, ChangeReason, Input, Message, Subject};
-use crate::log::{Audit, Level};
-use crate::record::Change;
+use crate::log::{Level, LogWriter};
+use crate::record::PolicyChange;
 
 impl<A: Aws> Guard<A> {
     /// Logs the change and reconciles the policy it touched, in the function's mode.
     pub(super) async fn handle_change(
         &self,
-        change: Change,
+        change: PolicyChange,
         request_id: &str,
         report: &mut EventReport,
         input: Input,
@@ -47,7 +47,7 @@ impl<A: Aws> Guard<A> {
             mode,
             account: change.function.account.clone(),
         };
-        let audit = Audit::new(
+        let lines = LogWriter::new(
             self.sink.as_ref(),
             self.settings.log_level,
             request_id,
@@ -63,7 +63,7 @@ impl<A: Aws> Guard<A> {
         } else {
             Level::Debug
         };
-        audit.emit(
+        lines.emit(
             level,
             Message::ChangeDecision(ChangeDecision {
                 change_event: change.event_name.clone(),
@@ -89,7 +89,7 @@ impl<A: Aws> Guard<A> {
             function,
             mode,
             apply: self.policies.apply_for(function),
-            audit: audit.with_qualifier(change.qualifier.as_deref()),
+            lines: lines.with_qualifier(change.qualifier.as_deref()),
             budget: None,
         };
         let at = self.event_time_or_now(change.event_time);
@@ -111,7 +111,7 @@ impl<A: Aws> Guard<A> {
         report.api_calls += tally.calls;
         report.coalesced += tally.coalesced;
         report.unfixed += usize::from(tally.unfixed > 0);
-        self.close(&target.audit, None, level, tally, result.is_err(), started)
+        self.close(&target.lines, None, level, tally, result.is_err(), started)
             .await;
         result
     }

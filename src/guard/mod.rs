@@ -12,7 +12,5 @@ pub mod sweep;
 pub mod trail_file;
 
 pub use crate::log::{Level, LogSink, MemorySink, StdoutSink};
-#[cfg(feature = "aws")]
-pub use crate::sdk::LazyAws;
 pub use api::{ApiError, Aws, Dedup, Discovery, Notifier, Objects, PolicyApi};
 pub use shell::{EventReport, Guard, GuardError, Settings};

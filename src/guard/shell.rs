@@ -13,9 +13,12 @@ use super::coalesce::{Coalescer, Trigger};
 use super::missing::Missing;
 use crate::allowlist::{Allowlist, Apply, GuardedFunction, Mode};
 use crate::aws::ids::FunctionKey;
-use crate::log::line::{Change, Input, Message, Remediation, RemediationOutcome, Subject, Summary};
-use crate::log::{Audit, Level, LogSink};
-use crate::plan::{Addition, ApplyWith, Plan, Removal, plan};
+use crate::log::line::{
+    Input, Message, Remediation, RemediationOutcome, StatementChange, Subject, Summary,
+};
+use crate::log::{Level, LogSink, LogWriter};
+use crate::plan::{Addition, Plan, Removal, plan};
+use crate::record::event::{EventKind, classify};
 use crate::record::{GuardIdentity, change, event_time, invocation, records_in_value};
 use crate::resource_policy::ResourcePolicy;
 use crate::verdict::{Outcome, Reason, Verdict, decide};
@@ -122,7 +125,7 @@ pub(super) struct Target<'a> {
     pub(super) function: &'a GuardedFunction,
     pub(super) mode: Mode,
     pub(super) apply: Apply,
-    pub(super) audit: Audit<'a>,
+    pub(super) lines: LogWriter<'a>,
     /// A share of the control-plane quota on top of the clients' own budget per account and
     /// region (which every call draws from); `None`: the clients' budget alone.
     pub(super) budget: Option<&'a Budget>,
@@ -148,7 +151,7 @@ impl Target<'_> {
     }
 
     fn error_line(&self, level: Level, error: &str) {
-        self.audit.emit(
+        self.lines.emit(
             level,
             Message::Error {
                 error: error.to_owned(),
@@ -232,11 +235,12 @@ impl<A: Aws> Guard<A> {
         request_id: &str,
         deadline: Option<Instant>,
     ) -> Result<EventReport, GuardError> {
-        if super::sweep::is_scheduled(&event) {
-            return self.sweep(request_id, deadline).await;
-        }
-        if let Some(objects) = super::trail_file::created_objects(&event) {
-            return self.handle_trail_files(objects, request_id).await;
+        match classify(&event) {
+            EventKind::Scheduled => return self.sweep(request_id, deadline).await,
+            EventKind::ObjectsCreated(objects) => {
+                return self.handle_trail_files(objects, request_id).await;
+            }
+            EventKind::Records => {}
         }
         let records = records_in_value(event, "event").map_err(|e| {
             self.bare_error(request_id, &e.to_string());
@@ -261,7 +265,7 @@ impl<A: Aws> Guard<A> {
     }
 
     pub(super) fn bare_error(&self, request_id: &str, error: &str) {
-        Audit::new(
+        LogWriter::new(
             self.sink.as_ref(),
             self.settings.log_level,
             request_id,
@@ -391,24 +395,24 @@ impl<A: Aws> Guard<A> {
                 .and_then(|f| f.account.clone())
                 .or_else(|| self.policies.home().map(|h| h.account.clone())),
         };
-        let audit = Audit::new(
+        let lines = LogWriter::new(
             self.sink.as_ref(),
             self.settings.log_level,
             request_id,
             Some(subject),
         );
-        let level = match verdict.verdict {
+        let level = match verdict.outcome {
             Outcome::Ignored => Level::Debug,
             Outcome::Allowed => Level::Info,
             Outcome::Violation => Level::Warn,
         };
-        let decision = audit.emit(level, Message::Decision(verdict.clone()));
+        let decision = lines.emit(level, Message::Decision(verdict.clone()));
         Ok(Judged {
             inv,
             verdict,
             guarded,
             mode,
-            audit,
+            lines,
             level,
             decision,
         })
@@ -421,8 +425,8 @@ impl<A: Aws> Guard<A> {
             return Doubt::None;
         };
         let unproven =
-            j.verdict.verdict == Outcome::Allowed && j.verdict.source_verified == Some(false);
-        match j.verdict.verdict {
+            j.verdict.outcome == Outcome::Allowed && j.verdict.source_verified == Some(false);
+        match j.verdict.outcome {
             Outcome::Violation if j.verdict.fixable != Some(true) => return Doubt::Unfixable,
             Outcome::Violation => {}
             Outcome::Allowed if unproven => {}
@@ -474,7 +478,7 @@ impl<A: Aws> Guard<A> {
             function,
             mode: j.mode,
             apply: self.policies.apply_for(function),
-            audit: j.audit.with_qualifier(qualifier),
+            lines: j.lines.with_qualifier(qualifier),
             budget: None,
         }
     }
@@ -503,7 +507,7 @@ impl<A: Aws> Guard<A> {
             }
             Err(e) => {
                 let detail = format!("cannot list the aliases routing to version {version}: {e}");
-                j.audit.emit(
+                j.lines.emit(
                     Level::Error,
                     Message::Error {
                         error: detail.clone(),
@@ -527,7 +531,7 @@ impl<A: Aws> Guard<A> {
         started: Instant,
         report: &mut EventReport,
     ) -> Result<(), GuardError> {
-        match (j.verdict.verdict, j.guarded) {
+        match (j.verdict.outcome, j.guarded) {
             (Outcome::Allowed, _) => report.allowed += 1,
             (Outcome::Ignored, _) | (Outcome::Violation, None) => report.ignored += 1,
             (Outcome::Violation, Some(_)) => {
@@ -545,7 +549,7 @@ impl<A: Aws> Guard<A> {
                 }
             }
         }
-        if result.is_err() && tally.unfixed == 0 && j.verdict.verdict == Outcome::Violation {
+        if result.is_err() && tally.unfixed == 0 && j.verdict.outcome == Outcome::Violation {
             // Something failed before the policy could be read or written: nothing is proven fixed.
             tally.unfixed += 1;
         }
@@ -556,8 +560,8 @@ impl<A: Aws> Guard<A> {
         report.api_calls += tally.calls;
         report.coalesced += tally.coalesced;
         self.close(
-            &j.audit,
-            Some(j.verdict.verdict),
+            &j.lines,
+            Some(j.verdict.outcome),
             j.level,
             tally,
             result.is_err(),
@@ -576,7 +580,7 @@ impl<A: Aws> Guard<A> {
         match self.aws.first_claim(event_id).await {
             Ok(first) => first,
             Err(e) => {
-                j.audit.emit(
+                j.lines.emit(
                     Level::Error,
                     Message::Error {
                         error: format!("deduplication failed, notifying anyway: {e}"),
@@ -590,7 +594,7 @@ impl<A: Aws> Guard<A> {
     /// Sends the notifications gathered and writes the `summary` line.
     pub(super) async fn close(
         &self,
-        audit: &Audit<'_>,
+        lines: &LogWriter<'_>,
         verdict: Option<Outcome>,
         level: Level,
         tally: Tally,
@@ -601,7 +605,7 @@ impl<A: Aws> Guard<A> {
             && let Err(e) = self.aws.publish(&tally.notes).await
         {
             // The remediation stands: a lost notification is reported, never undone or repeated.
-            audit.emit(
+            lines.emit(
                 Level::Error,
                 Message::Error {
                     error: format!("notification failed: {e}"),
@@ -615,7 +619,7 @@ impl<A: Aws> Guard<A> {
         } else {
             level.max(Level::Info)
         };
-        audit.emit(
+        lines.emit(
             summary_level,
             Message::Summary(Summary {
                 verdict,
@@ -675,7 +679,7 @@ impl<A: Aws> Guard<A> {
             Ok(ticket) => ticket,
             Err(skip) => {
                 tally.coalesced += 1;
-                t.audit
+                t.lines
                     .emit(Level::Debug, Message::Coalesced { why: skip.into() });
                 return Ok(());
             }
@@ -742,13 +746,13 @@ impl<A: Aws> Guard<A> {
             if attempt == 0 {
                 tally.planned += planned.remove.len() + planned.add.len();
             }
-            self.log_kept(&planned, &t.audit);
+            self.log_kept(&planned, &t.lines);
             if planned.is_empty() {
                 return Ok(());
             }
             if t.mode == Mode::Report {
                 for step in steps(&planned) {
-                    t.audit.emit(
+                    t.lines.emit(
                         Level::Warn,
                         step.fields(
                             RemediationOutcome::SkippedReportMode,
@@ -762,8 +766,8 @@ impl<A: Aws> Guard<A> {
                 return Ok(());
             }
             let applied = match planned.apply {
-                ApplyWith::Permissions => self.apply_permissions(t, &planned, tally).await,
-                ApplyWith::Document => self.apply_document(t, &planned, &current, tally).await,
+                Apply::Permissions => self.apply_permissions(t, &planned, tally).await,
+                Apply::Document => self.apply_document(t, &planned, &current, tally).await,
             };
             match applied {
                 Applied::Done => return Ok(()),
@@ -830,7 +834,7 @@ impl<A: Aws> Guard<A> {
                     self.applied_line(t, &step, planned.apply, rev.as_deref(), tally);
                 }
                 Err(e @ (ApiError::PreconditionFailed(_) | ApiError::Conflict(_))) => {
-                    t.audit.emit(
+                    t.lines.emit(
                         Level::Warn,
                         step.fields(
                             RemediationOutcome::ConflictRetried,
@@ -843,7 +847,7 @@ impl<A: Aws> Guard<A> {
                 }
                 Err(e @ ApiError::PolicyLengthExceeded(_)) if matches!(step, Step::Add(_)) => {
                     // Removals have not started: the whole document is written instead.
-                    t.audit.emit(
+                    t.lines.emit(
                         Level::Warn,
                         step.fields(
                             RemediationOutcome::ConflictRetried,
@@ -857,7 +861,7 @@ impl<A: Aws> Guard<A> {
                 Err(e) => {
                     failed += 1;
                     tally.failed += 1;
-                    t.audit.emit(
+                    t.lines.emit(
                         Level::Error,
                         step.fields(
                             RemediationOutcome::Failed,
@@ -869,7 +873,7 @@ impl<A: Aws> Guard<A> {
                     if matches!(step, Step::Add(_)) {
                         // Never remove a grant while its allowed replacement is missing.
                         for r in &planned.remove {
-                            t.audit.emit(
+                            t.lines.emit(
                                 Level::Error,
                                 Step::Remove(r).fields(
                                     RemediationOutcome::Failed,
@@ -956,11 +960,11 @@ impl<A: Aws> Guard<A> {
         &self,
         t: &Target<'_>,
         step: &Step<'_>,
-        apply: ApplyWith,
+        apply: Apply,
         revision_id: Option<&str>,
         tally: &mut Tally,
     ) {
-        let line = t.audit.emit(
+        let line = t.lines.emit(
             Level::Warn,
             step.fields(RemediationOutcome::Applied, apply, revision_id, None),
         );
@@ -971,9 +975,9 @@ impl<A: Aws> Guard<A> {
 
     /// Deny statements and statements granting no invoke stay as they are; a reviewer may want
     /// to know they are there.
-    fn log_kept(&self, planned: &Plan, audit: &Audit<'_>) {
+    fn log_kept(&self, planned: &Plan, lines: &LogWriter<'_>) {
         for u in &planned.unmanaged {
-            audit.emit(Level::Debug, Message::Unmanaged(u.into()));
+            lines.emit(Level::Debug, Message::Unmanaged(u.into()));
         }
     }
 
@@ -994,7 +998,7 @@ struct Judged<'s> {
     verdict: Verdict,
     guarded: Option<(&'s FunctionKey, &'s GuardedFunction)>,
     mode: Mode,
-    audit: Audit<'s>,
+    lines: LogWriter<'s>,
     level: Level,
     decision: Map<String, Value>,
 }
@@ -1021,7 +1025,7 @@ fn every_step(
         Level::Warn
     };
     for step in steps(planned) {
-        t.audit.emit(
+        t.lines.emit(
             level,
             step.fields(outcome, planned.apply, revision_id, Some(error.to_owned())),
         );
@@ -1052,17 +1056,17 @@ impl Step<'_> {
     fn fields(
         &self,
         outcome: RemediationOutcome,
-        apply: ApplyWith,
+        apply: Apply,
         revision_id: Option<&str>,
         error: Option<String>,
     ) -> Message {
         let change = match self {
-            Step::Remove(r) => Change::from(*r),
-            Step::Add(a) => Change::from(*a),
+            Step::Remove(r) => StatementChange::from(*r),
+            Step::Add(a) => StatementChange::from(*a),
         };
         Message::Remediation(Remediation {
             change,
-            apply: apply.into(),
+            apply,
             outcome,
             revision_id: revision_id.map(str::to_owned),
             error,

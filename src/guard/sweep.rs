@@ -9,24 +9,16 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use serde_json::Value;
-
 use super::api::{ApiError, Aws};
 use super::discover::{DiscoveryError, PolicyRef, policies_of};
 use super::shell::{EventReport, Guard, GuardError, Tally, Target};
 use crate::allowlist::GuardedFunction;
 use crate::aws::ids::FunctionKey;
 use crate::log::line::{Input, Message, Subject, SweepLine};
-use crate::log::{Audit, Level};
+use crate::log::{Level, LogWriter};
 
 /// Time kept in hand when the Lambda timeout nears: one reconcile at most, and the last lines.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
-
-/// True for EventBridge's scheduled event (`source: aws.events`, `detail-type: Scheduled Event`).
-pub fn is_scheduled(event: &Value) -> bool {
-    event.get("source").and_then(Value::as_str) == Some("aws.events")
-        && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
-}
 
 /// Accounts (and regions) swept at the same time. Each has its own quota, so the bound is the
 /// guard's own: connections, memory and STS calls. Sixteen sweep 100 accounts of 100 functions
@@ -190,7 +182,7 @@ impl<A: Aws> Guard<A> {
             function: t.function,
             mode,
             apply: self.policies.apply_for(t.function),
-            audit: Audit::new(
+            lines: LogWriter::new(
                 self.sink.as_ref(),
                 self.settings.log_level,
                 request_id,
@@ -212,7 +204,7 @@ impl<A: Aws> Guard<A> {
         };
         if tally.planned > 0 || failed_policy {
             self.close(
-                &target.audit,
+                &target.lines,
                 None,
                 Level::Info,
                 tally,
@@ -320,7 +312,7 @@ impl<A: Aws> Guard<A> {
             mode: crate::allowlist::Mode::Enforce,
             account: self.policies.home().map(|h| h.account.clone()),
         };
-        Audit::new(
+        LogWriter::new(
             self.sink.as_ref(),
             self.settings.log_level,
             request_id,

@@ -10,76 +10,11 @@ use super::api::{Aws, ObjectBody};
 use super::shell::{EventReport, Guard, GuardError};
 use crate::allowlist::Allowlist;
 use crate::log::line::Input;
+use crate::record::event::{CreatedObject, is_trail_log_file};
 use crate::record::{InputError, ReadOptions, change, read_records};
 
 /// A trail log file is a few megabytes of gzip; anything far larger is refused, not read.
 pub const MAX_TRAIL_FILE_BYTES: u64 = 128 * 1024 * 1024;
-
-/// One object an event says was created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedObject {
-    pub bucket: String,
-    pub key: String,
-}
-
-/// The objects of an S3 `Object Created` event through EventBridge (`source: aws.s3`), or of an
-/// S3 event notification (`Records[].eventSource: aws:s3`); `None` for any other event.
-pub fn created_objects(event: &Value) -> Option<Vec<CreatedObject>> {
-    if event.get("source").and_then(Value::as_str) == Some("aws.s3") {
-        let detail = event.get("detail")?;
-        let bucket = detail.pointer("/bucket/name")?.as_str()?;
-        let key = detail.pointer("/object/key")?.as_str()?;
-        return Some(vec![CreatedObject {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        }]);
-    }
-    let records = event.get("Records")?.as_array()?;
-    let s3: Vec<CreatedObject> = records
-        .iter()
-        .filter(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:s3"))
-        .filter_map(|r| {
-            let bucket = r.pointer("/s3/bucket/name")?.as_str()?;
-            // Notification keys are URL-encoded (a space as `+`).
-            let key = decode_key(r.pointer("/s3/object/key")?.as_str()?);
-            Some(CreatedObject {
-                bucket: bucket.to_owned(),
-                key,
-            })
-        })
-        .collect();
-    (!s3.is_empty()).then_some(s3)
-}
-
-fn decode_key(key: &str) -> String {
-    let bytes = key.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A CloudTrail log file of this account's trail: `AWSLogs/[ORG/]ACCOUNT/CloudTrail/REGION/…`
-/// ending in `.json.gz`; digest files (`CloudTrail-Digest/`) and anything else are not.
-pub fn is_trail_log_file(key: &str) -> bool {
-    key.starts_with("AWSLogs/") && key.contains("/CloudTrail/") && key.ends_with(".json.gz")
-}
 
 impl<A: Aws> Guard<A> {
     /// Reads each trail log file and handles its records; a file that cannot be read fails the
@@ -289,40 +224,5 @@ fn concerns_a_guarded_function(policies: &Allowlist, record: &Value) -> bool {
             .function
             .is_some_and(|f| policies.lookup(&f.name, f.arn.as_deref()).is_some()),
         _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn both_shapes_of_an_s3_event_name_their_objects() {
-        let eb = json!({"source": "aws.s3", "detail-type": "Object Created",
-            "detail": {"bucket": {"name": "trail"}, "object": {"key": "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/f.json.gz"}}});
-        assert_eq!(created_objects(&eb).map(|o| o.len()), Some(1));
-        let n = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": "trail"}, "object": {"key": "AWSLogs/a+b%3Ac.json.gz"}}}]});
-        assert_eq!(
-            created_objects(&n).map(|o| o[0].key.clone()).as_deref(),
-            Some("AWSLogs/a b:c.json.gz")
-        );
-        let trail = json!({"Records": [{"eventSource": "lambda.amazonaws.com"}]});
-        assert_eq!(created_objects(&trail), None);
-    }
-
-    #[test]
-    fn only_trail_log_files_are_read() {
-        assert!(is_trail_log_file(
-            "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/x.json.gz"
-        ));
-        assert!(is_trail_log_file(
-            "AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2026/11/25/x.json.gz"
-        ));
-        assert!(!is_trail_log_file(
-            "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/25/x.json.gz"
-        ));
-        assert!(!is_trail_log_file("athena-results/x.csv"));
     }
 }

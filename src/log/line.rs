@@ -6,8 +6,9 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::allowlist::Apply;
 use crate::allowlist::Mode;
-use crate::plan::{Addition, ApplyWith, Removal, Unmanaged};
+use crate::plan::{Addition, Removal, Unmanaged};
 use crate::verdict::{Outcome, Verdict};
 
 /// One JSON object on one line of the guard's stdout (its CloudWatch log group).
@@ -50,11 +51,12 @@ pub struct Subject {
 pub enum Input {
     /// A CloudTrail Invoke or InvokeFunctionUrl record delivered by EventBridge.
     Invoke,
-    /// A change of a resource policy (reserved).
+    /// A management event that changed a resource policy (AddPermission, RemovePermission,
+    /// PutResourcePolicy, a function URL's auth type), delivered by EventBridge.
     Change,
-    /// A periodic sweep of the guarded functions (reserved).
+    /// The scheduled sweep over every guarded function, version and alias.
     Sweep,
-    /// A record read from a CloudTrail log file (reserved).
+    /// A record read from a CloudTrail log file in S3 (the backstop for a dropped event).
     TrailFile,
 }
 
@@ -87,8 +89,8 @@ pub enum Message {
 #[serde(rename_all = "camelCase")]
 pub struct Remediation {
     #[serde(flatten)]
-    pub change: Change,
-    pub apply: ApplyKind,
+    pub change: StatementChange,
+    pub apply: Apply,
     pub outcome: RemediationOutcome,
     /// The RevisionId the call was made with (null when none was sent).
     pub revision_id: Option<String>,
@@ -105,7 +107,7 @@ pub struct Remediation {
     rename_all = "lowercase",
     rename_all_fields = "camelCase"
 )]
-pub enum Change {
+pub enum StatementChange {
     Remove {
         /// Null for a statement without one: only a whole-document write can remove it.
         sid: Option<String>,
@@ -134,9 +136,9 @@ pub enum Change {
     },
 }
 
-impl From<&Removal> for Change {
+impl From<&Removal> for StatementChange {
     fn from(r: &Removal) -> Self {
-        Change::Remove {
+        StatementChange::Remove {
             sid: r.sid.clone(),
             statement_index: r.index,
             principal: r.principal.clone(),
@@ -146,9 +148,9 @@ impl From<&Removal> for Change {
     }
 }
 
-impl From<&Addition> for Change {
+impl From<&Addition> for StatementChange {
     fn from(a: &Addition) -> Self {
-        Change::Add {
+        StatementChange::Add {
             sid: a.sid.clone(),
             principal: a.principal.clone(),
             invoke_action: a.action.to_owned(),
@@ -158,23 +160,6 @@ impl From<&Addition> for Change {
             event_source_token: a.event_source_token.clone(),
             function_url_auth_type: a.function_url_auth_type.map(str::to_owned),
             allow_entry: a.allow_entry,
-        }
-    }
-}
-
-/// How the policy was written: AddPermission/RemovePermission, or one PutResourcePolicy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ApplyKind {
-    Permissions,
-    Document,
-}
-
-impl From<ApplyWith> for ApplyKind {
-    fn from(a: ApplyWith) -> Self {
-        match a {
-            ApplyWith::Permissions => ApplyKind::Permissions,
-            ApplyWith::Document => ApplyKind::Document,
         }
     }
 }

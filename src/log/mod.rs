@@ -5,4 +5,4 @@ pub mod line;
 pub mod writer;
 
 pub use line::Level;
-pub use writer::{Audit, LogSink, MemorySink, StdoutSink};
+pub use writer::{LogSink, LogWriter, MemorySink, StdoutSink};

@@ -1,4 +1,4 @@
-//! The audit trail: one JSON object per line, a [`LogLine`] (see [`crate::log::line`] for the fields).
+//! The log writer: one JSON object per line, a [`LogLine`] (see [`crate::log::line`] for the fields).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::log::line::{Level, LogLine, Message, Subject};
 
-/// Where audit lines go: stdout in Lambda (CloudWatch Logs), memory in tests.
+/// Where log lines go: stdout in Lambda (CloudWatch Logs), memory in tests.
 pub trait LogSink: Send + Sync {
     fn write_line(&self, line: &str);
 }
@@ -50,14 +50,14 @@ impl LogSink for MemorySink {
 }
 
 /// Writes [`LogLine`]s that share the fields every line carries.
-pub struct Audit<'a> {
+pub struct LogWriter<'a> {
     sink: &'a dyn LogSink,
     min_level: Level,
     request_id: String,
     subject: Option<Subject>,
 }
 
-impl<'a> Audit<'a> {
+impl<'a> LogWriter<'a> {
     /// `subject`: what the lines are about; `None` only before a record was read.
     pub fn new(
         sink: &'a dyn LogSink,
@@ -65,7 +65,7 @@ impl<'a> Audit<'a> {
         request_id: &str,
         subject: Option<Subject>,
     ) -> Self {
-        Audit {
+        LogWriter {
             sink,
             min_level,
             request_id: request_id.to_owned(),
@@ -74,12 +74,12 @@ impl<'a> Audit<'a> {
     }
 
     /// A copy writing about another qualifier of the same function.
-    pub fn with_qualifier(&self, qualifier: Option<&str>) -> Audit<'a> {
+    pub fn with_qualifier(&self, qualifier: Option<&str>) -> LogWriter<'a> {
         let subject = self.subject.clone().map(|s| Subject {
             qualifier: qualifier.map(str::to_owned),
             ..s
         });
-        Audit {
+        LogWriter {
             sink: self.sink,
             min_level: self.min_level,
             request_id: self.request_id.clone(),
@@ -164,12 +164,12 @@ mod tests {
             mode: crate::allowlist::Mode::Enforce,
             account: None,
         };
-        let audit = Audit::new(&sink, Level::Warn, "r", Some(subject));
-        let line = audit.emit(Level::Info, Message::Error { error: "x".into() });
+        let lines = LogWriter::new(&sink, Level::Warn, "r", Some(subject));
+        let line = lines.emit(Level::Info, Message::Error { error: "x".into() });
         assert_eq!(line["eventId"], "e");
         assert_eq!(line["level"], "INFO");
         assert!(sink.lines().is_empty());
-        audit.emit(Level::Error, Message::Error { error: "y".into() });
+        lines.emit(Level::Error, Message::Error { error: "y".into() });
         assert_eq!(sink.lines()[0]["message"], "error");
         assert_eq!(Level::from_lambda_env(Some("debug")), Level::Debug);
     }

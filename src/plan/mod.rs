@@ -48,27 +48,9 @@ pub struct Plan {
     /// Statements left as they are because they grant no invoke, or deny.
     pub unmanaged: Vec<Unmanaged>,
     /// How the plan is written.
-    pub apply: ApplyWith,
+    pub apply: Apply,
     /// Why it is written that way.
     pub apply_reason: String,
-}
-
-/// `permissions`: AddPermission for each addition, then RemovePermission for each removal;
-/// `document`: one PutResourcePolicy of the whole desired policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApplyWith {
-    Permissions,
-    Document,
-}
-
-impl ApplyWith {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApplyWith::Permissions => "permissions",
-            ApplyWith::Document => "document",
-        }
-    }
 }
 
 impl Plan {
@@ -297,7 +279,7 @@ fn reconcile(
         add: Vec::new(),
         keep: Vec::new(),
         unmanaged: Vec::new(),
-        apply: ApplyWith::Permissions,
+        apply: Apply::Permissions,
         apply_reason: String::new(),
     };
     for s in &current.statements {
@@ -353,17 +335,17 @@ fn reconcile(
         out.add.push(a);
     }
     (out.apply, out.apply_reason) = if canonical {
-        (ApplyWith::Document, String::new())
+        (Apply::Document, String::new())
     } else {
         how_to_apply(&out, current, apply)
     };
     out
 }
 
-fn how_to_apply(p: &Plan, current: &ResourcePolicy, apply: Apply) -> (ApplyWith, String) {
+fn how_to_apply(p: &Plan, current: &ResourcePolicy, apply: Apply) -> (Apply, String) {
     if apply == Apply::Document {
         return (
-            ApplyWith::Document,
+            Apply::Document,
             "the policies file asks for whole-document writes (\"apply\": \"document\")".into(),
         );
     }
@@ -375,7 +357,7 @@ fn how_to_apply(p: &Plan, current: &ResourcePolicy, apply: Apply) -> (ApplyWith,
     }
     if let Some(r) = p.remove.iter().find(|r| r.replacement.is_some()) {
         return (
-            ApplyWith::Document,
+            Apply::Document,
             format!(
                 "statement {} grants other actions too: only a whole-document write can take invoke out of it",
                 r.index
@@ -386,7 +368,7 @@ fn how_to_apply(p: &Plan, current: &ResourcePolicy, apply: Apply) -> (ApplyWith,
         match &r.sid {
             None => {
                 return (
-                    ApplyWith::Document,
+                    Apply::Document,
                     format!(
                         "statement {} has no Sid, so RemovePermission cannot name it",
                         r.index
@@ -395,7 +377,7 @@ fn how_to_apply(p: &Plan, current: &ResourcePolicy, apply: Apply) -> (ApplyWith,
             }
             Some(sid) if sids.get(sid.as_str()).copied().unwrap_or(0) > 1 => {
                 return (
-                    ApplyWith::Document,
+                    Apply::Document,
                     format!(
                         "statement {} shares its Sid {sid:?} with another statement, so RemovePermission cannot tell them apart",
                         r.index
@@ -406,7 +388,7 @@ fn how_to_apply(p: &Plan, current: &ResourcePolicy, apply: Apply) -> (ApplyWith,
         }
     }
     (
-        ApplyWith::Permissions,
+        Apply::Permissions,
         "every statement to remove has a Sid of its own".into(),
     )
 }
@@ -519,7 +501,7 @@ mod tests {
         assert_eq!(p.add.len(), 1);
         assert_eq!(p.add[0].principal, "111122223333");
         assert!(p.add[0].sid.starts_with("invokeguard-account-"));
-        assert_eq!(p.apply, ApplyWith::Permissions);
+        assert_eq!(p.apply, Apply::Permissions);
         assert!(settled(&allow, &current));
     }
 
@@ -596,7 +578,7 @@ mod tests {
         let removed: Vec<usize> = p.remove.iter().map(|r| r.index).collect();
         assert_eq!(removed, vec![0, 2, 3, 4]);
         assert_eq!(p.remove[0].sid, None);
-        assert_eq!(p.apply, ApplyWith::Document);
+        assert_eq!(p.apply, Apply::Document);
         assert!(
             p.apply_reason.contains("grants other actions too"),
             "{}",
@@ -641,7 +623,7 @@ mod tests {
         assert_eq!(p.keep, vec![Some("dup".to_owned())]);
         assert_eq!(p.remove.len(), 1);
         assert_eq!(p.remove[0].index, 1);
-        assert_eq!(p.apply, ApplyWith::Document);
+        assert_eq!(p.apply, Apply::Document);
         assert!(p.apply_reason.contains("shares its Sid"));
         assert!(settled(&allow, &current));
     }
@@ -716,6 +698,6 @@ mod tests {
             &ResourcePolicy::default(),
             Apply::Document,
         );
-        assert_eq!(p.apply, ApplyWith::Document);
+        assert_eq!(p.apply, Apply::Document);
     }
 }

@@ -22,7 +22,7 @@ pub const CHANGE_EVENTS: [&str; 8] = [
 
 /// A change to a function's resource policy (or to what reaches it: a URL, an alias).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Change {
+pub struct PolicyChange {
     pub event_id: Option<String>,
     /// The recorded name, e.g. `AddPermission20150331v2`.
     pub event_name: String,
@@ -58,7 +58,7 @@ pub struct GuardIdentity {
 impl GuardIdentity {
     /// Whether the guard made this change: a session of its own role, or the hub's session of
     /// the member role. Decided by identity alone, never by timing.
-    pub fn made(&self, change: &Change) -> bool {
+    pub fn made(&self, change: &PolicyChange) -> bool {
         let mut parts = self.role_arn.splitn(6, ':');
         let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
             parts.next(),
@@ -219,7 +219,7 @@ pub fn change_kind(event_name: &str) -> Option<&'static str> {
 
 /// Reads a Lambda management event that changes who may invoke. `Ok(None)` for every other
 /// record, and for a change that failed (an `errorCode`: nothing was changed).
-pub fn change(record: &Value) -> Result<Option<Change>, RecordError> {
+pub fn change(record: &Value) -> Result<Option<PolicyChange>, RecordError> {
     let is_candidate = record.get("eventSource").and_then(Value::as_str)
         == Some("lambda.amazonaws.com")
         && record
@@ -282,7 +282,7 @@ pub fn change(record: &Value) -> Result<Option<Change>, RecordError> {
         .response_elements
         .and_then(|r| r.statement)
         .map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s)));
-    Ok(Some(Change {
+    Ok(Some(PolicyChange {
         event_id: raw.event_id,
         event_name,
         kind,
@@ -360,7 +360,7 @@ mod tests {
         assert_eq!(event_time(&json!({"eventTime": 5})), None);
     }
 
-    fn by(identity: Value) -> Change {
+    fn by(identity: Value) -> PolicyChange {
         let rec = json!({"eventSource": "lambda.amazonaws.com", "eventName": "RemovePermission20150331v2",
             "eventCategory": "Management", "eventTime": "2026-12-06T07:42:53Z",
             "requestParameters": {"functionName": "Blog", "statementId": "x"}, "userIdentity": identity});

@@ -1,12 +1,13 @@
 //! CloudTrail records: unwrapping the input and reading what an Invoke record says.
 
 mod change;
+pub mod event;
 mod fast;
 mod input;
 mod invocation;
 
 pub use change::{
-    CHANGE_EVENTS, Change, GuardIdentity, HUB_SESSION_NAME, change, change_kind, event_time,
+    CHANGE_EVENTS, GuardIdentity, HUB_SESSION_NAME, PolicyChange, change, change_kind, event_time,
 };
 pub use fast::{NotTyped, read_typed};
 pub use input::{
