@@ -10,8 +10,11 @@ use std::marker::PhantomData;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::input::{Counting, Position, READ_BUFFER_BYTES, Skip, decode};
-use super::{Caller, Invocation, ReadOptions, invocation};
+use super::input::ReadOptions;
+use super::invocation::{Caller, Invocation, invocation};
+use super::stream::{
+    Counting, Position, READ_BUFFER_BYTES, Skip, decompressed, seed_by_visitor, visit_scalars,
+};
 
 /// The typed pass over a trail log file `{"Records":[...]}`, streamed as [`super::read_records`]
 /// reads (gzip, the size and record caps), keeping only the fields a verdict needs. Each record
@@ -25,12 +28,14 @@ pub fn read_typed<R: Read>(
     opts: ReadOptions,
     visit: &mut dyn FnMut(&Invocation, Option<&str>),
 ) -> Result<(), NotTyped> {
-    let (_, decoded) = decode(input).map_err(|_| NotTyped)?;
+    // Any failure of the capped gunzip (bad gzip, too large) hands the input over: the
+    // reference reader reports it.
+    let decoded = decompressed(input, "").map_err(|_| NotTyped)?;
     let position = Position::new(opts.max_record_bytes);
     // Counted below the buffer, so that serde_json reads its bytes straight from a `BufReader`
     // (far faster than through a wrapper); the count then runs ahead of the parse by at most
     // the buffer, which `CAP_MARGIN` allows for.
-    let counted = Counting::new(decoded.take(super::MAX_INPUT_BYTES + 1), &position);
+    let counted = Counting::new(decoded, &position);
     let reader = BufReader::with_capacity(READ_BUFFER_BYTES, counted);
     let mut de = serde_json::Deserializer::from_reader(reader);
     de.deserialize_any(TopVisitor {
@@ -98,13 +103,7 @@ struct RecordsSeed<'v, 'p> {
     position: &'p Position,
 }
 
-impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_by_visitor!([] RecordsSeed<'_, '_>);
 
 impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
     type Value = ();
@@ -183,33 +182,13 @@ impl<'de> Visitor<'de> for TextVisitor {
         Ok(Text::Str(Cow::Owned(v)))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Text<'de>, E> {
-        Ok(Text::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Text<'de>, E> {
-        Ok(Text::Null)
-    }
+    visit_scalars!(self, _kind => Text::Null, [unit]);
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Text<'de>, D::Error> {
         d.deserialize_any(self)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
+    visit_scalars!(self, _kind => Text::Other, [bool, i64, u64, f64]);
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'de>, A::Error> {
         Skip.visit_seq(seq)?;
@@ -252,13 +231,7 @@ impl<T> Lenient<T> {
 
 struct LenientSeed<T>(PhantomData<T>);
 
-impl<'de, T: Fields<'de>> DeserializeSeed<'de> for LenientSeed<T> {
-    type Value = Lenient<T>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Lenient<T>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_by_visitor!([T: Fields<'de>] LenientSeed<T>);
 
 impl<'de, T: Fields<'de>> de::Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -284,37 +257,13 @@ impl<'de, T: Fields<'de>> Visitor<'de> for LenientSeed<T> {
         Ok(Lenient::Some(value))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Null)
-    }
+    visit_scalars!(self, _kind => Lenient::Null, [unit]);
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Lenient<T>, D::Error> {
         d.deserialize_any(self)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
+    visit_scalars!(self, _kind => Lenient::Other, [bool, i64, u64, f64, str]);
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Lenient<T>, A::Error> {
         Skip.visit_seq(seq)?;
@@ -354,37 +303,13 @@ impl<'de, T: Fields<'de>> Visitor<'de> for ListVisitor<T> {
         Ok(List::Some(items))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<List<T>, E> {
-        Ok(List::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<List<T>, E> {
-        Ok(List::Null)
-    }
+    visit_scalars!(self, _kind => List::Null, [unit]);
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<List<T>, D::Error> {
         d.deserialize_any(self)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
+    visit_scalars!(self, _kind => List::Other, [bool, i64, u64, f64, str]);
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
         Skip.visit_map(map)?;
