@@ -152,7 +152,9 @@ impl Text<'_> {
             Text::Other => None,
         }
     }
+}
 
+impl Put for Text<'_> {
     fn put(&self, map: &mut Map<String, Value>, key: &str) -> Option<()> {
         if let Some(s) = self.get()? {
             map.insert(key.to_owned(), Value::String(s.to_owned()));
@@ -322,14 +324,42 @@ trait ToValue {
     fn to_value(&self) -> Option<Value>;
 }
 
-fn put<T: ToValue>(map: &mut Map<String, Value>, key: &str, field: &Lenient<T>) -> Option<()> {
-    match field {
-        Lenient::Null => Some(()),
-        Lenient::Some(v) => {
-            map.insert(key.to_owned(), v.to_value()?);
-            Some(())
+/// A kept field put into the reduced record under its JSON name; `None` when it has another
+/// type (only the reference path can say what that means).
+trait Put {
+    fn put(&self, map: &mut Map<String, Value>, key: &str) -> Option<()>;
+}
+
+impl<T: ToValue> Put for Lenient<T> {
+    fn put(&self, map: &mut Map<String, Value>, key: &str) -> Option<()> {
+        match self {
+            Lenient::Null => Some(()),
+            Lenient::Some(v) => {
+                map.insert(key.to_owned(), v.to_value()?);
+                Some(())
+            }
+            Lenient::Other => None,
         }
-        Lenient::Other => None,
+    }
+}
+
+impl<T: ToValue> Put for List<T> {
+    fn put(&self, map: &mut Map<String, Value>, key: &str) -> Option<()> {
+        match self {
+            List::Null => Some(()),
+            List::Other => None,
+            List::Some(items) => {
+                let items = items
+                    .iter()
+                    .map(|item| match item {
+                        Lenient::Some(r) => r.to_value(),
+                        Lenient::Null | Lenient::Other => None,
+                    })
+                    .collect::<Option<Vec<Value>>>()?;
+                map.insert(key.to_owned(), Value::Array(items));
+                Some(())
+            }
+        }
     }
 }
 
@@ -356,6 +386,14 @@ macro_rules! fields {
                 )*
                 let _ = i;
                 map.next_value_seed(Skip)
+            }
+        }
+
+        impl ToValue for $name<'_> {
+            fn to_value(&self) -> Option<Value> {
+                let mut m = Map::new();
+                $( self.$field.put(&mut m, $json)?; )*
+                Some(Value::Object(m))
             }
         }
     };
@@ -405,62 +443,6 @@ fields!(Resource {
     kind: Text<'de> = "type",
 });
 
-impl ToValue for Identity<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.kind.put(&mut m, "type")?;
-        self.arn.put(&mut m, "arn")?;
-        self.account_id.put(&mut m, "accountId")?;
-        self.invoked_by.put(&mut m, "invokedBy")?;
-        put(&mut m, "sessionContext", &self.session_context)?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for SessionContext<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        put(&mut m, "sessionIssuer", &self.session_issuer)?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Issuer<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.arn.put(&mut m, "arn")?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Request<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.function_name.put(&mut m, "functionName")?;
-        self.qualifier.put(&mut m, "qualifier")?;
-        self.source_arn.put(&mut m, "sourceArn")?;
-        self.source_account.put(&mut m, "sourceAccount")?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Additional<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.function_version.put(&mut m, "functionVersion")?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Resource<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.arn.put(&mut m, "ARN")?;
-        self.kind.put(&mut m, "type")?;
-        Some(Value::Object(m))
-    }
-}
-
 impl<'de> FastRecord<'de> {
     /// What [`invocation`] makes of the record, and its `eventTime`; `None` when only the
     /// reference path can tell (a field of an unexpected type, a record error).
@@ -488,6 +470,8 @@ impl<'de> FastRecord<'de> {
         Some((inv, time))
     }
 
+    /// The record as [`invocation`] reads it: every kept field but `eventTime`, which it does
+    /// not read (a mistyped one is no reason to hand the file over).
     fn reduced(&self) -> Option<Value> {
         let mut m = Map::new();
         self.event_source.put(&mut m, "eventSource")?;
@@ -497,23 +481,11 @@ impl<'de> FastRecord<'de> {
         self.recipient_account_id
             .put(&mut m, "recipientAccountId")?;
         self.aws_region.put(&mut m, "awsRegion")?;
-        put(&mut m, "userIdentity", &self.user_identity)?;
-        put(&mut m, "requestParameters", &self.request_parameters)?;
-        put(&mut m, "additionalEventData", &self.additional_event_data)?;
-        match &self.resources {
-            List::Null => {}
-            List::Other => return None,
-            List::Some(items) => {
-                let items = items
-                    .iter()
-                    .map(|item| match item {
-                        Lenient::Some(r) => r.to_value(),
-                        Lenient::Null | Lenient::Other => None,
-                    })
-                    .collect::<Option<Vec<Value>>>()?;
-                m.insert("resources".to_owned(), Value::Array(items));
-            }
-        }
+        self.user_identity.put(&mut m, "userIdentity")?;
+        self.request_parameters.put(&mut m, "requestParameters")?;
+        self.additional_event_data
+            .put(&mut m, "additionalEventData")?;
+        self.resources.put(&mut m, "resources")?;
         Some(Value::Object(m))
     }
 }

@@ -18,63 +18,20 @@ macro_rules! visit_scalars {
     ($s:ident, $k:ident => $b:expr, [$($m:ident),* $(,)?]) => {
         $( visit_scalars!(@ $m, $s, $k, $b); )*
     };
-    (@ bool, $s:ident, $k:ident, $b:expr) => {
-        fn visit_bool<E: serde::de::Error>($s, _: bool) -> Result<Self::Value, E> {
-            let $k = "a boolean";
-            let _ = $k;
-            Ok($b)
-        }
+    (@ bool, $($t:tt)*) => { visit_scalars!(@@ visit_bool(bool) "a boolean", $($t)*); };
+    (@ i64, $($t:tt)*) => { visit_scalars!(@@ visit_i64(i64) "a number", $($t)*); };
+    (@ u64, $($t:tt)*) => { visit_scalars!(@@ visit_u64(u64) "a number", $($t)*); };
+    (@ i128, $($t:tt)*) => { visit_scalars!(@@ visit_i128(i128) "a number", $($t)*); };
+    (@ u128, $($t:tt)*) => { visit_scalars!(@@ visit_u128(u128) "a number", $($t)*); };
+    (@ f64, $($t:tt)*) => { visit_scalars!(@@ visit_f64(f64) "a number", $($t)*); };
+    (@ str, $($t:tt)*) => { visit_scalars!(@@ visit_str(&str) "a string", $($t)*); };
+    (@ unit, $($t:tt)*) => {
+        visit_scalars!(@@ visit_unit() "null", $($t)*);
+        visit_scalars!(@@ visit_none() "null", $($t)*);
     };
-    (@ i64, $s:ident, $k:ident, $b:expr) => {
-        fn visit_i64<E: serde::de::Error>($s, _: i64) -> Result<Self::Value, E> {
-            let $k = "a number";
-            let _ = $k;
-            Ok($b)
-        }
-    };
-    (@ u64, $s:ident, $k:ident, $b:expr) => {
-        fn visit_u64<E: serde::de::Error>($s, _: u64) -> Result<Self::Value, E> {
-            let $k = "a number";
-            let _ = $k;
-            Ok($b)
-        }
-    };
-    (@ i128, $s:ident, $k:ident, $b:expr) => {
-        fn visit_i128<E: serde::de::Error>($s, _: i128) -> Result<Self::Value, E> {
-            let $k = "a number";
-            let _ = $k;
-            Ok($b)
-        }
-    };
-    (@ u128, $s:ident, $k:ident, $b:expr) => {
-        fn visit_u128<E: serde::de::Error>($s, _: u128) -> Result<Self::Value, E> {
-            let $k = "a number";
-            let _ = $k;
-            Ok($b)
-        }
-    };
-    (@ f64, $s:ident, $k:ident, $b:expr) => {
-        fn visit_f64<E: serde::de::Error>($s, _: f64) -> Result<Self::Value, E> {
-            let $k = "a number";
-            let _ = $k;
-            Ok($b)
-        }
-    };
-    (@ str, $s:ident, $k:ident, $b:expr) => {
-        fn visit_str<E: serde::de::Error>($s, _: &str) -> Result<Self::Value, E> {
-            let $k = "a string";
-            let _ = $k;
-            Ok($b)
-        }
-    };
-    (@ unit, $s:ident, $k:ident, $b:expr) => {
-        fn visit_unit<E: serde::de::Error>($s) -> Result<Self::Value, E> {
-            let $k = "null";
-            let _ = $k;
-            Ok($b)
-        }
-        fn visit_none<E: serde::de::Error>($s) -> Result<Self::Value, E> {
-            let $k = "null";
+    (@@ $name:ident($($ty:ty)?) $kind:literal, $s:ident, $k:ident, $b:expr) => {
+        fn $name<E: serde::de::Error>($s $(, _: $ty)?) -> Result<Self::Value, E> {
+            let $k = $kind;
             let _ = $k;
             Ok($b)
         }

@@ -54,7 +54,8 @@ fn submit(body: Body, jobs: &SyncSender<Job>, slots: &SyncSender<Slot>) -> Resul
 }
 
 /// Enumerates the sources in order: a slot per file for the writer, a job per file for the
-/// workers.
+/// workers. `region` is the S3 client's when none is configured.
+#[cfg_attr(not(feature = "aws"), allow(unused_variables))]
 pub(super) fn dispatch(
     sources: &[PathBuf],
     range: Range,
@@ -63,13 +64,22 @@ pub(super) fn dispatch(
     slots: &SyncSender<Slot>,
 ) -> Result<(), Stopped> {
     let send = |slot: Slot| slots.send(slot).map_err(|_| Stopped);
-    let mut s3 = S3Sources::new(region);
+    #[cfg(feature = "aws")]
+    let mut s3 = S3Sources {
+        region,
+        runtime: None,
+    };
     for source in sources {
         let name = source.display().to_string();
         if let Some(url) = source.to_str().and_then(sources::parse_s3_url) {
             match url {
                 Err(e) => send(Slot::Error(format!("error: {e}")))?,
+                #[cfg(feature = "aws")]
                 Ok((bucket, prefix)) => s3.dispatch(&name, bucket, prefix, range, jobs, slots)?,
+                #[cfg(not(feature = "aws"))]
+                Ok(_) => send(Slot::Error(format!(
+                    "error: {name}: reading S3 needs invokeguard built with the `aws` feature"
+                )))?,
             }
             continue;
         }
@@ -139,32 +149,14 @@ fn dispatch_dir(
 }
 
 /// The `s3://` sources of a run, listed and fetched on one runtime built at the first of them.
+#[cfg(feature = "aws")]
 struct S3Sources<'r> {
-    #[cfg(feature = "aws")]
     region: Option<&'r str>,
-    #[cfg(feature = "aws")]
     runtime: Option<tokio::runtime::Runtime>,
-    #[cfg(not(feature = "aws"))]
-    region: std::marker::PhantomData<&'r str>,
 }
 
-impl<'r> S3Sources<'r> {
-    #[cfg(feature = "aws")]
-    fn new(region: Option<&'r str>) -> Self {
-        S3Sources {
-            region,
-            runtime: None,
-        }
-    }
-
-    #[cfg(not(feature = "aws"))]
-    fn new(_region: Option<&'r str>) -> Self {
-        S3Sources {
-            region: std::marker::PhantomData,
-        }
-    }
-
-    #[cfg(feature = "aws")]
+#[cfg(feature = "aws")]
+impl S3Sources<'_> {
     fn dispatch(
         &mut self,
         name: &str,
@@ -199,20 +191,6 @@ impl<'r> S3Sources<'r> {
             )),
             None => Ok(()),
         }
-    }
-
-    #[cfg(not(feature = "aws"))]
-    fn dispatch(
-        &mut self,
-        name: &str,
-        _bucket: String,
-        _prefix: String,
-        _range: Range,
-        _jobs: &SyncSender<Job>,
-        slots: &SyncSender<Slot>,
-    ) -> Result<(), Stopped> {
-        let e = format!("error: {name}: reading S3 needs invokeguard built with the `aws` feature");
-        slots.send(Slot::Error(e)).map_err(|_| Stopped)
     }
 }
 
