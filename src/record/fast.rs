@@ -209,14 +209,33 @@ impl<'de> de::Deserialize<'de> for Text<'de> {
     }
 }
 
-/// An object with the fields the engine reads, named in `NAMES`, the last occurrence of a key
-/// winning as in a [`Value`].
-trait Fields<'de>: Default {
-    const NAMES: &'static [&'static str];
-    fn field<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error>;
+/// What a [`Lenient`] field holds when it has the expected type: an object's kept fields (the
+/// last occurrence of a key winning, as in a [`Value`]) or an array's elements. A container of
+/// the other kind is stepped over.
+trait Shape<'de>: Sized {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+        Skip.visit_map(map)?;
+        Ok(None)
+    }
+
+    fn from_seq<A: SeqAccess<'de>>(seq: A) -> Result<Option<Self>, A::Error> {
+        Skip.visit_seq(seq)?;
+        Ok(None)
+    }
 }
 
-/// An object field: absent or null, the object, or something else.
+/// An array field of objects (`resources`).
+impl<'de, T: Shape<'de>> Shape<'de> for Vec<Lenient<T>> {
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Lenient::<T>::seed())? {
+            items.push(item);
+        }
+        Ok(Some(items))
+    }
+}
+
+/// An object or array field: absent or null, of the expected type, or something else.
 #[derive(Debug, Default)]
 enum Lenient<T> {
     #[default]
@@ -233,30 +252,23 @@ impl<T> Lenient<T> {
 
 struct LenientSeed<T>(PhantomData<T>);
 
-seed_by_visitor!([T: Fields<'de>] LenientSeed<T>);
+seed_by_visitor!([T: Shape<'de>] LenientSeed<T>);
 
-impl<'de, T: Fields<'de>> de::Deserialize<'de> for Lenient<T> {
+impl<'de, T: Shape<'de>> de::Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Lenient::<T>::seed().deserialize(d)
     }
 }
 
-impl<'de, T: Fields<'de>> Visitor<'de> for LenientSeed<T> {
+impl<'de, T: Shape<'de>> Visitor<'de> for LenientSeed<T> {
     type Value = Lenient<T>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lenient<T>, A::Error> {
-        let mut value = T::default();
-        while let Some(key) = map.next_key_seed(Key(T::NAMES))? {
-            match key {
-                Some(i) => value.field(i, &mut map)?,
-                None => map.next_value_seed(Skip)?,
-            }
-        }
-        Ok(Lenient::Some(value))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Lenient<T>, A::Error> {
+        Ok(T::from_map(map)?.map_or(Lenient::Other, Lenient::Some))
     }
 
     visit_scalars!(self, _kind => Lenient::Null, [unit]);
@@ -268,56 +280,12 @@ impl<'de, T: Fields<'de>> Visitor<'de> for LenientSeed<T> {
     visit_scalars!(self, _kind => Lenient::Other, [bool, i64, u64, f64, str]);
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Lenient<T>, A::Error> {
-        Skip.visit_seq(seq)?;
-        Ok(Lenient::Other)
+        Ok(T::from_seq(seq)?.map_or(Lenient::Other, Lenient::Some))
     }
 }
 
-/// An array field of objects (`resources`): absent or null, the elements, or something else.
-#[derive(Debug, Default)]
-enum List<T> {
-    #[default]
-    Null,
-    Some(Vec<Lenient<T>>),
-    Other,
-}
-
-struct ListVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Fields<'de>> de::Deserialize<'de> for List<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ListVisitor(PhantomData))
-    }
-}
-
-impl<'de, T: Fields<'de>> Visitor<'de> for ListVisitor<T> {
-    type Value = List<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(Lenient::<T>::seed())? {
-            items.push(item);
-        }
-        Ok(List::Some(items))
-    }
-
-    visit_scalars!(self, _kind => List::Null, [unit]);
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<List<T>, D::Error> {
-        d.deserialize_any(self)
-    }
-
-    visit_scalars!(self, _kind => List::Other, [bool, i64, u64, f64, str]);
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
-        Skip.visit_map(map)?;
-        Ok(List::Other)
-    }
-}
+/// An array field of objects.
+type List<T> = Lenient<Vec<Lenient<T>>>;
 
 /// Objects as [`Value`]s of only the kept fields, or `None` when a field has another type.
 trait ToValue {
@@ -343,23 +311,15 @@ impl<T: ToValue> Put for Lenient<T> {
     }
 }
 
-impl<T: ToValue> Put for List<T> {
-    fn put(&self, map: &mut Map<String, Value>, key: &str) -> Option<()> {
-        match self {
-            List::Null => Some(()),
-            List::Other => None,
-            List::Some(items) => {
-                let items = items
-                    .iter()
-                    .map(|item| match item {
-                        Lenient::Some(r) => r.to_value(),
-                        Lenient::Null | Lenient::Other => None,
-                    })
-                    .collect::<Option<Vec<Value>>>()?;
-                map.insert(key.to_owned(), Value::Array(items));
-                Some(())
-            }
-        }
+impl<T: ToValue> ToValue for Vec<Lenient<T>> {
+    fn to_value(&self) -> Option<Value> {
+        self.iter()
+            .map(|item| match item {
+                Lenient::Some(r) => r.to_value(),
+                Lenient::Null | Lenient::Other => None,
+            })
+            .collect::<Option<Vec<Value>>>()
+            .map(Value::Array)
     }
 }
 
@@ -372,20 +332,23 @@ macro_rules! fields {
             _life: PhantomData<&'de ()>,
         }
 
-        impl<'de> Fields<'de> for $name<'de> {
-            const NAMES: &'static [&'static str] = &[$($json),*];
-
-            fn field<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error> {
-                let mut i = 0usize;
-                $(
-                    if index == i {
-                        self.$field = map.next_value()?;
-                        return Ok(());
-                    }
-                    i += 1;
-                )*
-                let _ = i;
-                map.next_value_seed(Skip)
+        impl<'de> Shape<'de> for $name<'de> {
+            fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+                const NAMES: &[&str] = &[$($json),*];
+                let mut value = Self::default();
+                while let Some(key) = map.next_key_seed(Key(NAMES))? {
+                    let mut i = 0usize;
+                    $(
+                        if key == Some(i) {
+                            value.$field = map.next_value()?;
+                            continue;
+                        }
+                        i += 1;
+                    )*
+                    let _ = i;
+                    map.next_value_seed(Skip)?;
+                }
+                Ok(Some(value))
             }
         }
 

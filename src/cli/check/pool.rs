@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use super::judge::{FileResult, Lines, PIECES_IN_FLIGHT, Piece, Source, judge, judge_path};
+#[cfg(feature = "aws")]
+use super::judge::{FileResult, Source, judge};
+use super::judge::{Lines, PIECES_IN_FLIGHT, Piece, judge_path};
 use super::sources::{self, Range, Skipped};
 use crate::allowlist::Allowlist;
 #[cfg(feature = "aws")]
