@@ -65,6 +65,13 @@ fn bad_input_says_what_and_where() {
     assert!(e("\u{0}\u{1}binary").contains("not valid JSON"));
 }
 
+/// Records held to 200 bytes of JSON.
+const CAPPED_AT_200: ReadOptions = ReadOptions {
+    max_record_bytes: 200,
+    drop_refused: false,
+};
+
+/// The paths of the records `read_records` yields (errors as their message), and its result.
 fn read_with(input: &str, opts: ReadOptions) -> (Vec<String>, Result<usize, InputError>) {
     let mut seen = Vec::new();
     let result = read_records(input.as_bytes(), "in", opts, &mut |item| {
@@ -79,16 +86,12 @@ fn read_with(input: &str, opts: ReadOptions) -> (Vec<String>, Result<usize, Inpu
 
 #[test]
 fn a_record_over_the_cap_is_reported_by_path_and_reading_goes_on() {
-    let opts = ReadOptions {
-        max_record_bytes: 200,
-        drop_refused: false,
-    };
     let big = format!(
         r#"{{"eventName":"Invoke","a":[{}"x"]}}"#,
         r#""xxxxxxxxxx","#.repeat(40)
     );
     let input = format!(r#"{{"Records":[{{"eventName":"a"}},{big},{{"eventName":"b"}}]}}"#);
-    let (seen, result) = read_with(&input, opts);
+    let (seen, result) = read_with(&input, CAPPED_AT_200);
     assert_eq!(
         seen,
         [
@@ -102,37 +105,31 @@ fn a_record_over_the_cap_is_reported_by_path_and_reading_goes_on() {
 
 #[test]
 fn a_single_value_past_twice_the_cap_ends_the_input_naming_its_record() {
-    let opts = ReadOptions {
-        max_record_bytes: 200,
-        drop_refused: false,
-    };
     let input = format!(
         r#"{{"Records":[{{"eventName":"a"}},{{"x":"{}"}},{{"eventName":"b"}}]}}"#,
         "y".repeat(1000)
     );
-    let (seen, result) = read_with(&input, opts);
-    assert_eq!(seen, ["Records[0]"]);
-    assert_eq!(
-        result.expect_err("stopped").to_string(),
-        "in: at Records[1]: the record holds a value of more than 200 bytes; the rest of the input is not read"
-    );
+    assert_stops_at(&input, "Records[1]");
 }
 
 #[test]
 fn a_huge_value_beside_the_records_ends_the_input_too() {
-    let opts = ReadOptions {
-        max_record_bytes: 200,
-        drop_refused: false,
-    };
     let input = format!(
         r#"{{"Records":[{{"eventName":"a"}}],"x":"{}"}}"#,
         "y".repeat(1000)
     );
-    let (seen, result) = read_with(&input, opts);
+    assert_stops_at(&input, "x");
+}
+
+/// Reading yields the first record, then stops at `path`, a value past twice the cap.
+fn assert_stops_at(input: &str, path: &str) {
+    let (seen, result) = read_with(input, CAPPED_AT_200);
     assert_eq!(seen, ["Records[0]"]);
     assert_eq!(
         result.expect_err("stopped").to_string(),
-        "in: at x: the record holds a value of more than 200 bytes; the rest of the input is not read"
+        format!(
+            "in: at {path}: the record holds a value of more than 200 bytes; the rest of the input is not read"
+        )
     );
 }
 
