@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             events,
         } => {
             use std::io::IsTerminal;
-            let opts = invokeguard::cli::hunt::CheckOptions {
+            let opts = invokeguard::cli::check::CheckOptions {
                 since,
                 until,
                 json,

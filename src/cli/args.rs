@@ -33,11 +33,11 @@ pub enum Command {
         #[command(flatten)]
         home: HomeArgs,
         /// Read only trail files whose path (`.../YYYY/MM/DD/`) is on or after this day.
-        #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::sources::parse_day)]
-        since: Option<super::sources::Day>,
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::check::sources::parse_day)]
+        since: Option<super::check::sources::Day>,
         /// Read only trail files whose path (`.../YYYY/MM/DD/`) is on or before this day.
-        #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::sources::parse_day)]
-        until: Option<super::sources::Day>,
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::check::sources::parse_day)]
+        until: Option<super::check::sources::Day>,
         /// One JSON verdict per line on stdout even on a terminal.
         #[arg(long)]
         json: bool,

@@ -4,7 +4,7 @@ mod args;
 mod athena;
 #[cfg(feature = "aws")]
 mod audit;
-pub mod hunt;
+pub mod check;
 #[cfg(feature = "aws")]
 mod init;
 mod inputs;
@@ -13,7 +13,7 @@ mod offline;
 mod reconcile;
 #[cfg(feature = "aws")]
 mod remediate;
-pub mod sources;
+mod sources;
 
 pub use args::{Cli, Command, HomeArgs};
 pub use athena::athena_sql;

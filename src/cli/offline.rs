@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::Exit;
 use super::args::HomeArgs;
-use super::hunt::CheckOptions;
+use super::check::CheckOptions;
 use super::inputs::{CliError, read_limited};
 use crate::allowlist::Allowlist;
 use crate::aws::home::Home;
@@ -57,7 +57,7 @@ pub fn check(
         region: opts.region.clone().or_else(|| home.region.clone()),
         ..opts.clone()
     };
-    super::hunt::run(&policies, sources, &opts, out, err)
+    super::check::run(&policies, sources, &opts, out, err)
 }
 
 /// The inputs named on the command line, or stdin when there are none.

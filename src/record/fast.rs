@@ -10,8 +10,11 @@ use std::marker::PhantomData;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::input::{Counting, Position, READ_BUFFER_BYTES, Skip, decode};
-use super::{Caller, Invocation, ReadOptions, invocation};
+use super::input::ReadOptions;
+use super::invocation::{Caller, Invocation, invocation};
+use super::stream::{
+    Counting, Position, READ_BUFFER_BYTES, Skip, decompressed, seed_by_visitor, visit_scalars,
+};
 
 /// The typed pass over a trail log file `{"Records":[...]}`, streamed as [`super::read_records`]
 /// reads (gzip, the size and record caps), keeping only the fields a verdict needs. Each record
@@ -25,12 +28,14 @@ pub fn read_typed<R: Read>(
     opts: ReadOptions,
     visit: &mut dyn FnMut(&Invocation, Option<&str>),
 ) -> Result<(), NotTyped> {
-    let (_, decoded) = decode(input).map_err(|_| NotTyped)?;
+    // Any failure of the capped gunzip (bad gzip, too large) hands the input over: the
+    // reference reader reports it.
+    let decoded = decompressed(input, "").map_err(|_| NotTyped)?;
     let position = Position::new(opts.max_record_bytes);
     // Counted below the buffer, so that serde_json reads its bytes straight from a `BufReader`
     // (far faster than through a wrapper); the count then runs ahead of the parse by at most
     // the buffer, which `CAP_MARGIN` allows for.
-    let counted = Counting::new(decoded.take(super::MAX_INPUT_BYTES + 1), &position);
+    let counted = Counting::new(decoded, &position);
     let reader = BufReader::with_capacity(READ_BUFFER_BYTES, counted);
     let mut de = serde_json::Deserializer::from_reader(reader);
     de.deserialize_any(TopVisitor {
@@ -98,13 +103,7 @@ struct RecordsSeed<'v, 'p> {
     position: &'p Position,
 }
 
-impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_by_visitor!([] RecordsSeed<'_, '_>);
 
 impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
     type Value = ();
@@ -153,7 +152,9 @@ impl Text<'_> {
             Text::Other => None,
         }
     }
+}
 
+impl Put for Text<'_> {
     fn put(&self, map: &mut Map<String, Value>, key: &str) -> Option<()> {
         if let Some(s) = self.get()? {
             map.insert(key.to_owned(), Value::String(s.to_owned()));
@@ -183,33 +184,13 @@ impl<'de> Visitor<'de> for TextVisitor {
         Ok(Text::Str(Cow::Owned(v)))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Text<'de>, E> {
-        Ok(Text::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Text<'de>, E> {
-        Ok(Text::Null)
-    }
+    visit_scalars!(self, _kind => Text::Null, [unit]);
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Text<'de>, D::Error> {
         d.deserialize_any(self)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text<'de>, E> {
-        Ok(Text::Other)
-    }
+    visit_scalars!(self, _kind => Text::Other, [bool, i64, u64, f64]);
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'de>, A::Error> {
         Skip.visit_seq(seq)?;
@@ -228,14 +209,33 @@ impl<'de> de::Deserialize<'de> for Text<'de> {
     }
 }
 
-/// An object with the fields the engine reads, named in `NAMES`, the last occurrence of a key
-/// winning as in a [`Value`].
-trait Fields<'de>: Default {
-    const NAMES: &'static [&'static str];
-    fn field<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error>;
+/// What a [`Lenient`] field holds when it has the expected type: an object's kept fields (the
+/// last occurrence of a key winning, as in a [`Value`]) or an array's elements. A container of
+/// the other kind is stepped over.
+trait Shape<'de>: Sized {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+        Skip.visit_map(map)?;
+        Ok(None)
+    }
+
+    fn from_seq<A: SeqAccess<'de>>(seq: A) -> Result<Option<Self>, A::Error> {
+        Skip.visit_seq(seq)?;
+        Ok(None)
+    }
 }
 
-/// An object field: absent or null, the object, or something else.
+/// An array field of objects (`resources`).
+impl<'de, T: Shape<'de>> Shape<'de> for Vec<Lenient<T>> {
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Lenient::<T>::seed())? {
+            items.push(item);
+        }
+        Ok(Some(items))
+    }
+}
+
+/// An object or array field: absent or null, of the expected type, or something else.
 #[derive(Debug, Default)]
 enum Lenient<T> {
     #[default]
@@ -252,159 +252,74 @@ impl<T> Lenient<T> {
 
 struct LenientSeed<T>(PhantomData<T>);
 
-impl<'de, T: Fields<'de>> DeserializeSeed<'de> for LenientSeed<T> {
-    type Value = Lenient<T>;
+seed_by_visitor!([T: Shape<'de>] LenientSeed<T>);
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Lenient<T>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, T: Fields<'de>> de::Deserialize<'de> for Lenient<T> {
+impl<'de, T: Shape<'de>> de::Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Lenient::<T>::seed().deserialize(d)
     }
 }
 
-impl<'de, T: Fields<'de>> Visitor<'de> for LenientSeed<T> {
+impl<'de, T: Shape<'de>> Visitor<'de> for LenientSeed<T> {
     type Value = Lenient<T>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lenient<T>, A::Error> {
-        let mut value = T::default();
-        while let Some(key) = map.next_key_seed(Key(T::NAMES))? {
-            match key {
-                Some(i) => value.field(i, &mut map)?,
-                None => map.next_value_seed(Skip)?,
-            }
-        }
-        Ok(Lenient::Some(value))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Lenient<T>, A::Error> {
+        Ok(T::from_map(map)?.map_or(Lenient::Other, Lenient::Some))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Null)
-    }
+    visit_scalars!(self, _kind => Lenient::Null, [unit]);
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Lenient<T>, D::Error> {
         d.deserialize_any(self)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Lenient<T>, E> {
-        Ok(Lenient::Other)
-    }
+    visit_scalars!(self, _kind => Lenient::Other, [bool, i64, u64, f64, str]);
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Lenient<T>, A::Error> {
-        Skip.visit_seq(seq)?;
-        Ok(Lenient::Other)
+        Ok(T::from_seq(seq)?.map_or(Lenient::Other, Lenient::Some))
     }
 }
 
-/// An array field of objects (`resources`): absent or null, the elements, or something else.
-#[derive(Debug, Default)]
-enum List<T> {
-    #[default]
-    Null,
-    Some(Vec<Lenient<T>>),
-    Other,
-}
-
-struct ListVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Fields<'de>> de::Deserialize<'de> for List<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ListVisitor(PhantomData))
-    }
-}
-
-impl<'de, T: Fields<'de>> Visitor<'de> for ListVisitor<T> {
-    type Value = List<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(Lenient::<T>::seed())? {
-            items.push(item);
-        }
-        Ok(List::Some(items))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<List<T>, E> {
-        Ok(List::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<List<T>, E> {
-        Ok(List::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<List<T>, D::Error> {
-        d.deserialize_any(self)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<List<T>, E> {
-        Ok(List::Other)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
-        Skip.visit_map(map)?;
-        Ok(List::Other)
-    }
-}
+/// An array field of objects.
+type List<T> = Lenient<Vec<Lenient<T>>>;
 
 /// Objects as [`Value`]s of only the kept fields, or `None` when a field has another type.
 trait ToValue {
     fn to_value(&self) -> Option<Value>;
 }
 
-fn put<T: ToValue>(map: &mut Map<String, Value>, key: &str, field: &Lenient<T>) -> Option<()> {
-    match field {
-        Lenient::Null => Some(()),
-        Lenient::Some(v) => {
-            map.insert(key.to_owned(), v.to_value()?);
-            Some(())
+/// A kept field put into the reduced record under its JSON name; `None` when it has another
+/// type (only the reference path can say what that means).
+trait Put {
+    fn put(&self, map: &mut Map<String, Value>, key: &str) -> Option<()>;
+}
+
+impl<T: ToValue> Put for Lenient<T> {
+    fn put(&self, map: &mut Map<String, Value>, key: &str) -> Option<()> {
+        match self {
+            Lenient::Null => Some(()),
+            Lenient::Some(v) => {
+                map.insert(key.to_owned(), v.to_value()?);
+                Some(())
+            }
+            Lenient::Other => None,
         }
-        Lenient::Other => None,
+    }
+}
+
+impl<T: ToValue> ToValue for Vec<Lenient<T>> {
+    fn to_value(&self) -> Option<Value> {
+        self.iter()
+            .map(|item| match item {
+                Lenient::Some(r) => r.to_value(),
+                Lenient::Null | Lenient::Other => None,
+            })
+            .collect::<Option<Vec<Value>>>()
+            .map(Value::Array)
     }
 }
 
@@ -417,20 +332,31 @@ macro_rules! fields {
             _life: PhantomData<&'de ()>,
         }
 
-        impl<'de> Fields<'de> for $name<'de> {
-            const NAMES: &'static [&'static str] = &[$($json),*];
+        impl<'de> Shape<'de> for $name<'de> {
+            fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+                const NAMES: &[&str] = &[$($json),*];
+                let mut value = Self::default();
+                while let Some(key) = map.next_key_seed(Key(NAMES))? {
+                    let mut i = 0usize;
+                    $(
+                        if key == Some(i) {
+                            value.$field = map.next_value()?;
+                            continue;
+                        }
+                        i += 1;
+                    )*
+                    let _ = i;
+                    map.next_value_seed(Skip)?;
+                }
+                Ok(Some(value))
+            }
+        }
 
-            fn field<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error> {
-                let mut i = 0usize;
-                $(
-                    if index == i {
-                        self.$field = map.next_value()?;
-                        return Ok(());
-                    }
-                    i += 1;
-                )*
-                let _ = i;
-                map.next_value_seed(Skip)
+        impl ToValue for $name<'_> {
+            fn to_value(&self) -> Option<Value> {
+                let mut m = Map::new();
+                $( self.$field.put(&mut m, $json)?; )*
+                Some(Value::Object(m))
             }
         }
     };
@@ -480,62 +406,6 @@ fields!(Resource {
     kind: Text<'de> = "type",
 });
 
-impl ToValue for Identity<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.kind.put(&mut m, "type")?;
-        self.arn.put(&mut m, "arn")?;
-        self.account_id.put(&mut m, "accountId")?;
-        self.invoked_by.put(&mut m, "invokedBy")?;
-        put(&mut m, "sessionContext", &self.session_context)?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for SessionContext<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        put(&mut m, "sessionIssuer", &self.session_issuer)?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Issuer<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.arn.put(&mut m, "arn")?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Request<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.function_name.put(&mut m, "functionName")?;
-        self.qualifier.put(&mut m, "qualifier")?;
-        self.source_arn.put(&mut m, "sourceArn")?;
-        self.source_account.put(&mut m, "sourceAccount")?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Additional<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.function_version.put(&mut m, "functionVersion")?;
-        Some(Value::Object(m))
-    }
-}
-
-impl ToValue for Resource<'_> {
-    fn to_value(&self) -> Option<Value> {
-        let mut m = Map::new();
-        self.arn.put(&mut m, "ARN")?;
-        self.kind.put(&mut m, "type")?;
-        Some(Value::Object(m))
-    }
-}
-
 impl<'de> FastRecord<'de> {
     /// What [`invocation`] makes of the record, and its `eventTime`; `None` when only the
     /// reference path can tell (a field of an unexpected type, a record error).
@@ -563,6 +433,8 @@ impl<'de> FastRecord<'de> {
         Some((inv, time))
     }
 
+    /// The record as [`invocation`] reads it: every kept field but `eventTime`, which it does
+    /// not read (a mistyped one is no reason to hand the file over).
     fn reduced(&self) -> Option<Value> {
         let mut m = Map::new();
         self.event_source.put(&mut m, "eventSource")?;
@@ -572,23 +444,11 @@ impl<'de> FastRecord<'de> {
         self.recipient_account_id
             .put(&mut m, "recipientAccountId")?;
         self.aws_region.put(&mut m, "awsRegion")?;
-        put(&mut m, "userIdentity", &self.user_identity)?;
-        put(&mut m, "requestParameters", &self.request_parameters)?;
-        put(&mut m, "additionalEventData", &self.additional_event_data)?;
-        match &self.resources {
-            List::Null => {}
-            List::Other => return None,
-            List::Some(items) => {
-                let items = items
-                    .iter()
-                    .map(|item| match item {
-                        Lenient::Some(r) => r.to_value(),
-                        Lenient::Null | Lenient::Other => None,
-                    })
-                    .collect::<Option<Vec<Value>>>()?;
-                m.insert("resources".to_owned(), Value::Array(items));
-            }
-        }
+        self.user_identity.put(&mut m, "userIdentity")?;
+        self.request_parameters.put(&mut m, "requestParameters")?;
+        self.additional_event_data
+            .put(&mut m, "additionalEventData")?;
+        self.resources.put(&mut m, "resources")?;
         Some(Value::Object(m))
     }
 }

@@ -1,0 +1,77 @@
+//! `check` over history: many trail files (directory trees, S3 prefixes) judged in parallel,
+//! verdict lines written in input order, a progress bar and a table of the violations.
+//!
+//! The data flows through the files in this order: `sources` (which files a source names),
+//! `pool` (one thread enumerating them, a pool of threads judging them), `judge` (one input
+//! through the record reader), `totals` (violations per function and caller) and `report`
+//! (lines in input order, the progress line, the table).
+
+mod judge;
+mod pool;
+mod report;
+pub mod sources;
+#[cfg(test)]
+mod tests;
+mod totals;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc::sync_channel;
+
+use crate::allowlist::Allowlist;
+use crate::cli::Exit;
+use crate::cli::inputs::CliError;
+use pool::{Job, Slot};
+use sources::{Day, Range};
+
+/// How `check` reads and reports, besides its sources.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Files whose path carries a day (`YYYY/MM/DD`) before this one are not read.
+    pub since: Option<Day>,
+    /// Files whose path carries a day after this one are not read.
+    pub until: Option<Day>,
+    /// Verdict lines on stdout even when it is a terminal.
+    pub json: bool,
+    pub stdout_terminal: bool,
+    pub stderr_terminal: bool,
+    /// The home region, for an S3 client when no region is configured.
+    pub region: Option<String>,
+}
+
+/// Judges every record of every source; see [`super::check`].
+pub fn run(
+    policies: &Allowlist,
+    sources: &[PathBuf],
+    opts: &CheckOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Exit, CliError> {
+    let range = Range {
+        since: opts.since,
+        until: opts.until,
+    };
+    let stdin = [PathBuf::from("-")];
+    let sources = if sources.is_empty() {
+        &stdin[..]
+    } else {
+        sources
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .clamp(1, 16);
+    let (job_tx, job_rx) = sync_channel::<Job>(workers);
+    let (slot_tx, slot_rx) = sync_channel::<Slot>(workers * 2 + 2);
+    let job_rx = Mutex::new(job_rx);
+    std::thread::scope(|s| {
+        let region = opts.region.clone();
+        s.spawn(move || pool::dispatch(sources, range, region.as_deref(), &job_tx, &slot_tx));
+        for _ in 0..workers {
+            let job_rx = &job_rx;
+            s.spawn(move || pool::work(policies, job_rx));
+        }
+        let json = opts.json || !opts.stdout_terminal;
+        report::write_results(slot_rx, json, opts.stderr_terminal, out, err)
+    })
+}

@@ -1,0 +1,166 @@
+//! The violations of a `check` run per function and caller, and the table that shows them.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use crate::record::{Caller, CallerKind};
+use crate::verdict::Verdict;
+
+/// Violations per function and caller.
+#[derive(Debug, Default)]
+pub(super) struct CheckTotals {
+    pub(super) rows: HashMap<(String, String), Row>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Row {
+    kind: CallerKind,
+    pub(super) count: u64,
+    pub(super) first: Option<String>,
+    pub(super) last: Option<String>,
+}
+
+/// The caller as the table names it: the verdict's principal, else its account, else the
+/// service that invoked.
+fn caller_name(c: &Caller) -> String {
+    c.principal
+        .clone()
+        .or_else(|| c.account.clone())
+        .or_else(|| c.invoked_by.clone())
+        .unwrap_or_else(|| "(unknown)".to_owned())
+}
+
+fn earlier(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b < a { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn later(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b > a { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+impl CheckTotals {
+    pub(super) fn add(&mut self, v: &Verdict, time: Option<&str>) {
+        let key = (
+            v.function.clone().unwrap_or_else(|| "-".to_owned()),
+            caller_name(&v.caller),
+        );
+        let time = time.map(str::to_owned);
+        let row = self.rows.entry(key).or_insert_with(|| Row {
+            kind: v.caller.kind,
+            count: 0,
+            first: None,
+            last: None,
+        });
+        row.count += 1;
+        row.first = earlier(row.first.take(), time.clone());
+        row.last = later(row.last.take(), time);
+    }
+
+    pub(super) fn merge(&mut self, other: CheckTotals) {
+        for (key, r) in other.rows {
+            match self.rows.get_mut(&key) {
+                Some(row) => {
+                    row.count += r.count;
+                    row.first = earlier(row.first.take(), r.first);
+                    row.last = later(row.last.take(), r.last);
+                }
+                None => {
+                    self.rows.insert(key, r);
+                }
+            }
+        }
+    }
+
+    fn violations(&self) -> u64 {
+        self.rows.values().map(|r| r.count).sum()
+    }
+
+    pub(super) fn write_table(&self, counts: &Counts, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut rows: Vec<(&(String, String), &Row)> = self.rows.iter().collect();
+        rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+        let kind = |k: CallerKind| match k {
+            CallerKind::Service => "service",
+            CallerKind::Account => "account",
+            CallerKind::Iam => "iam",
+            CallerKind::Unknown => "unknown",
+        };
+        let header = [
+            "FUNCTION",
+            "CALLER",
+            "KIND",
+            "COUNT",
+            "FIRST SEEN",
+            "LAST SEEN",
+        ]
+        .map(String::from);
+        let cells: Vec<[String; 6]> = rows
+            .iter()
+            .map(|((function, caller), r)| {
+                [
+                    function.clone(),
+                    caller.clone(),
+                    kind(r.kind).to_owned(),
+                    r.count.to_string(),
+                    r.first.clone().unwrap_or_else(|| "-".into()),
+                    r.last.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        if !cells.is_empty() {
+            let mut widths = header.clone().map(|h| h.chars().count());
+            for row in &cells {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            for row in std::iter::once(&header).chain(cells.iter()) {
+                let mut line = String::new();
+                for (i, cell) in row.iter().enumerate() {
+                    if i == 3 {
+                        line.push_str(&format!("{cell:>width$}  ", width = widths[i]));
+                    } else {
+                        line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+                    }
+                }
+                writeln!(out, "{}", line.trim_end())?;
+            }
+            writeln!(out)?;
+        }
+        writeln!(
+            out,
+            "{} violations by {} function/caller pairs in {} records from {} files ({:.1} s, {:.0} records/s).",
+            self.violations(),
+            self.rows.len(),
+            counts.records,
+            counts.files,
+            counts.elapsed.as_secs_f64(),
+            counts.rate(),
+        )
+    }
+}
+
+/// Files and records read so far, for the progress line and the table's last line.
+pub(super) struct Counts {
+    pub(super) files: usize,
+    pub(super) expected: usize,
+    pub(super) records: u64,
+    pub(super) elapsed: Duration,
+}
+
+impl Counts {
+    pub(super) fn rate(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.records as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
