@@ -67,13 +67,7 @@ pub async fn audit(
     } else {
         write_table(&plans, out).map_err(CliError::Output)?;
     }
-    Ok(if failed {
-        Exit::BadInput
-    } else if changes {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    })
+    Ok(Exit::of(failed, changes))
 }
 
 /// One row per statement a reconcile would remove or add; one row per policy already in line.

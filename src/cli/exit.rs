@@ -5,3 +5,17 @@ pub enum Exit {
     Findings = 1,
     BadInput = 2,
 }
+
+impl Exit {
+    /// Bad input outweighs findings: a run that could not read everything never says "all clear"
+    /// nor only "findings".
+    pub fn of(bad_input: bool, findings: bool) -> Exit {
+        if bad_input {
+            Exit::BadInput
+        } else if findings {
+            Exit::Findings
+        } else {
+            Exit::Ok
+        }
+    }
+}

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::exit::Exit;
 use super::error::CliError;
+use super::exit::Exit;
 use super::sources::{self, Day, Range, Skipped};
 use crate::allowlist::Allowlist;
 use crate::record::event::{FileKind, file_kind};

@@ -44,11 +44,7 @@ pub fn plan_command(
     plan.function = key.as_str().to_owned();
     let json = serde_json::to_string_pretty(&plan).map_err(|e| CliError::Output(e.into()))?;
     writeln!(out, "{json}").map_err(CliError::Output)?;
-    Ok(if plan.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Findings
-    })
+    Ok(Exit::of(false, !plan.is_empty()))
 }
 
 /// `NAME`, `NAME:QUALIFIER`, `arn:…:function:NAME[:QUALIFIER]` → (name, unqualified ARN, qualifier).

@@ -40,11 +40,7 @@ pub async fn reconcile(
                 "{}",
                 serde_json::to_string(&report).unwrap_or_default()
             );
-            Ok(if report.unfixed > 0 {
-                Exit::Findings
-            } else {
-                Exit::Ok
-            })
+            Ok(Exit::of(false, report.unfixed > 0))
         }
         Err(e @ GuardError::Incomplete { .. }) => {
             let _ = writeln!(err, "error: {e}");

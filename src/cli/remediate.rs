@@ -50,13 +50,7 @@ pub async fn remediate(
         "{}",
         serde_json::to_string(&report).unwrap_or_default()
     );
-    Ok(if bad || failed {
-        Exit::BadInput
-    } else if report.unfixed > 0 {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    })
+    Ok(Exit::of(bad || failed, report.unfixed > 0))
 }
 
 /// Adds a whole event's report (a sweep's, a trail file's) to the run's.

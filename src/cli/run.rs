@@ -82,6 +82,8 @@ fn run(command: Command) -> Result<Exit, CliError> {
             policies,
             report,
             events,
-        } => block_on(super::remediate::remediate(&policies, report, &events, &mut err))?,
+        } => block_on(super::remediate::remediate(
+            &policies, report, &events, &mut err,
+        ))?,
     }
 }

@@ -149,7 +149,10 @@ impl LazyAws {
                 .await;
             return Ok(client.clone());
         };
-        let role = format!("arn:{}:iam::{}:role/{role_name}", arn.partition, arn.account);
+        let role = format!(
+            "arn:{}:iam::{}:role/{role_name}",
+            arn.partition, arn.account
+        );
         let client = cell
             .get_or_try_init(|| async {
                 let provider = aws_config::sts::AssumeRoleProvider::builder(&role)

@@ -16,7 +16,10 @@ const FUNCTION_NOT_FOUND: &str = "Function not found: ";
 /// of three things told apart only by its message: no policy or statement, no function (or
 /// qualifier), or something else (another region's ARN: "Functions from 'eu-west-1' are not
 /// reachable in this region"), which is never read as "nothing there".
-pub(super) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+pub(super) fn classify<
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+>(
     err: SdkError<E, R>,
 ) -> ApiError {
     let message = err.message().unwrap_or_default().to_owned();

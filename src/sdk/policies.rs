@@ -92,9 +92,7 @@ impl PolicyApi for LazyAws {
                 .set_source_account(a.source_account.clone())
                 .set_principal_org_id(a.principal_org_id.clone())
                 .set_event_source_token(a.event_source_token.clone())
-                .set_function_url_auth_type(
-                    a.function_url_auth_type.map(FunctionUrlAuthType::from),
-                )
+                .set_function_url_auth_type(a.function_url_auth_type.map(FunctionUrlAuthType::from))
                 .set_invoked_via_function_url(a.invoked_via_function_url)
                 .set_qualifier(qualifier.map(str::to_owned))
                 .set_revision_id(revision_id.map(str::to_owned))

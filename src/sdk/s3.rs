@@ -52,7 +52,9 @@ impl Objects for LazyAws {
     ) -> Result<ObjectBody, ApiError> {
         match open(&self.clients().await.s3, bucket, key, limit).await {
             Ok(body) => Ok(Box::pin(body.into_async_read())),
-            Err(Refused::Call(e)) => Err(call_failed(&format!("GetObject s3://{bucket}/{key}"), &*e)),
+            Err(Refused::Call(e)) => {
+                Err(call_failed(&format!("GetObject s3://{bucket}/{key}"), &*e))
+            }
             Err(Refused::TooLarge) => Err(ApiError::Other(format!(
                 "s3://{bucket}/{key} is larger than {limit} bytes"
             ))),
@@ -151,7 +153,11 @@ impl Drop for Spill {
 }
 
 /// The object, read from the response stream as it arrives (at most [`MAX_INPUT_BYTES`]).
-pub async fn get(client: aws_sdk_s3::Client, bucket: String, key: String) -> Result<Fetched, String> {
+pub async fn get(
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+) -> Result<Fetched, String> {
     use std::io::Write;
 
     let too_large = || format!("is larger than {MAX_INPUT_BYTES} bytes");
