@@ -88,6 +88,8 @@ mod tests {
             "orders:",
             "a:b:c",
             "arn:aws:lambda:eu-west-1:111122223333:function:orders:1:2",
+            // Not a function ARN (the account is not 12 digits): refused, not read as `orders`.
+            "arn:aws:lambda:eu-west-1:1111:function:orders",
         ] {
             assert!(split_function_arg(bad).is_err(), "{bad}");
         }
