@@ -2,6 +2,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use super::error::CliError;
+use crate::allowlist::Allowlist;
+use crate::aws::home::Home;
+
 /// Keeps AWS Lambda resource policies to an allowlist of expected invokers.
 #[derive(Debug, Parser)]
 #[command(name = "invokeguard", version, about)]
@@ -28,10 +32,8 @@ pub enum Command {
     /// Judge CloudTrail records, one JSON verdict per line (a summary of the violations on a
     /// terminal). Exit 1 when any is a violation.
     Check {
-        #[arg(long)]
-        policies: PathBuf,
         #[command(flatten)]
-        home: HomeArgs,
+        policies: PoliciesArgs,
         /// Read only trail files whose path (`.../YYYY/MM/DD/`) is on or after this day.
         #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::check::sources::parse_day)]
         since: Option<super::check::sources::Day>,
@@ -49,10 +51,8 @@ pub enum Command {
     },
     /// The reconcile plan for one resource policy, as JSON. Exit 1 when it changes something.
     Plan {
-        #[arg(long)]
-        policies: PathBuf,
         #[command(flatten)]
-        home: HomeArgs,
+        policies: PoliciesArgs,
         /// NAME, NAME:QUALIFIER or a function ARN (qualified or not).
         #[arg(long)]
         function: String,
@@ -62,22 +62,18 @@ pub enum Command {
     },
     /// Judge records and reconcile the policies of violated functions, against AWS (or AWS_ENDPOINT_URL).
     Remediate {
-        #[arg(long)]
-        policies: PathBuf,
+        #[command(flatten)]
+        policies: PoliciesArgs,
         /// Report only: log and notify the plans, change nothing.
         #[arg(long)]
         report: bool,
-        #[command(flatten)]
-        home: HomeArgs,
         events: Vec<PathBuf>,
     },
     /// What a reconcile of every guarded policy (functions, aliases, listed qualifiers) would
     /// remove and add, and why; reads only. Exit 1 when something would change.
     Audit {
-        #[arg(long)]
-        policies: PathBuf,
         #[command(flatten)]
-        home: HomeArgs,
+        policies: PoliciesArgs,
         /// JSON lines (one plan per policy) even on a terminal.
         #[arg(long)]
         json: bool,
@@ -85,13 +81,11 @@ pub enum Command {
     /// Reconcile every guarded policy (functions, aliases, listed qualifiers) now, in each
     /// function's mode; exit 1 when grants outside the allowlist are left.
     Reconcile {
-        #[arg(long)]
-        policies: PathBuf,
+        #[command(flatten)]
+        policies: PoliciesArgs,
         /// Report only: log the plans, change nothing.
         #[arg(long)]
         report: bool,
-        #[command(flatten)]
-        home: HomeArgs,
     },
     /// Write a starting policies file (report mode) from today's grants; public, foreign and
     /// unconstrained service grants are left out with a warning.
@@ -108,10 +102,8 @@ pub enum Command {
     /// Print an Athena (Trino) query over the CloudTrail table, generated from the policies file:
     /// by default, invocations of guarded functions by callers outside the allowlist.
     AthenaSql {
-        #[arg(long)]
-        policies: PathBuf,
         #[command(flatten)]
-        home: HomeArgs,
+        policies: PoliciesArgs,
         /// Which query.
         #[arg(long, value_enum, default_value = "outside-allowlist")]
         query: crate::athena::Query,
@@ -139,4 +131,61 @@ pub struct HomeArgs {
     /// Home region. `remediate` reads the AWS configuration when it is not given.
     #[arg(long)]
     pub region: Option<String>,
+}
+
+impl HomeArgs {
+    /// Offline, a name matches anywhere unless both `--account` and `--region` are given.
+    pub fn set_offline(&self, allowlist: &Allowlist) -> Result<(), CliError> {
+        match (&self.account, &self.region) {
+            (Some(account), Some(region)) => {
+                let home = Home::new(Home::partition_of_region(region), region, account)
+                    .map_err(|e| CliError::Home(e.to_string()))?;
+                allowlist.set_home(home)?;
+                Ok(())
+            }
+            (None, None) => Ok(()),
+            _ => Err(CliError::Home(
+                "give both --account and --region, or neither".into(),
+            )),
+        }
+    }
+
+    /// Online: `--account`/`--region`, else the AWS configuration's region and STS's account.
+    #[cfg(feature = "aws")]
+    pub async fn resolve(&self) -> Result<Home, CliError> {
+        crate::sdk::env::resolve_home(self.account.as_deref(), self.region.as_deref())
+            .await
+            .map_err(CliError::Home)
+    }
+}
+
+/// The policies file and the home its function names mean: what every command that judges or
+/// reconciles against the allowlist is given.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PoliciesArgs {
+    // No doc comment: the flag's help stays as it was.
+    #[arg(long)]
+    pub policies: PathBuf,
+    #[command(flatten)]
+    pub home: HomeArgs,
+}
+
+impl PoliciesArgs {
+    /// The validated allowlist, its home set when both `--account` and `--region` are given.
+    pub fn load_offline(&self) -> Result<Allowlist, CliError> {
+        let allowlist = Allowlist::load(&self.policies, None)?;
+        self.home.set_offline(&allowlist)?;
+        Ok(allowlist)
+    }
+
+    /// The validated allowlist (every function in report mode with `report_only`) and its home,
+    /// resolved with the AWS configuration and STS where the flags leave it open.
+    #[cfg(feature = "aws")]
+    pub async fn load_online(&self, report_only: bool) -> Result<(Allowlist, Home), CliError> {
+        let allowlist = Allowlist::load(&self.policies, None)?
+            .with_mode_override(report_only.then_some(crate::allowlist::Mode::Report));
+        let home = self.home.resolve().await?;
+        allowlist.set_home(home.clone())?;
+        Ok((allowlist, home))
+    }
 }

@@ -3,28 +3,22 @@
 //! the clients' budget per account and region.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 
-use super::Exit;
-use super::args::HomeArgs;
-use super::inputs::CliError;
-use super::remediate::{cli_aws, resolve_home};
-use crate::allowlist::Allowlist;
+use super::args::PoliciesArgs;
+use super::error::CliError;
+use super::exit::Exit;
 use crate::guard::discover::guarded_policies;
 use crate::guard::{ApiError, PolicyApi};
 use crate::plan::{Plan, plan};
 
 pub async fn audit(
-    policies: &Path,
-    home: &HomeArgs,
+    policies: &PoliciesArgs,
     json: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
-    let allowlist = Allowlist::load(policies, None)?;
-    let home = resolve_home(home).await?;
-    allowlist.set_home(home.clone())?;
-    let aws = cli_aws(None);
+    let (allowlist, home) = policies.load_online(false).await?;
+    let aws = crate::sdk::env::aws(None);
     aws.set_home(&home);
     let discovered = guarded_policies(&allowlist, &aws).await;
     let mut failed = !discovered.errors.is_empty();
@@ -73,13 +67,7 @@ pub async fn audit(
     } else {
         write_table(&plans, out).map_err(CliError::Output)?;
     }
-    Ok(if failed {
-        Exit::BadInput
-    } else if changes {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    })
+    Ok(Exit::of(failed, changes))
 }
 
 /// One row per statement a reconcile would remove or add; one row per policy already in line.

@@ -6,15 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use super::Exit;
 use super::args::HomeArgs;
-use super::inputs::CliError;
-use super::remediate::resolve_home;
+use super::error::CliError;
+use super::exit::Exit;
 use crate::allowlist::Allowlist;
 use crate::draft::draft;
 use crate::guard::budget::Budget;
 use crate::guard::{Discovery, PolicyApi};
-use crate::sdk::LazyAws;
 
 pub async fn init(
     functions: &[String],
@@ -31,8 +29,8 @@ pub async fn init(
             path.display()
         )));
     }
-    let home = resolve_home(home).await?;
-    let aws = LazyAws::from_env(None);
+    let home = home.resolve().await?;
+    let aws = crate::sdk::env::aws(None);
     let budget = Budget::sweep();
     let names: Vec<String> = if functions.is_empty() {
         budget.take().await;

@@ -1,77 +1,15 @@
-//! Reading the CLI's input files, with errors that name them.
+//! What `remediate` hands to the guard, read from its input files as the Lambda would be handed
+//! them.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::allowlist::AllowlistError;
+use super::error::CliError;
+use super::read::read_limited;
 use crate::record::event::{EventKind, classify};
-use crate::record::{FoundRecord, InputError, MAX_INPUT_BYTES, parse_input, records_in_value};
-use crate::resource_policy::PolicyDocError;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
-    #[error("{file}: is a directory, expected a file")]
-    Directory { file: String },
-    #[error("{file}: is larger than {MAX_INPUT_BYTES} bytes")]
-    TooLarge { file: String },
-    #[error(transparent)]
-    Allowlist(#[from] AllowlistError),
-    #[error(transparent)]
-    Input(#[from] InputError),
-    #[error("{file}: {source}")]
-    Current {
-        file: String,
-        source: PolicyDocError,
-    },
-    #[error("--function {0:?}: expected NAME, NAME:QUALIFIER or a function ARN")]
-    FunctionArg(String),
-    #[error("{function:?} is not in the policies file {policies}")]
-    NotGuarded { function: String, policies: String },
-    #[error("cannot write the output: {0}")]
-    Output(std::io::Error),
-    #[error("{0}")]
-    Remediation(String),
-    #[error("home account and region: {0}")]
-    Home(String),
-}
-
-/// Reads a file (or stdin for `-`) of at most [`MAX_INPUT_BYTES`].
-pub fn read_limited(path: &Path) -> Result<(String, Vec<u8>), CliError> {
-    let name = path.display().to_string();
-    let read_err = |source| CliError::Read {
-        file: name.clone(),
-        source,
-    };
-    let mut bytes = Vec::new();
-    if name == "-" {
-        std::io::stdin()
-            .take(MAX_INPUT_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_err)?;
-        return finish("(stdin)".to_owned(), bytes);
-    }
-    if std::fs::metadata(path).map_err(read_err)?.is_dir() {
-        return Err(CliError::Directory { file: name });
-    }
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(read_err)?;
-    finish(name, bytes)
-}
-
-fn finish(name: String, bytes: Vec<u8>) -> Result<(String, Vec<u8>), CliError> {
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(CliError::TooLarge { file: name });
-    }
-    Ok((name, bytes))
-}
+use crate::record::{FoundRecord, parse_input, records_in_value};
 
 /// One thing `remediate` hands to the guard.
 #[derive(Debug)]
@@ -89,9 +27,30 @@ pub enum Input {
 /// or malformed input is reported on `err` and sets `bad`; the others are still read.
 pub fn inputs_of(events: &[PathBuf], err: &mut dyn Write, bad: &mut bool) -> Vec<(String, Input)> {
     let mut out = Vec::new();
-    for (origin, bytes) in super::offline::inputs(events, err, bad) {
+    for (origin, bytes) in read_all(events, err, bad) {
         match split(&origin, &bytes) {
             Ok(inputs) => out.extend(inputs.into_iter().map(|i| (origin.clone(), i))),
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                *bad = true;
+            }
+        }
+    }
+    out
+}
+
+/// The inputs named on the command line, or stdin when there are none.
+fn read_all(events: &[PathBuf], err: &mut dyn Write, bad: &mut bool) -> Vec<(String, Vec<u8>)> {
+    let stdin = [PathBuf::from("-")];
+    let paths = if events.is_empty() {
+        &stdin[..]
+    } else {
+        events
+    };
+    let mut out = Vec::new();
+    for p in paths {
+        match read_limited(p) {
+            Ok(input) => out.push(input),
             Err(e) => {
                 let _ = writeln!(err, "error: {e}");
                 *bad = true;

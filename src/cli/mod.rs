@@ -1,37 +1,38 @@
-//! The `invokeguard` command line: argument parsing and the offline commands.
+//! The `invokeguard` command line: one file per command, the shared arguments ([`args`]) and the
+//! front door ([`main`]) that runs them.
 
-mod args;
+pub mod args;
 mod athena;
 #[cfg(feature = "aws")]
 mod audit;
 pub mod check;
+pub mod error;
+pub mod exit;
 #[cfg(feature = "aws")]
 mod init;
+#[cfg(feature = "aws")]
 mod inputs;
-mod offline;
+mod plan;
+pub mod read;
 #[cfg(feature = "aws")]
 mod reconcile;
 #[cfg(feature = "aws")]
 mod remediate;
-mod sources;
+#[cfg(feature = "aws")]
+mod run;
+#[cfg(feature = "aws")]
+pub mod runtime;
+mod schema;
+mod validate;
 
-pub use args::{Cli, Command, HomeArgs};
+pub use args::{Cli, Command, HomeArgs, PoliciesArgs};
 pub use athena::athena_sql;
+pub use check::check;
+pub use error::CliError;
+pub use exit::Exit;
+pub use plan::plan_command;
+pub use read::read_limited;
 #[cfg(feature = "aws")]
-pub use audit::audit;
-#[cfg(feature = "aws")]
-pub use init::init;
-pub use inputs::{CliError, read_limited};
-pub use offline::{check, plan_command, schema, validate};
-#[cfg(feature = "aws")]
-pub use reconcile::reconcile;
-#[cfg(feature = "aws")]
-pub use remediate::remediate;
-
-/// Exit codes of the contract: 0 nothing to report, 1 violations or changes, 2 bad input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Ok = 0,
-    Findings = 1,
-    BadInput = 2,
-}
+pub use run::main;
+pub use schema::schema;
+pub use validate::validate;

@@ -3,25 +3,20 @@
 //! terminal. Log lines go to stdout, as the Lambda writes them.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 
-use super::Exit;
-use super::args::HomeArgs;
-use super::inputs::CliError;
-use super::remediate::{resolve_home, shell_guard};
-use crate::allowlist::{Allowlist, Mode};
+use super::args::PoliciesArgs;
+use super::error::CliError;
+use super::exit::Exit;
 use crate::guard::GuardError;
+use crate::sdk::env::cli_guard;
 
 pub async fn reconcile(
-    policies: &Path,
+    policies: &PoliciesArgs,
     report_only: bool,
-    home: &HomeArgs,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
-    let allowlist =
-        Allowlist::load(policies, None)?.with_mode_override(report_only.then_some(Mode::Report));
-    allowlist.set_home(resolve_home(home).await?)?;
-    let mut guard = shell_guard(allowlist);
+    let (allowlist, _) = policies.load_online(report_only).await?;
+    let mut guard = cli_guard(allowlist);
     let bar = std::io::stderr().is_terminal();
     if bar {
         guard = guard.with_progress(Box::new(|done, total| {
@@ -45,11 +40,7 @@ pub async fn reconcile(
                 "{}",
                 serde_json::to_string(&report).unwrap_or_default()
             );
-            Ok(if report.unfixed > 0 {
-                Exit::Findings
-            } else {
-                Exit::Ok
-            })
+            Ok(Exit::of(false, report.unfixed > 0))
         }
         Err(e @ GuardError::Incomplete { .. }) => {
             let _ = writeln!(err, "error: {e}");

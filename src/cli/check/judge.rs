@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::totals::CheckTotals;
 use crate::allowlist::Allowlist;
-use crate::cli::inputs::CliError;
+use crate::cli::error::CliError;
 use crate::record::{
     FoundRecord, InputError, MAX_INPUT_BYTES, NotTyped, ReadOptions, invocation, read_records,
     read_typed,

@@ -20,8 +20,9 @@ use std::sync::Mutex;
 use std::sync::mpsc::sync_channel;
 
 use crate::allowlist::Allowlist;
-use crate::cli::Exit;
-use crate::cli::inputs::CliError;
+use crate::cli::args::PoliciesArgs;
+use crate::cli::error::CliError;
+use crate::cli::exit::Exit;
 use pool::{Job, Slot};
 use sources::{Day, Range};
 
@@ -40,7 +41,27 @@ pub struct CheckOptions {
     pub region: Option<String>,
 }
 
-/// Judges every record of every source; see [`super::check`].
+/// Judges every record of every source: files, `-` (stdin), directory trees of trail files and
+/// `s3://bucket/prefix`, several files at a time. Verdict lines go to `out` in input order (when
+/// `opts.json` or stdout is not a terminal); otherwise a summary table of the violations does.
+/// A bad input or record is reported on `err` and makes the exit code 2, but the other records
+/// are still judged.
+pub fn check(
+    policies: &PoliciesArgs,
+    sources: &[PathBuf],
+    opts: &CheckOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Exit, CliError> {
+    let allowlist = policies.load_offline()?;
+    let opts = CheckOptions {
+        region: opts.region.clone().or_else(|| policies.home.region.clone()),
+        ..opts.clone()
+    };
+    run(&allowlist, sources, &opts, out, err)
+}
+
+/// Judges every record of every source against an allowlist already loaded.
 pub fn run(
     policies: &Allowlist,
     sources: &[PathBuf],

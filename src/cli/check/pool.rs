@@ -10,9 +10,9 @@ use super::judge::{FileResult, Source, judge};
 use super::judge::{Lines, PIECES_IN_FLIGHT, Piece, judge_path};
 use super::sources::{self, Range, Skipped};
 use crate::allowlist::Allowlist;
-#[cfg(feature = "aws")]
-use crate::cli::sources::s3;
 use crate::record::event::{FileKind, file_kind};
+#[cfg(feature = "aws")]
+use crate::sdk::s3;
 
 /// What the dispatcher hands the writer, in input order.
 pub(super) enum Slot {
@@ -67,10 +67,7 @@ pub(super) fn dispatch(
 ) -> Result<(), Stopped> {
     let send = |slot: Slot| slots.send(slot).map_err(|_| Stopped);
     #[cfg(feature = "aws")]
-    let mut s3 = S3Sources {
-        region,
-        runtime: None,
-    };
+    let mut s3 = S3Sources { region };
     for source in sources {
         let name = source.display().to_string();
         if let Some(url) = source.to_str().and_then(sources::parse_s3_url) {
@@ -150,11 +147,10 @@ fn dispatch_dir(
     Ok(())
 }
 
-/// The `s3://` sources of a run, listed and fetched on one runtime built at the first of them.
+/// The `s3://` sources of a run, listed and fetched on the CLI's one runtime.
 #[cfg(feature = "aws")]
 struct S3Sources<'r> {
     region: Option<&'r str>,
-    runtime: Option<tokio::runtime::Runtime>,
 }
 
 #[cfg(feature = "aws")]
@@ -168,31 +164,22 @@ impl S3Sources<'_> {
         jobs: &SyncSender<Job>,
         slots: &SyncSender<Slot>,
     ) -> Result<(), Stopped> {
-        if self.runtime.is_none() {
-            match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => self.runtime = Some(rt),
-                Err(e) => {
-                    let e = format!("error: {name}: cannot start the async runtime: {e}");
-                    return slots.send(Slot::Error(e)).map_err(|_| Stopped);
-                }
+        let rt = match crate::cli::runtime::runtime() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let e = format!("error: {name}: {e}");
+                return slots.send(Slot::Error(e)).map_err(|_| Stopped);
             }
-        }
-        match &self.runtime {
-            Some(rt) => rt.block_on(dispatch_s3(
-                name,
-                bucket,
-                prefix,
-                range,
-                self.region,
-                jobs,
-                slots,
-            )),
-            None => Ok(()),
-        }
+        };
+        rt.block_on(dispatch_s3(
+            name,
+            bucket,
+            prefix,
+            range,
+            self.region,
+            jobs,
+            slots,
+        ))
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use super::judge::{FileResult, Piece};
 use super::pool::Slot;
 use super::totals::{CheckTotals, Counts};
-use crate::cli::Exit;
-use crate::cli::inputs::CliError;
+use crate::cli::error::CliError;
+use crate::cli::exit::Exit;
 
 struct Progress {
     on: bool,

@@ -1,0 +1,89 @@
+//! The front door: parses the command line, runs the command, and turns its outcome into the
+//! exit code of the contract.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use super::args::{Cli, Command};
+use super::check::CheckOptions;
+use super::error::CliError;
+use super::exit::Exit;
+use super::runtime::block_on;
+
+/// `invokeguard`'s `main`.
+pub fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("invokeguard: error: {e}");
+            ExitCode::from(Exit::BadInput as u8)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<Exit, CliError> {
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    match command {
+        Command::Validate {
+            file,
+            guard_function,
+            home,
+        } => super::validate::validate(&file, guard_function.as_deref(), &home, &mut err),
+        Command::Check {
+            policies,
+            since,
+            until,
+            json,
+            events,
+        } => {
+            let opts = CheckOptions {
+                since,
+                until,
+                json,
+                stdout_terminal: out.is_terminal(),
+                stderr_terminal: err.is_terminal(),
+                region: None,
+            };
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, out.lock());
+            super::check::check(&policies, &events, &opts, &mut out, &mut err)
+        }
+        Command::Plan {
+            policies,
+            function,
+            current,
+        } => super::plan::plan_command(&policies, &function, &current, &mut out),
+        Command::Schema { log_line } => super::schema::schema(log_line, &mut out),
+        Command::AthenaSql {
+            policies,
+            query,
+            database,
+            table,
+        } => super::athena::athena_sql(&policies, query, &database, &table, &mut out, &mut err),
+        Command::Reconcile { policies, report } => {
+            block_on(super::reconcile::reconcile(&policies, report, &mut err))?
+        }
+        Command::Init {
+            functions,
+            home,
+            output,
+        } => block_on(super::init::init(
+            &functions,
+            &home,
+            output.as_deref(),
+            &mut out,
+            &mut err,
+        ))?,
+        Command::Audit { policies, json } => {
+            block_on(super::audit::audit(&policies, json, &mut out, &mut err))?
+        }
+        Command::Remediate {
+            policies,
+            report,
+            events,
+        } => block_on(super::remediate::remediate(
+            &policies, report, &events, &mut err,
+        ))?,
+    }
+}
