@@ -6,7 +6,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::aws::ids::{iam_arn_parts, is_account_id};
+use crate::aws::arn::IamArn;
+use crate::aws::ids::is_account_id;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyDocError {
@@ -79,8 +80,8 @@ impl Principal {
         if is_account_id(value) {
             return Principal::Account(value.to_owned());
         }
-        match iam_arn_parts(value) {
-            Some((account, "root")) => Principal::Account(account.to_owned()),
+        match IamArn::principal(value) {
+            Some(arn) if arn.resource == "root" => Principal::Account(arn.account.to_owned()),
             _ => Principal::Aws(value.to_owned()),
         }
     }
