@@ -394,12 +394,11 @@ fn allowed(allow: &[AllowEntry]) -> String {
             _ => None,
         })
         .collect();
-    if !services.is_empty() {
-        any.push(format!(
-            "(caller_kind = 'service' AND eventname = 'Invoke' AND ({}))",
-            services.join(" OR ")
-        ));
-    }
+    any_of(
+        &mut any,
+        "caller_kind = 'service' AND eventname = 'Invoke'",
+        &services,
+    );
     // Another account: account and principal entries of the action, or any organization entry of it.
     let foreign: Vec<String> = allow
         .iter()
@@ -414,12 +413,7 @@ fn allowed(allow: &[AllowEntry]) -> String {
             Some(format!("({} AND {grant})", action_is(e.action)))
         })
         .collect();
-    if !foreign.is_empty() {
-        any.push(format!(
-            "(caller_kind = 'account' AND ({}))",
-            foreign.join(" OR ")
-        ));
-    }
+    any_of(&mut any, "caller_kind = 'account'", &foreign);
     // The function's own account: principal and account entries of the action, or a service
     // entry naming the session's `invokedby` (any action, as `verdict::match_iam`).
     let local: Vec<String> = allow
@@ -442,16 +436,18 @@ fn allowed(allow: &[AllowEntry]) -> String {
             Grant::Organization(_) | Grant::PublicUrl => None,
         })
         .collect();
-    if !local.is_empty() {
-        any.push(format!(
-            "(caller_kind = 'iam' AND ({}))",
-            local.join(" OR ")
-        ));
-    }
+    any_of(&mut any, "caller_kind = 'iam'", &local);
     if any.is_empty() {
         "false".to_owned()
     } else {
         format!("(\n        {}\n      )", any.join("\n        OR "))
+    }
+}
+
+/// Adds `(WHEN AND (arm OR arm…))` to `any`, when there is an arm.
+fn any_of(any: &mut Vec<String>, when: &str, arms: &[String]) {
+    if !arms.is_empty() {
+        any.push(format!("({when} AND ({}))", arms.join(" OR ")));
     }
 }
 

@@ -314,6 +314,21 @@ mod tests {
     }
 
     #[test]
+    fn a_value_the_policies_file_would_refuse_is_left_out_with_what_was_expected() {
+        let d = one(
+            r#"{"Sid": "org", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+               "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-short"}}}"#,
+        );
+        assert!(d.entries.is_empty(), "{:?}", d.entries);
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(
+            d.warnings[0].starts_with("f: statement \"org\" left out: expected an organization id"),
+            "{:?}",
+            d.warnings
+        );
+    }
+
+    #[test]
     fn a_negated_organization_test_is_not_an_organization_entry() {
         let d = one(
             r#"{"Sid": "not-org", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",

@@ -254,31 +254,24 @@ fn statement(index: usize, value: &Value, path: &str) -> Result<Statement, Polic
     };
     let sid = string("Sid")?.filter(|s| !s.is_empty());
     let effect = string("Effect")?.ok_or_else(|| shape(&join(path, "Effect"), "missing"))?;
-    let (principal_key, not_principal) = match (obj.get("Principal"), obj.get("NotPrincipal")) {
-        (Some(_), Some(_)) => {
-            return Err(shape(path, "has both Principal and NotPrincipal"));
-        }
-        (_, Some(_)) => ("NotPrincipal", true),
-        _ => ("Principal", false),
+    // `X` or `NotX`, never both: the key the statement uses, and whether it is the negated one.
+    let element = |key: &'static str, not_key: &'static str| match (obj.get(key), obj.get(not_key))
+    {
+        (Some(_), Some(_)) => Err(shape(path, &format!("has both {key} and {not_key}"))),
+        (_, Some(_)) => Ok((not_key, true)),
+        _ => Ok((key, false)),
     };
+    let (principal_key, not_principal) = element("Principal", "NotPrincipal")?;
     let principals = match obj.get(principal_key) {
         None => Vec::new(),
         Some(p) => principals(p, &join(path, principal_key))?,
     };
-    let (action_key, not_action) = match (obj.get("Action"), obj.get("NotAction")) {
-        (Some(_), Some(_)) => return Err(shape(path, "has both Action and NotAction")),
-        (_, Some(_)) => ("NotAction", true),
-        _ => ("Action", false),
-    };
+    let (action_key, not_action) = element("Action", "NotAction")?;
     let actions = match obj.get(action_key) {
         None => Vec::new(),
         Some(a) => string_list(a, &join(path, action_key))?,
     };
-    let (resource_key, not_resource) = match (obj.get("Resource"), obj.get("NotResource")) {
-        (Some(_), Some(_)) => return Err(shape(path, "has both Resource and NotResource")),
-        (_, Some(_)) => ("NotResource", true),
-        _ => ("Resource", false),
-    };
+    let (resource_key, not_resource) = element("Resource", "NotResource")?;
     let resources = match obj.get(resource_key) {
         None | Some(Value::Null) => Vec::new(),
         Some(r) => string_list(r, &join(path, resource_key))?,

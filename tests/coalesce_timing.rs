@@ -5,17 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
-use std::sync::Arc;
+#[path = "support/memory_guard.rs"]
+mod memory_guard;
+
+use memory_guard::{HOME, debug_settings, memory_guard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use invokeguard::allowlist::Allowlist;
-use invokeguard::aws::home::Home;
 use invokeguard::guard::memory::{Call, MemoryAws};
-use invokeguard::guard::{ApiError, EventReport, Guard, Level, MemorySink, Settings};
+use invokeguard::guard::{ApiError, EventReport, Guard, MemorySink, Settings};
 use invokeguard::record::GuardIdentity;
 use serde_json::{Value, json};
 
-const HOME: &str = "111122223333";
 const ARN: &str = "arn:aws:lambda:us-east-1:111122223333:function:f";
 const ROLE: &str = "arn:aws:iam::111122223333:role/invokeguard-GuardRole-1A2B";
 const PARTNER: &str = "444455556666";
@@ -26,26 +26,17 @@ fn guard(identity: Option<&str>) -> (Guard<MemoryAws>, MemorySink, Clock) {
     let clock = Clock::start();
     let text =
         json!({"version": 1, "functions": {"f": {"allow": [{"account": PARTNER}]}}}).to_string();
-    let policies = Allowlist::from_json(&text, "test", None).unwrap();
-    policies
-        .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
-        .unwrap();
-    let sink = MemorySink::default();
     let settings = Settings {
-        log_level: Level::Debug,
         identity: identity.map(|role_arn| GuardIdentity {
             role_arn: role_arn.to_owned(),
             member_role: "invokeguard-member".into(),
         }),
-        ..Settings::default()
+        ..debug_settings()
     };
     let aws = MemoryAws::with_functions(&["f"]);
     aws.set_statements("f", None, json!([partner()]));
-    (
-        Guard::new(policies, aws, Arc::new(sink.clone()), settings),
-        sink,
-        clock,
-    )
+    let (guard, sink) = memory_guard(&text, aws, settings);
+    (guard, sink, clock)
 }
 
 struct Clock {

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::invocation::{FunctionRef, RecordError, complete_arn, parse_function_name};
+use super::invocation::{FunctionRef, RecordError, complete_arn, from_value, parse_function_name};
 use crate::aws::arn::IamArn;
 use crate::aws::ids::is_account_id;
 
@@ -224,10 +224,7 @@ pub fn change(record: &Value) -> Result<Option<PolicyChange>, RecordError> {
     if !is_candidate {
         return Ok(None);
     }
-    let raw: Raw = serde_path_to_error::deserialize(record).map_err(|e| RecordError {
-        path: e.path().to_string(),
-        message: e.inner().to_string(),
-    })?;
+    let raw: Raw = from_value(record)?;
     if raw
         .event_category
         .as_deref()

@@ -179,7 +179,7 @@ pub fn invocation(record: &Value) -> Result<Invocation, RecordError> {
             Some(Value::String(s)) => Ok(Some(s)),
             Some(other) => Err(RecordError {
                 path: field.to_owned(),
-                message: format!("expected a string, found {}", super::input::kind(&other)),
+                message: format!("expected a string, found {}", json_kind(&other)),
             }),
         }
     };
@@ -300,7 +300,20 @@ pub fn ran_version(record: &Value, inv: &Invocation) -> Option<String> {
     (!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())).then_some(version)
 }
 
-fn from_value<'a, T: Deserialize<'a>>(record: &'a Value) -> Result<T, RecordError> {
+/// A JSON value's type, as error messages name it ("expected a string, found a number").
+pub(crate) fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Reads a record into `T`; a mistyped field is an error naming its JSON path.
+pub(crate) fn from_value<'a, T: Deserialize<'a>>(record: &'a Value) -> Result<T, RecordError> {
     serde_path_to_error::deserialize(record).map_err(|e| RecordError {
         path: e.path().to_string(),
         message: e.inner().to_string(),
