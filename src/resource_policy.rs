@@ -205,17 +205,24 @@ fn join(base: &str, key: &str) -> String {
     }
 }
 
+/// `obj[key]`: absent or null is none, a string is itself, anything else an error at `path.key`.
+fn optional_string(
+    obj: &Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Option<String>, PolicyDocError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(shape(&join(path, key), "expected a string")),
+    }
+}
+
 fn document_of(doc: &Value, base: &str) -> Result<ResourcePolicy, PolicyDocError> {
     let Some(obj) = doc.as_object() else {
         return Err(shape(base, "expected a policy document object"));
     };
-    let text = |key: &str| -> Result<Option<String>, PolicyDocError> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(shape(&join(base, key), "expected a string")),
-        }
-    };
+    let text = |key: &str| optional_string(obj, base, key);
     let path = join(base, "Statement");
     let items: Vec<&Value> = match obj.get("Statement") {
         None | Some(Value::Null) => Vec::new(),
@@ -245,13 +252,7 @@ fn statement(index: usize, value: &Value, path: &str) -> Result<Statement, Polic
     let Some(obj) = value.as_object() else {
         return Err(shape(path, "expected a statement object"));
     };
-    let string = |key: &str| -> Result<Option<String>, PolicyDocError> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(shape(&join(path, key), "expected a string")),
-        }
-    };
+    let string = |key: &str| optional_string(obj, path, key);
     let sid = string("Sid")?.filter(|s| !s.is_empty());
     let effect = string("Effect")?.ok_or_else(|| shape(&join(path, "Effect"), "missing"))?;
     // `X` or `NotX`, never both: the key the statement uses, and whether it is the negated one.

@@ -49,6 +49,12 @@ async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
+async fn new_bucket(endpoint: &str, bucket: &str) -> aws_sdk_s3::Client {
+    let s3 = s3_client(endpoint).await;
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    s3
+}
+
 async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
     s3.put_object()
         .bucket(bucket)
@@ -90,9 +96,8 @@ async fn check(args: &[&str], endpoint: &str) -> (Option<i32>, String, String) {
 #[tokio::test]
 async fn an_s3_prefix_is_listed_filtered_by_day_and_judged_in_key_order() {
     let moto = Moto::shared();
-    let s3 = s3_client(&moto.endpoint).await;
     let bucket = "invokeguard-hunt-trails";
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let s3 = new_bucket(&moto.endpoint, bucket).await;
     // Days 20..=23, three files a day (more files than GetObject calls in flight).
     let mut files = Vec::new();
     for day in 20..=23u32 {
@@ -208,9 +213,8 @@ async fn an_s3_prefix_is_listed_filtered_by_day_and_judged_in_key_order() {
 #[tokio::test]
 async fn an_s3_object_too_large_to_hold_is_judged_from_a_temporary_file_like_a_small_one() {
     let moto = Moto::shared();
-    let s3 = s3_client(&moto.endpoint).await;
     let bucket = "invokeguard-hunt-large";
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let s3 = new_bucket(&moto.endpoint, bucket).await;
     // Not compressed, over 8 MiB: more than check holds in memory for a fetched object.
     let records: Vec<Value> = (0..15_000u32)
         .map(|i| {

@@ -127,6 +127,20 @@ async fn guard(function: &str, proxy: &Proxy, sink: &MemorySink) -> Guard<LazyAw
     Guard::new(allowlist, aws, Arc::new(sink.clone()), settings)
 }
 
+/// The shared moto with the bucket and table, and `function` granted to the partner and to
+/// everyone.
+async fn granted_to_partner_and_public(function: &str) -> (&'static Moto, aws_sdk_lambda::Client) {
+    let moto = Moto::shared();
+    storage(&moto.endpoint).await;
+    let lambda = moto::function_with_grants(
+        &moto.endpoint,
+        function,
+        &[("partner", "222233334444"), ("public", "*")],
+    )
+    .await;
+    (moto, lambda)
+}
+
 /// The guard, told the trail file `key` arrived, fixes its one violation of `function`: the
 /// public grant goes, the partner's stays. The proxy it went through and its lines.
 async fn fixed_from_trail_file(
@@ -160,14 +174,7 @@ async fn fixed_from_trail_file(
 
 #[tokio::test]
 async fn a_record_eventbridge_dropped_is_fixed_from_its_trail_file() {
-    let moto = Moto::shared();
-    storage(&moto.endpoint).await;
-    let lambda = moto::function_with_grants(
-        &moto.endpoint,
-        "trail-dropped",
-        &[("partner", "222233334444"), ("public", "*")],
-    )
-    .await;
+    let (moto, lambda) = granted_to_partner_and_public("trail-dropped").await;
     let noise =
         json!({"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "eventID": "n1"});
     let k = key("dropped");
@@ -192,14 +199,7 @@ async fn a_record_eventbridge_dropped_is_fixed_from_its_trail_file() {
 
 #[tokio::test]
 async fn a_violation_seen_by_both_inputs_is_notified_once() {
-    let moto = Moto::shared();
-    storage(&moto.endpoint).await;
-    moto::function_with_grants(
-        &moto.endpoint,
-        "trail-both",
-        &[("partner", "222233334444"), ("public", "*")],
-    )
-    .await;
+    let (moto, _lambda) = granted_to_partner_and_public("trail-both").await;
     let k = key("both");
     put_trail_file(&moto.endpoint, &k, vec![violation("trail-both", "tf-both")]).await;
     let proxy = Proxy::start(&moto.endpoint).await;
@@ -227,14 +227,7 @@ async fn a_violation_seen_by_both_inputs_is_notified_once() {
 
 #[tokio::test]
 async fn the_violation_among_thousands_of_refused_invokes_is_fixed_from_a_streamed_s3_body() {
-    let moto = Moto::shared();
-    storage(&moto.endpoint).await;
-    let lambda = moto::function_with_grants(
-        &moto.endpoint,
-        "trail-flooded",
-        &[("partner", "222233334444"), ("public", "*")],
-    )
-    .await;
+    let (moto, lambda) = granted_to_partner_and_public("trail-flooded").await;
     let mut records: Vec<Value> = (0..20_000)
         .map(|i| {
             let mut r = violation("trail-flooded", &format!("refused-{i}"));
