@@ -1,5 +1,6 @@
-//! The pure engine's cost: a verdict on one record, plans on policies of 20, 200 and 2,000
-//! statements to remove, and plans with their proof on 20 and 200 kept statements.
+//! The pure engine's cost: a verdict on one record, the allowlist lookup among 5,000 guarded
+//! functions, plans on policies of 20, 200 and 2,000 statements to remove, and plans with their
+//! proof on 20 and 200 kept statements.
 //! Run: cargo bench --bench engine
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
@@ -40,12 +41,41 @@ fn bench(c: &mut Criterion) {
                 .collect::<Vec<_>>()
         })
     });
+    bench_lookup(c);
     for n in [20usize, 200, 2_000] {
         bench_plan(c, &policies, n);
     }
     for n in [20usize, 200] {
         bench_kept(c, &policies, n);
     }
+}
+
+/// The lookup every record makes (two or three times): by ARN key, then by name at home.
+fn bench_lookup(c: &mut Criterion) {
+    let mut functions = serde_json::Map::new();
+    for i in 0..2_500 {
+        functions.insert(format!("fn{i:04}"), json!({"allow": []}));
+        functions.insert(
+            format!("arn:aws:lambda:us-east-1:111122223333:function:arn{i:04}"),
+            json!({"allow": []}),
+        );
+    }
+    let text = json!({"version": 1, "functions": functions}).to_string();
+    let many = Allowlist::from_json(&text, "bench", None).unwrap_or_else(|e| panic!("{e}"));
+    c.bench_function("allowlist: lookup by name among 5,000 functions", |b| {
+        b.iter(|| many.lookup(black_box("fn2499"), None).is_some())
+    });
+    c.bench_function("allowlist: lookup by ARN among 5,000 functions", |b| {
+        b.iter(|| {
+            many.lookup(
+                "arn2499",
+                Some(black_box(
+                    "arn:aws:lambda:us-east-1:111122223333:function:arn2499",
+                )),
+            )
+            .is_some()
+        })
+    });
 }
 
 fn bench_plan(c: &mut Criterion, policies: &Allowlist, n: usize) {

@@ -17,8 +17,9 @@
 use std::fmt::Write as _;
 
 use crate::allowlist::{AllowEntry, Allowlist, Grant, InvokeAction};
+use crate::aws::arn::IamArn;
 use crate::aws::home::Home;
-use crate::aws::ids::iam_arn_parts;
+use crate::record::POLICY_CHANGE_EVENTS;
 
 /// The saved queries `invokeguard athena-sql` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,17 +48,6 @@ impl Query {
         }
     }
 }
-
-/// The management events that change who may invoke through the resource policy or a URL.
-/// CloudTrail names carry version suffixes (`AddPermission20150331v2`), so they match by prefix.
-pub const POLICY_CHANGE_EVENTS: [&str; 6] = [
-    "AddPermission",
-    "RemovePermission",
-    "PutResourcePolicy",
-    "DeleteResourcePolicy",
-    "CreateFunctionUrlConfig",
-    "UpdateFunctionUrlConfig",
-];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AthenaError {
@@ -382,20 +372,18 @@ fn allowed(allow: &[AllowEntry]) -> String {
     let services: Vec<String> = allow
         .iter()
         .filter_map(|e| match &e.grant {
-            Grant::Service {
-                service,
-                source_arn,
-                source_account,
-                ..
-            } => {
-                let mut all = vec![format!("lower(invoked_by) = {}", sql_str(service.as_str()))];
-                if let Some(p) = source_arn {
+            Grant::Service(grant) => {
+                let mut all = vec![format!(
+                    "lower(invoked_by) = {}",
+                    sql_str(grant.service.as_str())
+                )];
+                if let Some(p) = &grant.source_arn {
                     all.push(format!(
                         "(source_arn IS NULL OR regexp_like(source_arn, {}))",
                         sql_str(&arn_like_regex(p.as_str()))
                     ));
                 }
-                if let Some(a) = source_account {
+                if let Some(a) = &grant.source_account {
                     all.push(format!(
                         "(source_account IS NULL OR source_account = {})",
                         sql_str(a.as_str())
@@ -406,12 +394,11 @@ fn allowed(allow: &[AllowEntry]) -> String {
             _ => None,
         })
         .collect();
-    if !services.is_empty() {
-        any.push(format!(
-            "(caller_kind = 'service' AND eventname = 'Invoke' AND ({}))",
-            services.join(" OR ")
-        ));
-    }
+    any_of(
+        &mut any,
+        "caller_kind = 'service' AND eventname = 'Invoke'",
+        &services,
+    );
     // Another account: account and principal entries of the action, or any organization entry of it.
     let foreign: Vec<String> = allow
         .iter()
@@ -421,17 +408,12 @@ fn allowed(allow: &[AllowEntry]) -> String {
                 Grant::Principal(p) => principal_matches(p.as_str())?,
                 // Membership cannot be seen in a record: the guard allows it, unverified.
                 Grant::Organization(_) => "true".to_owned(),
-                Grant::Service { .. } | Grant::PublicUrl => return None,
+                Grant::Service(_) | Grant::PublicUrl => return None,
             };
             Some(format!("({} AND {grant})", action_is(e.action)))
         })
         .collect();
-    if !foreign.is_empty() {
-        any.push(format!(
-            "(caller_kind = 'account' AND ({}))",
-            foreign.join(" OR ")
-        ));
-    }
+    any_of(&mut any, "caller_kind = 'account'", &foreign);
     // The function's own account: principal and account entries of the action, or a service
     // entry naming the session's `invokedby` (any action, as `verdict::match_iam`).
     let local: Vec<String> = allow
@@ -447,22 +429,25 @@ fn allowed(allow: &[AllowEntry]) -> String {
                 action_is(e.action),
                 principal_matches(p.as_str())?
             )),
-            Grant::Service { service, .. } => {
-                Some(format!("lower(invoked_by) = {}", sql_str(service.as_str())))
-            }
+            Grant::Service(grant) => Some(format!(
+                "lower(invoked_by) = {}",
+                sql_str(grant.service.as_str())
+            )),
             Grant::Organization(_) | Grant::PublicUrl => None,
         })
         .collect();
-    if !local.is_empty() {
-        any.push(format!(
-            "(caller_kind = 'iam' AND ({}))",
-            local.join(" OR ")
-        ));
-    }
+    any_of(&mut any, "caller_kind = 'iam'", &local);
     if any.is_empty() {
         "false".to_owned()
     } else {
         format!("(\n        {}\n      )", any.join("\n        OR "))
+    }
+}
+
+/// Adds `(WHEN AND (arm OR arm…))` to `any`, when there is an arm.
+fn any_of(any: &mut Vec<String>, when: &str, arms: &[String]) {
+    if !arms.is_empty() {
+        any.push(format!("({when} AND ({}))", arms.join(" OR ")));
     }
 }
 
@@ -476,19 +461,16 @@ fn action_is(action: InvokeAction) -> &'static str {
 /// An entry's IAM ARN matches the caller's principal or ARN, its account root the whole account,
 /// and a role the sessions of that role when the record has no session issuer (name only).
 fn principal_matches(entry: &str) -> Option<String> {
-    let (account, resource) = iam_arn_parts(entry)?;
-    let account_is = format!("caller_account = {}", sql_str(account));
-    if resource == "root" {
+    let arn = IamArn::principal(entry)?;
+    let account_is = format!("caller_account = {}", sql_str(arn.account));
+    if arn.resource == "root" {
         return Some(account_is);
     }
     let mut either = vec![
         format!("caller = {}", sql_str(entry)),
         format!("identity_arn = {}", sql_str(entry)),
     ];
-    if let Some(role) = resource
-        .strip_prefix("role/")
-        .and_then(|r| r.rsplit('/').next())
-    {
+    if let Some(role) = arn.role_name() {
         either.push(format!(
             "(issuer_arn IS NULL AND regexp_extract(identity_arn, ':assumed-role/([^/]+)', 1) = {})",
             sql_str(role)
@@ -532,147 +514,4 @@ fn sql_str(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn policies(json: &str) -> Allowlist {
-        Allowlist::from_json(json, "p", None).expect("valid")
-    }
-
-    fn blog() -> Allowlist {
-        policies(
-            r#"{"version": 1, "functions": {
-                "Blog": {"allow": [
-                    {"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads-*", "sourceAccount": "111122223333"},
-                    {"account": "444455556666"},
-                    {"principal": "arn:aws:iam::777788889999:role/team/ops"},
-                    {"principal": "arn:aws:iam::222233334444:root", "action": "lambda:InvokeFunctionUrl"}
-                ]},
-                "arn:aws:lambda:eu-west-1:999999999999:function:Billing": {"allow": []}
-            }}"#,
-        )
-    }
-
-    fn table() -> Table {
-        Table::new(DEFAULT_DATABASE, DEFAULT_TABLE).expect("names")
-    }
-
-    #[test]
-    fn arn_like_becomes_an_anchored_regex_part_by_part() {
-        assert_eq!(
-            arn_like_regex("arn:aws:s3:::uploads-*"),
-            "^arn:aws:s3:::uploads-.*$"
-        );
-        assert_eq!(
-            arn_like_regex("arn:aws:sns:*:123456789012:lambda?x"),
-            "^arn:aws:sns:[^:]*:123456789012:lambda.x$"
-        );
-        assert_eq!(
-            arn_like_regex("arn:aws:logs:us-east-1:1:log-group:/a.b:*"),
-            "^arn:aws:logs:us-east-1:1:log-group:/a\\.b:.*$"
-        );
-        assert_eq!(
-            arn_like_regex("arn:aws:s3:::a+b(c)"),
-            "^arn:aws:s3:::a\\+b\\(c\\)$"
-        );
-    }
-
-    #[test]
-    fn strings_are_quoted_and_identifiers_checked() {
-        assert_eq!(sql_str("it's"), "'it''s'");
-        assert!(Table::new("invokeguard", "cloudtrail_logs").is_ok());
-        assert!(matches!(
-            Table::new("db\"; DROP", "t"),
-            Err(AthenaError::Identifier {
-                what: "database",
-                ..
-            })
-        ));
-        assert!(matches!(
-            Table::new("db", ""),
-            Err(AthenaError::Identifier { what: "table", .. })
-        ));
-    }
-
-    #[test]
-    fn outside_allowlist_reads_the_table_and_keeps_violations_only() {
-        let sql = sql(&blog(), Query::OutsideAllowlist, &table());
-        assert!(sql.contains("FROM \"invokeguard\".\"cloudtrail_logs\""));
-        assert!(sql.contains("eventname IN ('Invoke', 'InvokeFunctionUrl')"));
-        assert!(sql.contains("WHERE NOT refused AND NOT allowlisted"));
-        assert!(sql.contains("count(*) AS invocations"));
-        assert!(sql.contains("min(eventtime) AS first_seen"));
-        // Each kind of entry, in the caller kinds the guard matches it for.
-        assert!(sql.contains("lower(invoked_by) = 's3.amazonaws.com' AND (source_arn IS NULL OR regexp_like(source_arn, '^arn:aws:s3:::uploads-.*$')) AND (source_account IS NULL OR source_account = '111122223333')"));
-        assert!(sql.contains("(eventname = 'Invoke' AND caller_account = '444455556666')"));
-        assert!(sql.contains("caller = 'arn:aws:iam::777788889999:role/team/ops'"));
-        assert!(sql.contains("regexp_extract(identity_arn, ':assumed-role/([^/]+)', 1) = 'ops'"));
-        assert!(
-            sql.contains("(eventname = 'InvokeFunctionUrl' AND caller_account = '222233334444')")
-        );
-        // An empty allowlist lets nobody in.
-        assert!(
-            sql.contains(
-                "WHEN 'arn:aws:lambda:eu-west-1:999999999999:function:Billing' THEN false"
-            )
-        );
-    }
-
-    #[test]
-    fn names_mean_the_home_when_given_else_the_records_own_account_and_region() {
-        let p = blog();
-        let without = sql(&p, Query::OutsideAllowlist, &table());
-        assert!(without.contains("split_part(function_arn, ':', 7) = 'Blog' AND split_part(function_arn, ':', 5) = recipientaccountid"));
-        p.set_home(Home::new("aws", "us-east-1", "111122223333").expect("home"))
-            .expect("set");
-        let with = sql(&p, Query::OutsideAllowlist, &table());
-        assert!(with.contains(
-            "WHEN function_arn = 'arn:aws:lambda:us-east-1:111122223333:function:Blog' THEN 'Blog'"
-        ));
-        // ARN keys come first, as in Allowlist::lookup.
-        let arn_at = with
-            .find("THEN 'arn:aws:lambda:eu-west-1")
-            .expect("arn key");
-        let name_at = with.find("THEN 'Blog'").expect("name key");
-        assert!(arn_at < name_at);
-    }
-
-    #[test]
-    fn organization_and_public_url_entries_allow_as_the_guard_does() {
-        let p = policies(
-            r#"{"version": 1, "functions": {"Blog": {"allow": [
-                {"organization": "o-a1b2c3d4e5"}, {"functionUrl": "public"}]}}}"#,
-        );
-        let sql = sql(&p, Query::OutsideAllowlist, &table());
-        assert!(sql.contains("(caller_kind = 'account' AND ((eventname = 'Invoke' AND true)))"));
-        assert!(sql.contains(
-            "WHEN 'Blog' THEN (\n        eventname = 'InvokeFunctionUrl'\n        OR (caller_kind"
-        ));
-    }
-
-    #[test]
-    fn by_caller_counts_refused_calls_apart() {
-        let sql = sql(&blog(), Query::ByCaller, &table());
-        assert!(sql.contains("sum(CASE WHEN refused THEN 1 ELSE 0 END) AS access_denied"));
-        assert!(sql.contains("GROUP BY guarded_function, eventname, caller_kind, caller, caller_account, source_arn, source_account, allowlisted"));
-        assert!(!sql.contains("NOT allowlisted"));
-    }
-
-    #[test]
-    fn policy_changes_match_the_event_names_by_prefix() {
-        let sql = sql(&blog(), Query::PolicyChanges, &table());
-        assert!(sql.contains("regexp_like(eventname, '^(AddPermission|RemovePermission|PutResourcePolicy|DeleteResourcePolicy|CreateFunctionUrlConfig|UpdateFunctionUrlConfig)([0-9].*)?$')"));
-        assert!(sql.contains("json_extract_scalar(requestparameters, '$.resourceArn')"));
-        assert!(sql.contains("WHERE guarded_function IS NOT NULL"));
-    }
-
-    #[test]
-    fn quotes_in_values_cannot_end_the_string() {
-        let p = policies(
-            r#"{"version": 1, "functions": {"Blog": {"allow": [
-                {"principal": "arn:aws:iam::777788889999:role/o'brien"}]}}}"#,
-        );
-        let sql = sql(&p, Query::OutsideAllowlist, &table());
-        assert!(sql.contains("caller = 'arn:aws:iam::777788889999:role/o''brien'"));
-    }
-}
+mod tests;

@@ -5,16 +5,21 @@
 //! organization or wildcard source ARN init cannot vouch for is drafted with a warning in its
 //! `reason`. Pure: no I/O.
 
-use serde_json::{Map, Value, json};
-
+use crate::allowlist::{AllowEntry, Grant, InvokeAction, ServiceGrant};
+use crate::aws::arn::IamArn;
 use crate::plan::{INVOKE_ACTION, INVOKE_URL_ACTION, grants_invoke};
 use crate::resource_policy::{Principal, ResourcePolicy, Statement};
 
 /// The entries for one function's policy, and the grants left out with why.
 #[derive(Debug, Default, PartialEq)]
 pub struct Drafted {
-    pub entries: Vec<Value>,
+    pub entries: Vec<AllowEntry>,
     pub warnings: Vec<String>,
+}
+
+/// A policy's value as the allowlist's validated type; the error says what it expected.
+fn typed<T: TryFrom<String, Error = String>>(value: &str) -> Result<T, String> {
+    T::try_from(value.to_owned())
 }
 
 /// The one condition on `key` (lower-cased) with one of `operators`, and its single value;
@@ -134,19 +139,26 @@ pub fn draft(function: &str, home_account: &str, policy: &ResourcePolicy) -> Dra
         let reason = format!("from {name} of {function}'s policy (invokeguard init)");
         // What init cannot vouch for: named in a warning and in the entry's reason.
         let mut unvouched: Vec<String> = Vec::new();
-        let mut entry = Map::new();
-        match p {
-            Principal::Any => match (value(s, "aws:principalorgid", EQUALS), value(s, "lambda:functionurlauthtype", EQUALS)) {
+        let grant: Result<Grant, String> = match p {
+            Principal::Any => match (
+                value(s, "aws:principalorgid", EQUALS),
+                value(s, "lambda:functionurlauthtype", EQUALS),
+            ) {
                 (Some(org), _) => {
-                    entry.insert("organization".into(), json!(org));
                     unvouched.push(format!(
                         "organization {org}: init cannot tell whether it is yours; keep it only if every account in it may invoke"
                     ));
+                    typed(org).map(Grant::Organization)
                 }
                 (None, Some("NONE")) => {
                     out.warnings.push(left_out("a public function URL (auth type NONE): add {\"functionUrl\": \"public\"} if it is meant to be public"));
+                    continue;
                 }
-                _ => out.warnings.push(left_out("it grants invocation to anyone (\"*\")")),
+                _ => {
+                    out.warnings
+                        .push(left_out("it grants invocation to anyone (\"*\")"));
+                    continue;
+                }
             },
             Principal::Service(service) => {
                 let arn = value(s, "aws:sourcearn", SOURCE_ARN);
@@ -170,33 +182,46 @@ pub fn draft(function: &str, home_account: &str, policy: &ResourcePolicy) -> Dra
                         account.unwrap_or_default()
                     ));
                 }
-                entry.insert("service".into(), json!(service));
-                for (k, v) in [("sourceArn", arn), ("sourceAccount", account), ("eventSourceToken", token)] {
-                    if let Some(v) = v {
-                        entry.insert(k.into(), json!(v));
-                    }
-                }
+                service_grant(service, arn, account, token).map(Grant::Service)
             }
-            Principal::Account(a) if a == home_account => {
-                entry.insert("account".into(), json!(a));
+            Principal::Account(a) if a == home_account => typed(a).map(Grant::Account),
+            Principal::Account(a) => {
+                out.warnings.push(left_out(&format!(
+                    "it grants another account ({a}); add {{\"account\": \"{a}\"}} if that account is a partner"
+                )));
+                continue;
             }
-            Principal::Account(a) => out.warnings.push(left_out(&format!(
-                "it grants another account ({a}); add {{\"account\": \"{a}\"}} if that account is a partner"
-            ))),
-            Principal::Aws(arn) if arn.split(':').nth(4) == Some(home_account) => {
-                entry.insert("principal".into(), json!(arn));
+            Principal::Aws(arn)
+                if IamArn::parse(arn).is_some_and(|a| a.account == home_account) =>
+            {
+                typed(arn).map(Grant::Principal)
             }
-            Principal::Aws(arn) => out.warnings.push(left_out(&format!(
-                "it grants a principal of another account ({arn})"
-            ))),
-            Principal::Other(p) => out.warnings.push(left_out(&format!("principal {p} is not one an entry can name"))),
-        }
-        if entry.is_empty() {
-            continue;
-        }
-        if url && !entry.contains_key("service") {
-            entry.insert("action".into(), json!(INVOKE_URL_ACTION));
-        }
+            Principal::Aws(arn) => {
+                out.warnings.push(left_out(&format!(
+                    "it grants a principal of another account ({arn})"
+                )));
+                continue;
+            }
+            Principal::Other(p) => {
+                out.warnings.push(left_out(&format!(
+                    "principal {p} is not one an entry can name"
+                )));
+                continue;
+            }
+        };
+        // A value the policies file would refuse is left out: the drafted file must load.
+        let grant = match grant {
+            Ok(grant) => grant,
+            Err(why) => {
+                out.warnings.push(left_out(&why));
+                continue;
+            }
+        };
+        let action = if url && !matches!(grant, Grant::Service(_)) {
+            InvokeAction::InvokeFunctionUrl
+        } else {
+            InvokeAction::InvokeFunction
+        };
         let reason = if unvouched.is_empty() {
             reason
         } else {
@@ -206,8 +231,11 @@ pub fn draft(function: &str, home_account: &str, policy: &ResourcePolicy) -> Dra
             }
             format!("{reason}; WARNING: {}", unvouched.join("; "))
         };
-        entry.insert("reason".into(), json!(reason));
-        let entry = Value::Object(entry);
+        let entry = AllowEntry {
+            grant,
+            action,
+            reason: Some(reason),
+        };
         if !out.entries.contains(&entry) {
             out.entries.push(entry);
         }
@@ -215,9 +243,32 @@ pub fn draft(function: &str, home_account: &str, policy: &ResourcePolicy) -> Dra
     out
 }
 
+fn service_grant(
+    service: &str,
+    source_arn: Option<&str>,
+    source_account: Option<&str>,
+    event_source_token: Option<&str>,
+) -> Result<ServiceGrant, String> {
+    Ok(ServiceGrant {
+        service: typed(service)?,
+        source_arn: source_arn.map(typed).transpose()?,
+        source_account: source_account.map(typed).transpose()?,
+        event_source_token: event_source_token.map(typed).transpose()?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    /// The entries as the policies file holds them.
+    fn written(d: &Drafted) -> Vec<Value> {
+        d.entries
+            .iter()
+            .map(|e| serde_json::to_value(e).expect("serializes"))
+            .collect()
+    }
 
     #[test]
     fn grants_become_entries_and_risky_ones_are_left_out_with_a_warning() {
@@ -231,8 +282,8 @@ mod tests {
             {"Sid": "ops", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/ops"}, "Action": "lambda:InvokeFunction"},
             {"Sid": "deny", "Effect": "Deny", "Principal": "*", "Action": "lambda:InvokeFunction"}]}"#).expect("parses");
         let d = draft("f", "111122223333", &policy);
-        let kinds: Vec<&str> = d
-            .entries
+        let entries = written(&d);
+        let kinds: Vec<&str> = entries
             .iter()
             .map(|e| {
                 ["service", "organization", "principal", "account"]
@@ -242,9 +293,9 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["service", "organization", "principal"]);
-        assert_eq!(d.entries[0]["sourceAccount"], "111122223333");
+        assert_eq!(written(&d)[0]["sourceAccount"], "111122223333");
         assert!(
-            d.entries[0]["reason"]
+            written(&d)[0]["reason"]
                 .as_str()
                 .unwrap_or_default()
                 .contains("\"s3\"")
@@ -260,6 +311,21 @@ mod tests {
         let policy =
             ResourcePolicy::parse(&format!(r#"{{"Statement": [{statement}]}}"#)).expect("parses");
         draft("f", "111122223333", &policy)
+    }
+
+    #[test]
+    fn a_value_the_policies_file_would_refuse_is_left_out_with_what_was_expected() {
+        let d = one(
+            r#"{"Sid": "org", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+               "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-short"}}}"#,
+        );
+        assert!(d.entries.is_empty(), "{:?}", d.entries);
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(
+            d.warnings[0].starts_with("f: statement \"org\" left out: expected an organization id"),
+            "{:?}",
+            d.warnings
+        );
     }
 
     #[test]
@@ -281,8 +347,9 @@ mod tests {
                "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-zzzzzzzzzz"}}}"#,
         );
         assert_eq!(d.entries.len(), 1);
-        assert_eq!(d.entries[0]["organization"], "o-zzzzzzzzzz");
-        let reason = d.entries[0]["reason"].as_str().unwrap_or_default();
+        assert_eq!(written(&d)[0]["organization"], "o-zzzzzzzzzz");
+        let entries = written(&d);
+        let reason = entries[0]["reason"].as_str().unwrap_or_default();
         assert!(
             reason.contains("WARNING") && reason.contains("o-zzzzzzzzzz"),
             "{reason}"
@@ -315,9 +382,9 @@ mod tests {
                "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::logs-*"}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}"#,
         );
         assert_eq!(d.entries.len(), 1);
-        assert_eq!(d.entries[0]["sourceArn"], "arn:aws:s3:::logs-*");
+        assert_eq!(written(&d)[0]["sourceArn"], "arn:aws:s3:::logs-*");
         assert!(
-            d.entries[0]["reason"]
+            written(&d)[0]["reason"]
                 .as_str()
                 .unwrap_or_default()
                 .contains("wildcard")

@@ -6,7 +6,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::aws::ids::{iam_arn_parts, is_account_id};
+use crate::aws::arn::IamArn;
+use crate::aws::ids::is_account_id;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyDocError {
@@ -79,8 +80,8 @@ impl Principal {
         if is_account_id(value) {
             return Principal::Account(value.to_owned());
         }
-        match iam_arn_parts(value) {
-            Some((account, "root")) => Principal::Account(account.to_owned()),
+        match IamArn::principal(value) {
+            Some(arn) if arn.resource == "root" => Principal::Account(arn.account.to_owned()),
             _ => Principal::Aws(value.to_owned()),
         }
     }
@@ -204,17 +205,24 @@ fn join(base: &str, key: &str) -> String {
     }
 }
 
+/// `obj[key]`: absent or null is none, a string is itself, anything else an error at `path.key`.
+fn optional_string(
+    obj: &Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Option<String>, PolicyDocError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(shape(&join(path, key), "expected a string")),
+    }
+}
+
 fn document_of(doc: &Value, base: &str) -> Result<ResourcePolicy, PolicyDocError> {
     let Some(obj) = doc.as_object() else {
         return Err(shape(base, "expected a policy document object"));
     };
-    let text = |key: &str| -> Result<Option<String>, PolicyDocError> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(shape(&join(base, key), "expected a string")),
-        }
-    };
+    let text = |key: &str| optional_string(obj, base, key);
     let path = join(base, "Statement");
     let items: Vec<&Value> = match obj.get("Statement") {
         None | Some(Value::Null) => Vec::new(),
@@ -244,40 +252,27 @@ fn statement(index: usize, value: &Value, path: &str) -> Result<Statement, Polic
     let Some(obj) = value.as_object() else {
         return Err(shape(path, "expected a statement object"));
     };
-    let string = |key: &str| -> Result<Option<String>, PolicyDocError> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(shape(&join(path, key), "expected a string")),
-        }
-    };
+    let string = |key: &str| optional_string(obj, path, key);
     let sid = string("Sid")?.filter(|s| !s.is_empty());
     let effect = string("Effect")?.ok_or_else(|| shape(&join(path, "Effect"), "missing"))?;
-    let (principal_key, not_principal) = match (obj.get("Principal"), obj.get("NotPrincipal")) {
-        (Some(_), Some(_)) => {
-            return Err(shape(path, "has both Principal and NotPrincipal"));
-        }
-        (_, Some(_)) => ("NotPrincipal", true),
-        _ => ("Principal", false),
+    // `X` or `NotX`, never both: the key the statement uses, and whether it is the negated one.
+    let element = |key: &'static str, not_key: &'static str| match (obj.get(key), obj.get(not_key))
+    {
+        (Some(_), Some(_)) => Err(shape(path, &format!("has both {key} and {not_key}"))),
+        (_, Some(_)) => Ok((not_key, true)),
+        _ => Ok((key, false)),
     };
+    let (principal_key, not_principal) = element("Principal", "NotPrincipal")?;
     let principals = match obj.get(principal_key) {
         None => Vec::new(),
         Some(p) => principals(p, &join(path, principal_key))?,
     };
-    let (action_key, not_action) = match (obj.get("Action"), obj.get("NotAction")) {
-        (Some(_), Some(_)) => return Err(shape(path, "has both Action and NotAction")),
-        (_, Some(_)) => ("NotAction", true),
-        _ => ("Action", false),
-    };
+    let (action_key, not_action) = element("Action", "NotAction")?;
     let actions = match obj.get(action_key) {
         None => Vec::new(),
         Some(a) => string_list(a, &join(path, action_key))?,
     };
-    let (resource_key, not_resource) = match (obj.get("Resource"), obj.get("NotResource")) {
-        (Some(_), Some(_)) => return Err(shape(path, "has both Resource and NotResource")),
-        (_, Some(_)) => ("NotResource", true),
-        _ => ("Resource", false),
-    };
+    let (resource_key, not_resource) = element("Resource", "NotResource")?;
     let resources = match obj.get(resource_key) {
         None | Some(Value::Null) => Vec::new(),
         Some(r) => string_list(r, &join(path, resource_key))?,

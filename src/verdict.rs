@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::allowlist::{AllowEntry, Allowlist, Grant, InvokeAction};
+use crate::aws::arn::IamArn;
 use crate::aws::arn::arn_like;
-use crate::aws::ids::iam_arn_parts;
 use crate::record::{Caller, CallerKind, Invocation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -166,20 +166,14 @@ fn match_service(allow: &[AllowEntry], caller: &Caller) -> Match {
     };
     let mut reason = Reason::CallerNotAllowlisted;
     for (index, entry) in allow.iter().enumerate() {
-        let Grant::Service {
-            service,
-            source_arn,
-            source_account,
-            ..
-        } = &entry.grant
-        else {
+        let Grant::Service(grant) = &entry.grant else {
             continue;
         };
-        if !service.as_str().eq_ignore_ascii_case(invoked_by) {
+        if !grant.service.as_str().eq_ignore_ascii_case(invoked_by) {
             continue;
         }
         let mut verified = true;
-        if let Some(pattern) = source_arn {
+        if let Some(pattern) = &grant.source_arn {
             match &caller.source_arn {
                 Some(actual) if !arn_like(pattern.as_str(), actual) => {
                     reason = Reason::SourceArnMismatch;
@@ -189,7 +183,7 @@ fn match_service(allow: &[AllowEntry], caller: &Caller) -> Match {
                 None => verified = false,
             }
         }
-        if let Some(expected) = source_account {
+        if let Some(expected) = &grant.source_account {
             match &caller.source_account {
                 Some(actual) if actual != expected.as_str() => {
                     reason = Reason::SourceAccountMismatch;
@@ -246,10 +240,10 @@ fn match_iam(allow: &[AllowEntry], caller: &Caller, action: InvokeAction) -> Mat
     let found = allow.iter().position(|e| match &e.grant {
         Grant::Principal(p) => e.action == action && principal_matches(p.as_str(), caller),
         Grant::Account(a) => e.action == action && caller.account.as_deref() == Some(a.as_str()),
-        Grant::Service { service, .. } => caller
+        Grant::Service(grant) => caller
             .invoked_by
             .as_deref()
-            .is_some_and(|by| service.as_str().eq_ignore_ascii_case(by)),
+            .is_some_and(|by| grant.service.as_str().eq_ignore_ascii_case(by)),
         Grant::Organization(_) | Grant::PublicUrl => false,
     });
     match found {
@@ -264,22 +258,20 @@ fn match_iam(allow: &[AllowEntry], caller: &Caller, action: InvokeAction) -> Mat
 
 /// An entry's IAM ARN matches the caller's ARN, its session's role, or (for `:root`) its account.
 fn principal_matches(entry: &str, caller: &Caller) -> bool {
-    let Some((account, resource)) = iam_arn_parts(entry) else {
+    let Some(arn) = IamArn::principal(entry) else {
         return false;
     };
-    if caller.account.as_deref() != Some(account) {
+    if caller.account.as_deref() != Some(arn.account) {
         return false;
     }
-    if resource == "root"
+    if arn.resource == "root"
         || caller.principal.as_deref() == Some(entry)
         || caller.arn.as_deref() == Some(entry)
     {
         return true;
     }
     // Without a session issuer, an assumed-role ARN carries the role name but not its path.
-    let role_name = resource
-        .strip_prefix("role/")
-        .and_then(|r| r.rsplit('/').next());
+    let role_name = arn.role_name();
     let session_role = caller
         .arn
         .as_deref()

@@ -4,36 +4,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
+#[path = "support/memory_guard.rs"]
+mod memory_guard;
+
+use memory_guard::{HOME, debug_settings, memory_guard, policies_of_f};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 
-use invokeguard::allowlist::Allowlist;
-use invokeguard::aws::home::Home;
 use invokeguard::guard::memory::MemoryAws;
-use invokeguard::guard::{Guard, Level, MemorySink, Settings};
+use invokeguard::guard::{Guard, MemorySink};
 use invokeguard::record::MAX_RECORD_BYTES;
 use serde_json::{Value, json};
 
-const HOME: &str = "111122223333";
 const ARN: &str = "arn:aws:lambda:us-east-1:111122223333:function:f";
 const TRAIL_KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/111122223333_CloudTrail_us-east-1_20261125T0305Z_x.json.gz";
 
 fn guard(aws: MemoryAws) -> (Guard<MemoryAws>, MemorySink) {
-    let text = json!({"version": 1, "functions": {"f": {"allow": []}}}).to_string();
-    let policies = Allowlist::from_json(&text, "test", None).unwrap();
-    policies
-        .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
-        .unwrap();
-    let sink = MemorySink::default();
-    let settings = Settings {
-        log_level: Level::Debug,
-        ..Settings::default()
-    };
-    (
-        Guard::new(policies, aws, Arc::new(sink.clone()), settings),
-        sink,
+    memory_guard(
+        &policies_of_f(json!([]), Value::Null),
+        aws,
+        debug_settings(),
     )
 }
 

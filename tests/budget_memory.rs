@@ -5,13 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
-use std::sync::Arc;
+#[path = "support/memory_guard.rs"]
+mod memory_guard;
+
+use memory_guard::{debug_settings, memory_guard};
 use std::time::Duration;
 
-use invokeguard::allowlist::Allowlist;
-use invokeguard::aws::home::Home;
 use invokeguard::guard::memory::MemoryAws;
-use invokeguard::guard::{Guard, Level, MemorySink, Settings};
+use invokeguard::guard::{Guard, MemorySink, Settings};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -21,20 +22,11 @@ fn guard(aws: MemoryAws) -> (Guard<MemoryAws>, MemorySink) {
     let text =
         json!({"version": 1, "functions": {"orders": {"allow": [{"account": "444455556666"}]}}})
             .to_string();
-    let policies = Allowlist::from_json(&text, "test", None).unwrap();
-    policies
-        .set_home(Home::new("aws", "us-east-1", "111122223333").unwrap())
-        .unwrap();
-    let sink = MemorySink::default();
     let settings = Settings {
-        log_level: Level::Debug,
         verified_ttl: Duration::ZERO,
-        ..Settings::default()
+        ..debug_settings()
     };
-    (
-        Guard::new(policies, aws, Arc::new(sink.clone()), settings),
-        sink,
-    )
+    memory_guard(&text, aws, settings)
 }
 
 fn invoke(id: &str, request: Value, extra: Value) -> Value {

@@ -49,6 +49,34 @@ async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
+async fn new_bucket(endpoint: &str, bucket: &str) -> aws_sdk_s3::Client {
+    let s3 = s3_client(endpoint).await;
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    s3
+}
+
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A policies file allowing the partner 222233334444 to invoke `hunted`, and its path.
+fn hunted_policies() -> (tempfile::NamedTempFile, String) {
+    let mut policies = tempfile::NamedTempFile::new().unwrap();
+    policies
+        .write_all(
+            br#"{"version": 1, "functions": {"hunted": {"allow": [{"account": "222233334444"}]}}}"#,
+        )
+        .unwrap();
+    let path = policies.path().to_string_lossy().into_owned();
+    (policies, path)
+}
+
 async fn check(args: &[&str], endpoint: &str) -> (Option<i32>, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_invokeguard"))
         .arg("check")
@@ -68,9 +96,8 @@ async fn check(args: &[&str], endpoint: &str) -> (Option<i32>, String, String) {
 #[tokio::test]
 async fn an_s3_prefix_is_listed_filtered_by_day_and_judged_in_key_order() {
     let moto = Moto::shared();
-    let s3 = s3_client(&moto.endpoint).await;
     let bucket = "invokeguard-hunt-trails";
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let s3 = new_bucket(&moto.endpoint, bucket).await;
     // Days 20..=23, three files a day (more files than GetObject calls in flight).
     let mut files = Vec::new();
     for day in 20..=23u32 {
@@ -89,13 +116,7 @@ async fn an_s3_prefix_is_listed_filtered_by_day_and_judged_in_key_order() {
                 "{PREFIX}/{day}/123456789012_CloudTrail_us-east-1_202611{day}T0{n}05Z_x{n}.json.gz"
             );
             let body = json!({"Records": records}).to_string();
-            s3.put_object()
-                .bucket(bucket)
-                .key(&key)
-                .body(ByteStream::from(gzip(body.as_bytes())))
-                .send()
-                .await
-                .unwrap();
+            put(&s3, bucket, &key, gzip(body.as_bytes())).await;
             files.push((day, key, body));
         }
     }
@@ -106,21 +127,9 @@ async fn an_s3_prefix_is_listed_filtered_by_day_and_judged_in_key_order() {
         ),
         (format!("{PREFIX}/22/notes.txt"), b"not a trail file".to_vec()),
     ] {
-        s3.put_object()
-            .bucket(bucket)
-            .key(key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .unwrap();
+        put(&s3, bucket, &key, body).await;
     }
-    let mut policies = tempfile::NamedTempFile::new().unwrap();
-    policies
-        .write_all(
-            br#"{"version": 1, "functions": {"hunted": {"allow": [{"account": "222233334444"}]}}}"#,
-        )
-        .unwrap();
-    let p = policies.path().to_string_lossy().into_owned();
+    let (_policies, p) = hunted_policies();
 
     let (code, out, err) = check(
         &[
@@ -204,9 +213,8 @@ async fn an_s3_prefix_is_listed_filtered_by_day_and_judged_in_key_order() {
 #[tokio::test]
 async fn an_s3_object_too_large_to_hold_is_judged_from_a_temporary_file_like_a_small_one() {
     let moto = Moto::shared();
-    let s3 = s3_client(&moto.endpoint).await;
     let bucket = "invokeguard-hunt-large";
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let s3 = new_bucket(&moto.endpoint, bucket).await;
     // Not compressed, over 8 MiB: more than check holds in memory for a fetched object.
     let records: Vec<Value> = (0..15_000u32)
         .map(|i| {
@@ -221,20 +229,8 @@ async fn an_s3_object_too_large_to_hold_is_judged_from_a_temporary_file_like_a_s
     let body = json!({ "Records": records }).to_string();
     assert!(body.len() > 9 * 1024 * 1024, "{} bytes", body.len());
     let key = format!("{PREFIX}/22/123456789012_CloudTrail_us-east-1_20261122T0005Z_big.json.gz");
-    s3.put_object()
-        .bucket(bucket)
-        .key(&key)
-        .body(ByteStream::from(body.clone().into_bytes()))
-        .send()
-        .await
-        .unwrap();
-    let mut policies = tempfile::NamedTempFile::new().unwrap();
-    policies
-        .write_all(
-            br#"{"version": 1, "functions": {"hunted": {"allow": [{"account": "222233334444"}]}}}"#,
-        )
-        .unwrap();
-    let p = policies.path().to_string_lossy().into_owned();
+    put(&s3, bucket, &key, body.clone().into_bytes()).await;
+    let (_policies, p) = hunted_policies();
     let local = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(local.path(), &body).unwrap();
     let args = [

@@ -18,24 +18,25 @@ fn temp(text: &str) -> tempfile::NamedTempFile {
     f
 }
 
-#[tokio::test]
-async fn a_public_grant_added_is_removed_from_its_management_event() {
+/// `invokeguard remediate` of `event`, against `function` (granted to a partner and to
+/// everyone, allowlisted to the partner): the Lambda client, exit code, stdout and stderr.
+async fn remediate(
+    function: &str,
+    event: Value,
+) -> (aws_sdk_lambda::Client, Option<i32>, String, String) {
     let moto = Moto::shared();
     let lambda = moto::function_with_grants(
         &moto.endpoint,
-        "changed-from-shell",
+        function,
         &[("partner", "222233334444"), ("public", "*")],
     )
     .await;
     let proxy = Proxy::start(&moto.endpoint).await;
-    let policies = temp(&json!({"version": 1, "functions": {"changed-from-shell": {"allow": [{"account": "222233334444"}]}}}).to_string());
-    let event = temp(&json!({"source": "aws.lambda", "detail-type": "AWS API Call via CloudTrail", "detail": {
-        "eventSource": "lambda.amazonaws.com", "eventName": "AddPermission20150331v2", "eventCategory": "Management",
-        "eventID": "change-1", "eventTime": "2026-12-06T08:00:00Z", "awsRegion": "us-east-1", "recipientAccountId": ACCOUNT,
-        "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCOUNT}:user/mallory"), "accountId": ACCOUNT},
-        "requestParameters": {"functionName": "changed-from-shell", "statementId": "public", "principal": "*",
-            "action": "lambda:InvokeFunction"},
-        "responseElements": {"statement": "{\"Sid\":\"public\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"lambda:InvokeFunction\"}"}}}).to_string());
+    let policies = temp(
+        &json!({"version": 1, "functions": {function: {"allow": [{"account": "222233334444"}]}}})
+            .to_string(),
+    );
+    let event = temp(&event.to_string());
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_invokeguard"))
         .arg("remediate")
         .arg("--policies")
@@ -47,9 +48,26 @@ async fn a_public_grant_added_is_removed_from_its_management_event() {
         .output()
         .await
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+    (
+        lambda,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_public_grant_added_is_removed_from_its_management_event() {
+    let event = json!({"source": "aws.lambda", "detail-type": "AWS API Call via CloudTrail", "detail": {
+        "eventSource": "lambda.amazonaws.com", "eventName": "AddPermission20150331v2", "eventCategory": "Management",
+        "eventID": "change-1", "eventTime": "2026-12-06T08:00:00Z", "awsRegion": "us-east-1", "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCOUNT}:user/mallory"), "accountId": ACCOUNT},
+        "requestParameters": {"functionName": "changed-from-shell", "statementId": "public", "principal": "*",
+            "action": "lambda:InvokeFunction"},
+        "responseElements": {"statement": "{\"Sid\":\"public\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"lambda:InvokeFunction\"}"}}});
+    let (lambda, code, stdout, stderr) = remediate("changed-from-shell", event).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
@@ -80,31 +98,11 @@ async fn a_public_grant_added_is_removed_from_its_management_event() {
 
 #[tokio::test]
 async fn a_scheduled_event_given_to_remediate_sweeps() {
-    let moto = Moto::shared();
-    let lambda = moto::function_with_grants(
-        &moto.endpoint,
-        "swept-from-shell",
-        &[("partner", "222233334444"), ("public", "*")],
-    )
-    .await;
-    let proxy = Proxy::start(&moto.endpoint).await;
-    let policies = temp(&json!({"version": 1, "functions": {"swept-from-shell": {"allow": [{"account": "222233334444"}]}}}).to_string());
-    let event = temp(&json!({"version": "0", "id": "s1", "source": "aws.events", "detail-type": "Scheduled Event",
-        "account": ACCOUNT, "region": "us-east-1", "detail": {}}).to_string());
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_invokeguard"))
-        .arg("remediate")
-        .arg("--policies")
-        .arg(policies.path())
-        .args(["--account", ACCOUNT, "--region", "us-east-1"])
-        .arg(event.path())
-        .env_clear()
-        .envs(moto::env_for_child(&proxy.endpoint))
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let sweep = String::from_utf8_lossy(&out.stdout)
+    let event = json!({"version": "0", "id": "s1", "source": "aws.events", "detail-type": "Scheduled Event",
+        "account": ACCOUNT, "region": "us-east-1", "detail": {}});
+    let (lambda, code, stdout, stderr) = remediate("swept-from-shell", event).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let sweep = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|l| l["message"] == "sweep")

@@ -5,36 +5,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
+#[path = "support/memory_guard.rs"]
+mod memory_guard;
+
+use memory_guard::{HOME, debug_settings, memory_guard, policies_of_f};
 use std::sync::Arc;
 
 use invokeguard::allowlist::Allowlist;
 use invokeguard::aws::home::Home;
 use invokeguard::guard::memory::{Call, MemoryAws};
-use invokeguard::guard::{ApiError, EventReport, Guard, Level, MemorySink, Settings};
+use invokeguard::guard::{ApiError, EventReport, Guard, MemorySink, Settings};
 use serde_json::{Value, json};
 
-const HOME: &str = "111122223333";
 const ARN: &str = "arn:aws:lambda:us-east-1:111122223333:function:f";
 
 fn guard(allow: Value, extra: Value, aws: MemoryAws) -> (Guard<MemoryAws>, MemorySink) {
-    let mut function = json!({ "allow": allow });
-    if let (Some(f), Some(e)) = (function.as_object_mut(), extra.as_object()) {
-        f.extend(e.clone());
-    }
-    let text = json!({"version": 1, "functions": {"f": function}}).to_string();
-    let policies = Allowlist::from_json(&text, "test", None).unwrap();
-    policies
-        .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
-        .unwrap();
-    let sink = MemorySink::default();
-    let settings = Settings {
-        log_level: Level::Debug,
-        ..Settings::default()
-    };
-    (
-        Guard::new(policies, aws, Arc::new(sink.clone()), settings),
-        sink,
-    )
+    memory_guard(&policies_of_f(allow, extra), aws, debug_settings())
 }
 
 fn record(identity: Value, request: Value, function_arn: &str) -> Value {

@@ -8,37 +8,28 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
-use std::sync::Arc;
+#[path = "support/memory_guard.rs"]
+mod memory_guard;
+
+use memory_guard::{HOME, debug_settings, memory_guard};
 use std::time::Duration;
 
-use invokeguard::allowlist::Allowlist;
-use invokeguard::aws::home::Home;
 use invokeguard::guard::memory::{Call, MemoryAws};
-use invokeguard::guard::{ApiError, Guard, Level, MemorySink, Settings};
+use invokeguard::guard::{ApiError, Guard, MemorySink, Settings};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-const HOME: &str = "111122223333";
 const ARN: &str = "arn:aws:lambda:us-east-1:111122223333:function:orders";
 
 fn guard(aws: MemoryAws, verified_ttl: Duration) -> (Guard<MemoryAws>, MemorySink) {
     let text =
         json!({"version": 1, "functions": {"orders": {"allow": [{"account": "444455556666"}]}}})
             .to_string();
-    let policies = Allowlist::from_json(&text, "test", None).unwrap();
-    policies
-        .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
-        .unwrap();
-    let sink = MemorySink::default();
     let settings = Settings {
-        log_level: Level::Debug,
         verified_ttl,
-        ..Settings::default()
+        ..debug_settings()
     };
-    (
-        Guard::new(policies, aws, Arc::new(sink.clone()), settings),
-        sink,
-    )
+    memory_guard(&text, aws, settings)
 }
 
 fn public() -> Value {

@@ -7,15 +7,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
-use invokeguard::allowlist::{AllowEntry, Allowlist, Apply, Grant, InvokeAction};
+#[path = "support/generators.rs"]
+mod generators;
+
+use generators::{ACCOUNTS, allow, policy, principal_entry, principal_matches, service_entry, sid};
+use invokeguard::allowlist::{AllowEntry, Apply, Grant, InvokeAction, ServiceGrant};
 use invokeguard::plan::plan;
-use invokeguard::resource_policy::{Principal, ResourcePolicy, Statement};
+use invokeguard::resource_policy::{ResourcePolicy, Statement};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 const FN: &str = "arn:aws:lambda:us-east-1:111122223333:function:f";
 const SERVICES: [&str; 2] = ["s3.amazonaws.com", "sns.amazonaws.com"];
-const ACCOUNTS: [&str; 3] = ["111122223333", "444455556666", "999999999999"];
 const ORG: &str = "o-a1b2c3d4e5";
 /// Entry and statement values of `aws:SourceArn`: literals, an S3 wildcard (its `*` in the last
 /// part, where ArnLike and StringLike agree) and an SNS one (its `*` in the region, where
@@ -43,21 +46,7 @@ const ACTIONS: [&str; 4] = [
 
 fn entry() -> impl Strategy<Value = Value> {
     prop_oneof![
-        (
-            0..2usize,
-            proptest::option::of(0..4usize),
-            proptest::option::of(0..3usize)
-        )
-            .prop_map(|(s, a, c)| {
-                let mut e = json!({"service": SERVICES[s]});
-                if let Some(a) = a {
-                    e["sourceArn"] = json!(SOURCE_ARNS[a]);
-                }
-                if let Some(c) = c {
-                    e["sourceAccount"] = json!(ACCOUNTS[c]);
-                }
-                e
-            }),
+        service_entry(&SERVICES, &SOURCE_ARNS),
         (0..3usize, any::<bool>()).prop_map(|(a, url)| {
             let mut e = json!({"account": ACCOUNTS[a]});
             if url {
@@ -65,19 +54,10 @@ fn entry() -> impl Strategy<Value = Value> {
             }
             e
         }),
-        (0..3usize)
-            .prop_map(|a| json!({"principal": format!("arn:aws:iam::{}:role/ops", ACCOUNTS[a])})),
+        principal_entry(),
         Just(json!({"organization": ORG})),
         Just(json!({"functionUrl": "public"})),
     ]
-}
-
-fn allow(entries: &[Value]) -> Vec<AllowEntry> {
-    let text = json!({"version": 1, "functions": {"f": {"allow": entries}}}).to_string();
-    let p = Allowlist::from_json(&text, "generated", None).expect("generated entries are valid");
-    p.lookup("f", None)
-        .map(|(_, f)| f.allow.clone())
-        .unwrap_or_default()
 }
 
 fn condition() -> impl Strategy<Value = (String, String, Value)> {
@@ -142,13 +122,8 @@ fn statement() -> impl Strategy<Value = Value> {
         1 => Just(Some(json!("*"))),
     ];
     let effect = prop_oneof![5 => Just("Allow"), 1 => Just("Deny")];
-    let sid = prop_oneof![
-        Just(None),
-        Just(Some("dup".to_owned())),
-        proptest::option::of("[a-z]{1,8}")
-    ];
     (
-        sid,
+        sid(),
         effect,
         principal,
         action,
@@ -187,10 +162,6 @@ fn statement() -> impl Strategy<Value = Value> {
             }
             s
         })
-}
-
-fn policy(statements: &[Value]) -> ResourcePolicy {
-    ResourcePolicy::from_value(&json!({"Statement": statements})).expect("generated policies parse")
 }
 
 /// A request: who, what, and the request context's values.
@@ -290,17 +261,6 @@ fn arn_glob(pattern: &str, value: &str) -> bool {
     p.len() == 6 && v.len() == 6 && p.iter().zip(&v).all(|(p, v)| glob(p, v))
 }
 
-fn principal_matches(p: &Principal, who: &str) -> bool {
-    let (kind, id) = who.split_once(':').unwrap_or((who, ""));
-    match p {
-        Principal::Any => true,
-        Principal::Service(s) => kind == "service" && s == id,
-        Principal::Account(a) => (kind == "root" || kind == "role") && a == id,
-        Principal::Aws(arn) => kind == "role" && *arn == format!("arn:aws:iam::{id}:role/ops"),
-        Principal::Other(_) => false,
-    }
-}
-
 fn condition_holds(op: &str, key: &str, values: &[String], p: &Probe) -> bool {
     let value = p.get(key);
     let (op, if_exists) = match op.strip_suffix("ifexists") {
@@ -352,12 +312,12 @@ fn allowlisted(allow: &[AllowEntry], p: &Probe) -> bool {
     allow.iter().any(|e| {
         let action = e.action.as_str() == p.action;
         match &e.grant {
-            Grant::Service {
+            Grant::Service(ServiceGrant {
                 service,
                 source_arn,
                 source_account,
                 ..
-            } => {
+            }) => {
                 p.action == "lambda:InvokeFunction"
                     && kind == "service"
                     && service.as_str() == id

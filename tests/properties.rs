@@ -2,10 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
-use invokeguard::allowlist::{AllowEntry, Allowlist, Apply, Grant};
+#[path = "support/generators.rs"]
+mod generators;
+
+use generators::{ACCOUNTS, allow, policy, principal_entry, principal_matches, service_entry, sid};
+use invokeguard::allowlist::{AllowEntry, Allowlist, Apply, Grant, ServiceGrant};
 use invokeguard::plan::plan;
 use invokeguard::record::{invocation, parse_input};
-use invokeguard::resource_policy::{Principal, ResourcePolicy, Statement};
+use invokeguard::resource_policy::{ResourcePolicy, Statement};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -14,7 +18,6 @@ const SERVICES: [&str; 3] = [
     "sns.amazonaws.com",
     "events.amazonaws.com",
 ];
-const ACCOUNTS: [&str; 3] = ["111122223333", "444455556666", "999999999999"];
 const ARNS: [&str; 2] = [
     "arn:aws:s3:::uploads",
     "arn:aws:sns:us-east-1:111122223333:topic",
@@ -22,34 +25,11 @@ const ARNS: [&str; 2] = [
 
 fn entry() -> impl Strategy<Value = Value> {
     prop_oneof![
-        (
-            0..3usize,
-            proptest::option::of(0..2usize),
-            proptest::option::of(0..3usize)
-        )
-            .prop_map(|(s, a, c)| {
-                let mut e = json!({"service": SERVICES[s]});
-                if let Some(a) = a {
-                    e["sourceArn"] = json!(ARNS[a]);
-                }
-                if let Some(c) = c {
-                    e["sourceAccount"] = json!(ACCOUNTS[c]);
-                }
-                e
-            }),
+        service_entry(&SERVICES, &ARNS),
         (0..3usize).prop_map(|a| json!({"account": ACCOUNTS[a]})),
-        (0..3usize)
-            .prop_map(|a| json!({"principal": format!("arn:aws:iam::{}:role/ops", ACCOUNTS[a])})),
+        principal_entry(),
         Just(json!({"organization": "o-a1b2c3d4e5"})),
     ]
-}
-
-fn allow(entries: &[Value]) -> Vec<AllowEntry> {
-    let text = json!({"version": 1, "functions": {"f": {"allow": entries}}}).to_string();
-    let p = Allowlist::from_json(&text, "generated", None).expect("generated entries are valid");
-    p.lookup("f", None)
-        .map(|(_, f)| f.allow.clone())
-        .unwrap_or_default()
 }
 
 /// A condition key in a random case: AWS treats keys case-insensitively.
@@ -90,13 +70,7 @@ fn statement() -> impl Strategy<Value = Value> {
         Just(json!({"ArnLike": {"aws:SourceArn": ARNS}})),
     ];
     let effect = prop_oneof![4 => Just("Allow"), 1 => Just("Deny")];
-    // Sids: none, a few shared ones (copied Sids), or unique-ish ones.
-    let sid = prop_oneof![
-        Just(None),
-        Just(Some("dup".to_owned())),
-        proptest::option::of("[a-z]{1,8}")
-    ];
-    (sid, effect, principal, action, condition, 0..8u8).prop_map(|(sid, effect, p, a, c, negate)| {
+    (sid(), effect, principal, action, condition, 0..8u8).prop_map(|(sid, effect, p, a, c, negate)| {
         let mut s = json!({"Effect": effect, "Principal": p, "Action": a, "Resource": "arn:aws:lambda:us-east-1:111122223333:function:f"});
         if negate == 0 {
             let p = s["Principal"].take();
@@ -109,10 +83,6 @@ fn statement() -> impl Strategy<Value = Value> {
         if !c.is_null() { s["Condition"] = c; }
         s
     })
-}
-
-fn policy(statements: &[Value]) -> ResourcePolicy {
-    ResourcePolicy::from_value(&json!({"Statement": statements})).expect("generated policies parse")
 }
 
 fn arbitrary_json() -> impl Strategy<Value = Value> {
@@ -298,17 +268,6 @@ fn probes() -> Vec<Probe> {
     out
 }
 
-fn principal_matches(p: &Principal, who: &str) -> bool {
-    let (kind, id) = who.split_once(':').unwrap_or(("", ""));
-    match p {
-        Principal::Any => true,
-        Principal::Service(s) => kind == "service" && s == id,
-        Principal::Account(a) => (kind == "root" || kind == "role") && a == id,
-        Principal::Aws(arn) => kind == "role" && *arn == format!("arn:aws:iam::{id}:role/ops"),
-        Principal::Other(_) => false,
-    }
-}
-
 fn statement_matches(s: &Statement, p: &Probe) -> bool {
     let principal = s.principals.iter().any(|x| principal_matches(x, &p.who)) != s.not_principal;
     let action = s.actions.iter().any(|a| {
@@ -351,12 +310,12 @@ fn allowlisted(allow: &[AllowEntry], p: &Probe) -> bool {
             return false;
         }
         match &e.grant {
-            Grant::Service {
+            Grant::Service(ServiceGrant {
                 service,
                 source_arn,
                 source_account,
                 event_source_token,
-            } => {
+            }) => {
                 kind == "service"
                     && service.as_str() == id
                     && event_source_token.is_none()

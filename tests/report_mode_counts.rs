@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
-use std::sync::Arc;
+#[path = "support/memory_guard.rs"]
+mod memory_guard;
 
-use invokeguard::allowlist::Allowlist;
-use invokeguard::aws::home::Home;
+use memory_guard::{debug_settings, memory_guard};
+
 use invokeguard::guard::memory::MemoryAws;
-use invokeguard::guard::{Guard, Level, MemorySink, Settings};
 use serde_json::{Value, json};
 
 fn sweep_line(mode: &str) -> Value {
@@ -20,16 +20,7 @@ fn sweep_line(mode: &str) -> Value {
     let text =
         json!({"version": 1, "defaults": {"mode": mode}, "functions": {"a": allow, "b": allow}})
             .to_string();
-    let policies = Allowlist::from_json(&text, "test", None).unwrap();
-    policies
-        .set_home(Home::new("aws", "us-east-1", "111122223333").unwrap())
-        .unwrap();
-    let sink = MemorySink::default();
-    let settings = Settings {
-        log_level: Level::Debug,
-        ..Settings::default()
-    };
-    let g = Guard::new(policies, aws, Arc::new(sink.clone()), settings);
+    let (g, sink) = memory_guard(&text, aws, debug_settings());
     let event = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -127,16 +127,54 @@ async fn guard(function: &str, proxy: &Proxy, sink: &MemorySink) -> Guard<LazyAw
     Guard::new(allowlist, aws, Arc::new(sink.clone()), settings)
 }
 
-#[tokio::test]
-async fn a_record_eventbridge_dropped_is_fixed_from_its_trail_file() {
+/// The shared moto with the bucket and table, and `function` granted to the partner and to
+/// everyone.
+async fn granted_to_partner_and_public(function: &str) -> (&'static Moto, aws_sdk_lambda::Client) {
     let moto = Moto::shared();
     storage(&moto.endpoint).await;
     let lambda = moto::function_with_grants(
         &moto.endpoint,
-        "trail-dropped",
+        function,
         &[("partner", "222233334444"), ("public", "*")],
     )
     .await;
+    (moto, lambda)
+}
+
+/// The guard, told the trail file `key` arrived, fixes its one violation of `function`: the
+/// public grant goes, the partner's stays. The proxy it went through and its lines.
+async fn fixed_from_trail_file(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    key: &str,
+    request_id: &str,
+) -> (Proxy, MemorySink) {
+    let proxy = Proxy::start(&Moto::shared().endpoint).await;
+    let sink = MemorySink::default();
+    let g = guard(function, &proxy, &sink).await;
+
+    let report = g
+        .handle_event(object_created(key), request_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.violations, report.removed, report.unfixed),
+        (1, 1, 0)
+    );
+    let stored = moto::stored_policy(lambda, function, None).await.unwrap();
+    let sids: Vec<&str> = stored["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .collect();
+    assert_eq!(sids, ["partner"]);
+    (proxy, sink)
+}
+
+#[tokio::test]
+async fn a_record_eventbridge_dropped_is_fixed_from_its_trail_file() {
+    let (moto, lambda) = granted_to_partner_and_public("trail-dropped").await;
     let noise =
         json!({"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "eventID": "n1"});
     let k = key("dropped");
@@ -146,25 +184,7 @@ async fn a_record_eventbridge_dropped_is_fixed_from_its_trail_file() {
         vec![noise, violation("trail-dropped", "tf-dropped")],
     )
     .await;
-    let proxy = Proxy::start(&moto.endpoint).await;
-    let sink = MemorySink::default();
-    let g = guard("trail-dropped", &proxy, &sink).await;
-
-    let report = g.handle_event(object_created(&k), "req-tf").await.unwrap();
-    assert_eq!(
-        (report.violations, report.removed, report.unfixed),
-        (1, 1, 0)
-    );
-    let stored = moto::stored_policy(&lambda, "trail-dropped", None)
-        .await
-        .unwrap();
-    let sids: Vec<&str> = stored["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["Sid"].as_str())
-        .collect();
-    assert_eq!(sids, ["partner"]);
+    let (proxy, sink) = fixed_from_trail_file(&lambda, "trail-dropped", &k, "req-tf").await;
     let lines = sink.lines();
     let decision = lines.iter().find(|l| l["message"] == "decision").unwrap();
     assert_eq!(decision["input"], "trail-file");
@@ -179,14 +199,7 @@ async fn a_record_eventbridge_dropped_is_fixed_from_its_trail_file() {
 
 #[tokio::test]
 async fn a_violation_seen_by_both_inputs_is_notified_once() {
-    let moto = Moto::shared();
-    storage(&moto.endpoint).await;
-    moto::function_with_grants(
-        &moto.endpoint,
-        "trail-both",
-        &[("partner", "222233334444"), ("public", "*")],
-    )
-    .await;
+    let (moto, _lambda) = granted_to_partner_and_public("trail-both").await;
     let k = key("both");
     put_trail_file(&moto.endpoint, &k, vec![violation("trail-both", "tf-both")]).await;
     let proxy = Proxy::start(&moto.endpoint).await;
@@ -214,14 +227,7 @@ async fn a_violation_seen_by_both_inputs_is_notified_once() {
 
 #[tokio::test]
 async fn the_violation_among_thousands_of_refused_invokes_is_fixed_from_a_streamed_s3_body() {
-    let moto = Moto::shared();
-    storage(&moto.endpoint).await;
-    let lambda = moto::function_with_grants(
-        &moto.endpoint,
-        "trail-flooded",
-        &[("partner", "222233334444"), ("public", "*")],
-    )
-    .await;
+    let (moto, lambda) = granted_to_partner_and_public("trail-flooded").await;
     let mut records: Vec<Value> = (0..20_000)
         .map(|i| {
             let mut r = violation("trail-flooded", &format!("refused-{i}"));
@@ -232,25 +238,7 @@ async fn the_violation_among_thousands_of_refused_invokes_is_fixed_from_a_stream
     records.insert(15_000, violation("trail-flooded", "tf-flooded"));
     let k = key("flooded");
     put_trail_file(&moto.endpoint, &k, records).await;
-    let proxy = Proxy::start(&moto.endpoint).await;
-    let sink = MemorySink::default();
-    let g = guard("trail-flooded", &proxy, &sink).await;
-
-    let report = g.handle_event(object_created(&k), "req-fl").await.unwrap();
-    assert_eq!(
-        (report.violations, report.removed, report.unfixed),
-        (1, 1, 0)
-    );
-    let stored = moto::stored_policy(&lambda, "trail-flooded", None)
-        .await
-        .unwrap();
-    let sids: Vec<&str> = stored["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["Sid"].as_str())
-        .collect();
-    assert_eq!(sids, ["partner"]);
+    let (_proxy, sink) = fixed_from_trail_file(&lambda, "trail-flooded", &k, "req-fl").await;
     let decisions: Vec<Value> = sink
         .lines()
         .into_iter()

@@ -7,7 +7,7 @@ mod model;
 pub use load::{Allowlist, AllowlistError, MAX_POLICIES_BYTES, Warning};
 pub use model::{
     AllowEntry, Apply, Defaults, FunctionUrlAccess, Grant, GuardedFunction, InvokeAction, Mode,
-    PoliciesFile,
+    PoliciesFile, ServiceGrant,
 };
 
 /// The JSON Schema of the policies file, generated from the Rust types.

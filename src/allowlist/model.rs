@@ -144,12 +144,7 @@ pub struct AllowEntry {
 /// What an allow entry grants, in the terms `AddPermission` can express.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Grant {
-    Service {
-        service: ServicePrincipal,
-        source_arn: Option<SourceArnPattern>,
-        source_account: Option<AccountId>,
-        event_source_token: Option<EventSourceToken>,
-    },
+    Service(ServiceGrant),
     Account(AccountId),
     Principal(PrincipalArn),
     Organization(OrganizationId),
@@ -157,10 +152,44 @@ pub enum Grant {
     PublicUrl,
 }
 
+/// An AWS service invoking through the resource policy, with the conditions that pin the
+/// resource (and account) it acts for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServiceGrant {
+    pub service: ServicePrincipal,
+    pub source_arn: Option<SourceArnPattern>,
+    pub source_account: Option<AccountId>,
+    pub event_source_token: Option<EventSourceToken>,
+}
+
+impl ServiceGrant {
+    /// The policy conditions this grant is written with: (lower-cased key, value), the source
+    /// ARN matched with `ArnLike`, the others with `StringEquals`.
+    pub fn conditions(&self) -> Vec<(&'static str, &str)> {
+        [
+            (
+                "aws:sourcearn",
+                self.source_arn.as_ref().map(|v| v.as_str()),
+            ),
+            (
+                "aws:sourceaccount",
+                self.source_account.as_ref().map(|v| v.as_str()),
+            ),
+            (
+                "lambda:eventsourcetoken",
+                self.event_source_token.as_ref().map(|v| v.as_str()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key, value?)))
+        .collect()
+    }
+}
+
 impl Grant {
     pub fn kind(&self) -> &'static str {
         match self {
-            Grant::Service { .. } => "service",
+            Grant::Service(_) => "service",
             Grant::Account(_) => "account",
             Grant::Principal(_) => "principal",
             Grant::Organization(_) => "organization",
@@ -262,12 +291,12 @@ impl TryFrom<RawAllowEntry> for AllowEntry {
             );
         }
         let grant = match (raw.service, raw.account, raw.principal, raw.organization) {
-            (Some(service), ..) => Grant::Service {
+            (Some(service), ..) => Grant::Service(ServiceGrant {
                 service,
                 source_arn: raw.source_arn,
                 source_account: raw.source_account,
                 event_source_token: raw.event_source_token,
-            },
+            }),
             (_, Some(a), ..) => Grant::Account(a),
             (_, _, Some(p), _) => Grant::Principal(p),
             (.., Some(o)) => Grant::Organization(o),
@@ -289,16 +318,11 @@ impl From<AllowEntry> for RawAllowEntry {
             ..RawAllowEntry::default()
         };
         match entry.grant {
-            Grant::Service {
-                service,
-                source_arn,
-                source_account,
-                event_source_token,
-            } => {
-                raw.service = Some(service);
-                raw.source_arn = source_arn;
-                raw.source_account = source_account;
-                raw.event_source_token = event_source_token;
+            Grant::Service(s) => {
+                raw.service = Some(s.service);
+                raw.source_arn = s.source_arn;
+                raw.source_account = s.source_account;
+                raw.event_source_token = s.event_source_token;
             }
             Grant::Account(a) => raw.account = Some(a),
             Grant::Principal(p) => raw.principal = Some(p),

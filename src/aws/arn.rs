@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use super::ids::{is_account_id, is_partition};
-
 /// `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`, read once: every place that
 /// needs a function's account, region or name asks this type instead of splitting on `:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +68,86 @@ impl fmt::Display for FunctionArn<'_> {
             None => Ok(()),
         }
     }
+}
+
+/// `arn:PARTITION:SERVICE::ACCOUNT:RESOURCE` of IAM or STS (global services: no region), read
+/// once: every place that needs a principal's account or role asks this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IamArn<'a> {
+    pub partition: &'a str,
+    /// `iam` or `sts`.
+    pub service: &'a str,
+    pub account: &'a str,
+    /// `root`, `user/…`, `role/[PATH/]NAME`, `assumed-role/ROLE/SESSION`…
+    pub resource: &'a str,
+}
+
+impl<'a> IamArn<'a> {
+    /// `None` for anything that is not an IAM or STS ARN with a valid partition, no region, a
+    /// 12-digit account and a resource.
+    pub fn parse(arn: &'a str) -> Option<IamArn<'a>> {
+        let mut parts = arn.splitn(6, ':');
+        if parts.next() != Some("arn") {
+            return None;
+        }
+        let partition = parts.next().filter(|p| is_partition(p))?;
+        let service = parts.next().filter(|s| matches!(*s, "iam" | "sts"))?;
+        if parts.next() != Some("") {
+            return None;
+        }
+        let account = parts.next().filter(|a| is_account_id(a))?;
+        let resource = parts.next().filter(|r| !r.is_empty())?;
+        Some(IamArn {
+            partition,
+            service,
+            account,
+            resource,
+        })
+    }
+
+    /// An IAM principal an allow entry may name: an account root, a user or a role.
+    pub fn principal(arn: &'a str) -> Option<IamArn<'a>> {
+        IamArn::parse(arn).filter(|a| {
+            let named = |prefix: &str| {
+                a.resource
+                    .strip_prefix(prefix)
+                    .is_some_and(|n| !n.is_empty())
+            };
+            a.service == "iam" && (a.resource == "root" || named("user/") || named("role/"))
+        })
+    }
+
+    /// A role's name, without its path (`role/service/NAME` → `NAME`).
+    pub fn role_name(&self) -> Option<&'a str> {
+        if self.service != "iam" {
+            return None;
+        }
+        self.resource
+            .strip_prefix("role/")
+            .and_then(|r| r.rsplit('/').next())
+    }
+
+    /// An STS session's role name and session name (`assumed-role/ROLE/SESSION`).
+    pub fn assumed_role(&self) -> Option<(&'a str, &'a str)> {
+        if self.service != "sts" {
+            return None;
+        }
+        self.resource
+            .strip_prefix("assumed-role/")
+            .and_then(|r| r.split_once('/'))
+    }
+}
+
+/// `aws`, `aws-cn`, `aws-us-gov`, `aws-iso`, `aws-iso-b`, `aws-eusc`…
+pub fn is_partition(v: &str) -> bool {
+    v == "aws"
+        || v.strip_prefix("aws-").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        })
+}
+
+pub fn is_account_id(v: &str) -> bool {
+    v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `ArnLike`: both sides are split into the six ARN parts and each part is matched on its own,
@@ -139,6 +217,37 @@ mod tests {
             "arn:nope:lambda:us-east-1:111122223333:function:f",
         ] {
             assert_eq!(FunctionArn::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn iam_and_sts_arns_are_read_into_their_parts() {
+        let role = IamArn::parse("arn:aws-cn:iam::111122223333:role/service/Guard").expect("role");
+        assert_eq!(
+            (role.partition, role.service, role.account, role.resource),
+            ("aws-cn", "iam", "111122223333", "role/service/Guard")
+        );
+        assert_eq!(role.role_name(), Some("Guard"));
+        let session =
+            IamArn::parse("arn:aws:sts::111122223333:assumed-role/Guard/s:1").expect("session");
+        assert_eq!(session.assumed_role(), Some(("Guard", "s:1")));
+        assert_eq!(session.role_name(), None);
+        assert!(IamArn::principal("arn:aws:iam::111122223333:root").is_some());
+        for bad in [
+            "arn:aws:iam::111122223333:group/ops",
+            "arn:aws:iam::111122223333:role/",
+            "arn:aws:sts::111122223333:assumed-role/Guard/s",
+        ] {
+            assert_eq!(IamArn::principal(bad), None, "{bad}");
+        }
+        for bad in [
+            "arn:aws:iam:us-east-1:111122223333:root",
+            "arn:aws:iam::1111:root",
+            "arn:aws:s3:::bucket",
+            "arn:nope:iam::111122223333:root",
+            "arn:aws:iam::111122223333:",
+        ] {
+            assert_eq!(IamArn::parse(bad), None, "{bad}");
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::aws::ids::{is_account_id, is_partition};
+use crate::aws::arn::{FunctionArn, is_account_id, is_partition};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Home {
@@ -47,19 +47,9 @@ impl Home {
 
     /// The home of a Lambda function from its ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:Q]`).
     pub fn from_function_arn(arn: &str) -> Result<Home, HomeError> {
-        let parts: Vec<&str> = arn.split(':').collect();
-        match parts.as_slice() {
-            [
-                "arn",
-                partition,
-                "lambda",
-                region,
-                account,
-                "function",
-                _,
-                ..,
-            ] => Home::new(partition, region, account),
-            _ => Err(HomeError(format!(
+        match FunctionArn::parse(arn) {
+            Some(f) => Home::new(f.partition, f.region, f.account),
+            None => Err(HomeError(format!(
                 "expected a Lambda function ARN, got {arn:?}"
             ))),
         }
@@ -93,9 +83,9 @@ impl Home {
 
     /// True when an unqualified function ARN is in this account and region.
     pub fn holds(&self, function_arn: &str) -> bool {
-        let parts: Vec<&str> = function_arn.split(':').collect();
-        matches!(parts.as_slice(), ["arn", p, "lambda", r, a, "function", ..]
-            if *p == self.partition && *r == self.region && *a == self.account)
+        FunctionArn::parse(function_arn).is_some_and(|f| {
+            f.partition == self.partition && f.region == self.region && f.account == self.account
+        })
     }
 }
 

@@ -6,9 +6,14 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-/// Declares a string newtype validated by `$check`, with a JSON Schema carrying `$pattern`.
+use super::arn::{FunctionArn, IamArn};
+// The syntax of ARN parts lives with the ARN reader; ids re-export it for the newtypes' users.
+pub use super::arn::{is_account_id, is_partition};
+
+/// Declares a string newtype accepted when `$valid` holds, with a JSON Schema carrying
+/// `$pattern`; a refused value is reported as "`$expected`, got VALUE".
 macro_rules! validated_string {
-    ($(#[$doc:meta])* $name:ident, $pattern:expr, $check:expr) => {
+    ($(#[$doc:meta])* $name:ident, $pattern:expr, $expected:expr, $valid:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -23,14 +28,25 @@ macro_rules! validated_string {
         impl TryFrom<String> for $name {
             type Error = String;
             fn try_from(value: String) -> Result<Self, String> {
-                let check: fn(&str) -> Result<(), String> = $check;
-                check(&value).map(|()| Self(value))
+                let valid: fn(&str) -> bool = $valid;
+                if valid(&value) {
+                    Ok(Self(value))
+                } else {
+                    Err(format!("{}, got {value:?}", $expected))
+                }
             }
         }
 
         impl From<$name> for String {
             fn from(value: $name) -> String {
                 value.0
+            }
+        }
+
+        // Ord, Eq and Hash are the inner string's, so maps keyed by this type look up by `&str`.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
             }
         }
 
@@ -55,13 +71,8 @@ validated_string!(
     /// A 12-digit AWS account id.
     AccountId,
     "^[0-9]{12}$",
-    |v| {
-        if is_account_id(v) {
-            Ok(())
-        } else {
-            Err(format!("expected a 12-digit AWS account id, got {v:?}"))
-        }
-    }
+    "expected a 12-digit AWS account id",
+    is_account_id
 );
 
 validated_string!(
@@ -69,19 +80,17 @@ validated_string!(
     /// `events.amazonaws.com.cn` or `alexa-appkit.amazon.com`.
     ServicePrincipal,
     "^[a-z0-9][a-z0-9.-]*\\.(amazonaws\\.com(\\.cn)?|amazon\\.com)$",
+    "expected a service principal such as \"s3.amazonaws.com\" (lower case)",
     |v| {
         let host = v
             .strip_suffix(".amazonaws.com")
             .or_else(|| v.strip_suffix(".amazonaws.com.cn"))
             .or_else(|| v.strip_suffix(".amazon.com"));
-        match host {
-            Some(h) if !h.is_empty()
+        host.is_some_and(|h| {
+            !h.is_empty()
                 && h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-                && !h.starts_with(['.', '-']) => Ok(()),
-            _ => Err(format!(
-                "expected a service principal such as \"s3.amazonaws.com\" (lower case), got {v:?}"
-            )),
-        }
+                && !h.starts_with(['.', '-'])
+        })
     }
 );
 
@@ -89,22 +98,16 @@ validated_string!(
     /// An ARN pattern for `aws:SourceArn`; `*` and `?` are wildcards (ArnLike semantics).
     SourceArnPattern,
     "^arn:[^:]+:[^:]+:[^:]*:[^:]*:.+$",
+    "expected an ARN (wildcards * and ? allowed) such as \"arn:aws:s3:::my-bucket\"",
     |v| {
         let parts: Vec<&str> = v.splitn(6, ':').collect();
-        let ok = parts.len() == 6
+        parts.len() == 6
             && parts[0] == "arn"
             && !parts[1].is_empty()
             && !parts[2].is_empty()
             && !parts[5].is_empty()
             && (parts[4].is_empty() || parts[4].contains(['*', '?']) || is_account_id(parts[4]))
-            && !v.chars().any(char::is_whitespace);
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "expected an ARN (wildcards * and ? allowed) such as \"arn:aws:s3:::my-bucket\", got {v:?}"
-            ))
-        }
+            && !v.chars().any(char::is_whitespace)
     }
 );
 
@@ -113,14 +116,10 @@ validated_string!(
     /// condition `lambda:EventSourceToken`.
     EventSourceToken,
     "^[a-zA-Z0-9._\\-]{1,256}$",
+    "expected an event source token (letters, digits, '.', '_', '-')",
     |v| {
-        let ok = (1..=256).contains(&v.len())
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("expected an event source token (letters, digits, '.', '_', '-'), got {v:?}"))
-        }
+        (1..=256).contains(&v.len())
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     }
 );
 
@@ -128,31 +127,20 @@ validated_string!(
     /// An IAM principal ARN: an account root, a user or a role.
     PrincipalArn,
     "^arn:aws(-[a-z-]+)?:iam::[0-9]{12}:(root|user/.+|role/.+)$",
-    |v| {
-        if iam_arn_parts(v).is_some() {
-            Ok(())
-        } else {
-            Err(format!(
-                "expected an IAM principal ARN such as \"arn:aws:iam::111122223333:role/ops\" (root, user/… or role/…), got {v:?}"
-            ))
-        }
-    }
+    "expected an IAM principal ARN such as \"arn:aws:iam::111122223333:role/ops\" (root, user/… or role/…)",
+    |v| IamArn::principal(v).is_some()
 );
 
 validated_string!(
     /// An AWS Organizations id such as `o-a1b2c3d4e5`.
     OrganizationId,
     "^o-[a-z0-9]{10,32}$",
+    "expected an organization id such as \"o-a1b2c3d4e5\"",
     |v| {
-        let ok = v.strip_prefix("o-").is_some_and(|rest| {
+        v.strip_prefix("o-").is_some_and(|rest| {
             (10..=32).contains(&rest.len())
                 && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("expected an organization id such as \"o-a1b2c3d4e5\", got {v:?}"))
-        }
+        })
     }
 );
 
@@ -160,17 +148,11 @@ validated_string!(
     /// An alias or version whose resource policy is managed too (not `$LATEST`).
     Qualifier,
     "^[a-zA-Z0-9_-]{1,128}$",
+    "expected an alias name or version number (\"$LATEST\" has no policy of its own)",
     |v| {
-        let ok = !v.is_empty()
+        !v.is_empty()
             && v.len() <= 128
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "expected an alias name or version number (\"$LATEST\" has no policy of its own), got {v:?}"
-            ))
-        }
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 );
 
@@ -178,24 +160,18 @@ validated_string!(
     /// A function name or an unqualified function ARN.
     FunctionKey,
     "^([a-zA-Z0-9_-]{1,64}|arn:aws(-[a-z-]+)?:lambda:[a-z0-9-]+:[0-9]{12}:function:[a-zA-Z0-9_-]{1,64})$",
-    |v| {
-        let name = match v.strip_prefix("arn:") {
-            Some(_) => lambda_arn_name(v),
-            None => Some(v),
-        };
-        match name {
-            Some(n) if is_function_name(n) && !(v.starts_with("arn:") && v.matches(':').count() != 6) => Ok(()),
-            _ => Err(format!(
-                "expected a function name or an unqualified function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME), got {v:?}"
-            )),
-        }
+    "expected a function name or an unqualified function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
+    |v| match v.strip_prefix("arn:") {
+        Some(_) => FunctionArn::parse(v)
+            .is_some_and(|f| f.qualifier.is_none() && is_function_name(f.name)),
+        None => is_function_name(v),
     }
 );
 
 impl FunctionKey {
     /// The function name, whether the key is a name or an ARN.
     pub fn name(&self) -> &str {
-        lambda_arn_name(&self.0).unwrap_or(&self.0)
+        FunctionArn::parse(&self.0).map_or(&self.0, |f| f.name)
     }
 
     /// The unqualified ARN, when the key is one.
@@ -204,53 +180,10 @@ impl FunctionKey {
     }
 }
 
-/// `aws`, `aws-cn`, `aws-us-gov`, `aws-iso`, `aws-iso-b`, `aws-eusc`…
-pub fn is_partition(v: &str) -> bool {
-    v == "aws"
-        || v.strip_prefix("aws-").is_some_and(|rest| {
-            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-        })
-}
-
-pub fn is_account_id(v: &str) -> bool {
-    v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit())
-}
-
 pub fn is_function_name(v: &str) -> bool {
     (1..=64).contains(&v.len())
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` → `NAME`.
-pub fn lambda_arn_name(arn: &str) -> Option<&str> {
-    let mut parts = arn.split(':');
-    let ok = parts.next() == Some("arn")
-        && parts.next().is_some_and(is_partition)
-        && parts.next() == Some("lambda")
-        && parts.next().is_some_and(|r| !r.is_empty())
-        && parts.next().is_some_and(is_account_id)
-        && parts.next() == Some("function");
-    if ok { parts.next() } else { None }
-}
-
-/// `arn:PARTITION:iam::ACCOUNT:root|user/…|role/…` → (account, resource), in every partition.
-pub fn iam_arn_parts(arn: &str) -> Option<(&str, &str)> {
-    let rest = arn.strip_prefix("arn:")?;
-    let (partition, rest) = rest.split_once(':')?;
-    if !is_partition(partition) {
-        return None;
-    }
-    let rest = rest.strip_prefix("iam::")?;
-    let (account, resource) = rest.split_once(':')?;
-    let resource_ok = resource == "root"
-        || resource
-            .strip_prefix("user/")
-            .is_some_and(|n| !n.is_empty())
-        || resource
-            .strip_prefix("role/")
-            .is_some_and(|n| !n.is_empty());
-    (is_account_id(account) && resource_ok).then_some((account, resource))
 }
 
 #[cfg(test)]

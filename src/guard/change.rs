@@ -10,7 +10,7 @@ use super::api::Aws;
 use super::coalesce::Trigger;
 use super::shell::{EventReport, Guard, GuardError, Tally, Target};
 use crate::allowlist::Mode;
-use crate::aws::ids::lambda_arn_name;
+use crate::aws::arn::FunctionArn;
 use crate::log::line::{ChangeDecision, ChangeReason, Input, Message, Subject};
 use crate::log::{Level, LogWriter};
 use crate::record::PolicyChange;
@@ -80,7 +80,7 @@ impl<A: Aws> Guard<A> {
             .function
             .arn
             .clone()
-            .filter(|arn| lambda_arn_name(arn).is_some())
+            .filter(|arn| FunctionArn::parse(arn).is_some())
             .unwrap_or_else(|| self.policies.api_function(key));
         let target = Target {
             api_function,

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::api::{ApiError, Dedup, Discovery, Notifier, ObjectBody, Objects, PolicyApi};
 use super::budget::Budgets;
-use crate::aws::ids::lambda_arn_name;
+use crate::aws::arn::FunctionArn;
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
 
@@ -110,11 +110,8 @@ impl State {
 
 /// `NAME`, an unqualified ARN, or a qualified ARN → (name, qualifier in the ARN).
 fn split(function: &str) -> (String, Option<String>) {
-    match lambda_arn_name(function) {
-        Some(rest) => match rest.split_once(':') {
-            Some((name, q)) => (name.to_owned(), Some(q.to_owned())),
-            None => (rest.to_owned(), None),
-        },
+    match FunctionArn::parse(function) {
+        Some(f) => (f.name.to_owned(), f.qualifier.map(str::to_owned)),
         None => (function.to_owned(), None),
     }
 }

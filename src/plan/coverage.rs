@@ -15,8 +15,8 @@
 //! outsiders is not inside (it loses its invoke grant).
 
 use crate::allowlist::{AllowEntry, Grant, InvokeAction};
+use crate::aws::arn::IamArn;
 use crate::aws::arn::arn_like;
-use crate::aws::ids::iam_arn_parts;
 use crate::evaluator::{self, Resource, Tri};
 use crate::resource_policy::{Condition, Principal, Statement};
 
@@ -44,28 +44,15 @@ pub fn wants(index: usize, entry: &AllowEntry) -> Vec<Want> {
         conditions,
     };
     match &entry.grant {
-        Grant::Service {
-            service,
-            source_arn,
-            source_account,
-            event_source_token,
-        } => {
-            let mut c = Vec::new();
-            if let Some(v) = source_arn {
-                c.push(("aws:sourcearn", v.as_str().to_owned()));
-            }
-            if let Some(v) = source_account {
-                c.push(("aws:sourceaccount", v.as_str().to_owned()));
-            }
-            if let Some(v) = event_source_token {
-                c.push(("lambda:eventsourcetoken", v.as_str().to_owned()));
-            }
-            vec![want(
-                Principal::Service(service.as_str().to_ascii_lowercase()),
-                INVOKE_ACTION,
-                c,
-            )]
-        }
+        Grant::Service(grant) => vec![want(
+            Principal::Service(grant.service.as_str().to_ascii_lowercase()),
+            INVOKE_ACTION,
+            grant
+                .conditions()
+                .into_iter()
+                .map(|(key, value)| (key, value.to_owned()))
+                .collect(),
+        )],
         Grant::Account(a) => vec![want(
             Principal::Account(a.as_str().to_owned()),
             action,
@@ -258,7 +245,7 @@ fn principal_within(p: &Principal, of: &Principal) -> bool {
     match (p, of) {
         (_, Principal::Any) => true,
         (Principal::Aws(arn), Principal::Account(a)) => {
-            iam_arn_parts(arn).is_some_and(|(account, _)| account == a)
+            IamArn::principal(arn).is_some_and(|arn| arn.account == a)
         }
         _ => same_principal(p, of),
     }

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use crate::allowlist::{AllowEntry, Grant, InvokeAction};
+use crate::aws::arn::IamArn;
 use crate::aws::arn::arn_like;
-use crate::aws::ids::iam_arn_parts;
 use crate::evaluator::{Caller, Request, Resource, Tri, granted};
 use crate::resource_policy::{Principal, ResourcePolicy, Statement};
 
@@ -42,23 +42,13 @@ pub fn allowlisted(allow: &[AllowEntry], r: &Request) -> bool {
     allow.iter().any(|e| {
         let action = r.action == e.action.as_str();
         match &e.grant {
-            Grant::Service {
-                service,
-                source_arn,
-                source_account,
-                event_source_token,
-            } => {
+            Grant::Service(grant) => {
                 r.action == INVOKE_ACTION
-                    && matches!(&r.caller, Caller::Service(s) if s.eq_ignore_ascii_case(service.as_str()))
-                    && source_arn.as_ref().is_none_or(|p| {
-                        value("aws:sourcearn").is_some_and(|v| arn_like(p.as_str(), v))
+                    && matches!(&r.caller, Caller::Service(s) if s.eq_ignore_ascii_case(grant.service.as_str()))
+                    && grant.conditions().into_iter().all(|(key, want)| match key {
+                        "aws:sourcearn" => value(key).is_some_and(|v| arn_like(want, v)),
+                        _ => value(key) == Some(want),
                     })
-                    && source_account
-                        .as_ref()
-                        .is_none_or(|a| value("aws:sourceaccount") == Some(a.as_str()))
-                    && event_source_token
-                        .as_ref()
-                        .is_none_or(|t| value("lambda:eventsourcetoken") == Some(t.as_str()))
             }
             Grant::Account(a) => action && url_ok(e) && iam_account() == Some(a.as_str()),
             Grant::Principal(p) => {
@@ -159,7 +149,7 @@ fn callers_of(p: &Principal) -> Vec<Caller> {
             iam(a, format!("arn:aws:iam::{a}:role/probe")),
         ],
         Principal::Aws(arn) => {
-            let account = iam_arn_parts(arn).map_or("", |(a, _)| a);
+            let account = IamArn::principal(arn).map_or("", |a| a.account);
             vec![iam(account, arn.clone())]
         }
         Principal::Other(_) => Vec::new(),

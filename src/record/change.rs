@@ -4,21 +4,38 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::invocation::{FunctionRef, RecordError, complete_arn, parse_function_name};
+use super::invocation::{FunctionRef, RecordError, complete_arn, from_value, parse_function_name};
+use crate::aws::arn::IamArn;
 use crate::aws::ids::is_account_id;
 
-/// Management events that change who may invoke. Real names carry version suffixes
-/// (`AddPermission20150331v2`), so they are matched by prefix.
-pub const CHANGE_EVENTS: [&str; 8] = [
-    "AddPermission",
-    "RemovePermission",
-    "PutResourcePolicy",
-    "DeleteResourcePolicy",
-    "CreateFunctionUrlConfig",
-    "UpdateFunctionUrlConfig",
-    "CreateAlias",
-    "UpdateAlias",
+/// The base names of the management events that change who may invoke. Real names carry
+/// version suffixes (`AddPermission20150331v2`), so they are matched by prefix.
+pub const ADD_PERMISSION: &str = "AddPermission";
+pub const REMOVE_PERMISSION: &str = "RemovePermission";
+pub const PUT_RESOURCE_POLICY: &str = "PutResourcePolicy";
+pub const DELETE_RESOURCE_POLICY: &str = "DeleteResourcePolicy";
+pub const CREATE_FUNCTION_URL_CONFIG: &str = "CreateFunctionUrlConfig";
+pub const UPDATE_FUNCTION_URL_CONFIG: &str = "UpdateFunctionUrlConfig";
+pub const CREATE_ALIAS: &str = "CreateAlias";
+pub const UPDATE_ALIAS: &str = "UpdateAlias";
+
+/// The events that change who may invoke through the resource policy or a function URL.
+pub const POLICY_CHANGE_EVENTS: [&str; 6] = [
+    ADD_PERMISSION,
+    REMOVE_PERMISSION,
+    PUT_RESOURCE_POLICY,
+    DELETE_RESOURCE_POLICY,
+    CREATE_FUNCTION_URL_CONFIG,
+    UPDATE_FUNCTION_URL_CONFIG,
 ];
+
+/// The events that change which version's policy an alias reaches.
+pub const ALIAS_EVENTS: [&str; 2] = [CREATE_ALIAS, UPDATE_ALIAS];
+
+/// Every event that changes who may invoke a function.
+pub fn change_events() -> impl Iterator<Item = &'static str> {
+    POLICY_CHANGE_EVENTS.into_iter().chain(ALIAS_EVENTS)
+}
 
 /// A change to a function's resource policy (or to what reaches it: a URL, an alias).
 #[derive(Debug, Clone, PartialEq)]
@@ -59,46 +76,26 @@ impl GuardIdentity {
     /// Whether the guard made this change: a session of its own role, or the hub's session of
     /// the member role. Decided by identity alone, never by timing.
     pub fn made(&self, change: &PolicyChange) -> bool {
-        let mut parts = self.role_arn.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let Some(role) = IamArn::parse(&self.role_arn) else {
             return false;
         };
-        let Some(role_name) = resource
-            .strip_prefix("role/")
-            .and_then(|r| r.rsplit('/').next())
-            .filter(|n| !n.is_empty())
-        else {
+        let Some(role_name) = role.role_name().filter(|n| !n.is_empty()) else {
             return false;
         };
         if change.issuer_arn.as_deref() == Some(self.role_arn.as_str()) {
             return true;
         }
-        let Some(session) = change.identity_arn.as_deref().and_then(|a| {
-            let mut p = a.splitn(6, ':');
-            match (p.next(), p.next(), p.next(), p.next(), p.next(), p.next()) {
-                (Some("arn"), Some(pa), Some("sts"), Some(""), Some(acc), Some(res))
-                    if pa == partition =>
-                {
-                    res.strip_prefix("assumed-role/").map(|r| (acc, r))
-                }
-                _ => None,
-            }
-        }) else {
+        let Some((session, (session_role, session_name))) = change
+            .identity_arn
+            .as_deref()
+            .and_then(IamArn::parse)
+            .filter(|s| s.partition == role.partition)
+            .and_then(|s| Some((s, s.assumed_role()?)))
+        else {
             return false;
         };
-        let (session_account, rest) = session;
-        let Some((role, session_name)) = rest.split_once('/') else {
-            return false;
-        };
-        (session_account == account && role == role_name)
-            || (Some(role) == self.member_role.rsplit('/').next()
+        (session.account == role.account && session_role == role_name)
+            || (Some(session_role) == self.member_role.rsplit('/').next()
                 && session_name == HUB_SESSION_NAME)
     }
 }
@@ -207,14 +204,11 @@ struct RawIssuer {
 
 /// The base name of a change event, matched by prefix; `None` for any other event.
 pub fn change_kind(event_name: &str) -> Option<&'static str> {
-    CHANGE_EVENTS
-        .iter()
-        .find(|k| {
-            event_name.strip_prefix(**k).is_some_and(|rest| {
-                rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_digit())
-            })
-        })
-        .copied()
+    change_events().find(|k| {
+        event_name
+            .strip_prefix(k)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_digit()))
+    })
 }
 
 /// Reads a Lambda management event that changes who may invoke. `Ok(None)` for every other
@@ -230,10 +224,7 @@ pub fn change(record: &Value) -> Result<Option<PolicyChange>, RecordError> {
     if !is_candidate {
         return Ok(None);
     }
-    let raw: Raw = serde_path_to_error::deserialize(record).map_err(|e| RecordError {
-        path: e.path().to_string(),
-        message: e.inner().to_string(),
-    })?;
+    let raw: Raw = from_value(record)?;
     if raw
         .event_category
         .as_deref()
@@ -264,7 +255,8 @@ pub fn change(record: &Value) -> Result<Option<PolicyChange>, RecordError> {
             .filter(|a| is_account_id(a));
     }
     complete_arn(&mut function, raw.aws_region.as_deref());
-    let alias = matches!(kind, "CreateAlias" | "UpdateAlias")
+    let alias = ALIAS_EVENTS
+        .contains(&kind)
         .then(|| request.and_then(|r| r.name.clone()))
         .flatten();
     let qualifier = alias

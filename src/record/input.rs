@@ -200,16 +200,8 @@ pub(super) fn join(path: &str, key: &str) -> String {
     }
 }
 
-pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+// Lives with the Invoke reader, which needs it too, so that it does not import this module.
+pub(crate) use super::invocation::json_kind as kind;
 
 pub(crate) fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {

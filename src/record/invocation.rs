@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::aws::arn::{FunctionArn, IamArn};
 use crate::aws::home::Home;
 use crate::aws::ids::{is_account_id, is_function_name};
 
@@ -178,7 +179,7 @@ pub fn invocation(record: &Value) -> Result<Invocation, RecordError> {
             Some(Value::String(s)) => Ok(Some(s)),
             Some(other) => Err(RecordError {
                 path: field.to_owned(),
-                message: format!("expected a string, found {}", super::input::kind(&other)),
+                message: format!("expected a string, found {}", json_kind(&other)),
             }),
         }
     };
@@ -299,7 +300,20 @@ pub fn ran_version(record: &Value, inv: &Invocation) -> Option<String> {
     (!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())).then_some(version)
 }
 
-fn from_value<'a, T: Deserialize<'a>>(record: &'a Value) -> Result<T, RecordError> {
+/// A JSON value's type, as error messages name it ("expected a string, found a number").
+pub(crate) fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Reads a record into `T`; a mistyped field is an error naming its JSON path.
+pub(crate) fn from_value<'a, T: Deserialize<'a>>(record: &'a Value) -> Result<T, RecordError> {
     serde_path_to_error::deserialize(record).map_err(|e| RecordError {
         path: e.path().to_string(),
         message: e.inner().to_string(),
@@ -314,37 +328,32 @@ pub(crate) struct NamedFunction {
 
 /// A name, partial ARN (`ACCOUNT:function:NAME`) or ARN, each optionally qualified.
 pub(crate) fn parse_function_name(s: &str) -> Option<NamedFunction> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let (partition_region, account, rest) = match parts.as_slice() {
-        [
-            "arn",
-            partition,
-            "lambda",
-            region,
-            account,
-            "function",
-            rest @ ..,
-        ] => (Some((*partition, *region)), Some(*account), rest),
-        [account, "function", rest @ ..] => (None, Some(*account), rest),
-        rest => (None, None, rest),
-    };
-    let (name, qualifier) = match rest {
-        [name] => (*name, None),
-        [name, q] => (*name, Some((*q).to_owned())),
-        _ => return None,
-    };
-    if !is_function_name(name) || account.is_some_and(|a| !is_account_id(a)) {
-        return None;
+    if let Some(arn) = FunctionArn::parse(s) {
+        return is_function_name(arn.name).then(|| NamedFunction {
+            function: FunctionRef {
+                name: arn.name.to_owned(),
+                arn: Some(arn.unqualified().to_string()),
+                account: Some(arn.account.to_owned()),
+            },
+            qualifier: arn.qualifier.map(str::to_owned),
+        });
     }
-    let arn = match (partition_region, account) {
-        (Some((p, r)), Some(a)) => Some(format!("arn:{p}:lambda:{r}:{a}:function:{name}")),
-        _ => None,
+    // Not an ARN: `NAME[:QUALIFIER]`, or the partial `ACCOUNT:function:NAME[:QUALIFIER]`.
+    let (account, rest) = match s.split_once(":function:") {
+        Some((account, rest)) if is_account_id(account) => (Some(account.to_owned()), rest),
+        Some(_) => return None,
+        None => (None, s),
     };
-    Some(NamedFunction {
+    let (name, qualifier) = match rest.split_once(':') {
+        Some((name, q)) if !q.contains(':') => (name, Some(q.to_owned())),
+        Some(_) => return None,
+        None => (rest, None),
+    };
+    is_function_name(name).then(|| NamedFunction {
         function: FunctionRef {
             name: name.to_owned(),
-            arn,
-            account: account.map(str::to_owned),
+            arn: None,
+            account,
         },
         qualifier,
     })
@@ -408,8 +417,7 @@ pub(crate) fn complete_arn(f: &mut FunctionRef, region: Option<&str>) {
 
 /// The account of an IAM or STS ARN.
 fn arn_account(arn: &str) -> Option<&str> {
-    let account = arn.split(':').nth(4)?;
-    is_account_id(account).then_some(account)
+    IamArn::parse(arn).map(|a| a.account)
 }
 
 #[cfg(test)]

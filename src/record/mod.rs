@@ -10,7 +10,10 @@ mod read;
 mod stream;
 
 pub use change::{
-    CHANGE_EVENTS, GuardIdentity, HUB_SESSION_NAME, PolicyChange, change, change_kind, event_time,
+    ADD_PERMISSION, ALIAS_EVENTS, CREATE_ALIAS, CREATE_FUNCTION_URL_CONFIG, DELETE_RESOURCE_POLICY,
+    GuardIdentity, HUB_SESSION_NAME, POLICY_CHANGE_EVENTS, PUT_RESOURCE_POLICY, PolicyChange,
+    REMOVE_PERMISSION, UPDATE_ALIAS, UPDATE_FUNCTION_URL_CONFIG, change, change_events,
+    change_kind, event_time,
 };
 pub use fast::{NotTyped, read_typed};
 pub use input::{
