@@ -257,7 +257,7 @@ fn imports() -> BTreeMap<Module, BTreeSet<Module>> {
     graph
 }
 
-fn name(m: &Module) -> String {
+fn name_of(m: &Module) -> String {
     m.join("::")
 }
 
@@ -267,7 +267,7 @@ fn layers_import_only_downwards() {
     for (from, targets) in imports() {
         let Some(top) = from.first() else { continue };
         let Some(rank) = LAYERS.iter().position(|l| l == top) else {
-            wrong.push(format!("{} is in no layer of LAYERS", name(&from)));
+            wrong.push(format!("{} is in no layer of LAYERS", name_of(&from)));
             continue;
         };
         for t in targets {
@@ -275,8 +275,8 @@ fn layers_import_only_downwards() {
             if t[0] != *top && target_rank.is_none_or(|r| r >= rank) {
                 wrong.push(format!(
                     "{} imports {} (a layer above it)",
-                    name(&from),
-                    name(&t)
+                    name_of(&from),
+                    name_of(&t)
                 ));
             }
         }
@@ -299,9 +299,9 @@ fn no_module_imports_a_module_that_imports_it_back() {
         while let Some((at, trail)) = stack.pop() {
             for next in graph.get(&at).into_iter().flatten() {
                 if next == start {
-                    let mut names: Vec<String> = trail.iter().map(name).collect();
-                    names.push(name(start));
-                    let mut key: Vec<String> = trail.iter().map(name).collect();
+                    let mut names: Vec<String> = trail.iter().map(name_of).collect();
+                    names.push(name_of(start));
+                    let mut key: Vec<String> = trail.iter().map(name_of).collect();
                     key.sort();
                     cycles.insert((key, names.join(" -> ")));
                 } else if seen.insert(next.clone()) {
@@ -320,8 +320,83 @@ fn no_module_imports_a_module_that_imports_it_back() {
     );
 }
 
+/// The type an inherent `impl` block is for (`impl<A: Aws> Guard<A> {` → `Guard`); `None` for a
+/// trait impl.
+fn inherent_impl_of(line: &str) -> Option<&str> {
+    let rest = line.trim_start().strip_prefix("impl")?;
+    if !(rest.starts_with('<') || rest.starts_with(' ')) || line.contains(" for ") {
+        return None;
+    }
+    let rest = if rest.starts_with('<') {
+        let mut depth = 0;
+        let end = rest.char_indices().find_map(|(i, c)| {
+            depth += match c {
+                '<' => 1,
+                '>' => -1,
+                _ => 0,
+            };
+            (depth == 0).then_some(i)
+        })?;
+        &rest[end + 1..]
+    } else {
+        rest
+    };
+    let name = rest
+        .trim_start()
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()?;
+    (!name.is_empty()).then_some(name)
+}
+
+/// A type's methods live with the type: a module that adds an `impl` block to a type defined in
+/// another module asks that module's questions and gets called back by it.
+#[test]
+fn a_type_and_its_methods_live_in_one_module() {
+    let sources = sources();
+    let defines = |s: &Source, name: &str| {
+        ["struct", "enum", "trait"].iter().any(|kind| {
+            s.code.contains(&format!("{kind} {name} "))
+                || s.code.contains(&format!("{kind} {name}<"))
+                || s.code.contains(&format!("{kind} {name}("))
+                || s.code.contains(&format!("{kind} {name};"))
+        })
+    };
+    let mut wrong = Vec::new();
+    for s in &sources {
+        for line in s.code.lines() {
+            let Some(name) = inherent_impl_of(line) else {
+                continue;
+            };
+            if defines(s, name) {
+                continue;
+            }
+            let home: Vec<String> = sources
+                .iter()
+                .filter(|o| defines(o, name))
+                .map(|o| name_of(&o.module))
+                .collect();
+            if !home.is_empty() {
+                wrong.push(format!(
+                    "{} adds methods to {name} of {}",
+                    name_of(&s.module),
+                    home.join(", ")
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "methods away from their type:\n{}",
+        wrong.join("\n")
+    );
+}
+
 #[test]
 fn the_check_sees_groups_supers_and_leaves_tests_out() {
+    assert_eq!(inherent_impl_of("impl<A: Aws> Guard<A> {"), Some("Guard"));
+    assert_eq!(inherent_impl_of("impl Tally {"), Some("Tally"));
+    assert_eq!(inherent_impl_of("impl From<Skip> for Why {"), None);
+    assert_eq!(inherent_impl_of("    implied();"), None);
     let code = without_tests_and_comments(
         "use crate::a::{b, c::{d, e as f}};\n// crate::hidden\nfn x() { super::g::h(); }\npub use child::Item;\nuse serde::Serialize;\n#[cfg(test)]\nmod tests {\n    use crate::z;\n}\n",
     );
