@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::api::{ApiError, Dedup, Discovery, Notifier, ObjectBody, Objects, PolicyApi};
 use super::budget::Budgets;
-use crate::aws::ids::lambda_arn_name;
+use crate::aws::arn::FunctionArn;
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
 
@@ -110,11 +110,8 @@ impl State {
 
 /// `NAME`, an unqualified ARN, or a qualified ARN → (name, qualifier in the ARN).
 fn split(function: &str) -> (String, Option<String>) {
-    match lambda_arn_name(function) {
-        Some(rest) => match rest.split_once(':') {
-            Some((name, q)) => (name.to_owned(), Some(q.to_owned())),
-            None => (rest.to_owned(), None),
-        },
+    match FunctionArn::parse(function) {
+        Some(arn) => (arn.name.to_owned(), arn.qualifier.map(str::to_owned)),
         None => (function.to_owned(), None),
     }
 }
@@ -215,8 +212,9 @@ impl MemoryAws {
 
     /// The member role error for a function ARN of an unreachable account.
     fn member_role_error(st: &State, function: &str) -> Result<(), ApiError> {
-        let account = function.split(':').nth(4).unwrap_or_default();
-        if function.starts_with("arn:") && st.unreachable.iter().any(|a| a == account) {
+        if let Some(FunctionArn { account, .. }) = FunctionArn::parse(function)
+            && st.unreachable.iter().any(|a| a == account)
+        {
             return Err(ApiError::MemberRole {
                 account: account.to_owned(),
                 role: format!("arn:aws:iam::{account}:role/invokeguard-member"),
@@ -296,6 +294,34 @@ fn key_of(function: &str, qualifier: Option<&str>) -> Key {
     (name, qualifier.map(str::to_owned).or(q))
 }
 
+impl MemoryAws {
+    /// One Lambda call on a policy: a token of the budget, the member role, the call recorded,
+    /// an injected fault, the function, qualifier and revision checked; then `then` on the
+    /// store.
+    async fn on_policy<T>(
+        &self,
+        (function, qualifier): (&str, Option<&str>),
+        operation: &'static str,
+        call: impl FnOnce(Key) -> Call,
+        revision_id: Option<&str>,
+        then: impl FnOnce(&mut State, Key) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let key = key_of(function, qualifier);
+        self.budgets.take(function).await;
+        let mut st = self.lock();
+        Self::member_role_error(&st, function)?;
+        self.begin(&mut st, operation, call(key.clone()), &key, revision_id)?;
+        then(&mut st, key)
+    }
+}
+
+/// Replaces a policy's statements, as a whole-document write does.
+fn write_statements(st: &mut State, key: Key, statements: Vec<Value>) {
+    let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
+    entry.0 = statements;
+    entry.1 += 1;
+}
+
 impl PolicyApi for MemoryAws {
     fn set_home(&self, home: &crate::aws::home::Home) {
         self.budgets.set_home(&home.account, &home.region);
@@ -306,18 +332,14 @@ impl PolicyApi for MemoryAws {
         function: &str,
         qualifier: Option<&str>,
     ) -> Result<ResourcePolicy, ApiError> {
-        let key = key_of(function, qualifier);
-        self.budgets.take(function).await;
-        let mut st = self.lock();
-        Self::member_role_error(&st, function)?;
-        self.begin(
-            &mut st,
+        self.on_policy(
+            (function, qualifier),
             "GetPolicy",
-            Call::GetPolicy(key.clone()),
-            &key,
+            Call::GetPolicy,
             None,
-        )?;
-        Ok(Self::read(&st, &key).unwrap_or_default())
+            |st, key| Ok(Self::read(st, &key).unwrap_or_default()),
+        )
+        .await
     }
 
     async fn remove_permission(
@@ -327,21 +349,25 @@ impl PolicyApi for MemoryAws {
         sid: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let key = key_of(function, qualifier);
-        self.budgets.take(function).await;
-        let mut st = self.lock();
-        Self::member_role_error(&st, function)?;
-        let call = Call::RemovePermission(key.clone(), sid.to_owned());
-        self.begin(&mut st, "RemovePermission", call, &key, revision_id)?;
-        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
-        let Some(at) = entry.0.iter().position(|s| s["Sid"] == sid) else {
-            return Err(ApiError::StatementNotFound(
-                "The resource you requested does not exist.".into(),
-            ));
-        };
-        entry.0.remove(at);
-        entry.1 += 1;
-        Ok(())
+        let call = |key| Call::RemovePermission(key, sid.to_owned());
+        self.on_policy(
+            (function, qualifier),
+            "RemovePermission",
+            call,
+            revision_id,
+            |st, key| {
+                let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
+                let Some(at) = entry.0.iter().position(|s| s["Sid"] == sid) else {
+                    return Err(ApiError::StatementNotFound(
+                        "The resource you requested does not exist.".into(),
+                    ));
+                };
+                entry.0.remove(at);
+                entry.1 += 1;
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn add_permission(
@@ -351,22 +377,26 @@ impl PolicyApi for MemoryAws {
         addition: &Addition,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let key = key_of(function, qualifier);
-        self.budgets.take(function).await;
-        let mut st = self.lock();
-        Self::member_role_error(&st, function)?;
-        let call = Call::AddPermission(key.clone(), addition.sid.clone());
-        self.begin(&mut st, "AddPermission", call, &key, revision_id)?;
-        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
-        if entry.0.iter().any(|s| s["Sid"] == addition.sid.as_str()) {
-            return Err(ApiError::Conflict(format!(
-                "The statement id ({}) provided already exists.",
-                addition.sid
-            )));
-        }
-        entry.0.push(addition.statement(0, None).raw);
-        entry.1 += 1;
-        Ok(())
+        let call = |key| Call::AddPermission(key, addition.sid.clone());
+        self.on_policy(
+            (function, qualifier),
+            "AddPermission",
+            call,
+            revision_id,
+            |st, key| {
+                let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
+                if entry.0.iter().any(|s| s["Sid"] == addition.sid.as_str()) {
+                    return Err(ApiError::Conflict(format!(
+                        "The statement id ({}) provided already exists.",
+                        addition.sid
+                    )));
+                }
+                entry.0.push(addition.statement(0, None).raw);
+                entry.1 += 1;
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn put_resource_policy(
@@ -375,19 +405,21 @@ impl PolicyApi for MemoryAws {
         document: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let key = key_of(resource_arn, None);
-        self.budgets.take(resource_arn).await;
-        let mut st = self.lock();
-        Self::member_role_error(&st, resource_arn)?;
-        let call = Call::PutResourcePolicy(key.clone());
-        self.begin(&mut st, "PutResourcePolicy", call, &key, revision_id)?;
-        let doc: Value = serde_json::from_str(document)
-            .map_err(|e| ApiError::Other(format!("InvalidParameterValueException: {e}")))?;
-        let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
-        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
-        entry.0 = statements;
-        entry.1 += 1;
-        Ok(())
+        let call = Call::PutResourcePolicy;
+        self.on_policy(
+            (resource_arn, None),
+            "PutResourcePolicy",
+            call,
+            revision_id,
+            |st, key| {
+                let doc: Value = serde_json::from_str(document)
+                    .map_err(|e| ApiError::Other(format!("InvalidParameterValueException: {e}")))?;
+                let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
+                write_statements(st, key, statements);
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn delete_resource_policy(
@@ -395,16 +427,18 @@ impl PolicyApi for MemoryAws {
         resource_arn: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let key = key_of(resource_arn, None);
-        self.budgets.take(resource_arn).await;
-        let mut st = self.lock();
-        Self::member_role_error(&st, resource_arn)?;
-        let call = Call::DeleteResourcePolicy(key.clone());
-        self.begin(&mut st, "DeleteResourcePolicy", call, &key, revision_id)?;
-        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
-        entry.0.clear();
-        entry.1 += 1;
-        Ok(())
+        let call = Call::DeleteResourcePolicy;
+        self.on_policy(
+            (resource_arn, None),
+            "DeleteResourcePolicy",
+            call,
+            revision_id,
+            |st, key| {
+                write_statements(st, key, Vec::new());
+                Ok(())
+            },
+        )
+        .await
     }
 }
 

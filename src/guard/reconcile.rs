@@ -18,17 +18,6 @@ use crate::log::{Level, LogWriter};
 use crate::plan::plan;
 use crate::verdict::Outcome;
 
-/// Reconciles one policy, unless it was verified within the TTL (a sweep's claim).
-pub(super) async fn reconcile<A: Aws>(
-    g: &State<A>,
-    p: &PolicyRef<'_>,
-    lines: &LogWriter<'_>,
-    tally: &mut Tally,
-) -> Result<(), GuardError> {
-    let now = g.coalescer.now();
-    reconcile_for(g, p, lines, tally, Trigger::Invoke { at: now }).await
-}
-
 /// Reconciles one policy unless a verification answers for `trigger` (see
 /// [`super::coalesce::decide`]); runs once more if a change arrived meanwhile.
 pub(super) async fn reconcile_for<A: Aws>(
@@ -44,46 +33,38 @@ pub(super) async fn reconcile_for<A: Aws>(
         qualifier = p.qualifier.as_deref(),
         api_function = %p.api_function,
     );
-    claim_and_reconcile(g, p, lines, tally, trigger)
-        .instrument(span)
-        .await
-}
-
-async fn claim_and_reconcile<A: Aws>(
-    g: &State<A>,
-    p: &PolicyRef<'_>,
-    lines: &LogWriter<'_>,
-    tally: &mut Tally,
-    trigger: Trigger,
-) -> Result<(), GuardError> {
-    // Known by its full ARN: a member account's function of the same name is not the guard.
-    if g.policies.is_guard(&p.api_function) {
-        error_line(
-            lines,
-            Level::Error,
-            "refusing to edit the guard's own resource policy",
-        );
-        tally.unfixed += 1;
-        return Ok(());
-    }
-    let mut ticket = match g
-        .coalescer
-        .claim(&p.api_function, p.qualifier.as_deref(), trigger)
-        .await
-    {
-        Ok(ticket) => ticket,
-        Err(skip) => {
-            tally.coalesced += 1;
-            lines.emit(Level::Debug, Message::Coalesced { why: skip.into() });
+    async move {
+        // Known by its full ARN: a member account's function of the same name is not the guard.
+        if g.policies.is_guard(&p.api_function) {
+            error_line(
+                lines,
+                Level::Error,
+                "refusing to edit the guard's own resource policy",
+            );
+            tally.unfixed += 1;
             return Ok(());
         }
-    };
-    loop {
-        let result = reconcile_now(g, p, lines, tally).await;
-        if !ticket.finish(result.is_ok()) {
-            return result;
+        let mut ticket = match g
+            .coalescer
+            .claim(&p.api_function, p.qualifier.as_deref(), trigger)
+            .await
+        {
+            Ok(ticket) => ticket,
+            Err(skip) => {
+                tally.coalesced += 1;
+                lines.emit(Level::Debug, Message::Coalesced { why: skip.into() });
+                return Ok(());
+            }
+        };
+        loop {
+            let result = reconcile_now(g, p, lines, tally).await;
+            if !ticket.finish(result.is_ok()) {
+                return result;
+            }
         }
     }
+    .instrument(span)
+    .await
 }
 
 async fn reconcile_now<A: Aws>(

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 use super::api::{ApiError, Aws};
+use super::coalesce::Trigger;
 use super::discover::{DiscoveryError, PolicyRef, policies_of};
-use super::reconcile::{close, reconcile};
+use super::reconcile::{close, reconcile_for};
 use super::report::{EventReport, GuardError, Tally};
 use super::state::State;
 use crate::allowlist::{GuardedFunction, Mode};
@@ -174,7 +175,11 @@ async fn sweep_one<A: Aws>(
     );
     let lines = g.lines(request_id, Some(subject));
     let mut tally = Tally::default();
-    let result = reconcile(g, t, &lines, &mut tally).await;
+    // Unless it was verified within the TTL.
+    let trigger = Trigger::Invoke {
+        at: g.coalescer.now(),
+    };
+    let result = reconcile_for(g, t, &lines, &mut tally, trigger).await;
     let failed_policy = result.is_err() || tally.failed > 0;
     if tally.planned > 0 || failed_policy {
         close(

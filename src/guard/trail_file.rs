@@ -187,16 +187,23 @@ impl std::io::Read for BodyReader {
     }
 }
 
-/// An Invoke or change record of a guarded function (home account and region): the rest
+/// An Invoke or change record of a guarded function (home account and region), or a change
+/// record that cannot be read: the rest
 /// of a trail file (every other service and function) is dropped as it is read.
 fn concerns_a_guarded_function(policies: &Allowlist, record: &Value) -> bool {
     if record.get("eventSource").and_then(Value::as_str) != Some("lambda.amazonaws.com") {
         return false;
     }
-    if let Ok(Some(c)) = change(record) {
-        return policies
-            .lookup(&c.function.name, c.function.arn.as_deref())
-            .is_some();
+    match change(record) {
+        Ok(Some(c)) => {
+            return policies
+                .lookup(&c.function.name, c.function.arn.as_deref())
+                .is_some();
+        }
+        // A change of who may invoke that cannot be read may be a guarded function's: it goes
+        // on to the dispatch, which names it in an `error` line, as for EventBridge.
+        Err(_) => return true,
+        Ok(None) => {}
     }
     match crate::record::invocation(record) {
         Ok(inv) if inv.is_lambda_invoke() => inv
