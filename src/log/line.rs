@@ -355,3 +355,18 @@ impl Level {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_names_the_input_as_the_log_line_does() {
+        for input in [Input::Invoke, Input::Change, Input::Sweep, Input::TrailFile] {
+            assert_eq!(
+                serde_json::to_value(input).ok(),
+                Some(serde_json::Value::from(input.as_str()))
+            );
+        }
+    }
+}
