@@ -26,7 +26,6 @@ pub(super) async fn handle<A: Aws>(
     input: Input,
 ) -> Result<(), GuardError> {
     let started = Instant::now();
-    report.records += 1;
     let named = &change.function;
     let guarded = g.policies.lookup(&named.name, named.arn.as_deref());
     let is_guard = g

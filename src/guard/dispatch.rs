@@ -52,26 +52,27 @@ pub(super) async fn record<A: Aws>(
     let event_id = record.get("eventID").and_then(Value::as_str);
     match change(record) {
         Ok(Some(c)) => {
+            report.records += 1;
             let input = arrival.input(true);
             let span = tracing::info_span!("record", input = input.as_str(), event_id);
             change::handle(g, c, request_id, report, input)
                 .instrument(span)
                 .await
         }
-        Ok(None) => match invocation(record) {
-            Ok(inv) => {
-                let input = arrival.input(false);
-                let span = tracing::info_span!("record", input = input.as_str(), event_id);
-                invoke::handle(g, record, inv, request_id, report, input)
-                    .instrument(span)
-                    .await
+        Ok(None) => {
+            // Counted as a record even when it cannot be read as an Invoke.
+            report.records += 1;
+            match invocation(record) {
+                Ok(inv) => {
+                    let input = arrival.input(false);
+                    let span = tracing::info_span!("record", input = input.as_str(), event_id);
+                    invoke::handle(g, record, inv, request_id, report, input)
+                        .instrument(span)
+                        .await
+                }
+                Err(e) => Err(bad_record(g, request_id, arrival, &e)),
             }
-            Err(e) => {
-                // Counted as a record, as one the Invoke path could not read always was.
-                report.records += 1;
-                Err(bad_record(g, request_id, arrival, &e))
-            }
-        },
+        }
         Err(e) => Err(bad_record(g, request_id, arrival, &e)),
     }
 }

@@ -30,7 +30,6 @@ pub(super) async fn handle<A: Aws>(
     input: Input,
 ) -> Result<(), GuardError> {
     let started = Instant::now();
-    report.records += 1;
     let judged = judge(g, inv, request_id, input);
     let mut tally = Tally::default();
     let result = match doubt(g, &judged) {
