@@ -201,7 +201,8 @@ impl MemoryAws {
     /// The policy as GetPolicy would return it now.
     pub fn policy(&self, function: &str, qualifier: Option<&str>) -> ResourcePolicy {
         let st = self.lock();
-        Self::read(&st, &(function.to_owned(), qualifier.map(str::to_owned))).unwrap_or_default()
+        let key = (function.to_owned(), qualifier.map(str::to_owned));
+        st.policies.get(&key).and_then(read).unwrap_or_default()
     }
 
     /// Makes `account`'s member role impossible to assume, as when it is missing or does not
@@ -240,53 +241,6 @@ impl MemoryAws {
     pub fn published(&self) -> Vec<(String, Value)> {
         self.lock().published.clone()
     }
-
-    fn read(st: &State, key: &Key) -> Option<ResourcePolicy> {
-        let (statements, revision) = st.policies.get(key)?;
-        if statements.is_empty() {
-            return None;
-        }
-        let doc = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
-        let mut p = ResourcePolicy::from_value(&doc).ok()?;
-        p.revision_id = Some(format!("rev-{revision}"));
-        Some(p)
-    }
-
-    /// Records the call, answers an injected fault, checks the function and the revision.
-    fn begin(
-        &self,
-        st: &mut State,
-        operation: &'static str,
-        call: Call,
-        key: &Key,
-        revision_id: Option<&str>,
-    ) -> Result<(), ApiError> {
-        st.record(call);
-        if let Some(e) = st.fault(operation) {
-            return Err(e);
-        }
-        if !st.functions.contains(&key.0) {
-            return Err(ApiError::FunctionNotFound(format!(
-                "Function not found: {}",
-                key.0
-            )));
-        }
-        if let Some(q) = &key.1
-            && !st.has_qualifier(&key.0, q)
-        {
-            return Err(ApiError::QualifierNotFound(format!(
-                "Function not found: {}:{q}",
-                key.0
-            )));
-        }
-        let current = st.policies.get(key).map_or(0, |(_, r)| *r);
-        match revision_id {
-            Some(r) if r != format!("rev-{current}") => Err(ApiError::PreconditionFailed(
-                "The RevisionId provided does not match the latest RevisionId".into(),
-            )),
-            _ => Ok(()),
-        }
-    }
 }
 
 fn key_of(function: &str, qualifier: Option<&str>) -> Key {
@@ -295,29 +249,65 @@ fn key_of(function: &str, qualifier: Option<&str>) -> Key {
 }
 
 impl MemoryAws {
-    /// One Lambda call on a policy: a token of the budget, the member role, the call recorded,
-    /// an injected fault, the function, qualifier and revision checked; then `then` on the
-    /// store.
+    /// One Lambda call on a policy (`call` names it), with Lambda's checks: a token of the
+    /// budget, the member role, the call recorded, an injected fault, the function, qualifier
+    /// and revision checked; then `then` on the policy's statements and revision.
     async fn on_policy<T>(
         &self,
-        (function, qualifier): (&str, Option<&str>),
-        operation: &'static str,
-        call: impl FnOnce(Key) -> Call,
+        function: &str,
+        (operation, call): (&'static str, Call),
         revision_id: Option<&str>,
-        then: impl FnOnce(&mut State, Key) -> Result<T, ApiError>,
+        then: impl FnOnce(&mut (Vec<Value>, u64)) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let key = key_of(function, qualifier);
         self.budgets.take(function).await;
         let mut st = self.lock();
         Self::member_role_error(&st, function)?;
-        self.begin(&mut st, operation, call(key.clone()), &key, revision_id)?;
-        then(&mut st, key)
+        let (Call::GetPolicy(key)
+        | Call::AddPermission(key, _)
+        | Call::RemovePermission(key, _)
+        | Call::PutResourcePolicy(key)
+        | Call::DeleteResourcePolicy(key)) = call.clone()
+        else {
+            return Err(ApiError::Other(format!("{call:?} is no call on a policy")));
+        };
+        st.record(call);
+        if let Some(e) = st.fault(operation) {
+            return Err(e);
+        }
+        let (name, qualifier) = &key;
+        if !st.functions.contains(name) {
+            return Err(ApiError::FunctionNotFound(format!(
+                "Function not found: {name}"
+            )));
+        }
+        if let Some(q) = qualifier
+            && !st.has_qualifier(name, q)
+        {
+            let message = format!("Function not found: {name}:{q}");
+            return Err(ApiError::QualifierNotFound(message));
+        }
+        let current = st.policies.get(&key).map_or(0, |(_, r)| *r);
+        if revision_id.is_some_and(|r| r != format!("rev-{current}")) {
+            let message = "The RevisionId provided does not match the latest RevisionId";
+            return Err(ApiError::PreconditionFailed(message.into()));
+        }
+        then(st.policies.entry(key).or_insert((Vec::new(), 0)))
     }
 }
 
-/// Replaces a policy's statements, as a whole-document write does.
-fn write_statements(st: &mut State, key: Key, statements: Vec<Value>) {
-    let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
+/// A policy as GetPolicy returns it; `None` when it has no statements.
+fn read((statements, revision): &(Vec<Value>, u64)) -> Option<ResourcePolicy> {
+    if statements.is_empty() {
+        return None;
+    }
+    let doc = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
+    let mut p = ResourcePolicy::from_value(&doc).ok()?;
+    p.revision_id = Some(format!("rev-{revision}"));
+    Some(p)
+}
+
+/// Sets a policy's statements and moves its revision on.
+fn write(entry: &mut (Vec<Value>, u64), statements: Vec<Value>) {
     entry.0 = statements;
     entry.1 += 1;
 }
@@ -332,13 +322,10 @@ impl PolicyApi for MemoryAws {
         function: &str,
         qualifier: Option<&str>,
     ) -> Result<ResourcePolicy, ApiError> {
-        self.on_policy(
-            (function, qualifier),
-            "GetPolicy",
-            Call::GetPolicy,
-            None,
-            |st, key| Ok(Self::read(st, &key).unwrap_or_default()),
-        )
+        let call = ("GetPolicy", Call::GetPolicy(key_of(function, qualifier)));
+        self.on_policy(function, call, None, |entry| {
+            Ok(read(entry).unwrap_or_default())
+        })
         .await
     }
 
@@ -349,24 +336,21 @@ impl PolicyApi for MemoryAws {
         sid: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let call = |key| Call::RemovePermission(key, sid.to_owned());
-        self.on_policy(
-            (function, qualifier),
+        let key = key_of(function, qualifier);
+        let call = (
             "RemovePermission",
-            call,
-            revision_id,
-            |st, key| {
-                let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
-                let Some(at) = entry.0.iter().position(|s| s["Sid"] == sid) else {
-                    return Err(ApiError::StatementNotFound(
-                        "The resource you requested does not exist.".into(),
-                    ));
-                };
-                entry.0.remove(at);
-                entry.1 += 1;
-                Ok(())
-            },
-        )
+            Call::RemovePermission(key, sid.to_owned()),
+        );
+        self.on_policy(function, call, revision_id, |entry| {
+            let Some(at) = entry.0.iter().position(|s| s["Sid"] == sid) else {
+                let message = "The resource you requested does not exist.";
+                return Err(ApiError::StatementNotFound(message.into()));
+            };
+            let mut statements = std::mem::take(&mut entry.0);
+            statements.remove(at);
+            write(entry, statements);
+            Ok(())
+        })
         .await
     }
 
@@ -377,25 +361,22 @@ impl PolicyApi for MemoryAws {
         addition: &Addition,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let call = |key| Call::AddPermission(key, addition.sid.clone());
-        self.on_policy(
-            (function, qualifier),
+        let key = key_of(function, qualifier);
+        let call = (
             "AddPermission",
-            call,
-            revision_id,
-            |st, key| {
-                let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
-                if entry.0.iter().any(|s| s["Sid"] == addition.sid.as_str()) {
-                    return Err(ApiError::Conflict(format!(
-                        "The statement id ({}) provided already exists.",
-                        addition.sid
-                    )));
-                }
-                entry.0.push(addition.statement(0, None).raw);
-                entry.1 += 1;
-                Ok(())
-            },
-        )
+            Call::AddPermission(key, addition.sid.clone()),
+        );
+        self.on_policy(function, call, revision_id, |entry| {
+            let sid = &addition.sid;
+            if entry.0.iter().any(|s| s["Sid"] == sid.as_str()) {
+                let message = format!("The statement id ({sid}) provided already exists.");
+                return Err(ApiError::Conflict(message));
+            }
+            let mut statements = std::mem::take(&mut entry.0);
+            statements.push(addition.statement(0, None).raw);
+            write(entry, statements);
+            Ok(())
+        })
         .await
     }
 
@@ -405,17 +386,18 @@ impl PolicyApi for MemoryAws {
         document: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let call = Call::PutResourcePolicy;
+        let call = Call::PutResourcePolicy(key_of(resource_arn, None));
         self.on_policy(
-            (resource_arn, None),
-            "PutResourcePolicy",
-            call,
+            resource_arn,
+            ("PutResourcePolicy", call),
             revision_id,
-            |st, key| {
+            |entry| {
                 let doc: Value = serde_json::from_str(document)
                     .map_err(|e| ApiError::Other(format!("InvalidParameterValueException: {e}")))?;
-                let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
-                write_statements(st, key, statements);
+                write(
+                    entry,
+                    doc["Statement"].as_array().cloned().unwrap_or_default(),
+                );
                 Ok(())
             },
         )
@@ -427,14 +409,13 @@ impl PolicyApi for MemoryAws {
         resource_arn: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let call = Call::DeleteResourcePolicy;
+        let call = Call::DeleteResourcePolicy(key_of(resource_arn, None));
         self.on_policy(
-            (resource_arn, None),
-            "DeleteResourcePolicy",
-            call,
+            resource_arn,
+            ("DeleteResourcePolicy", call),
             revision_id,
-            |st, key| {
-                write_statements(st, key, Vec::new());
+            |entry| {
+                write(entry, Vec::new());
                 Ok(())
             },
         )
