@@ -44,13 +44,14 @@ pub(super) async fn handle<A: Aws>(
             let routing = match ran_version(record, &judged.inv) {
                 Some(version) => {
                     let api_function = &function.api_function;
-                    let routed = routed_to(g, &judged, api_function, &version, &mut tally).await;
-                    for q in &routed.0 {
-                        if !policies.iter().any(|t| t.qualifier.as_ref() == Some(q)) {
-                            policies.push(function.with_qualifier(Some(q.clone())));
+                    let (routed, listed) =
+                        routed_to(g, &judged, api_function, &version, &mut tally).await;
+                    for q in routed {
+                        if !policies.iter().any(|p| p.qualifier.as_ref() == Some(&q)) {
+                            policies.push(function.with_qualifier(Some(q)));
                         }
                     }
-                    routed.1
+                    listed
                 }
                 None => Ok(()),
             };
