@@ -50,12 +50,15 @@ impl<'a> PolicyRef<'a> {
 
     /// The ARN PutResourcePolicy takes: the function's, qualified for an alias or version.
     pub fn resource_arn(&self) -> Option<String> {
-        self.api_function
-            .starts_with("arn:")
-            .then(|| match &self.qualifier {
-                Some(q) => format!("{}:{q}", self.api_function),
-                None => self.api_function.clone(),
-            })
+        let function = FunctionArn::parse(&self.api_function)?;
+        let qualifier = self.qualifier.as_deref().or(function.qualifier);
+        Some(
+            FunctionArn {
+                qualifier,
+                ..function
+            }
+            .to_string(),
+        )
     }
 
     /// The same function's policy of another qualifier.
