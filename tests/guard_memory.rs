@@ -479,6 +479,44 @@ async fn a_file_without_guarded_records_costs_one_getobject_and_digests_cost_not
 }
 
 #[tokio::test]
+async fn a_bad_record_in_a_trail_file_gets_the_error_line_eventbridge_writes() {
+    // A policy change that names no function: unreadable, whichever way it arrives.
+    let bad = json!({"eventSource": "lambda.amazonaws.com", "eventName": "AddPermission20150331v2",
+        "eventID": "bad-1", "eventCategory": "Management", "awsRegion": "us-east-1",
+        "recipientAccountId": HOME, "requestParameters": {"statementId": "s"}});
+    let aws = MemoryAws::with_functions(&["f"]);
+    aws.put_object(
+        "trail-bucket",
+        TRAIL_KEY,
+        gzip(&json!({"Records": [bad.clone()]}).to_string()),
+    );
+    let (g, sink) = guard(json!([]), json!({}), aws);
+    let via_eventbridge = run(&g, bad).await.unwrap_err();
+    let via_file = run(&g, object_created(TRAIL_KEY)).await.unwrap_err();
+    assert!(
+        via_eventbridge.contains("record at requestParameters"),
+        "{via_eventbridge}"
+    );
+    assert!(
+        via_file.contains(&format!(
+            "s3://trail-bucket/{TRAIL_KEY}: record at requestParameters"
+        )),
+        "{via_file}"
+    );
+    let errors: Vec<Value> = sink
+        .lines()
+        .into_iter()
+        .filter(|l| l["message"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let file_error = errors[1]["error"].as_str().unwrap();
+    assert!(file_error.starts_with("s3://trail-bucket/"), "{file_error}");
+    assert!(file_error.ends_with(errors[0]["error"].as_str().unwrap()));
+    assert_eq!(errors[0]["level"], errors[1]["level"]);
+    assert!(errors.iter().all(|l| l.get("input").is_none()));
+}
+
+#[tokio::test]
 async fn a_violation_seen_by_both_inputs_is_notified_once() {
     let aws = MemoryAws::with_functions(&["f"]).with_dedup();
     aws.set_statements("f", None, json!([{"Sid": "open", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}]));

@@ -29,7 +29,7 @@ pub async fn remediate(
         let (path, result) = match input {
             Input::Event { path, event } => match guard.handle_event(event, "cli").await {
                 Ok(r) => {
-                    add(&mut report, &r);
+                    report.add(&r);
                     (path, Ok(()))
                 }
                 Err(e) => (path, Err(e)),
@@ -51,18 +51,4 @@ pub async fn remediate(
         serde_json::to_string(&report).unwrap_or_default()
     );
     Ok(Exit::of(bad || failed, report.unfixed > 0))
-}
-
-/// Adds a whole event's report (a sweep's, a trail file's) to the run's.
-fn add(into: &mut EventReport, r: &EventReport) {
-    into.records += r.records;
-    into.allowed += r.allowed;
-    into.ignored += r.ignored;
-    into.violations += r.violations;
-    into.unfixed += r.unfixed;
-    into.coalesced += r.coalesced;
-    into.removed += r.removed;
-    into.added += r.added;
-    into.failed += r.failed;
-    into.api_calls += r.api_calls;
 }

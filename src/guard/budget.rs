@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::aws::arn::FunctionArn;
+
 // Tokio's clock, so that a test with paused time sees a sweep's schedule without waiting for it.
 use tokio::time::Instant;
 
@@ -61,12 +63,9 @@ impl Budgets {
     /// (account, region) of a function ARN (qualified or not); the home's for a name; `("", "")`
     /// when the home is unknown.
     pub fn place(&self, function: &str) -> (String, String) {
-        let parts: Vec<&str> = function.split(':').collect();
-        match parts.as_slice() {
-            ["arn", _, "lambda", region, account, ..] => {
-                ((*account).to_owned(), (*region).to_owned())
-            }
-            _ => self.home.get().cloned().unwrap_or_default(),
+        match FunctionArn::parse(function) {
+            Some(arn) => (arn.account.to_owned(), arn.region.to_owned()),
+            None => self.home.get().cloned().unwrap_or_default(),
         }
     }
 

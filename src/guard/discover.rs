@@ -5,6 +5,7 @@
 
 use super::api::{ApiError, Discovery};
 use crate::allowlist::{Allowlist, GuardedFunction};
+use crate::aws::arn::FunctionArn;
 use crate::aws::ids::FunctionKey;
 
 /// Items per page of ListAliases and ListVersionsByFunction (the clients ask for this many).
@@ -15,7 +16,9 @@ pub fn pages(items: usize) -> usize {
     items.div_ceil(LIST_PAGE).max(1)
 }
 
-/// One resource policy to read and reconcile.
+/// One resource policy to read and reconcile: a guarded function's, or one of its qualifiers'.
+/// Every path (an Invoke record, a change, the sweep, `audit`) names a policy with this type,
+/// built by [`PolicyRef::new`].
 #[derive(Debug, Clone)]
 pub struct PolicyRef<'a> {
     pub key: &'a FunctionKey,
@@ -23,6 +26,56 @@ pub struct PolicyRef<'a> {
     /// What the Lambda API is called with: the ARN, or the name in the home account.
     pub api_function: String,
     pub qualifier: Option<String>,
+}
+
+impl<'a> PolicyRef<'a> {
+    /// The policy of `qualifier` of the guarded function `key`; `seen` is the function's ARN as
+    /// a record names it (it wins over the key's, when it is a function ARN).
+    pub fn new(
+        allowlist: &Allowlist,
+        (key, function): (&'a FunctionKey, &'a GuardedFunction),
+        seen: Option<&str>,
+        qualifier: Option<String>,
+    ) -> Self {
+        let api_function = seen
+            .filter(|arn| FunctionArn::parse(arn).is_some())
+            .map_or_else(|| allowlist.api_function(key), str::to_owned);
+        PolicyRef {
+            key,
+            function,
+            api_function,
+            qualifier,
+        }
+    }
+
+    /// The ARN PutResourcePolicy takes: the function's, qualified for an alias or version.
+    pub fn resource_arn(&self) -> Option<String> {
+        let function = FunctionArn::parse(&self.api_function)?;
+        let qualifier = self.qualifier.as_deref().or(function.qualifier);
+        Some(
+            FunctionArn {
+                qualifier,
+                ..function
+            }
+            .to_string(),
+        )
+    }
+
+    /// The same function's policy of another qualifier.
+    pub fn with_qualifier(&self, qualifier: Option<String>) -> Self {
+        PolicyRef {
+            qualifier,
+            ..self.clone()
+        }
+    }
+
+    /// `KEY` or `KEY:QUALIFIER`, as errors name the policy.
+    pub fn name(&self) -> String {
+        match &self.qualifier {
+            Some(q) => format!("{}:{q}", self.key),
+            None => self.key.as_str().to_owned(),
+        }
+    }
 }
 
 /// A guarded function whose versions or aliases could not be listed.
@@ -68,7 +121,6 @@ pub async fn policies_of<'a, D: Discovery>(
     function: &'a GuardedFunction,
     aws: &D,
 ) -> Result<(Vec<PolicyRef<'a>>, usize), DiscoveryError> {
-    let api_function = allowlist.api_function(key);
     // A name key is the client's own account and region: the listings take the name.
     let listed = key.arn().unwrap_or(key.as_str());
     let failed = |error| DiscoveryError {
@@ -90,12 +142,7 @@ pub async fn policies_of<'a, D: Discovery>(
     }
     let policies = qualifiers
         .into_iter()
-        .map(|qualifier| PolicyRef {
-            key,
-            function,
-            api_function: api_function.clone(),
-            qualifier,
-        })
+        .map(|qualifier| PolicyRef::new(allowlist, (key, function), None, qualifier))
         .collect();
     Ok((policies, calls))
 }

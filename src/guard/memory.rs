@@ -111,7 +111,7 @@ impl State {
 /// `NAME`, an unqualified ARN, or a qualified ARN → (name, qualifier in the ARN).
 fn split(function: &str) -> (String, Option<String>) {
     match FunctionArn::parse(function) {
-        Some(f) => (f.name.to_owned(), f.qualifier.map(str::to_owned)),
+        Some(arn) => (arn.name.to_owned(), arn.qualifier.map(str::to_owned)),
         None => (function.to_owned(), None),
     }
 }
@@ -201,7 +201,8 @@ impl MemoryAws {
     /// The policy as GetPolicy would return it now.
     pub fn policy(&self, function: &str, qualifier: Option<&str>) -> ResourcePolicy {
         let st = self.lock();
-        Self::read(&st, &(function.to_owned(), qualifier.map(str::to_owned))).unwrap_or_default()
+        let key = (function.to_owned(), qualifier.map(str::to_owned));
+        st.policies.get(&key).and_then(read).unwrap_or_default()
     }
 
     /// Makes `account`'s member role impossible to assume, as when it is missing or does not
@@ -212,8 +213,9 @@ impl MemoryAws {
 
     /// The member role error for a function ARN of an unreachable account.
     fn member_role_error(st: &State, function: &str) -> Result<(), ApiError> {
-        let account = function.split(':').nth(4).unwrap_or_default();
-        if function.starts_with("arn:") && st.unreachable.iter().any(|a| a == account) {
+        if let Some(FunctionArn { account, .. }) = FunctionArn::parse(function)
+            && st.unreachable.iter().any(|a| a == account)
+        {
             return Err(ApiError::MemberRole {
                 account: account.to_owned(),
                 role: format!("arn:aws:iam::{account}:role/invokeguard-member"),
@@ -239,58 +241,75 @@ impl MemoryAws {
     pub fn published(&self) -> Vec<(String, Value)> {
         self.lock().published.clone()
     }
-
-    fn read(st: &State, key: &Key) -> Option<ResourcePolicy> {
-        let (statements, revision) = st.policies.get(key)?;
-        if statements.is_empty() {
-            return None;
-        }
-        let doc = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
-        let mut p = ResourcePolicy::from_value(&doc).ok()?;
-        p.revision_id = Some(format!("rev-{revision}"));
-        Some(p)
-    }
-
-    /// Records the call, answers an injected fault, checks the function and the revision.
-    fn begin(
-        &self,
-        st: &mut State,
-        operation: &'static str,
-        call: Call,
-        key: &Key,
-        revision_id: Option<&str>,
-    ) -> Result<(), ApiError> {
-        st.record(call);
-        if let Some(e) = st.fault(operation) {
-            return Err(e);
-        }
-        if !st.functions.contains(&key.0) {
-            return Err(ApiError::FunctionNotFound(format!(
-                "Function not found: {}",
-                key.0
-            )));
-        }
-        if let Some(q) = &key.1
-            && !st.has_qualifier(&key.0, q)
-        {
-            return Err(ApiError::QualifierNotFound(format!(
-                "Function not found: {}:{q}",
-                key.0
-            )));
-        }
-        let current = st.policies.get(key).map_or(0, |(_, r)| *r);
-        match revision_id {
-            Some(r) if r != format!("rev-{current}") => Err(ApiError::PreconditionFailed(
-                "The RevisionId provided does not match the latest RevisionId".into(),
-            )),
-            _ => Ok(()),
-        }
-    }
 }
 
 fn key_of(function: &str, qualifier: Option<&str>) -> Key {
     let (name, q) = split(function);
     (name, qualifier.map(str::to_owned).or(q))
+}
+
+impl MemoryAws {
+    /// One Lambda call on a policy (`call` names it), with Lambda's checks: a token of the
+    /// budget, the member role, the call recorded, an injected fault, the function, qualifier
+    /// and revision checked; then `then` on the policy's statements and revision.
+    async fn on_policy<T>(
+        &self,
+        function: &str,
+        (operation, call): (&'static str, Call),
+        revision_id: Option<&str>,
+        then: impl FnOnce(&mut (Vec<Value>, u64)) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.budgets.take(function).await;
+        let mut st = self.lock();
+        Self::member_role_error(&st, function)?;
+        let (Call::GetPolicy(key)
+        | Call::AddPermission(key, _)
+        | Call::RemovePermission(key, _)
+        | Call::PutResourcePolicy(key)
+        | Call::DeleteResourcePolicy(key)) = call.clone()
+        else {
+            return Err(ApiError::Other(format!("{call:?} is no call on a policy")));
+        };
+        st.record(call);
+        if let Some(e) = st.fault(operation) {
+            return Err(e);
+        }
+        let (name, qualifier) = &key;
+        if !st.functions.contains(name) {
+            return Err(ApiError::FunctionNotFound(format!(
+                "Function not found: {name}"
+            )));
+        }
+        if let Some(q) = qualifier
+            && !st.has_qualifier(name, q)
+        {
+            let message = format!("Function not found: {name}:{q}");
+            return Err(ApiError::QualifierNotFound(message));
+        }
+        let current = st.policies.get(&key).map_or(0, |(_, r)| *r);
+        if revision_id.is_some_and(|r| r != format!("rev-{current}")) {
+            let message = "The RevisionId provided does not match the latest RevisionId";
+            return Err(ApiError::PreconditionFailed(message.into()));
+        }
+        then(st.policies.entry(key).or_insert((Vec::new(), 0)))
+    }
+}
+
+/// A policy as GetPolicy returns it; `None` when it has no statements.
+fn read((statements, revision): &(Vec<Value>, u64)) -> Option<ResourcePolicy> {
+    if statements.is_empty() {
+        return None;
+    }
+    let doc = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
+    let mut p = ResourcePolicy::from_value(&doc).ok()?;
+    p.revision_id = Some(format!("rev-{revision}"));
+    Some(p)
+}
+
+/// Sets a policy's statements and moves its revision on.
+fn write(entry: &mut (Vec<Value>, u64), statements: Vec<Value>) {
+    entry.0 = statements;
+    entry.1 += 1;
 }
 
 impl PolicyApi for MemoryAws {
@@ -303,18 +322,11 @@ impl PolicyApi for MemoryAws {
         function: &str,
         qualifier: Option<&str>,
     ) -> Result<ResourcePolicy, ApiError> {
-        let key = key_of(function, qualifier);
-        self.budgets.take(function).await;
-        let mut st = self.lock();
-        Self::member_role_error(&st, function)?;
-        self.begin(
-            &mut st,
-            "GetPolicy",
-            Call::GetPolicy(key.clone()),
-            &key,
-            None,
-        )?;
-        Ok(Self::read(&st, &key).unwrap_or_default())
+        let call = ("GetPolicy", Call::GetPolicy(key_of(function, qualifier)));
+        self.on_policy(function, call, None, |entry| {
+            Ok(read(entry).unwrap_or_default())
+        })
+        .await
     }
 
     async fn remove_permission(
@@ -325,20 +337,21 @@ impl PolicyApi for MemoryAws {
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
         let key = key_of(function, qualifier);
-        self.budgets.take(function).await;
-        let mut st = self.lock();
-        Self::member_role_error(&st, function)?;
-        let call = Call::RemovePermission(key.clone(), sid.to_owned());
-        self.begin(&mut st, "RemovePermission", call, &key, revision_id)?;
-        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
-        let Some(at) = entry.0.iter().position(|s| s["Sid"] == sid) else {
-            return Err(ApiError::StatementNotFound(
-                "The resource you requested does not exist.".into(),
-            ));
-        };
-        entry.0.remove(at);
-        entry.1 += 1;
-        Ok(())
+        let call = (
+            "RemovePermission",
+            Call::RemovePermission(key, sid.to_owned()),
+        );
+        self.on_policy(function, call, revision_id, |entry| {
+            let Some(at) = entry.0.iter().position(|s| s["Sid"] == sid) else {
+                let message = "The resource you requested does not exist.";
+                return Err(ApiError::StatementNotFound(message.into()));
+            };
+            let mut statements = std::mem::take(&mut entry.0);
+            statements.remove(at);
+            write(entry, statements);
+            Ok(())
+        })
+        .await
     }
 
     async fn add_permission(
@@ -349,21 +362,22 @@ impl PolicyApi for MemoryAws {
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
         let key = key_of(function, qualifier);
-        self.budgets.take(function).await;
-        let mut st = self.lock();
-        Self::member_role_error(&st, function)?;
-        let call = Call::AddPermission(key.clone(), addition.sid.clone());
-        self.begin(&mut st, "AddPermission", call, &key, revision_id)?;
-        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
-        if entry.0.iter().any(|s| s["Sid"] == addition.sid.as_str()) {
-            return Err(ApiError::Conflict(format!(
-                "The statement id ({}) provided already exists.",
-                addition.sid
-            )));
-        }
-        entry.0.push(addition.statement(0, None).raw);
-        entry.1 += 1;
-        Ok(())
+        let call = (
+            "AddPermission",
+            Call::AddPermission(key, addition.sid.clone()),
+        );
+        self.on_policy(function, call, revision_id, |entry| {
+            let sid = &addition.sid;
+            if entry.0.iter().any(|s| s["Sid"] == sid.as_str()) {
+                let message = format!("The statement id ({sid}) provided already exists.");
+                return Err(ApiError::Conflict(message));
+            }
+            let mut statements = std::mem::take(&mut entry.0);
+            statements.push(addition.statement(0, None).raw);
+            write(entry, statements);
+            Ok(())
+        })
+        .await
     }
 
     async fn put_resource_policy(
@@ -372,19 +386,22 @@ impl PolicyApi for MemoryAws {
         document: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let key = key_of(resource_arn, None);
-        self.budgets.take(resource_arn).await;
-        let mut st = self.lock();
-        Self::member_role_error(&st, resource_arn)?;
-        let call = Call::PutResourcePolicy(key.clone());
-        self.begin(&mut st, "PutResourcePolicy", call, &key, revision_id)?;
-        let doc: Value = serde_json::from_str(document)
-            .map_err(|e| ApiError::Other(format!("InvalidParameterValueException: {e}")))?;
-        let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
-        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
-        entry.0 = statements;
-        entry.1 += 1;
-        Ok(())
+        let call = Call::PutResourcePolicy(key_of(resource_arn, None));
+        self.on_policy(
+            resource_arn,
+            ("PutResourcePolicy", call),
+            revision_id,
+            |entry| {
+                let doc: Value = serde_json::from_str(document)
+                    .map_err(|e| ApiError::Other(format!("InvalidParameterValueException: {e}")))?;
+                write(
+                    entry,
+                    doc["Statement"].as_array().cloned().unwrap_or_default(),
+                );
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn delete_resource_policy(
@@ -392,16 +409,17 @@ impl PolicyApi for MemoryAws {
         resource_arn: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let key = key_of(resource_arn, None);
-        self.budgets.take(resource_arn).await;
-        let mut st = self.lock();
-        Self::member_role_error(&st, resource_arn)?;
-        let call = Call::DeleteResourcePolicy(key.clone());
-        self.begin(&mut st, "DeleteResourcePolicy", call, &key, revision_id)?;
-        let entry = st.policies.entry(key).or_insert((Vec::new(), 0));
-        entry.0.clear();
-        entry.1 += 1;
-        Ok(())
+        let call = Call::DeleteResourcePolicy(key_of(resource_arn, None));
+        self.on_policy(
+            resource_arn,
+            ("DeleteResourcePolicy", call),
+            revision_id,
+            |entry| {
+                write(entry, Vec::new());
+                Ok(())
+            },
+        )
+        .await
     }
 }
 

@@ -10,12 +10,16 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 use super::api::{ApiError, Aws};
+use super::coalesce::Trigger;
 use super::discover::{DiscoveryError, PolicyRef, policies_of};
-use super::shell::{EventReport, Guard, GuardError, Tally, Target};
-use crate::allowlist::GuardedFunction;
+use super::reconcile::{close, reconcile_for};
+use super::report::{EventReport, GuardError, Tally};
+use super::state::State;
+use crate::allowlist::{GuardedFunction, Mode};
+use crate::aws::arn::FunctionArn;
 use crate::aws::ids::FunctionKey;
+use crate::log::Level;
 use crate::log::line::{Input, Message, Subject, SweepLine};
-use crate::log::{Level, LogWriter};
 
 /// Time kept in hand when the Lambda timeout nears: one reconcile at most, and the last lines.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
@@ -33,12 +37,7 @@ enum Swept {
 }
 
 struct SweptPolicy {
-    planned: usize,
-    removed: usize,
-    added: usize,
-    failed: usize,
-    unfixed: usize,
-    calls: usize,
+    tally: Tally,
     /// It could not be read or written.
     failed_policy: bool,
 }
@@ -76,260 +75,247 @@ fn first_group(groups: usize, now: std::time::SystemTime) -> usize {
 }
 
 /// (account, region) of a function ARN; a name is the home's, `("", "")`.
-fn account_region(api_function: &str) -> (String, String) {
-    let parts: Vec<&str> = api_function.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _, "lambda", region, account, ..] => ((*account).to_owned(), (*region).to_owned()),
-        _ => (String::new(), String::new()),
-    }
+fn account_region(api_function: &str) -> (&str, &str) {
+    FunctionArn::parse(api_function).map_or(("", ""), |f| (f.account, f.region))
 }
 
-impl<A: Aws> Guard<A> {
-    /// The functions of one account and region, one after the other, within its budget (the
-    /// clients'): each function's aliases and versions are listed, then each of its policies is
-    /// reconciled.
-    async fn sweep_group(
-        &self,
-        functions: Group<'_>,
-        deadline: Option<Instant>,
-        done: &AtomicUsize,
-        total: usize,
-        request_id: &str,
-        sweep_id: &str,
-    ) -> GroupSwept {
-        let near_deadline = || {
-            deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)
-        };
-        let advance = |swept: usize| {
-            let n = done.fetch_add(swept, Ordering::Relaxed) + swept;
-            if let Some(progress) = &self.progress {
-                progress(n, total);
-            }
-        };
-        let mut out = GroupSwept::default();
-        let count = functions.len();
-        for (at, (key, function)) in functions.into_iter().enumerate() {
-            if near_deadline() {
-                // Its aliases were never listed: it counts as its unqualified policy alone.
-                out.policies.push(Swept::NotReached);
-                continue;
-            }
-            match policies_of(&self.policies, key, function, &self.aws).await {
-                Err(DiscoveryError {
-                    error: error @ ApiError::MemberRole { .. },
-                    ..
-                }) => {
-                    // Every function of this account and region is out of reach: one line, not
-                    // one each, and no more AssumeRole attempts in this sweep.
-                    let left = count - at;
-                    let (_, region) = account_region(&self.policies.api_function(key));
-                    out.not_listed += left;
-                    self.bare_error(
-                        request_id,
-                        &format!(
-                            "sweep: {error}; {left} of its guarded functions in {region} not swept"
-                        ),
-                    );
-                    advance(left);
-                    break;
-                }
-                Err(e) => {
-                    out.listed += 1;
-                    out.not_listed += 1;
-                    self.bare_error(
-                        request_id,
-                        &format!(
-                            "sweep: {}: cannot list its versions and aliases: {}",
-                            e.function, e.error
-                        ),
-                    );
-                }
-                Ok((policies, calls)) => {
-                    out.listed += calls;
-                    for t in &policies {
-                        out.policies.push(if near_deadline() {
-                            Swept::NotReached
-                        } else {
-                            self.sweep_one(t, request_id, sweep_id).await
-                        });
-                    }
-                }
-            }
-            advance(1);
+/// The functions of one account and region, one after the other, within its budget (the
+/// clients'): each function's aliases and versions are listed, then each of its policies is
+/// reconciled.
+async fn sweep_group<A: Aws>(
+    g: &State<A>,
+    functions: Group<'_>,
+    deadline: Option<Instant>,
+    done: &AtomicUsize,
+    total: usize,
+    request_id: &str,
+    sweep_id: &str,
+) -> GroupSwept {
+    let near_deadline =
+        || deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN);
+    let advance = |swept: usize| {
+        let n = done.fetch_add(swept, Ordering::Relaxed) + swept;
+        if let Some(progress) = &g.progress {
+            progress(n, total);
         }
-        out
+    };
+    let mut out = GroupSwept::default();
+    let count = functions.len();
+    for (at, (key, function)) in functions.into_iter().enumerate() {
+        if near_deadline() {
+            // Its aliases were never listed: it counts as its unqualified policy alone.
+            out.policies.push(Swept::NotReached);
+            continue;
+        }
+        match policies_of(&g.policies, key, function, &g.aws).await {
+            Err(DiscoveryError {
+                error: error @ ApiError::MemberRole { .. },
+                ..
+            }) => {
+                // Every function of this account and region is out of reach: one line, not
+                // one each, and no more AssumeRole attempts in this sweep.
+                let left = count - at;
+                let api_function = g.policies.api_function(key);
+                let (_, region) = account_region(&api_function);
+                out.not_listed += left;
+                g.bare_error(
+                    request_id,
+                    &format!(
+                        "sweep: {error}; {left} of its guarded functions in {region} not swept"
+                    ),
+                );
+                advance(left);
+                break;
+            }
+            Err(e) => {
+                out.listed += 1;
+                out.not_listed += 1;
+                g.bare_error(
+                    request_id,
+                    &format!(
+                        "sweep: {}: cannot list its versions and aliases: {}",
+                        e.function, e.error
+                    ),
+                );
+            }
+            Ok((policies, calls)) => {
+                out.listed += calls;
+                for t in &policies {
+                    out.policies.push(if near_deadline() {
+                        Swept::NotReached
+                    } else {
+                        sweep_one(g, t, request_id, sweep_id).await
+                    });
+                }
+            }
+        }
+        advance(1);
     }
+    out
+}
 
-    /// Reconciles one policy of a sweep; a policy that drifted or failed gets its own `summary`
-    /// line.
-    async fn sweep_one(&self, t: &PolicyRef<'_>, request_id: &str, sweep_id: &str) -> Swept {
-        let policy_started = Instant::now();
-        let mode = self.policies.mode_for(t.function);
-        let subject = Subject {
-            input: Input::Sweep,
-            event_id: Some(sweep_id.to_owned()),
-            function: Some(t.key.as_str().to_owned()),
-            qualifier: t.qualifier.clone(),
-            mode,
-            account: Some(account_region(&t.api_function).0)
-                .filter(|a| !a.is_empty())
-                .or_else(|| self.policies.home().map(|h| h.account.clone())),
-        };
-        let target = Target {
-            api_function: t.api_function.clone(),
-            key: t.key.as_str(),
-            qualifier: t.qualifier.as_deref(),
-            function: t.function,
-            mode,
-            apply: self.policies.apply_for(t.function),
-            lines: LogWriter::new(
-                self.sink.as_ref(),
-                self.settings.log_level,
-                request_id,
-                Some(subject),
-            ),
-            budget: None,
-        };
-        let mut tally = Tally::default();
-        let result = self.reconcile(&target, &mut tally).await;
-        let failed_policy = result.is_err() || tally.failed > 0;
-        let swept = SweptPolicy {
-            planned: tally.planned,
-            removed: tally.removed,
-            added: tally.added,
-            failed: tally.failed,
-            unfixed: tally.unfixed,
-            calls: tally.calls,
+/// Reconciles one policy of a sweep; a policy that drifted or failed gets its own `summary`
+/// line.
+async fn sweep_one<A: Aws>(
+    g: &State<A>,
+    t: &PolicyRef<'_>,
+    request_id: &str,
+    sweep_id: &str,
+) -> Swept {
+    let policy_started = Instant::now();
+    let (account, _) = account_region(&t.api_function);
+    let account = Some(account).filter(|a| !a.is_empty());
+    let subject = Subject::new(
+        Input::Sweep,
+        Some(sweep_id.to_owned()),
+        Some(t.key.as_str().to_owned()),
+        t.qualifier.clone(),
+        g.policies.mode_for(t.function),
+        g.account_or_home(account),
+    );
+    let lines = g.lines(request_id, Some(subject));
+    let mut tally = Tally::default();
+    // Unless it was verified within the TTL.
+    let trigger = Trigger::Invoke {
+        at: g.coalescer.now(),
+    };
+    let result = reconcile_for(g, t, &lines, &mut tally, trigger).await;
+    let failed_policy = result.is_err() || tally.failed > 0;
+    if tally.planned > 0 || failed_policy {
+        close(
+            g,
+            &lines,
+            None,
+            Level::Info,
+            &mut tally,
             failed_policy,
-        };
-        if tally.planned > 0 || failed_policy {
-            self.close(
-                &target.lines,
-                None,
-                Level::Info,
-                tally,
-                failed_policy,
-                policy_started,
-            )
-            .await;
-        }
-        Swept::Reconciled(swept)
-    }
-
-    /// Reconciles every guarded policy; `deadline` is when the invocation must have returned.
-    pub async fn sweep(
-        &self,
-        request_id: &str,
-        deadline: Option<Instant>,
-    ) -> Result<EventReport, GuardError> {
-        let started = Instant::now();
-        let sweep_id = format!("sweep-{request_id}");
-        let functions = self.policies.functions().count();
-        let mut line = SweepLine {
-            functions,
-            policies_read: 0,
-            drift: 0,
-            fixed: 0,
-            unfixed: 0,
-            failed: 0,
-            api_calls: 0,
-            elapsed_ms: 0,
-            incomplete: false,
-            remaining: 0,
-        };
-        let mut report = EventReport::default();
-        // Each account and region has its own control-plane quota: they are swept side by
-        // side (a bounded number at a time), each within its own budget (the clients' one for
-        // that account and region, shared with the event paths), listings included.
-        let mut groups: Vec<((String, String), Group<'_>)> = Vec::new();
-        for (key, function) in self.policies.functions() {
-            let place = account_region(&self.policies.api_function(key));
-            match groups.iter_mut().find(|(p, _)| *p == place) {
-                Some((_, list)) => list.push((key, function)),
-                None => groups.push((place, vec![(key, function)])),
-            }
-        }
-        // A sweep cut short by the deadline must not leave the same accounts out every time.
-        let first = first_group(groups.len(), std::time::SystemTime::now());
-        groups.rotate_left(first);
-        let done = AtomicUsize::new(0);
-        // A loop, not a closure: the futures must stay `Send` for any lifetime (tokio::spawn).
-        let mut sweeps = Vec::new();
-        for (_, list) in groups {
-            sweeps.push(self.sweep_group(list, deadline, &done, functions, request_id, &sweep_id));
-        }
-        let outcomes: Vec<GroupSwept> = futures_util::stream::iter(sweeps)
-            .buffer_unordered(ACCOUNTS_IN_PARALLEL)
-            .collect()
-            .await;
-        for group in &outcomes {
-            line.api_calls += group.listed;
-            line.failed += group.not_listed;
-        }
-        for swept in outcomes.into_iter().flat_map(|g| g.policies) {
-            let Swept::Reconciled(tally) = swept else {
-                line.incomplete = true;
-                line.remaining += 1;
-                continue;
-            };
-            line.policies_read += 1;
-            line.api_calls += tally.calls;
-            line.unfixed += tally.unfixed;
-            report.api_calls += tally.calls;
-            report.removed += tally.removed;
-            report.added += tally.added;
-            report.failed += tally.failed;
-            report.unfixed += usize::from(tally.unfixed > 0);
-            line.failed += usize::from(tally.failed_policy);
-            if tally.planned > 0 {
-                line.drift += 1;
-                // Fixed only by writes that were applied: report mode writes nothing.
-                let applied = tally.removed + tally.added > 0;
-                line.fixed += usize::from(applied && !tally.failed_policy && tally.unfixed == 0);
-            }
-        }
-        line.elapsed_ms = started.elapsed().as_millis() as u64;
-        let level = if line.incomplete || line.failed > 0 {
-            Level::Error
-        } else if line.unfixed > 0 || line.drift > 0 {
-            Level::Warn
-        } else {
-            Level::Info
-        };
-        let incomplete = line.incomplete.then(|| {
-            format!(
-                "sweep stopped before the Lambda timeout with {} of {} policies left; the next sweep starts over",
-                line.remaining,
-                line.policies_read + line.remaining
-            )
-        });
-        let failed = line.failed;
-        let subject = Subject {
-            input: Input::Sweep,
-            event_id: Some(sweep_id),
-            function: None,
-            qualifier: None,
-            mode: crate::allowlist::Mode::Enforce,
-            account: self.policies.home().map(|h| h.account.clone()),
-        };
-        LogWriter::new(
-            self.sink.as_ref(),
-            self.settings.log_level,
-            request_id,
-            Some(subject),
+            policy_started,
         )
-        .emit(level, Message::Sweep(line));
-        match incomplete {
-            Some(detail) => Err(GuardError::Incomplete {
-                function: "(sweep)".into(),
-                detail,
-            }),
-            None if failed > 0 => Err(GuardError::Incomplete {
-                function: "(sweep)".into(),
-                detail: format!("{failed} policies could not be read or reconciled"),
-            }),
-            None => Ok(report),
+        .await;
+    }
+    Swept::Reconciled(SweptPolicy {
+        tally,
+        failed_policy,
+    })
+}
+
+/// Reconciles every guarded policy; `deadline` is when the invocation must have returned.
+pub(super) async fn run<A: Aws>(
+    g: &State<A>,
+    request_id: &str,
+    deadline: Option<Instant>,
+) -> Result<EventReport, GuardError> {
+    let started = Instant::now();
+    let sweep_id = format!("sweep-{request_id}");
+    let functions = g.policies.functions().count();
+    let mut line = SweepLine {
+        functions,
+        policies_read: 0,
+        drift: 0,
+        fixed: 0,
+        unfixed: 0,
+        failed: 0,
+        api_calls: 0,
+        elapsed_ms: 0,
+        incomplete: false,
+        remaining: 0,
+    };
+    let mut report = EventReport::default();
+    // Each account and region has its own control-plane quota: they are swept side by
+    // side (a bounded number at a time), each within its own budget (the clients' one for
+    // that account and region, shared with the event paths), listings included.
+    let mut groups: Vec<((String, String), Group<'_>)> = Vec::new();
+    for (key, function) in g.policies.functions() {
+        let api_function = g.policies.api_function(key);
+        let (account, region) = account_region(&api_function);
+        let place = (account.to_owned(), region.to_owned());
+        match groups.iter_mut().find(|(p, _)| *p == place) {
+            Some((_, list)) => list.push((key, function)),
+            None => groups.push((place, vec![(key, function)])),
         }
+    }
+    // A sweep cut short by the deadline must not leave the same accounts out every time.
+    let first = first_group(groups.len(), std::time::SystemTime::now());
+    groups.rotate_left(first);
+    let done = AtomicUsize::new(0);
+    // A loop, not a closure: the futures must stay `Send` for any lifetime (tokio::spawn).
+    let mut sweeps = Vec::new();
+    for (_, list) in groups {
+        sweeps.push(sweep_group(
+            g, list, deadline, &done, functions, request_id, &sweep_id,
+        ));
+    }
+    let outcomes: Vec<GroupSwept> = futures_util::stream::iter(sweeps)
+        .buffer_unordered(ACCOUNTS_IN_PARALLEL)
+        .collect()
+        .await;
+    for group in &outcomes {
+        line.api_calls += group.listed;
+        line.failed += group.not_listed;
+    }
+    for swept in outcomes.into_iter().flat_map(|group| group.policies) {
+        let Swept::Reconciled(SweptPolicy {
+            tally,
+            failed_policy,
+        }) = swept
+        else {
+            line.incomplete = true;
+            line.remaining += 1;
+            continue;
+        };
+        line.policies_read += 1;
+        line.api_calls += tally.calls;
+        line.unfixed += tally.unfixed;
+        // A sweep's report counts no coalesced reconciles, as its `sweep` line does not.
+        Tally {
+            coalesced: 0,
+            ..tally
+        }
+        .add_to(&mut report);
+        line.failed += usize::from(failed_policy);
+        if tally.planned > 0 {
+            line.drift += 1;
+            // Fixed only by writes that were applied: report mode writes nothing.
+            let applied = tally.removed + tally.added > 0;
+            line.fixed += usize::from(applied && !failed_policy && tally.unfixed == 0);
+        }
+    }
+    line.elapsed_ms = started.elapsed().as_millis() as u64;
+    let level = if line.incomplete || line.failed > 0 {
+        Level::Error
+    } else if line.unfixed > 0 || line.drift > 0 {
+        Level::Warn
+    } else {
+        Level::Info
+    };
+    let incomplete = line.incomplete.then(|| {
+        format!(
+            "sweep stopped before the Lambda timeout with {} of {} policies left; the next sweep starts over",
+            line.remaining,
+            line.policies_read + line.remaining
+        )
+    });
+    let failed = line.failed;
+    let subject = Subject::new(
+        Input::Sweep,
+        Some(sweep_id),
+        None,
+        None,
+        Mode::Enforce,
+        g.account_or_home(None),
+    );
+    g.lines(request_id, Some(subject))
+        .emit(level, Message::Sweep(line));
+    match incomplete {
+        Some(detail) => Err(GuardError::Incomplete {
+            function: "(sweep)".into(),
+            detail,
+        }),
+        None if failed > 0 => Err(GuardError::Incomplete {
+            function: "(sweep)".into(),
+            detail: format!("{failed} policies could not be read or reconciled"),
+        }),
+        None => Ok(report),
     }
 }
 

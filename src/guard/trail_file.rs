@@ -7,123 +7,102 @@
 use serde_json::Value;
 
 use super::api::{Aws, ObjectBody};
-use super::shell::{EventReport, Guard, GuardError};
+use super::dispatch::{self, Arrival};
+use super::report::{EventReport, GuardError};
+use super::state::State;
 use crate::allowlist::Allowlist;
-use crate::log::line::Input;
 use crate::record::event::{CreatedObject, is_trail_log_file};
 use crate::record::{InputError, ReadOptions, change, read_records};
 
 /// A trail log file is a few megabytes of gzip; anything far larger is refused, not read.
 pub const MAX_TRAIL_FILE_BYTES: u64 = 128 * 1024 * 1024;
 
-impl<A: Aws> Guard<A> {
-    /// Reads each trail log file and handles its records; a file that cannot be read fails the
-    /// event, so that it is retried.
-    pub(super) async fn handle_trail_files(
-        &self,
-        objects: Vec<CreatedObject>,
-        request_id: &str,
-    ) -> Result<EventReport, GuardError> {
-        let mut report = EventReport::default();
-        let mut first_error = None;
-        for object in objects {
-            if !is_trail_log_file(&object.key) {
-                continue;
+/// Reads each trail log file and handles its records; a file that cannot be read fails the
+/// event, so that it is retried.
+pub(super) async fn handle<A: Aws>(
+    g: &State<A>,
+    objects: Vec<CreatedObject>,
+    request_id: &str,
+) -> Result<EventReport, GuardError> {
+    let mut report = EventReport::default();
+    let mut first_error = None;
+    for object in objects {
+        if !is_trail_log_file(&object.key) {
+            continue;
+        }
+        if let Err(e) = handle_trail_file(g, &object, request_id, &mut report).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(report), Err)
+}
+
+async fn handle_trail_file<A: Aws>(
+    g: &State<A>,
+    object: &CreatedObject,
+    request_id: &str,
+    report: &mut EventReport,
+) -> Result<(), GuardError> {
+    let origin = format!("s3://{}/{}", object.bucket, object.key);
+    let body = g
+        .aws
+        .get_object(&object.bucket, &object.key, MAX_TRAIL_FILE_BYTES)
+        .await
+        .map_err(|e| {
+            let message = format!("{origin}: {e}");
+            g.bare_error(request_id, &message);
+            GuardError::Incomplete {
+                function: "(trail file)".into(),
+                detail: message,
             }
-            if let Err(e) = self
-                .handle_trail_file(&object, request_id, &mut report)
+        })?;
+    report.api_calls += 1;
+    // The body is read on a blocking thread as it arrives, one record at a time; refused
+    // calls and records of unguarded functions are dropped there, and the rest come here
+    // through a short queue and are handled while the reading goes on.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(RECORDS_IN_FLIGHT);
+    let policies = g.policies.clone();
+    let reader_origin = origin.clone();
+    let handle = tokio::runtime::Handle::current();
+    let reading = tokio::task::spawn_blocking(move || {
+        read_trail_file(body, handle, &reader_origin, &policies, &tx)
+    });
+    let mut first_error = None;
+    while let Some(item) = rx.recv().await {
+        let result = match item {
+            Ok(record) => {
+                dispatch::record(
+                    g,
+                    &record,
+                    request_id,
+                    report,
+                    Arrival::TrailFile { origin: &origin },
+                )
                 .await
-            {
-                first_error.get_or_insert(e);
             }
-        }
-        first_error.map_or(Ok(report), Err)
-    }
-
-    async fn handle_trail_file(
-        &self,
-        object: &CreatedObject,
-        request_id: &str,
-        report: &mut EventReport,
-    ) -> Result<(), GuardError> {
-        let origin = format!("s3://{}/{}", object.bucket, object.key);
-        let body = self
-            .aws
-            .get_object(&object.bucket, &object.key, MAX_TRAIL_FILE_BYTES)
-            .await
-            .map_err(|e| {
-                let message = format!("{origin}: {e}");
-                self.bare_error(request_id, &message);
-                GuardError::Incomplete {
-                    function: "(trail file)".into(),
-                    detail: message,
-                }
-            })?;
-        report.api_calls += 1;
-        // The body is read on a blocking thread as it arrives, one record at a time; refused
-        // calls and records of unguarded functions are dropped there, and the rest come here
-        // through a short queue and are handled while the reading goes on.
-        let (tx, mut rx) = tokio::sync::mpsc::channel(RECORDS_IN_FLIGHT);
-        let policies = self.policies.clone();
-        let reader_origin = origin.clone();
-        let handle = tokio::runtime::Handle::current();
-        let reading = tokio::task::spawn_blocking(move || {
-            read_trail_file(body, handle, &reader_origin, &policies, &tx)
-        });
-        let mut first_error = None;
-        while let Some(item) = rx.recv().await {
-            let result = match item {
-                Ok(record) => {
-                    self.handle_trail_record(&record, &origin, request_id, report)
-                        .await
-                }
-                Err(e) => {
-                    // A record over the cap: named, counted as an error of the file, and the
-                    // records after it are still handled.
-                    let message = e.to_string();
-                    self.bare_error(request_id, &message);
-                    Err(GuardError::BadEvent(message))
-                }
-            };
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
+            Err(e) => {
+                // A record over the cap: named, counted as an error of the file, and the
+                // records after it are still handled.
+                let message = e.to_string();
+                g.bare_error(request_id, &message);
+                Err(GuardError::BadEvent(message))
             }
-        }
-        let read = reading.await.unwrap_or_else(|e| {
-            Err(InputError::Read {
-                origin: origin.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        });
-        if let Err(e) = read {
-            self.bare_error(request_id, &e.to_string());
-            return Err(GuardError::BadEvent(e.to_string()));
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    async fn handle_trail_record(
-        &self,
-        record: &Value,
-        origin: &str,
-        request_id: &str,
-        report: &mut EventReport,
-    ) -> Result<(), GuardError> {
-        match change(record) {
-            Ok(Some(c)) => {
-                self.handle_change(c, request_id, report, Input::TrailFile)
-                    .await
-            }
-            Ok(None) => {
-                self.handle_invocation(record, request_id, report, Input::TrailFile)
-                    .await
-            }
-            Err(e) => Err(GuardError::BadEvent(format!(
-                "{origin}: record at {}: {}",
-                e.path, e.message
-            ))),
+        };
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
         }
     }
+    let read = reading.await.unwrap_or_else(|e| {
+        Err(InputError::Read {
+            origin: origin.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    });
+    if let Err(e) = read {
+        g.bare_error(request_id, &e.to_string());
+        return Err(GuardError::BadEvent(e.to_string()));
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Guarded records (or a record over the cap) waiting to be handled: the reader stops while
@@ -208,16 +187,23 @@ impl std::io::Read for BodyReader {
     }
 }
 
-/// An Invoke or change record of a guarded function (home account and region): the rest
+/// An Invoke or change record of a guarded function (home account and region), or a change
+/// record that cannot be read: the rest
 /// of a trail file (every other service and function) is dropped as it is read.
 fn concerns_a_guarded_function(policies: &Allowlist, record: &Value) -> bool {
     if record.get("eventSource").and_then(Value::as_str) != Some("lambda.amazonaws.com") {
         return false;
     }
-    if let Ok(Some(c)) = change(record) {
-        return policies
-            .lookup(&c.function.name, c.function.arn.as_deref())
-            .is_some();
+    match change(record) {
+        Ok(Some(c)) => {
+            return policies
+                .lookup(&c.function.name, c.function.arn.as_deref())
+                .is_some();
+        }
+        // A change of who may invoke that cannot be read may be a guarded function's: it goes
+        // on to the dispatch, which names it in an `error` line, as for EventBridge.
+        Err(_) => return true,
+        Ok(None) => {}
     }
     match crate::record::invocation(record) {
         Ok(inv) if inv.is_lambda_invoke() => inv

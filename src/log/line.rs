@@ -45,6 +45,28 @@ pub struct Subject {
     pub account: Option<String>,
 }
 
+impl Subject {
+    /// The one constructor: every line about a record, a change or a policy of a sweep names
+    /// these.
+    pub fn new(
+        input: Input,
+        event_id: Option<String>,
+        function: Option<String>,
+        qualifier: Option<String>,
+        mode: Mode,
+        account: Option<String>,
+    ) -> Self {
+        Subject {
+            input,
+            event_id,
+            function,
+            qualifier,
+            mode,
+            account,
+        }
+    }
+}
+
 /// What led to the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -58,6 +80,18 @@ pub enum Input {
     Sweep,
     /// A record read from a CloudTrail log file in S3 (the backstop for a dropped event).
     TrailFile,
+}
+
+impl Input {
+    /// Its name on the log line, for tracing spans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Input::Invoke => "invoke",
+            Input::Change => "change",
+            Input::Sweep => "sweep",
+            Input::TrailFile => "trail-file",
+        }
+    }
 }
 
 /// The kind of line, in `message`, and the fields of that kind.
@@ -318,6 +352,21 @@ impl Level {
             Some("WARN") => Level::Warn,
             Some("ERROR" | "FATAL") => Level::Error,
             _ => Level::Info,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_names_the_input_as_the_log_line_does() {
+        for input in [Input::Invoke, Input::Change, Input::Sweep, Input::TrailFile] {
+            assert_eq!(
+                serde_json::to_value(input).ok(),
+                Some(serde_json::Value::from(input.as_str()))
+            );
         }
     }
 }
