@@ -1,4 +1,4 @@
-//! Writes a corpus of CloudTrail trail log files for `scripts/bench-hunt.sh`:
+//! Writes a corpus of CloudTrail trail log files for `scripts/bench-check.sh`:
 //! `OUT/AWSLogs/111122223333/CloudTrail/REGION/2026/11/DD/..._CloudTrail_REGION_202611DDTHHMMZ_X.json.gz`
 //! (gzip, `{"Records":[...]}`), plus digest files beside them, and `OUT/policies.json`.
 //!

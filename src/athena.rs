@@ -98,8 +98,8 @@ pub const DEFAULT_DATABASE: &str = "invokeguard";
 pub const DEFAULT_TABLE: &str = "cloudtrail_logs";
 
 /// The SQL of `query` over `table`, judging with `policies` (and its home, when set).
-pub fn sql(policies: &Allowlist, query: Query, table: &Table) -> String {
-    let home = policies.home();
+pub fn sql(allowlist: &Allowlist, query: Query, table: &Table) -> String {
+    let home = allowlist.home();
     let mut out = String::new();
     let title = match query {
         Query::OutsideAllowlist => {
@@ -131,9 +131,9 @@ pub fn sql(policies: &Allowlist, query: Query, table: &Table) -> String {
     );
     match query {
         Query::OutsideAllowlist | Query::ByCaller => {
-            invocations(&mut out, policies, home, query, table)
+            invocations(&mut out, allowlist, home, query, table)
         }
-        Query::PolicyChanges => policy_changes(&mut out, policies, home, table),
+        Query::PolicyChanges => policy_changes(&mut out, allowlist, home, table),
     }
     out
 }
@@ -144,7 +144,7 @@ const FUNCTION_ARN_RE: &str =
 
 fn invocations(
     out: &mut String,
-    policies: &Allowlist,
+    allowlist: &Allowlist,
     home: Option<&Home>,
     query: Query,
     table: &Table,
@@ -210,8 +210,8 @@ judged AS (
 ",
         re = sql_str(FUNCTION_ARN_RE),
         table = table.sql(),
-        key = function_key(policies, home, "function_arn"),
-        allowed = allowed_case(policies),
+        key = function_key(allowlist, home, "function_arn"),
+        allowed = allowed_case(allowlist),
     );
     let group = "guarded_function, eventname, caller_kind, caller, caller_account, source_arn, source_account";
     let _ = match query {
@@ -245,7 +245,7 @@ ORDER BY guarded_function, invocations DESC, access_denied DESC, caller, eventna
     };
 }
 
-fn policy_changes(out: &mut String, policies: &Allowlist, home: Option<&Home>, table: &Table) {
+fn policy_changes(out: &mut String, allowlist: &Allowlist, home: Option<&Home>, table: &Table) {
     let names = POLICY_CHANGE_EVENTS.join("|");
     let partition = "CASE WHEN awsregion LIKE 'cn-%' THEN 'aws-cn' WHEN awsregion LIKE 'us-gov-%' THEN 'aws-us-gov' ELSE 'aws' END";
     let _ = write!(
@@ -311,14 +311,14 @@ ORDER BY eventtime DESC, eventid
 ",
         table = table.sql(),
         arn_re = sql_str(FUNCTION_ARN_RE),
-        key = function_key(policies, home, "function_arn"),
+        key = function_key(allowlist, home, "function_arn"),
     );
 }
 
 /// `CASE WHEN <arn column> names a guarded function THEN its key END`: ARN keys first.
-fn function_key(policies: &Allowlist, home: Option<&Home>, arn: &str) -> String {
+fn function_key(allowlist: &Allowlist, home: Option<&Home>, arn: &str) -> String {
     let mut arms = Vec::new();
-    for (key, _) in policies.functions() {
+    for (key, _) in allowlist.functions() {
         if let Some(key_arn) = key.arn() {
             arms.push(format!(
                 "WHEN {arn} = {} THEN {}",
@@ -327,7 +327,7 @@ fn function_key(policies: &Allowlist, home: Option<&Home>, arn: &str) -> String 
             ));
         }
     }
-    for (key, _) in policies.functions() {
+    for (key, _) in allowlist.functions() {
         if key.arn().is_some() {
             continue;
         }
@@ -347,8 +347,8 @@ fn function_key(policies: &Allowlist, home: Option<&Home>, arn: &str) -> String 
 }
 
 /// `CASE function WHEN key THEN <allowed> ... END`, over the columns of `classified`.
-fn allowed_case(policies: &Allowlist) -> String {
-    let arms: Vec<String> = policies
+fn allowed_case(allowlist: &Allowlist) -> String {
+    let arms: Vec<String> = allowlist
         .functions()
         .map(|(key, f)| format!("WHEN {} THEN {}", sql_str(key.as_str()), allowed(&f.allow)))
         .collect();

@@ -61,7 +61,7 @@ pub struct Verdict {
 }
 
 /// Judges `inv` against `policies`.
-pub fn decide(policies: &Allowlist, inv: &Invocation) -> Verdict {
+pub fn decide(allowlist: &Allowlist, inv: &Invocation) -> Verdict {
     let mut v = Verdict {
         event_id: inv.event_id.clone(),
         function: inv.function.as_ref().map(|f| f.name.clone()),
@@ -87,7 +87,7 @@ pub fn decide(policies: &Allowlist, inv: &Invocation) -> Verdict {
         v.reason = Reason::NoFunction;
         return v;
     };
-    let Some((key, guarded)) = policies.lookup(&function.name, function.arn.as_deref()) else {
+    let Some((key, guarded)) = allowlist.lookup(&function.name, function.arn.as_deref()) else {
         v.reason = Reason::NotGuarded;
         return v;
     };
@@ -286,7 +286,7 @@ mod tests {
     use crate::record::invocation;
     use serde_json::json;
 
-    fn policies() -> Allowlist {
+    fn allowlist() -> Allowlist {
         Allowlist::from_json(
             r#"{"version": 1, "functions": {"Blog": {"allow": [
                 {"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": "111122223333", "reason": "thumbs"},
@@ -305,7 +305,7 @@ mod tests {
         let rec = json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": "e1",
             "userIdentity": identity, "requestParameters": request,
             "resources": [{"type": "AWS::Lambda::Function", "ARN": "arn:aws:lambda:us-east-1:111122223333:function:Blog"}]});
-        decide(&policies(), &invocation(&rec).expect("parses"))
+        decide(&allowlist(), &invocation(&rec).expect("parses"))
     }
 
     fn s3(request: serde_json::Value) -> Verdict {
@@ -418,7 +418,7 @@ mod tests {
                 "resources": [{"ARN": "arn:aws:lambda:us-east-1:111122223333:function:Blog"}]})
         };
         let v = decide(
-            &policies(),
+            &allowlist(),
             &invocation(&rec("AccessDenied")).expect("parses"),
         );
         assert_eq!(
@@ -426,7 +426,7 @@ mod tests {
             (Outcome::Ignored, Reason::AccessDenied)
         );
         let v = decide(
-            &policies(),
+            &allowlist(),
             &invocation(&rec("ResourceNotReadyException")).expect("parses"),
         );
         assert_eq!(
@@ -454,7 +454,7 @@ mod tests {
         };
         let anonymous =
             json!({"type": "AWSAccount", "accountId": "ANONYMOUS_PRINCIPAL", "principalId": ""});
-        let v = url(&policies(), anonymous.clone());
+        let v = url(&allowlist(), anonymous.clone());
         assert_eq!(
             v.outcome,
             Outcome::Violation,
@@ -488,7 +488,7 @@ mod tests {
 
     #[test]
     fn a_name_key_means_the_home_account_and_region_only() {
-        let p = policies();
+        let p = allowlist();
         p.set_home(crate::aws::home::Home::new("aws", "us-east-1", "111122223333").expect("home"))
             .expect("home set");
         let rec = |arn: &str| {

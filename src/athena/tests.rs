@@ -1,11 +1,11 @@
 use super::*;
 
-fn policies(json: &str) -> Allowlist {
+fn allowlist(json: &str) -> Allowlist {
     Allowlist::from_json(json, "p", None).expect("valid")
 }
 
 fn blog() -> Allowlist {
-    policies(
+    allowlist(
         r#"{"version": 1, "functions": {
             "Blog": {"allow": [
                 {"service": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads-*", "sourceAccount": "111122223333"},
@@ -100,7 +100,7 @@ fn names_mean_the_home_when_given_else_the_records_own_account_and_region() {
 
 #[test]
 fn organization_and_public_url_entries_allow_as_the_guard_does() {
-    let p = policies(
+    let p = allowlist(
         r#"{"version": 1, "functions": {"Blog": {"allow": [
             {"organization": "o-a1b2c3d4e5"}, {"functionUrl": "public"}]}}}"#,
     );
@@ -129,7 +129,7 @@ fn policy_changes_match_the_event_names_by_prefix() {
 
 #[test]
 fn quotes_in_values_cannot_end_the_string() {
-    let p = policies(
+    let p = allowlist(
         r#"{"version": 1, "functions": {"Blog": {"allow": [
             {"principal": "arn:aws:iam::777788889999:role/o'brien"}]}}}"#,
     );

@@ -56,6 +56,51 @@ impl<'a> FunctionArn<'a> {
     }
 }
 
+/// A function as Lambda's API names it: its ARN, the partial `ACCOUNT:function:NAME`, or
+/// `NAME`, each optionally followed by `:QUALIFIER`. The name's characters are not judged here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionName<'a> {
+    /// Set when the whole ARN was given.
+    pub arn: Option<FunctionArn<'a>>,
+    pub account: Option<&'a str>,
+    pub name: &'a str,
+    pub qualifier: Option<&'a str>,
+}
+
+impl<'a> FunctionName<'a> {
+    /// `None` for a string with more parts than any of the three forms has, an empty name or
+    /// an empty qualifier.
+    pub fn parse(s: &'a str) -> Option<FunctionName<'a>> {
+        if let Some(arn) = FunctionArn::parse(s) {
+            return Some(FunctionName {
+                arn: Some(arn),
+                account: Some(arn.account),
+                name: arn.name,
+                qualifier: arn.qualifier,
+            });
+        }
+        if s.starts_with("arn:") {
+            return None;
+        }
+        let (account, rest) = match s.split_once(":function:") {
+            Some((account, rest)) if is_account_id(account) => (Some(account), rest),
+            Some(_) => return None,
+            None => (None, s),
+        };
+        let (name, qualifier) = match rest.split_once(':') {
+            Some((name, q)) if !q.is_empty() && !q.contains(':') => (name, Some(q)),
+            Some(_) => return None,
+            None => (rest, None),
+        };
+        (!name.is_empty()).then_some(FunctionName {
+            arn: None,
+            account,
+            name,
+            qualifier,
+        })
+    }
+}
+
 impl fmt::Display for FunctionArn<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -248,6 +293,31 @@ mod tests {
             "arn:aws:iam::111122223333:",
         ] {
             assert_eq!(IamArn::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_function_is_named_by_arn_partial_arn_or_name_each_maybe_qualified() {
+        let parts = |s| FunctionName::parse(s).map(|f| (f.account, f.name, f.qualifier));
+        assert_eq!(parts("orders"), Some((None, "orders", None)));
+        assert_eq!(parts("orders:live"), Some((None, "orders", Some("live"))));
+        assert_eq!(
+            parts("111122223333:function:orders:7"),
+            Some((Some("111122223333"), "orders", Some("7")))
+        );
+        assert_eq!(
+            parts("arn:aws:lambda:eu-west-1:111122223333:function:orders"),
+            Some((Some("111122223333"), "orders", None))
+        );
+        for bad in [
+            "",
+            "orders:",
+            ":live",
+            "orders:live:x",
+            "1111:function:orders",
+            "arn:aws:lambda:eu-west-1:1111:function:orders",
+        ] {
+            assert_eq!(FunctionName::parse(bad), None, "{bad}");
         }
     }
 

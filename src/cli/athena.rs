@@ -16,7 +16,7 @@ pub fn athena_sql(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
-    let policies = policies.load_offline()?;
+    let allowlist = policies.load_offline()?;
     let table = match Table::new(database, table) {
         Ok(t) => t,
         Err(e) => {
@@ -24,6 +24,6 @@ pub fn athena_sql(
             return Ok(Exit::BadInput);
         }
     };
-    write!(out, "{}", sql(&policies, query, &table)).map_err(CliError::Output)?;
+    write!(out, "{}", sql(&allowlist, query, &table)).map_err(CliError::Output)?;
     Ok(Exit::Ok)
 }

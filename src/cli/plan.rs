@@ -7,7 +7,7 @@ use super::args::PoliciesArgs;
 use super::error::CliError;
 use super::exit::Exit;
 use super::read::read_limited;
-use crate::aws::arn::FunctionArn;
+use crate::aws::arn::FunctionName;
 use crate::plan::plan;
 use crate::resource_policy::ResourcePolicy;
 
@@ -17,14 +17,14 @@ pub fn plan_command(
     current: &Path,
     out: &mut dyn Write,
 ) -> Result<Exit, CliError> {
-    let policies = policies.load_offline()?;
+    let allowlist = policies.load_offline()?;
     let (name, arn, qualifier) = split_function_arg(function)?;
     let (key, guarded) =
-        policies
+        allowlist
             .lookup(name, arn.as_deref())
             .ok_or_else(|| CliError::NotGuarded {
                 function: function.to_owned(),
-                policies: policies.origin().to_owned(),
+                policies: allowlist.origin().to_owned(),
             })?;
     let (file, bytes) = read_limited(current)?;
     let text = String::from_utf8(bytes).map_err(|_| CliError::Current {
@@ -35,11 +35,11 @@ pub fn plan_command(
         ResourcePolicy::parse(&text).map_err(|source| CliError::Current { file, source })?;
     // With the home known, each statement's Resource is judged against the function's ARN.
     let mut plan = plan(
-        &policies.api_function(key),
+        &allowlist.api_function(key),
         qualifier,
         &guarded.allow,
         &current,
-        policies.apply_for(guarded),
+        allowlist.apply_for(guarded),
     );
     plan.function = key.as_str().to_owned();
     let json = serde_json::to_string_pretty(&plan).map_err(|e| CliError::Output(e.into()))?;
@@ -50,16 +50,13 @@ pub fn plan_command(
 /// `NAME`, `NAME:QUALIFIER`, `arn:…:function:NAME[:QUALIFIER]` → (name, unqualified ARN, qualifier).
 fn split_function_arg(arg: &str) -> Result<(&str, Option<String>, Option<&str>), CliError> {
     let bad = || CliError::FunctionArg(arg.to_owned());
-    let (name, arn, qualifier) = match FunctionArn::parse(arg) {
-        Some(f) => (f.name, Some(f.unqualified().to_string()), f.qualifier),
-        None => {
-            let mut parts = arg.split(':');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(name), qualifier, None) => (name, None, qualifier),
-                _ => return Err(bad()),
-            }
-        }
-    };
+    // The partial `ACCOUNT:function:NAME` is not taken here: without a partition and region it
+    // names no resource to judge `Resource` against.
+    let named = FunctionName::parse(arg)
+        .filter(|n| n.arn.is_some() || n.account.is_none())
+        .ok_or_else(bad)?;
+    let (name, qualifier) = (named.name, named.qualifier);
+    let arn = named.arn.map(|f| f.unqualified().to_string());
     if !crate::aws::ids::is_function_name(name)
         || qualifier.is_some_and(|q| q.is_empty() || q == "$LATEST")
     {

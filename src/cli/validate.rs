@@ -14,13 +14,13 @@ pub fn validate(
     home: &HomeArgs,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
-    let policies = Allowlist::load(file, guard)?;
-    home.set_offline(&policies)?;
-    for w in policies.warnings() {
+    let allowlist = Allowlist::load(file, guard)?;
+    home.set_offline(&allowlist)?;
+    for w in allowlist.warnings() {
         let _ = writeln!(
             err,
             "warning: {}: at {}: {}",
-            policies.origin(),
+            allowlist.origin(),
             w.path,
             w.message
         );
@@ -28,8 +28,8 @@ pub fn validate(
     let _ = writeln!(
         err,
         "{}: valid ({} guarded functions)",
-        policies.origin(),
-        policies.functions().count()
+        allowlist.origin(),
+        allowlist.functions().count()
     );
     Ok(Exit::Ok)
 }

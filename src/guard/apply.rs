@@ -8,7 +8,7 @@ use super::api::{ApiError, PolicyApi};
 use super::discover::PolicyRef;
 use super::report::Tally;
 use crate::allowlist::Apply;
-use crate::log::line::{Message, Remediation, RemediationOutcome, StatementChange};
+use crate::log::line::{DetailType, Message, Remediation, RemediationOutcome, StatementChange};
 use crate::log::{Level, LogWriter};
 use crate::plan::{Addition, Plan, Removal};
 use crate::resource_policy::ResourcePolicy;
@@ -208,9 +208,10 @@ fn applied_line(
         Level::Warn,
         step.fields(RemediationOutcome::Applied, apply, revision_id, None),
     );
-    tally
-        .notes
-        .push(("Invokeguard Remediation".to_owned(), Value::Object(line)));
+    tally.notes.push((
+        DetailType::Remediation.as_str().to_owned(),
+        Value::Object(line),
+    ));
 }
 
 /// One `remediation` line per statement of a whole-document write that did not land.

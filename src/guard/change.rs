@@ -27,11 +27,11 @@ pub(super) async fn handle<A: Aws>(
 ) -> Result<(), GuardError> {
     let started = Instant::now();
     let named = &change.function;
-    let guarded = g.policies.lookup(&named.name, named.arn.as_deref());
+    let guarded = g.allowlist.lookup(&named.name, named.arn.as_deref());
     let is_guard = g
-        .policies
+        .allowlist
         .is_guard(named.arn.as_deref().unwrap_or(&named.name));
-    let mode = guarded.map_or(Mode::Enforce, |(_, f)| g.policies.mode_for(f));
+    let mode = guarded.map_or(Mode::Enforce, |(_, f)| g.allowlist.mode_for(f));
     let subject = Subject::new(
         input,
         change.event_id.clone(),
@@ -65,7 +65,7 @@ pub(super) async fn handle<A: Aws>(
         return Ok(());
     };
     let policy = PolicyRef::new(
-        &g.policies,
+        &g.allowlist,
         guarded,
         named.arn.as_deref(),
         change.qualifier.clone(),

@@ -14,7 +14,7 @@ use super::report::{EventReport, GuardError, Tally};
 use super::state::State;
 use crate::allowlist::{GuardedFunction, Mode};
 use crate::aws::ids::FunctionKey;
-use crate::log::line::{Input, Message, Subject};
+use crate::log::line::{DetailType, Input, Message, Subject};
 use crate::log::{Level, LogWriter};
 use crate::record::{Invocation, event_time, ran_version};
 use crate::verdict::{Outcome, Reason, Verdict, decide};
@@ -92,15 +92,15 @@ enum Doubt<'j> {
 
 /// Judges the record and writes its `decision` line.
 fn judge<'s, A>(g: &'s State<A>, inv: Invocation, request_id: &str, input: Input) -> Judged<'s> {
-    let verdict = decide(&g.policies, &inv);
+    let verdict = decide(&g.allowlist, &inv);
     let guarded = match verdict.reason {
         Reason::NotGuarded | Reason::NotLambda | Reason::NotInvoke | Reason::NoFunction => None,
         _ => inv
             .function
             .as_ref()
-            .and_then(|f| g.policies.lookup(&f.name, f.arn.as_deref())),
+            .and_then(|f| g.allowlist.lookup(&f.name, f.arn.as_deref())),
     };
-    let mode = guarded.map_or(Mode::Enforce, |(_, f)| g.policies.mode_for(f));
+    let mode = guarded.map_or(Mode::Enforce, |(_, f)| g.allowlist.mode_for(f));
     let account = inv.function.as_ref().and_then(|f| f.account.as_deref());
     let subject = Subject::new(
         input,
@@ -155,7 +155,7 @@ fn doubt<'j, A>(g: &'j State<A>, j: &Judged<'j>) -> Doubt<'j> {
     };
     // The record's own ARN when it names one in the file; else the key's, at home.
     let seen = j.inv.function.as_ref().and_then(|f| f.arn.as_deref());
-    let function = PolicyRef::new(&g.policies, guarded, seen, None);
+    let function = PolicyRef::new(&g.allowlist, guarded, seen, None);
     // A failed call naming a qualifier Lambda said does not exist costs nothing again. A
     // call that succeeded proves its qualifier existed then: it is always reconciled.
     let failed = j.inv.error_code.is_some();
@@ -225,7 +225,7 @@ async fn account<A: Aws>(
                 let decision = Value::Object(j.decision.clone());
                 tally
                     .notes
-                    .insert(0, ("Invokeguard Violation".to_owned(), decision));
+                    .insert(0, (DetailType::Violation.as_str().to_owned(), decision));
             }
         }
     }

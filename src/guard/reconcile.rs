@@ -35,7 +35,7 @@ pub(super) async fn reconcile_for<A: Aws>(
     );
     async move {
         // Known by its full ARN: a member account's function of the same name is not the guard.
-        if g.policies.is_guard(&p.api_function) {
+        if g.allowlist.is_guard(&p.api_function) {
             error_line(
                 lines,
                 Level::Error,
@@ -110,7 +110,7 @@ async fn reconcile_now<A: Aws>(
         let apply = if force_document {
             Apply::Document
         } else {
-            g.policies.apply_for(p.function)
+            g.allowlist.apply_for(p.function)
         };
         let mut planned = plan(
             &p.api_function,
@@ -140,7 +140,7 @@ async fn reconcile_now<A: Aws>(
         if planned.is_empty() {
             return Ok(());
         }
-        if g.policies.mode_for(p.function) == Mode::Report {
+        if g.allowlist.mode_for(p.function) == Mode::Report {
             for step in steps(&planned) {
                 lines.emit(
                     Level::Warn,

@@ -27,9 +27,9 @@ pub struct Guard<A> {
 }
 
 impl<A: Aws> Guard<A> {
-    pub fn new(policies: Allowlist, aws: A, sink: Arc<dyn LogSink>, settings: Settings) -> Self {
+    pub fn new(allowlist: Allowlist, aws: A, sink: Arc<dyn LogSink>, settings: Settings) -> Self {
         Guard {
-            state: State::new(policies, aws, sink, settings),
+            state: State::new(allowlist, aws, sink, settings),
         }
     }
 
@@ -47,7 +47,7 @@ impl<A: Aws> Guard<A> {
         let result = crate::aws::home::Home::from_function_arn(own_arn)
             .map_err(|e| e.to_string())
             .and_then(|home| {
-                g.policies
+                g.allowlist
                     .set_home(home.clone())
                     .map_err(|e| format!("{e} (invoked as {own_arn})"))?;
                 g.aws.set_home(&home);

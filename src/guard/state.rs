@@ -49,7 +49,7 @@ impl Default for Settings {
 pub type Progress = Box<dyn Fn(usize, usize) + Send + Sync>;
 
 pub(super) struct State<A> {
-    pub(super) policies: Allowlist,
+    pub(super) allowlist: Allowlist,
     pub(super) aws: A,
     pub(super) sink: Arc<dyn LogSink>,
     pub(super) settings: Settings,
@@ -61,21 +61,21 @@ pub(super) struct State<A> {
 
 impl<A: Aws> State<A> {
     pub(super) fn new(
-        policies: Allowlist,
+        allowlist: Allowlist,
         aws: A,
         sink: Arc<dyn LogSink>,
         settings: Settings,
     ) -> Self {
-        let policies = match &settings.guard_function {
-            Some(name) => policies.knowing_guard(name),
-            None => policies,
+        let allowlist = match &settings.guard_function {
+            Some(name) => allowlist.knowing_guard(name),
+            None => allowlist,
         };
-        if let Some(home) = policies.home() {
+        if let Some(home) = allowlist.home() {
             aws.set_home(home);
         }
         State {
             coalescer: Coalescer::new(settings.verified_ttl),
-            policies,
+            allowlist,
             aws,
             sink,
             settings,
@@ -118,6 +118,6 @@ impl<A> State<A> {
     pub(super) fn account_or_home(&self, account: Option<&str>) -> Option<String> {
         account
             .map(str::to_owned)
-            .or_else(|| self.policies.home().map(|h| h.account.clone()))
+            .or_else(|| self.allowlist.home().map(|h| h.account.clone()))
     }
 }

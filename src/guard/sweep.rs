@@ -107,7 +107,7 @@ async fn sweep_group<A: Aws>(
             out.policies.push(Swept::NotReached);
             continue;
         }
-        match policies_of(&g.policies, key, function, &g.aws).await {
+        match policies_of(&g.allowlist, key, function, &g.aws).await {
             Err(DiscoveryError {
                 error: error @ ApiError::MemberRole { .. },
                 ..
@@ -115,7 +115,7 @@ async fn sweep_group<A: Aws>(
                 // Every function of this account and region is out of reach: one line, not
                 // one each, and no more AssumeRole attempts in this sweep.
                 let left = count - at;
-                let api_function = g.policies.api_function(key);
+                let api_function = g.allowlist.api_function(key);
                 let (_, region) = account_region(&api_function);
                 out.not_listed += left;
                 g.bare_error(
@@ -170,7 +170,7 @@ async fn sweep_one<A: Aws>(
         Some(sweep_id.to_owned()),
         Some(t.key.as_str().to_owned()),
         t.qualifier.clone(),
-        g.policies.mode_for(t.function),
+        g.allowlist.mode_for(t.function),
         g.account_or_home(account),
     );
     let lines = g.lines(request_id, Some(subject));
@@ -207,7 +207,7 @@ pub(super) async fn run<A: Aws>(
 ) -> Result<EventReport, GuardError> {
     let started = Instant::now();
     let sweep_id = format!("sweep-{request_id}");
-    let functions = g.policies.functions().count();
+    let functions = g.allowlist.functions().count();
     let mut line = SweepLine {
         functions,
         policies_read: 0,
@@ -225,8 +225,8 @@ pub(super) async fn run<A: Aws>(
     // side (a bounded number at a time), each within its own budget (the clients' one for
     // that account and region, shared with the event paths), listings included.
     let mut groups: Vec<((String, String), Group<'_>)> = Vec::new();
-    for (key, function) in g.policies.functions() {
-        let api_function = g.policies.api_function(key);
+    for (key, function) in g.allowlist.functions() {
+        let api_function = g.allowlist.api_function(key);
         let (account, region) = account_region(&api_function);
         let place = (account.to_owned(), region.to_owned());
         match groups.iter_mut().find(|(p, _)| *p == place) {

@@ -61,11 +61,11 @@ async fn handle_trail_file<A: Aws>(
     // calls and records of unguarded functions are dropped there, and the rest come here
     // through a short queue and are handled while the reading goes on.
     let (tx, mut rx) = tokio::sync::mpsc::channel(RECORDS_IN_FLIGHT);
-    let policies = g.policies.clone();
+    let allowlist = g.allowlist.clone();
     let reader_origin = origin.clone();
     let handle = tokio::runtime::Handle::current();
     let reading = tokio::task::spawn_blocking(move || {
-        read_trail_file(body, handle, &reader_origin, &policies, &tx)
+        read_trail_file(body, handle, &reader_origin, &allowlist, &tx)
     });
     let mut first_error = None;
     while let Some(item) = rx.recv().await {
@@ -116,7 +116,7 @@ fn read_trail_file(
     body: ObjectBody,
     handle: tokio::runtime::Handle,
     origin: &str,
-    policies: &Allowlist,
+    allowlist: &Allowlist,
     queue: &Queue,
 ) -> Result<usize, InputError> {
     let mut body = BodyReader {
@@ -135,7 +135,7 @@ fn read_trail_file(
         source: std::io::Error::other("the handler stopped"),
     };
     let read = read_records(&mut body, origin, opts, &mut |item| match item {
-        Ok(found) if concerns_a_guarded_function(policies, &found.record) => {
+        Ok(found) if concerns_a_guarded_function(allowlist, &found.record) => {
             queue.blocking_send(Ok(found.record)).map_err(|_| gone())
         }
         Ok(_) => Ok(()),
@@ -190,13 +190,13 @@ impl std::io::Read for BodyReader {
 /// An Invoke or change record of a guarded function (home account and region), or a change
 /// record that cannot be read: the rest
 /// of a trail file (every other service and function) is dropped as it is read.
-fn concerns_a_guarded_function(policies: &Allowlist, record: &Value) -> bool {
+fn concerns_a_guarded_function(allowlist: &Allowlist, record: &Value) -> bool {
     if record.get("eventSource").and_then(Value::as_str) != Some("lambda.amazonaws.com") {
         return false;
     }
     match change(record) {
         Ok(Some(c)) => {
-            return policies
+            return allowlist
                 .lookup(&c.function.name, c.function.arn.as_deref())
                 .is_some();
         }
@@ -208,7 +208,7 @@ fn concerns_a_guarded_function(policies: &Allowlist, record: &Value) -> bool {
     match crate::record::invocation(record) {
         Ok(inv) if inv.is_lambda_invoke() => inv
             .function
-            .is_some_and(|f| policies.lookup(&f.name, f.arn.as_deref()).is_some()),
+            .is_some_and(|f| allowlist.lookup(&f.name, f.arn.as_deref()).is_some()),
         _ => false,
     }
 }

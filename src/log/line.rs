@@ -356,6 +356,25 @@ impl Level {
     }
 }
 
+/// A notification's EventBridge `detail-type`: the CDK's rules and the SNS email match on these
+/// names (`cdk/lib/notifications.ts`), so they are part of the contract like the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailType {
+    /// A violation, with the `decision` line as its detail.
+    Violation,
+    /// A statement removed or added, with the `remediation` line as its detail.
+    Remediation,
+}
+
+impl DetailType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DetailType::Violation => "Invokeguard Violation",
+            DetailType::Remediation => "Invokeguard Remediation",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aws::arn::{FunctionArn, IamArn};
+use crate::aws::arn::{FunctionName, IamArn};
 use crate::aws::home::Home;
 use crate::aws::ids::{is_account_id, is_function_name};
 
@@ -328,34 +328,14 @@ pub(crate) struct NamedFunction {
 
 /// A name, partial ARN (`ACCOUNT:function:NAME`) or ARN, each optionally qualified.
 pub(crate) fn parse_function_name(s: &str) -> Option<NamedFunction> {
-    if let Some(arn) = FunctionArn::parse(s) {
-        return is_function_name(arn.name).then(|| NamedFunction {
-            function: FunctionRef {
-                name: arn.name.to_owned(),
-                arn: Some(arn.unqualified().to_string()),
-                account: Some(arn.account.to_owned()),
-            },
-            qualifier: arn.qualifier.map(str::to_owned),
-        });
-    }
-    // Not an ARN: `NAME[:QUALIFIER]`, or the partial `ACCOUNT:function:NAME[:QUALIFIER]`.
-    let (account, rest) = match s.split_once(":function:") {
-        Some((account, rest)) if is_account_id(account) => (Some(account.to_owned()), rest),
-        Some(_) => return None,
-        None => (None, s),
-    };
-    let (name, qualifier) = match rest.split_once(':') {
-        Some((name, q)) if !q.contains(':') => (name, Some(q.to_owned())),
-        Some(_) => return None,
-        None => (rest, None),
-    };
-    is_function_name(name).then(|| NamedFunction {
+    let named = FunctionName::parse(s)?;
+    is_function_name(named.name).then(|| NamedFunction {
         function: FunctionRef {
-            name: name.to_owned(),
-            arn: None,
-            account,
+            name: named.name.to_owned(),
+            arn: named.arn.map(|arn| arn.unqualified().to_string()),
+            account: named.account.map(str::to_owned),
         },
-        qualifier,
+        qualifier: named.qualifier.map(str::to_owned),
     })
 }
 

@@ -101,9 +101,9 @@ pub fn lambda_guard() -> Result<Guard<LazyAws>, InitError> {
         role_arn,
         member_role: member_role(),
     });
-    let policies = Allowlist::load(&path, guard_function.as_deref())?.with_mode_override(mode);
+    let allowlist = Allowlist::load(&path, guard_function.as_deref())?.with_mode_override(mode);
     if let Some(home) = home {
-        policies.set_home(home)?;
+        allowlist.set_home(home)?;
     }
     let settings = Settings {
         guard_function,
@@ -112,7 +112,7 @@ pub fn lambda_guard() -> Result<Guard<LazyAws>, InitError> {
         ..Settings::default()
     };
     let aws = aws(var("INVOKEGUARD_EVENT_BUS")).with_dedup_table(var("INVOKEGUARD_DEDUP_TABLE"));
-    Ok(guard(policies, aws, settings))
+    Ok(guard(allowlist, aws, settings))
 }
 
 /// `account`/`region` when given, else the AWS configuration's region and STS's account: a

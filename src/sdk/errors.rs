@@ -3,7 +3,7 @@
 
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 
-use crate::aws::arn::FunctionArn;
+use crate::aws::arn::{FunctionArn, FunctionName};
 use crate::guard::api::ApiError;
 
 /// Lambda's 404 for a missing policy or statement.
@@ -88,21 +88,17 @@ struct Named<'a> {
 
 impl<'a> Named<'a> {
     fn of(function: &'a str) -> Named<'a> {
-        if let Some(arn) = FunctionArn::parse(function) {
-            return Named {
-                arn: Some(arn),
-                name: arn.name,
-                qualifier: arn.qualifier,
-            };
-        }
-        let (name, qualifier) = match function.split_once(':') {
-            Some((name, q)) => (name, Some(q)),
-            None => (function, None),
-        };
-        Named {
-            arn: None,
-            name,
-            qualifier,
+        match FunctionName::parse(function) {
+            Some(n) => Named {
+                arn: n.arn,
+                name: n.name,
+                qualifier: n.qualifier,
+            },
+            None => Named {
+                arn: None,
+                name: function,
+                qualifier: None,
+            },
         }
     }
 }

@@ -187,23 +187,23 @@ impl Source<'_> {
     }
 }
 
-pub(super) fn judge_path(policies: &Allowlist, path: &Path, lines: &mut Lines) -> FileResult {
+pub(super) fn judge_path(allowlist: &Allowlist, path: &Path, lines: &mut Lines) -> FileResult {
     let name = path.display().to_string();
     if name == "-" {
-        return judge(policies, &Source::Stdin, "(stdin)", lines);
+        return judge(allowlist, &Source::Stdin, "(stdin)", lines);
     }
     let failed = |e: CliError| FileResult::failed(format!("error: {e}"));
     match std::fs::metadata(path) {
         Err(source) => failed(CliError::Read { file: name, source }),
         Ok(m) if m.is_dir() => failed(CliError::Directory { file: name }),
         Ok(m) if m.len() > MAX_INPUT_BYTES => failed(CliError::TooLarge { file: name }),
-        Ok(_) => judge(policies, &Source::File(path), &name, lines),
+        Ok(_) => judge(allowlist, &Source::File(path), &name, lines),
     }
 }
 
 /// Judges one input (gzip or not) as `check` always has, its lines streamed as they come.
 pub(super) fn judge(
-    policies: &Allowlist,
+    allowlist: &Allowlist,
     source: &Source<'_>,
     origin: &str,
     lines: &mut Lines,
@@ -212,7 +212,7 @@ pub(super) fn judge(
     if !matches!(source, Source::Stdin) {
         let typed = match source.open() {
             Ok(input) => read_typed(input, ReadOptions::default(), &mut |inv, time| {
-                let verdict = decide(policies, inv);
+                let verdict = decide(allowlist, inv);
                 res.judged(lines, &verdict, time);
             }),
             Err(_) => Err(NotTyped),
@@ -225,7 +225,7 @@ pub(super) fn judge(
         res = FileResult::default();
     }
     match source.open() {
-        Ok(input) => reference(policies, input, origin, &mut res, lines),
+        Ok(input) => reference(allowlist, input, origin, &mut res, lines),
         Err(source) => {
             let e = CliError::Read {
                 file: origin.to_owned(),
@@ -239,9 +239,9 @@ pub(super) fn judge(
 
 /// Judges one input's bytes, keeping its lines (for tests and comparisons).
 #[cfg(test)]
-pub(super) fn judge_input(policies: &Allowlist, bytes: &[u8], origin: &str) -> FileResult {
+pub(super) fn judge_input(allowlist: &Allowlist, bytes: &[u8], origin: &str) -> FileResult {
     let mut lines = Lines::kept();
-    let mut res = judge(policies, &Source::Bytes(bytes), origin, &mut lines);
+    let mut res = judge(allowlist, &Source::Bytes(bytes), origin, &mut lines);
     lines.into_kept(&mut res);
     res
 }
@@ -249,7 +249,7 @@ pub(super) fn judge_input(policies: &Allowlist, bytes: &[u8], origin: &str) -> F
 /// The reference path: [`read_records`], [`invocation`] and [`decide`] on each record; a record
 /// over the size cap is an error line naming it, and the records after it are judged.
 pub(super) fn reference(
-    policies: &Allowlist,
+    allowlist: &Allowlist,
     input: impl Read,
     origin: &str,
     res: &mut FileResult,
@@ -267,7 +267,7 @@ pub(super) fn reference(
             };
             match invocation(&rec.record) {
                 Ok(inv) => {
-                    let verdict = decide(policies, &inv);
+                    let verdict = decide(allowlist, &inv);
                     let time = rec.record.get("eventTime").and_then(Value::as_str);
                     res.judged(lines, &verdict, time);
                 }

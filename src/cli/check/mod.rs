@@ -63,7 +63,7 @@ pub fn check(
 
 /// Judges every record of every source against an allowlist already loaded.
 pub fn run(
-    policies: &Allowlist,
+    allowlist: &Allowlist,
     sources: &[PathBuf],
     opts: &CheckOptions,
     out: &mut dyn Write,
@@ -90,7 +90,7 @@ pub fn run(
         s.spawn(move || pool::dispatch(sources, range, region.as_deref(), &job_tx, &slot_tx));
         for _ in 0..workers {
             let job_rx = &job_rx;
-            s.spawn(move || pool::work(policies, job_rx));
+            s.spawn(move || pool::work(allowlist, job_rx));
         }
         let json = opts.json || !opts.stdout_terminal;
         report::write_results(slot_rx, json, opts.stderr_terminal, out, err)

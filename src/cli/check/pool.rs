@@ -287,7 +287,7 @@ async fn dispatch_s3(
 }
 
 /// A worker: judges the files it is handed until the jobs run out.
-pub(super) fn work(policies: &Allowlist, jobs: &Mutex<Receiver<Job>>) {
+pub(super) fn work(allowlist: &Allowlist, jobs: &Mutex<Receiver<Job>>) {
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
@@ -296,14 +296,14 @@ pub(super) fn work(policies: &Allowlist, jobs: &Mutex<Receiver<Job>>) {
         let Ok(job) = job else { return };
         let mut lines = Lines::to(job.done.clone());
         let result = match job.body {
-            Body::Path(path) => judge_path(policies, &path, &mut lines),
+            Body::Path(path) => judge_path(allowlist, &path, &mut lines),
             #[cfg(feature = "aws")]
             Body::Bytes { origin, bytes } => {
-                judge(policies, &Source::Bytes(&bytes), &origin, &mut lines)
+                judge(allowlist, &Source::Bytes(&bytes), &origin, &mut lines)
             }
             #[cfg(feature = "aws")]
             Body::Spilled { origin, file } => {
-                judge(policies, &Source::File(file.path()), &origin, &mut lines)
+                judge(allowlist, &Source::File(file.path()), &origin, &mut lines)
             }
             #[cfg(feature = "aws")]
             Body::Failed(message) => FileResult::failed(message),

@@ -27,7 +27,7 @@ fn fixtures() -> Vec<PathBuf> {
         .collect()
 }
 
-fn policies(home: bool) -> Allowlist {
+fn allowlist(home: bool) -> Allowlist {
     let p = Allowlist::from_json(
         r#"{"version": 1, "functions": {
             "function239": {"allow": [{"account": "222233334444"}, {"service": "apigateway.amazonaws.com"}]},
@@ -103,7 +103,7 @@ fn fixture_records() -> Vec<Value> {
 #[test]
 fn the_typed_pass_judges_every_fixture_as_the_reference_path_does() {
     for home in [false, true] {
-        let p = policies(home);
+        let p = allowlist(home);
         // The fixture files as they are (most are not trail files: the reference path reads them).
         for f in fixtures() {
             let bytes = std::fs::read(&f).expect("read fixture");
@@ -136,7 +136,7 @@ fn the_typed_pass_judges_every_fixture_as_the_reference_path_does() {
 
 #[test]
 fn odd_fields_fall_back_to_the_reference_path_with_the_same_result() {
-    let p = policies(true);
+    let p = allowlist(true);
     let oddities = [
         serde_json::json!(5),
         serde_json::json!(null),
@@ -206,7 +206,7 @@ fn odd_fields_fall_back_to_the_reference_path_with_the_same_result() {
 
 #[test]
 fn text_level_oddities_match_too() {
-    let p = policies(true);
+    let p = allowlist(true);
     let rec = r#"{"eventSource":"lambda.amazonaws.com","eventName":"Invoke","eventID":"e","userIdentity":{"type":"AWSAccount","accountId":"999999999999"},"resources":[{"ARN":"arn:aws:lambda:us-west-1:111111111111:function:Blog"}]}"#;
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
     let cases = [

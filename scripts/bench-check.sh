@@ -3,15 +3,15 @@
 # trail files, next to DuckDB `read_json` over the same files, in the same run. Both count the
 # Lambda Invoke records per function and caller; the counts must agree. Not run in CI.
 #
-#   scripts/bench-hunt.sh [UNCOMPRESSED_BYTES]     (default 1.1e9; the corpus is kept for reuse)
+#   scripts/bench-check.sh [UNCOMPRESSED_BYTES]     (default 1.1e9; the corpus is kept for reuse)
 #
-# The corpus (examples/gen_trail_corpus.rs) and outputs go to target/bench-hunt/.
+# The corpus (examples/gen_trail_corpus.rs) and outputs go to target/bench-check/.
 # DuckDB is the pinned one of the project's venv (.venv, scripts/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 size="${1:-1.1e9}"
-work="target/bench-hunt"
+work="target/bench-check"
 corpus="$work/corpus-$size"
 py=".venv/bin/python"
 
