@@ -40,8 +40,13 @@ pub enum Command {
         /// Read only trail files whose path (`.../YYYY/MM/DD/`) is on or before this day.
         #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::check::sources::parse_day)]
         until: Option<super::check::sources::Day>,
-        /// One JSON verdict per line on stdout even on a terminal.
-        #[arg(long)]
+        /// table: the violations per function and caller (a terminal's default); json: one
+        /// verdict per record (the default when piped); csv: the table's rows; sarif: SARIF 2.1.0
+        /// for code scanning.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<super::format::Format>,
+        /// The same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
         /// Files of records (EventBridge events, records, {"Records":[...]}, arrays, .gz), `-` or
         /// none for stdin, directory trees of trail files (`AWSLogs/...`, every *.json.gz) and
@@ -74,8 +79,13 @@ pub enum Command {
     Audit {
         #[command(flatten)]
         policies: PoliciesArgs,
-        /// JSON lines (one plan per policy) even on a terminal.
-        #[arg(long)]
+        /// table (a terminal's default); json: one plan per policy and line (the default when
+        /// piped); csv: one row per statement to remove or add; sarif: SARIF 2.1.0 for code
+        /// scanning.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<super::format::Format>,
+        /// The same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
     },
     /// Reconcile every guarded policy (functions, aliases, listed qualifiers) now, in each

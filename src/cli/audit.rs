@@ -2,18 +2,19 @@
 //! version, each alias, each listed qualifier) would remove and add, and why. Reads only, within
 //! the clients' budget per account and region.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use super::args::PoliciesArgs;
 use super::error::CliError;
 use super::exit::Exit;
+use super::format::{Artifact, Finding, Format, Level, Rule, sarif, write_csv_row, write_sarif};
 use crate::guard::discover::guarded_policies;
 use crate::guard::{ApiError, PolicyApi};
-use crate::plan::{Plan, plan};
+use crate::plan::{Addition, Plan, plan};
 
 pub async fn audit(
     policies: &PoliciesArgs,
-    json: bool,
+    format: Format,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
@@ -59,15 +60,156 @@ pub async fn audit(
         }
     }
     let changes = plans.iter().any(|p| !p.is_empty());
-    if json || !std::io::stdout().is_terminal() {
-        for p in &plans {
-            let line = serde_json::to_string(p).map_err(|e| CliError::Output(e.into()))?;
-            writeln!(out, "{line}").map_err(CliError::Output)?;
+    match format {
+        Format::Json => {
+            for p in &plans {
+                let line = serde_json::to_string(p).map_err(|e| CliError::Output(e.into()))?;
+                writeln!(out, "{line}").map_err(CliError::Output)?;
+            }
         }
-    } else {
-        write_table(&plans, out).map_err(CliError::Output)?;
+        Format::Table => write_table(&plans, out).map_err(CliError::Output)?,
+        Format::Csv => write_csv(&plans, out).map_err(CliError::Output)?,
+        Format::Sarif => {
+            let artifact = Artifact::of(&policies.policies);
+            write_sarif(out, &sarif(&RULES, &findings(&plans), &artifact))
+                .map_err(CliError::Output)?;
+        }
     }
     Ok(Exit::of(failed, changes))
+}
+
+const GRANT_OUTSIDE: Rule = Rule {
+    id: "IG0002",
+    name: "GrantOutsideAllowlist",
+    short: "A resource policy grants invoke outside the allowlist",
+    help: "A statement of this function's resource policy lets in a caller none of its allow entries covers. A reconcile (the guard in enforce mode, or `invokeguard reconcile`) removes its invoke grant; add an allow entry instead if the caller is expected. See the README's \"What a plan changes\".",
+    level: Level::Error,
+};
+
+const GRANT_MISSING: Rule = Rule {
+    id: "IG0003",
+    name: "AllowlistedGrantMissing",
+    short: "An allow entry has no covering statement in the resource policy",
+    help: "The policies file allows this caller but the function's resource policy has no statement granting it, so its calls are refused. A reconcile adds the statement (AddPermission); remove the allow entry if the caller is no longer expected.",
+    level: Level::Note,
+};
+
+const RULES: [Rule; 2] = [GRANT_OUTSIDE, GRANT_MISSING];
+
+/// What each addition grants beyond its principal, as the table and CSV say it.
+fn addition_why(a: &Addition) -> String {
+    let mut detail = Vec::new();
+    detail.extend(a.source_arn.as_ref().map(|v| format!("sourceArn {v}")));
+    detail.extend(
+        a.source_account
+            .as_ref()
+            .map(|v| format!("sourceAccount {v}")),
+    );
+    detail.extend(a.principal_org_id.as_ref().map(|v| format!("org {v}")));
+    detail.extend(a.function_url_auth_type.map(|v| format!("url auth {v}")));
+    format!(
+        "allow entry {} has no covering statement{}",
+        a.allow_entry,
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", detail.join(", "))
+        }
+    )
+}
+
+/// One finding per statement a reconcile would remove (an error) or add (a note).
+fn findings(plans: &[Plan]) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for p in plans {
+        let at = match &p.qualifier {
+            Some(q) => format!("{}:{q}", p.function),
+            None => p.function.clone(),
+        };
+        for r in &p.remove {
+            let sid = r
+                .sid
+                .clone()
+                .unwrap_or_else(|| format!("(no Sid, #{})", r.index));
+            found.push(Finding {
+                rule: GRANT_OUTSIDE,
+                message: format!(
+                    "{at}: statement {sid} grants invoke to {}: {}. A reconcile ({} write) removes it.",
+                    r.principal,
+                    r.why,
+                    p.apply.as_str()
+                ),
+                function: p.function.clone(),
+                qualifier: p.qualifier.clone(),
+                principal: r.principal.clone(),
+                sid: Some(r.sid.clone().unwrap_or_else(|| format!("#{}", r.index))),
+            });
+        }
+        for a in &p.add {
+            found.push(Finding {
+                rule: GRANT_MISSING,
+                message: format!(
+                    "{at}: {} for {}. A reconcile adds statement {}.",
+                    addition_why(a),
+                    a.principal,
+                    a.sid
+                ),
+                function: p.function.clone(),
+                qualifier: p.qualifier.clone(),
+                principal: a.principal.clone(),
+                sid: Some(a.sid.clone()),
+            });
+        }
+    }
+    found
+}
+
+/// One row per statement a reconcile would remove or add; a policy already in line has none.
+pub(crate) fn write_csv(plans: &[Plan], out: &mut dyn Write) -> std::io::Result<()> {
+    write_csv_row(
+        out,
+        &[
+            "function",
+            "qualifier",
+            "action",
+            "sid",
+            "principal",
+            "write",
+            "why",
+        ],
+    )?;
+    for p in plans {
+        let qualifier = p.qualifier.as_deref().unwrap_or("");
+        for r in &p.remove {
+            write_csv_row(
+                out,
+                &[
+                    p.function.as_str(),
+                    qualifier,
+                    "remove",
+                    r.sid.as_deref().unwrap_or(""),
+                    &r.principal,
+                    p.apply.as_str(),
+                    &r.why,
+                ],
+            )?;
+        }
+        for a in &p.add {
+            write_csv_row(
+                out,
+                &[
+                    p.function.as_str(),
+                    qualifier,
+                    "add",
+                    &a.sid,
+                    &a.principal,
+                    p.apply.as_str(),
+                    &addition_why(a),
+                ],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// One row per statement a reconcile would remove or add; one row per policy already in line.
@@ -87,24 +229,7 @@ pub(crate) fn write_table(plans: &[Plan], out: &mut dyn Write) -> std::io::Resul
             continue;
         }
         for a in &p.add {
-            let mut detail = Vec::new();
-            detail.extend(a.source_arn.as_ref().map(|v| format!("sourceArn {v}")));
-            detail.extend(
-                a.source_account
-                    .as_ref()
-                    .map(|v| format!("sourceAccount {v}")),
-            );
-            detail.extend(a.principal_org_id.as_ref().map(|v| format!("org {v}")));
-            detail.extend(a.function_url_auth_type.map(|v| format!("url auth {v}")));
-            let why = format!(
-                "allow entry {} has no covering statement{}",
-                a.allow_entry,
-                if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", detail.join(", "))
-                }
-            );
+            let why = addition_why(a);
             rows.push([
                 p.function.clone(),
                 qualifier.clone(),

@@ -8,6 +8,7 @@ mod audit;
 pub mod check;
 pub mod error;
 pub mod exit;
+pub mod format;
 #[cfg(feature = "aws")]
 mod init;
 #[cfg(feature = "aws")]

@@ -10,6 +10,7 @@ use super::args::{Cli, Command};
 use super::check::CheckOptions;
 use super::error::CliError;
 use super::exit::Exit;
+use super::format::Format;
 use super::runtime::block_on;
 
 /// `invokeguard`'s `main`.
@@ -35,14 +36,14 @@ fn run(command: Command) -> Result<Exit, CliError> {
             policies,
             since,
             until,
+            format,
             json,
             events,
         } => {
             let opts = CheckOptions {
                 since,
                 until,
-                json,
-                stdout_terminal: out.is_terminal(),
+                format: Format::chosen(format, json, out.is_terminal()),
                 stderr_terminal: err.is_terminal(),
                 region: None,
             };
@@ -75,8 +76,13 @@ fn run(command: Command) -> Result<Exit, CliError> {
             &mut out,
             &mut err,
         ))?,
-        Command::Audit { policies, json } => {
-            block_on(super::audit::audit(&policies, json, &mut out, &mut err))?
+        Command::Audit {
+            policies,
+            format,
+            json,
+        } => {
+            let format = Format::chosen(format, json, out.is_terminal());
+            block_on(super::audit::audit(&policies, format, &mut out, &mut err))?
         }
         Command::Remediate {
             policies,

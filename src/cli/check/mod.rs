@@ -23,6 +23,7 @@ use crate::allowlist::Allowlist;
 use crate::cli::args::PoliciesArgs;
 use crate::cli::error::CliError;
 use crate::cli::exit::Exit;
+use crate::cli::format::{Artifact, Format};
 use pool::{Job, Slot};
 use sources::{Day, Range};
 
@@ -33,17 +34,16 @@ pub struct CheckOptions {
     pub since: Option<Day>,
     /// Files whose path carries a day after this one are not read.
     pub until: Option<Day>,
-    /// Verdict lines on stdout even when it is a terminal.
-    pub json: bool,
-    pub stdout_terminal: bool,
+    /// What goes to stdout: verdict lines (json), or the violations as a table, CSV or SARIF.
+    pub format: Format,
     pub stderr_terminal: bool,
     /// The home region, for an S3 client when no region is configured.
     pub region: Option<String>,
 }
 
 /// Judges every record of every source: files, `-` (stdin), directory trees of trail files and
-/// `s3://bucket/prefix`, several files at a time. Verdict lines go to `out` in input order (when
-/// `opts.json` or stdout is not a terminal); otherwise a summary table of the violations does.
+/// `s3://bucket/prefix`, several files at a time. Verdict lines go to `out` in input order with
+/// [`Format::Json`]; otherwise the violations do, as a table, CSV rows or a SARIF log.
 /// A bad input or record is reported on `err` and makes the exit code 2, but the other records
 /// are still judged.
 pub fn check(
@@ -58,14 +58,17 @@ pub fn check(
         region: opts.region.clone().or_else(|| policies.home.region.clone()),
         ..opts.clone()
     };
-    run(&allowlist, sources, &opts, out, err)
+    let artifact = Artifact::of(&policies.policies);
+    run(&allowlist, sources, &opts, &artifact, out, err)
 }
 
-/// Judges every record of every source against an allowlist already loaded.
+/// Judges every record of every source against an allowlist already loaded (`artifact`: the
+/// policies file, where SARIF results point).
 pub fn run(
     allowlist: &Allowlist,
     sources: &[PathBuf],
     opts: &CheckOptions,
+    artifact: &Artifact,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
@@ -92,7 +95,11 @@ pub fn run(
             let job_rx = &job_rx;
             s.spawn(move || pool::work(allowlist, job_rx));
         }
-        let json = opts.json || !opts.stdout_terminal;
-        report::write_results(slot_rx, json, opts.stderr_terminal, out, err)
+        let to = report::Output {
+            format: opts.format,
+            artifact,
+            stderr_terminal: opts.stderr_terminal,
+        };
+        report::write_results(slot_rx, &to, out, err)
     })
 }

@@ -9,6 +9,7 @@ use super::pool::Slot;
 use super::totals::{CheckTotals, Counts};
 use crate::cli::error::CliError;
 use crate::cli::exit::Exit;
+use crate::cli::format::{Artifact, Format};
 
 struct Progress {
     on: bool,
@@ -57,15 +58,23 @@ impl Progress {
     }
 }
 
-/// Writes each file's lines as its slot comes up (verdict lines on `out` when `json`, else the
-/// table of violations at the end), and returns the exit code of the run.
+/// Where and how the results go.
+pub(super) struct Output<'a> {
+    pub(super) format: Format,
+    pub(super) artifact: &'a Artifact,
+    pub(super) stderr_terminal: bool,
+}
+
+/// Writes each file's lines as its slot comes up (verdict lines on `out` with JSON, else the
+/// violations at the end in the format asked for), and returns the exit code of the run.
 pub(super) fn write_results(
     slots: Receiver<Slot>,
-    json: bool,
-    stderr_terminal: bool,
+    to: &Output<'_>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
+    let json = to.format == Format::Json;
+    let stderr_terminal = to.stderr_terminal;
     let start = Instant::now();
     let mut counts = Counts {
         files: 0,
@@ -126,14 +135,21 @@ pub(super) fn write_results(
     progress.draw(&counts, err, true);
     progress.clear(err);
     out.flush().map_err(CliError::Output)?;
-    if !json {
-        violations
+    match to.format {
+        Format::Json => {
+            if stderr_terminal {
+                let _ = violations.write_table(&counts, err);
+            }
+        }
+        Format::Table => violations
             .write_table(&counts, out)
-            .map_err(CliError::Output)?;
-        out.flush().map_err(CliError::Output)?;
-    } else if stderr_terminal {
-        let _ = violations.write_table(&counts, err);
+            .map_err(CliError::Output)?,
+        Format::Csv => violations.write_csv(out).map_err(CliError::Output)?,
+        Format::Sarif => violations
+            .write_sarif(to.artifact, out)
+            .map_err(CliError::Output)?,
     }
+    out.flush().map_err(CliError::Output)?;
     Ok(if bad {
         Exit::BadInput
     } else if violating {

@@ -4,8 +4,27 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
+use crate::cli::format::{Artifact, Finding, Level, Rule, sarif, write_csv_row, write_sarif};
 use crate::record::{Caller, CallerKind};
 use crate::verdict::Verdict;
+
+/// The one kind of finding `check` reports: a record of an invocation no allow entry covers.
+const INVOKED_OUTSIDE: Rule = Rule {
+    id: "IG0001",
+    name: "InvokedOutsideAllowlist",
+    short: "A guarded function was invoked by a caller outside its allow list",
+    help: "CloudTrail recorded an Invoke of this function by a caller none of its allow entries lets in. Either add an allow entry for the caller (if the call is expected) or let the guard remove the grant that let it in: see the README's \"The policies file\" and \"What a plan changes\".",
+    level: Level::Error,
+};
+
+fn kind(k: CallerKind) -> &'static str {
+    match k {
+        CallerKind::Service => "service",
+        CallerKind::Account => "account",
+        CallerKind::Iam => "iam",
+        CallerKind::Unknown => "unknown",
+    }
+}
 
 /// Violations per function and caller.
 #[derive(Debug, Default)]
@@ -82,15 +101,73 @@ impl CheckTotals {
         self.rows.values().map(|r| r.count).sum()
     }
 
-    pub(super) fn write_table(&self, counts: &Counts, out: &mut dyn Write) -> std::io::Result<()> {
+    /// The rows, most violations first.
+    fn sorted(&self) -> Vec<(&(String, String), &Row)> {
         let mut rows: Vec<(&(String, String), &Row)> = self.rows.iter().collect();
         rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
-        let kind = |k: CallerKind| match k {
-            CallerKind::Service => "service",
-            CallerKind::Account => "account",
-            CallerKind::Iam => "iam",
-            CallerKind::Unknown => "unknown",
-        };
+        rows
+    }
+
+    /// The table's rows as CSV: one row per function and caller rather than per record, so a
+    /// history of millions of records still fits a spreadsheet and pivots by function, caller
+    /// or kind (the records themselves are the JSON lines).
+    pub(super) fn write_csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        write_csv_row(
+            out,
+            &[
+                "function",
+                "caller",
+                "kind",
+                "count",
+                "first_seen",
+                "last_seen",
+            ],
+        )?;
+        for ((function, caller), r) in self.sorted() {
+            write_csv_row(
+                out,
+                &[
+                    function.as_str(),
+                    caller.as_str(),
+                    kind(r.kind),
+                    &r.count.to_string(),
+                    r.first.as_deref().unwrap_or(""),
+                    r.last.as_deref().unwrap_or(""),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One SARIF result per function and caller, at the function's entry in the policies file.
+    pub(super) fn write_sarif(
+        &self,
+        artifact: &Artifact,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        let findings: Vec<Finding> = self
+            .sorted()
+            .into_iter()
+            .map(|((function, caller), r)| Finding {
+                rule: INVOKED_OUTSIDE,
+                message: format!(
+                    "{function} was invoked {} time(s) by {caller} ({}), which no allow entry lets in (first {}, last {}).",
+                    r.count,
+                    kind(r.kind),
+                    r.first.as_deref().unwrap_or("-"),
+                    r.last.as_deref().unwrap_or("-"),
+                ),
+                function: function.clone(),
+                qualifier: None,
+                principal: caller.clone(),
+                sid: None,
+            })
+            .collect();
+        write_sarif(out, &sarif(&[INVOKED_OUTSIDE], &findings, artifact))
+    }
+
+    pub(super) fn write_table(&self, counts: &Counts, out: &mut dyn Write) -> std::io::Result<()> {
+        let rows = self.sorted();
         let header = [
             "FUNCTION",
             "CALLER",
