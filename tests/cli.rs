@@ -379,3 +379,42 @@ fn a_reader_that_stops_early_ends_check_quietly_with_0() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(!stderr(&o).contains("error"), "{}", stderr(&o));
 }
+
+#[test]
+fn validate_names_every_independent_mistake_on_its_own_line() {
+    let f = temp(
+        br#"{
+  "version": 1,
+  "functions": {
+    "A": { "allow": [ { "account": "12" } ] },
+    "B": { "allow": [], "mode": "sometimes" },
+    "C": {
+      "allow": [ { "principal": "*" } ]
+    }
+  }
+}"#,
+    );
+    let path = f.path().to_string_lossy().into_owned();
+    let o = run(&["validate", &path], b"");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let lines: Vec<String> = stderr(&o).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{}", stderr(&o));
+    let want = [
+        (
+            4,
+            "at functions.A.allow[0].account: expected a 12-digit AWS account id",
+        ),
+        (5, "at functions.B.mode: unknown variant `sometimes`"),
+        (
+            7,
+            "at functions.C.allow[0].principal: expected an IAM principal ARN",
+        ),
+    ];
+    for (line, (n, text)) in lines.iter().zip(want) {
+        assert!(
+            line.starts_with(&format!("invokeguard: error: {path}:{n}:")),
+            "{line}"
+        );
+        assert!(line.contains(text), "{line}");
+    }
+}
