@@ -337,3 +337,106 @@ fn the_checked_in_schema_is_the_generated_one() {
     let one_of = &generated["$defs"]["AllowEntry"]["oneOf"];
     assert_eq!(one_of.as_array().map(Vec::len), Some(5));
 }
+
+#[test]
+fn without_policies_a_command_reads_policies_invokers_json_of_the_working_directory() {
+    // run() works in the repository root.
+    let o = run(&["athena-sql"], b"");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("BlogFunction"));
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_check_quietly_with_0() {
+    use std::io::BufRead;
+    let policies = temp(br#"{"version": 1, "functions": {"function239": {"allow": []}}}"#);
+    let mut doc = common::read_json(&fixture("made/records_sfn_role_and_sync_apigw.json"));
+    let records = doc["Records"].as_array().expect("Records").clone();
+    // Far more verdicts than a pipe buffers, so the writer meets the closed pipe.
+    doc["Records"] = Value::Array(records.iter().cycle().take(30_000).cloned().collect());
+    let many = temp(&serde_json::to_vec(&doc).expect("JSON"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_invokeguard"))
+        .args([
+            "check",
+            "--json",
+            "--policies",
+            &policies.path().to_string_lossy(),
+            &many.path().to_string_lossy(),
+        ])
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn invokeguard");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    assert!(first.contains("\"verdict\""), "{first}");
+    // The reader is dropped here, as `| head -1` exits.
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("error"), "{}", stderr(&o));
+}
+
+#[test]
+fn validate_names_every_independent_mistake_on_its_own_line() {
+    let f = temp(
+        br#"{
+  "version": 1,
+  "functions": {
+    "A": { "allow": [ { "account": "12" } ] },
+    "B": { "allow": [], "mode": "sometimes" },
+    "C": {
+      "allow": [ { "principal": "*" } ]
+    }
+  }
+}"#,
+    );
+    let path = f.path().to_string_lossy().into_owned();
+    let o = run(&["validate", &path], b"");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let lines: Vec<String> = stderr(&o).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{}", stderr(&o));
+    let want = [
+        (
+            4,
+            "at functions.A.allow[0].account: expected a 12-digit AWS account id",
+        ),
+        (5, "at functions.B.mode: unknown variant `sometimes`"),
+        (
+            7,
+            "at functions.C.allow[0].principal: expected an IAM principal ARN",
+        ),
+    ];
+    for (line, (n, text)) in lines.iter().zip(want) {
+        assert!(
+            line.starts_with(&format!("invokeguard: error: {path}:{n}:")),
+            "{line}"
+        );
+        assert!(line.contains(text), "{line}");
+    }
+}
+
+#[test]
+fn without_credentials_an_online_command_says_in_one_line_what_to_set() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let o = Command::new(env!("CARGO_BIN_EXE_invokeguard"))
+        .args(["audit"])
+        .current_dir(root())
+        .env_clear()
+        // No shared config files, no instance metadata: the SDK finds nothing, at once.
+        .env("HOME", home.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "eu-west-1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run invokeguard");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("AWS_PROFILE"), "{err}");
+    assert!(err.contains("aws sso login"), "{err}");
+    assert!(!err.contains("DispatchFailure"), "{err}");
+}

@@ -39,6 +39,32 @@ pub enum AllowlistError {
         path: String,
         message: String,
     },
+    /// Several independent mistakes, one per line (at most [`MAX_REPORTED_ERRORS`]).
+    #[error("{}", lines(.0))]
+    Several(Vec<AllowlistError>),
+}
+
+/// At most this many errors are reported for one file: past it, more add only noise.
+pub const MAX_REPORTED_ERRORS: usize = 50;
+
+fn lines(errors: &[AllowlistError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl AllowlistError {
+    /// One error as it is, several as [`AllowlistError::Several`], capped.
+    fn from_list(mut errors: Vec<AllowlistError>) -> Option<AllowlistError> {
+        errors.truncate(MAX_REPORTED_ERRORS);
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(AllowlistError::Several(errors)),
+        }
+    }
 }
 
 /// A non-fatal finding of `validate`: the file works, but may not do what its author wants.
@@ -115,10 +141,14 @@ impl Allowlist {
             path,
             message: strip_position(&inner.to_string()),
         };
-        let file = parsed.map_err(|err| {
-            let path = json_path(&err.path().to_string());
-            invalid(path, err.into_inner())
-        })?;
+        let file = match parsed {
+            Ok(file) => file,
+            Err(err) => {
+                let path = json_path(&err.path().to_string());
+                let first = invalid(path, err.into_inner());
+                return Err(with_entry_errors(first, text, origin));
+            }
+        };
         de.end().map_err(|e| invalid("(root)".to_owned(), e))?;
         let allowlist = Allowlist {
             file,
@@ -170,11 +200,12 @@ impl Allowlist {
                 return Err(self.guards_the_guard(key, guard));
             }
         }
+        let mut doubles = Vec::new();
         for (key, _) in self.functions() {
             let Some(arn) = key.arn() else { continue };
             if self.by_name(key.name()).is_some() && home.holds(arn) {
                 let (line, column) = locate_key(&self.text, key.as_str());
-                return Err(AllowlistError::Invalid {
+                doubles.push(AllowlistError::Invalid {
                     file: self.origin.clone(),
                     line,
                     column,
@@ -185,6 +216,9 @@ impl Allowlist {
                     ),
                 });
             }
+        }
+        if let Some(e) = AllowlistError::from_list(doubles) {
+            return Err(e);
         }
         match self.home.set(home.clone()) {
             Ok(()) => Ok(()),
@@ -335,6 +369,54 @@ impl Allowlist {
     }
 }
 
+/// The first error serde met, and those of every other function entry checked on its own:
+/// serde cannot go past the first, but entries are independent of each other.
+fn with_entry_errors(first: AllowlistError, text: &str, origin: &str) -> AllowlistError {
+    // A syntax error leaves no entries to find.
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+        return first;
+    }
+    let at = |e: &AllowlistError| match e {
+        AllowlistError::Invalid { line, column, .. } => (*line, *column),
+        _ => (0, 0),
+    };
+    let mut errors = vec![first];
+    for (key, start, end) in spans::function_members(text) {
+        let mut de = serde_json::Deserializer::from_str(&text[start..end]);
+        let Err(err) = serde_path_to_error::deserialize::<_, GuardedFunction>(&mut de) else {
+            continue;
+        };
+        let inner_path = err.path().to_string();
+        let inner = err.into_inner();
+        let before = &text[..start];
+        let base_line = before.matches('\n').count() + 1;
+        let base_column = start - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+        let (line, column) = if inner.line() <= 1 {
+            (base_line, base_column + inner.column().saturating_sub(1))
+        } else {
+            (base_line + inner.line() - 1, inner.column())
+        };
+        let found = AllowlistError::Invalid {
+            file: origin.to_owned(),
+            line,
+            column,
+            path: if inner_path == "." {
+                format!("functions.{key}")
+            } else {
+                format!("functions.{key}.{inner_path}")
+            },
+            message: strip_position(&inner.to_string()),
+        };
+        if !errors.iter().any(|e| at(e) == (line, column)) {
+            errors.push(found);
+        }
+    }
+    errors.sort_by_key(at);
+    AllowlistError::from_list(errors).unwrap_or(AllowlistError::Empty {
+        file: origin.to_owned(),
+    })
+}
+
 /// serde_path_to_error prints the root as "."; the contract's paths have no leading dot.
 fn json_path(path: &str) -> String {
     if path == "." {
@@ -370,5 +452,6 @@ fn locate_key(text: &str, key: &str) -> (usize, usize) {
     (0, 0)
 }
 
+mod spans;
 #[cfg(test)]
 mod tests;

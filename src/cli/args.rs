@@ -6,6 +6,17 @@ use super::error::CliError;
 use crate::allowlist::Allowlist;
 use crate::aws::home::Home;
 
+// What `--account`/`--region` mean depends on the command: offline ones only narrow what a name
+// matches; online ones need a home and find it themselves.
+const OFFLINE_ACCOUNT: &str = "Home account id (12 digits); without it and --region, a function \
+     name in the policies file matches in any account and region";
+const OFFLINE_REGION: &str =
+    "Home region; without it and --account, a function name matches in any account and region";
+const ONLINE_ACCOUNT: &str =
+    "Home account id (12 digits); without it, the credentials' account (STS GetCallerIdentity)";
+const ONLINE_REGION: &str =
+    "Home region; without it, the configured region (AWS_REGION or the profile's)";
+
 /// Keeps AWS Lambda resource policies to an allowlist of expected invokers.
 #[derive(Debug, Parser)]
 #[command(name = "invokeguard", version, about)]
@@ -17,6 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a policies file; exit 0 when valid, 2 when not.
+    #[command(mut_arg("account", |a| a.help(OFFLINE_ACCOUNT)), mut_arg("region", |a| a.help(OFFLINE_REGION)))]
     Validate {
         /// The policies file.
         #[arg(default_value = "policies/invokers.json")]
@@ -31,6 +43,7 @@ pub enum Command {
     },
     /// Judge CloudTrail records, one JSON verdict per line (a summary of the violations on a
     /// terminal). Exit 1 when any is a violation.
+    #[command(mut_arg("account", |a| a.help(OFFLINE_ACCOUNT)), mut_arg("region", |a| a.help(OFFLINE_REGION)))]
     Check {
         #[command(flatten)]
         policies: PoliciesArgs,
@@ -55,6 +68,7 @@ pub enum Command {
         events: Vec<PathBuf>,
     },
     /// The reconcile plan for one resource policy, as JSON. Exit 1 when it changes something.
+    #[command(mut_arg("account", |a| a.help(OFFLINE_ACCOUNT)), mut_arg("region", |a| a.help(OFFLINE_REGION)))]
     Plan {
         #[command(flatten)]
         policies: PoliciesArgs,
@@ -66,6 +80,7 @@ pub enum Command {
         current: PathBuf,
     },
     /// Judge records and reconcile the policies of violated functions, against AWS (or AWS_ENDPOINT_URL).
+    #[command(mut_arg("account", |a| a.help(ONLINE_ACCOUNT)), mut_arg("region", |a| a.help(ONLINE_REGION)))]
     Remediate {
         #[command(flatten)]
         policies: PoliciesArgs,
@@ -76,6 +91,7 @@ pub enum Command {
     },
     /// What a reconcile of every guarded policy (functions, aliases, listed qualifiers) would
     /// remove and add, and why; reads only. Exit 1 when something would change.
+    #[command(mut_arg("account", |a| a.help(ONLINE_ACCOUNT)), mut_arg("region", |a| a.help(ONLINE_REGION)))]
     Audit {
         #[command(flatten)]
         policies: PoliciesArgs,
@@ -90,6 +106,7 @@ pub enum Command {
     },
     /// Reconcile every guarded policy (functions, aliases, listed qualifiers) now, in each
     /// function's mode; exit 1 when grants outside the allowlist are left.
+    #[command(mut_arg("account", |a| a.help(ONLINE_ACCOUNT)), mut_arg("region", |a| a.help(ONLINE_REGION)))]
     Reconcile {
         #[command(flatten)]
         policies: PoliciesArgs,
@@ -99,6 +116,7 @@ pub enum Command {
     },
     /// Write a starting policies file (report mode) from today's grants; public, foreign and
     /// unconstrained service grants are left out with a warning.
+    #[command(mut_arg("account", |a| a.help(ONLINE_ACCOUNT)), mut_arg("region", |a| a.help(ONLINE_REGION)))]
     Init {
         /// Functions to include; none: every function of the account and region.
         #[arg(long, num_args = 1..)]
@@ -111,6 +129,7 @@ pub enum Command {
     },
     /// Print an Athena (Trino) query over the CloudTrail table, generated from the policies file:
     /// by default, invocations of guarded functions by callers outside the allowlist.
+    #[command(mut_arg("account", |a| a.help(OFFLINE_ACCOUNT)), mut_arg("region", |a| a.help(OFFLINE_REGION)))]
     AthenaSql {
         #[command(flatten)]
         policies: PoliciesArgs,
@@ -135,10 +154,10 @@ pub enum Command {
 /// The home account and region a function name in the policies file means.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct HomeArgs {
-    /// Home account id (12 digits). `remediate` asks STS when it is not given.
+    /// Home account id (12 digits).
     #[arg(long)]
     pub account: Option<String>,
-    /// Home region. `remediate` reads the AWS configuration when it is not given.
+    /// Home region.
     #[arg(long)]
     pub region: Option<String>,
 }
@@ -173,8 +192,8 @@ impl HomeArgs {
 /// reconciles against the allowlist is given.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PoliciesArgs {
-    // No doc comment: the flag's help stays as it was.
-    #[arg(long)]
+    /// The policies file: the guarded functions and the callers each allows.
+    #[arg(long, default_value = "policies/invokers.json")]
     pub policies: PathBuf,
     #[command(flatten)]
     pub home: HomeArgs,

@@ -17,6 +17,8 @@ use super::runtime::block_on;
 pub fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(code) => ExitCode::from(code as u8),
+        // The reader has gone (`| head`): nothing is left to say to anyone, so stop as rg does.
+        Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("invokeguard: error: {e}");
             ExitCode::from(Exit::BadInput as u8)

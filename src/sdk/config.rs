@@ -60,3 +60,21 @@ pub async fn load(fallback_region: Option<&str>) -> SdkConfig {
     }
     tuned(&loader.load().await)
 }
+
+/// What to set, in one line, when `err` (an SDK call's error) comes from finding no usable
+/// credentials: the SDK's own message is a nested debug structure that names none of it.
+pub fn credentials_hint(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut at = Some(err);
+    while let Some(e) = at {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            const SET: &str = "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`";
+            return Some(match c {
+                CredentialsError::CredentialsNotLoaded(_) => format!("no AWS credentials: {SET}"),
+                other => format!("AWS credentials: {other}: {SET}"),
+            });
+        }
+        at = e.source();
+    }
+    None
+}

@@ -132,10 +132,12 @@ pub async fn resolve_home(account: Option<&str>, region: Option<&str>) -> Result
             .send()
             .await
             .map_err(|e| {
-                format!(
-                    "cannot ask STS for the account ({}); give --account",
-                    aws_sdk_sts::error::DisplayErrorContext(&e)
-                )
+                config::credentials_hint(&e).unwrap_or_else(|| {
+                    format!(
+                        "cannot ask STS for the account ({}); give --account",
+                        aws_sdk_sts::error::DisplayErrorContext(&e)
+                    )
+                })
             })?
             .account()
             .map(str::to_owned)

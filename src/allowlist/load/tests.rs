@@ -187,3 +187,36 @@ fn service_entries_without_source_conditions_are_warned_about() {
     assert_eq!(w[0].path, "functions.A.allow[0]");
     assert!(w[1].message.contains("sourceAccount"));
 }
+
+#[test]
+fn independent_mistakes_are_all_named_in_file_order_and_one_stays_one() {
+    let text = "{\"version\": 1, \"functions\": {\n\"A\": {\"allow\": [], \"mode\": \"x\"},\n\"B\": {\"allow\": [{\"account\": \"1\"}]},\n\"C\": {\"allow\": [],\n \"colour\": 1}}}";
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(lines[0].starts_with("p.json:2:") && lines[0].contains("at functions.A.mode:"));
+    assert!(
+        lines[1].starts_with("p.json:3:") && lines[1].contains("at functions.B.allow[0].account:")
+    );
+    assert!(
+        lines[2].starts_with("p.json:5:") && lines[2].contains("at functions.C.colour:"),
+        "{e}"
+    );
+    assert!(lines[2].contains("unknown field `colour`"), "{e}");
+    // Each line is what that mistake alone gives.
+    let alone = "{\"version\": 1, \"functions\": {\n\"A\": {\"allow\": []},\n\"B\": {\"allow\": [{\"account\": \"1\"}]}}}";
+    assert_eq!(err(alone), lines[1]);
+    let alone = "{\"version\": 1, \"functions\": {\n\"A\": {\"allow\": []},\n\"B\": {\"allow\": []},\n\"C\": {\"allow\": [],\n \"colour\": 1}}}";
+    assert_eq!(err(alone), lines[2]);
+}
+
+#[test]
+fn several_functions_keyed_by_name_and_by_arn_are_all_named() {
+    let text = r#"{"version": 1, "functions": {"A": {"allow": []}, "B": {"allow": []},
+ "arn:aws:lambda:eu-west-1:111122223333:function:A": {"allow": []},
+ "arn:aws:lambda:eu-west-1:111122223333:function:B": {"allow": []}}}"#;
+    let p = Allowlist::from_json(text, "p.json", None).expect("valid without a home");
+    let home = Home::new("aws", "eu-west-1", "111122223333").expect("home");
+    let e = p.set_home(home).expect_err("two doubles").to_string();
+    assert_eq!(e.lines().count(), 2, "{e}");
+}
