@@ -422,21 +422,39 @@ fn validate_names_every_independent_mistake_on_its_own_line() {
 #[test]
 fn without_credentials_an_online_command_says_in_one_line_what_to_set() {
     let home = tempfile::tempdir().expect("temp dir");
-    let o = Command::new(env!("CARGO_BIN_EXE_invokeguard"))
-        .args(["audit"])
-        .current_dir(root())
-        .env_clear()
-        // No shared config files, no instance metadata: the SDK finds nothing, at once.
-        .env("HOME", home.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_REGION", "eu-west-1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run invokeguard");
-    assert_eq!(code(&o), 2, "{}", stderr(&o));
-    let err = stderr(&o);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("AWS_PROFILE"), "{err}");
-    assert!(err.contains("aws sso login"), "{err}");
-    assert!(!err.contains("DispatchFailure"), "{err}");
+    // Without --account the home comes from STS; with it, the first calls are Lambda's.
+    for args in [
+        &["audit"][..],
+        &[
+            "audit",
+            "--account",
+            "111122223333",
+            "--region",
+            "eu-west-1",
+        ],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_invokeguard"))
+            .args(args)
+            .current_dir(root())
+            .env_clear()
+            // No shared config files, no instance metadata: the SDK finds nothing, at once.
+            .env("HOME", home.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_REGION", "eu-west-1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run invokeguard");
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.lines().count() >= 1, "{args:?}: {err}");
+        for line in err.lines() {
+            assert!(line.contains("AWS_PROFILE"), "{args:?}: {err}");
+            assert!(line.contains("aws sso login"), "{args:?}: {err}");
+        }
+        assert!(!err.contains("DispatchFailure"), "{args:?}: {err}");
+        assert!(!err.contains("dispatch failure"), "{args:?}: {err}");
+        if args.len() == 1 {
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
 }

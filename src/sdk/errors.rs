@@ -18,7 +18,7 @@ const FUNCTION_NOT_FOUND: &str = "Function not found: ";
 /// reachable in this region"), which is never read as "nothing there".
 pub(super) fn classify<
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 >(
     err: SdkError<E, R>,
 ) -> ApiError {
@@ -39,7 +39,10 @@ pub(super) fn classify<
         Some("PublicPolicyException") => ApiError::PublicPolicy(message),
         Some("TooManyRequestsException") => ApiError::Throttled(message),
         Some(code) => ApiError::Other(format!("{code}: {message}")),
-        None => ApiError::Other(error_chain(&err)),
+        // No code: the call never reached AWS. Missing credentials say what to set.
+        None => ApiError::Other(
+            super::config::credentials_hint(&err).unwrap_or_else(|| error_chain(&err)),
+        ),
     }
 }
 

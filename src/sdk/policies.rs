@@ -15,7 +15,7 @@ use crate::resource_policy::ResourcePolicy;
 fn done<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<(), ApiError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     result.map(|_| ()).map_err(classify)
 }
