@@ -8,7 +8,7 @@
 #[path = "support/memory_guard.rs"]
 mod memory_guard;
 
-use memory_guard::{debug_settings, memory_guard};
+use memory_guard::{debug_settings, foreign_invoke, memory_guard};
 use std::time::Duration;
 
 use invokeguard::guard::memory::MemoryAws;
@@ -30,14 +30,7 @@ fn guard(aws: MemoryAws) -> (Guard<MemoryAws>, MemorySink) {
 }
 
 fn invoke(id: &str, request: Value, extra: Value) -> Value {
-    let mut r = json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": id,
-        "userIdentity": {"type": "AWSAccount", "accountId": "999999999999"},
-        "requestParameters": request,
-        "resources": [{"type": "AWS::Lambda::Function", "ARN": ARN}]});
-    if let (Some(r), Some(e)) = (r.as_object_mut(), extra.as_object()) {
-        r.extend(e.clone());
-    }
-    r
+    foreign_invoke(ARN, id, request, extra)
 }
 
 #[tokio::test(start_paused = true)]

@@ -11,7 +11,7 @@
 #[path = "support/memory_guard.rs"]
 mod memory_guard;
 
-use memory_guard::{HOME, debug_settings, memory_guard};
+use memory_guard::{HOME, debug_settings, foreign_invoke, memory_guard};
 use std::time::Duration;
 
 use invokeguard::guard::memory::{Call, MemoryAws};
@@ -40,16 +40,8 @@ fn partner() -> Value {
     json!([{"Sid": "partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "lambda:InvokeFunction"}])
 }
 
-/// An Invoke by another account: a violation the guard can fix.
 fn invoke(id: &str, request: Value, extra: Value) -> Value {
-    let mut r = json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": id,
-        "userIdentity": {"type": "AWSAccount", "accountId": "999999999999"},
-        "requestParameters": request,
-        "resources": [{"type": "AWS::Lambda::Function", "ARN": ARN}]});
-    if let (Some(r), Some(e)) = (r.as_object_mut(), extra.as_object()) {
-        r.extend(e.clone());
-    }
-    r
+    foreign_invoke(ARN, id, request, extra)
 }
 
 /// A synchronous invoke: `requestParameters` null, only `functionVersion` says what ran.

@@ -47,3 +47,16 @@ pub fn memory_guard(
         sink,
     )
 }
+
+/// An Invoke of the function `arn` by the foreign account 999999999999 (a violation the guard
+/// can fix), with `request` as its parameters and `extra` merged over the record's fields.
+pub fn foreign_invoke(arn: &str, id: &str, request: Value, extra: Value) -> Value {
+    let mut r = json!({"eventSource": "lambda.amazonaws.com", "eventName": "Invoke", "eventID": id,
+        "userIdentity": {"type": "AWSAccount", "accountId": "999999999999"},
+        "requestParameters": request,
+        "resources": [{"type": "AWS::Lambda::Function", "ARN": arn}]});
+    if let (Some(r), Some(e)) = (r.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    r
+}
