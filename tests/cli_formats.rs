@@ -90,17 +90,26 @@ fn line_of(path: &Path, needle: &str) -> u64 {
 
 const CHECK_POLICIES: &str = "{\n  \"version\": 1,\n  \"functions\": {\n    \"other\": {\"allow\": []},\n    \"function239\": {\n      \"allow\": []\n    }\n  }\n}\n";
 
-#[test]
-fn check_sarif_validates_and_points_at_the_functions_entry() {
+/// Records of which three are violations under `CHECK_POLICIES`.
+const CHECK_FIXTURE: &str = "made/records_sfn_role_and_sync_apigw.json";
+
+/// `check --format FORMAT` of the fixture's records against `CHECK_POLICIES`, and that file.
+fn check_fixture(format: &str) -> (Output, tempfile::NamedTempFile) {
     let policies = temp(CHECK_POLICIES);
-    let fx = fixture("made/records_sfn_role_and_sync_apigw.json");
+    let fx = fixture(CHECK_FIXTURE);
     let o = check(&[
         "--format",
-        "sarif",
+        format,
         "--policies",
         &policies.path().to_string_lossy(),
         &fx.to_string_lossy(),
     ]);
+    (o, policies)
+}
+
+#[test]
+fn check_sarif_validates_and_points_at_the_functions_entry() {
+    let (o, policies) = check_fixture("sarif");
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -134,7 +143,7 @@ fn check_sarif_validates_and_points_at_the_functions_entry() {
             "sarif",
             "--policies",
             &policies.path().to_string_lossy(),
-            &fx.to_string_lossy(),
+            &fixture(CHECK_FIXTURE).to_string_lossy(),
         ])
         .stdout,
     )
@@ -144,7 +153,7 @@ fn check_sarif_validates_and_points_at_the_functions_entry() {
 
 #[test]
 fn check_sarif_names_the_policies_file_relatively_inside_the_working_directory() {
-    let fx = fixture("made/records_sfn_role_and_sync_apigw.json");
+    let fx = fixture(CHECK_FIXTURE);
     let uri_for = |policies: &Path| -> String {
         let o = check(&[
             "--format",
@@ -180,15 +189,7 @@ fn check_sarif_names_the_policies_file_relatively_inside_the_working_directory()
 
 #[test]
 fn check_csv_has_a_header_and_one_row_per_function_and_caller() {
-    let policies = temp(CHECK_POLICIES);
-    let fx = fixture("made/records_sfn_role_and_sync_apigw.json");
-    let o = check(&[
-        "--format",
-        "csv",
-        "--policies",
-        &policies.path().to_string_lossy(),
-        &fx.to_string_lossy(),
-    ]);
+    let (o, _policies) = check_fixture("csv");
     assert_eq!(o.status.code(), Some(1));
     let text = String::from_utf8(o.stdout).unwrap();
     let rows: Vec<&str> = text.split_terminator("\r\n").collect();
@@ -206,7 +207,7 @@ fn check_csv_has_a_header_and_one_row_per_function_and_caller() {
 fn json_is_an_alias_of_format_json_and_not_given_with_format() {
     let policies = temp(CHECK_POLICIES);
     let p = policies.path().to_string_lossy().into_owned();
-    let fx = fixture("made/records_sfn_role_and_sync_apigw.json");
+    let fx = fixture(CHECK_FIXTURE);
     let fx = fx.to_string_lossy();
     let alias = check(&["--json", "--policies", &p, &fx]);
     let long = check(&["--format", "json", "--policies", &p, &fx]);
