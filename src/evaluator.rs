@@ -113,14 +113,32 @@ pub fn granted(policy: &ResourcePolicy, request: &Request) -> Tri {
         .fold(Tri::No, |acc, s| acc.or(applies(s, request)))
 }
 
+/// Whether an identity-side policy (a service control policy: no Principal element, it binds
+/// the caller it is attached to) denies the request: some Deny statement applies. An SCP
+/// allows nothing by itself; its Allow statements only cap, and `FullAWSAccess` is assumed.
+pub fn identity_denies(policy: &ResourcePolicy, request: &Request) -> Tri {
+    policy
+        .statements
+        .iter()
+        .filter(|s| s.effect.eq_ignore_ascii_case("deny"))
+        .fold(Tri::No, |acc, s| acc.or(matches(s, request, true)))
+}
+
 /// Whether one statement matches the request (whatever its effect).
 pub fn applies(s: &Statement, request: &Request) -> Tri {
+    matches(s, request, false)
+}
+
+/// `identity`: the statement binds its own caller, so the Principal element is not consulted.
+fn matches(s: &Statement, request: &Request, identity: bool) -> Tri {
     let principal = s
         .principals
         .iter()
         .any(|p| principal_matches(p, &request.caller));
     // A statement with no Principal names nobody; with NotPrincipal it names everyone else.
-    let principal = if s.not_principal {
+    let principal = if identity {
+        true
+    } else if s.not_principal {
         !principal
     } else {
         principal
@@ -434,6 +452,31 @@ mod tests {
                 "{op} {value} {present:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_identity_side_deny_binds_its_caller_without_a_principal() {
+        let p = policy(
+            r#"[{"Effect": "Deny", "Action": "lambda:AddPermission", "Resource": "*",
+                "Condition": {"StringNotEquals": {"lambda:Principal": "s3.amazonaws.com"},
+                              "ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/guard"}}}]"#,
+        );
+        let r = |principal: &str, arn: &str| Request {
+            caller: role("111122223333"),
+            action: "lambda:AddPermission".into(),
+            resource: Resource::Arn(FN.into()),
+            context: vec![
+                ("lambda:principal".into(), vec![principal.into()]),
+                ("aws:principalarn".into(), vec![arn.into()]),
+            ],
+        };
+        let ops = "arn:aws:iam::111122223333:role/ops";
+        assert_eq!(identity_denies(&p, &r("*", ops)), Tri::Yes);
+        assert_eq!(identity_denies(&p, &r("s3.amazonaws.com", ops)), Tri::No);
+        let guard = "arn:aws:iam::111122223333:role/guard";
+        assert_eq!(identity_denies(&p, &r("*", guard)), Tri::No);
+        // The same statement in a resource policy names nobody: no Principal element.
+        assert_eq!(applies(&p.statements[0], &r("*", ops)), Tri::No);
     }
 
     #[test]

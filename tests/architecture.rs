@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "plan",
     "draft",
     "athena",
+    "guardrails",
     "log",
     "guard",
     "sdk",

@@ -143,6 +143,30 @@ pub enum Command {
         #[arg(long, default_value = crate::athena::DEFAULT_TABLE)]
         table: String,
     },
+    /// Print a service control policy, generated from the policies file, that denies creating
+    /// grants outside the allowlist on the guarded functions (all but the exempt roles); its
+    /// size on stderr. Exit 1 when a guarded function fits in no policy.
+    #[command(mut_arg("account", |a| a.help(OFFLINE_ACCOUNT)), mut_arg("region", |a| a.help(OFFLINE_REGION)))]
+    Guardrails {
+        #[command(flatten)]
+        policies: PoliciesArgs,
+        /// The guard's role ARN: it may still write whole documents and re-add allowlisted grants.
+        #[arg(long, value_name = "ARN")]
+        guard_role: Option<String>,
+        /// A deployer role (or user) ARN that may still make any grant; `*` and `?` allowed.
+        /// Repeatable.
+        #[arg(long, value_name = "ARN")]
+        exempt_role: Vec<String>,
+        /// Spread the functions over up to this many SCPs (1 to 5) before leaving any out.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        max_policies: usize,
+        /// Write the document(s) here (FILE, then FILE-2, ...) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// document: the minified SCP(s); json: a report with sizes and what was left out.
+        #[arg(long, value_enum, default_value = "document")]
+        format: super::guardrails::GuardrailsFormat,
+    },
     /// Print the JSON Schema of the policies file.
     Schema {
         /// Print the JSON Schema of a log line the guard writes instead.

@@ -34,4 +34,6 @@ pub enum CliError {
     Remediation(String),
     #[error("home account and region: {0}")]
     Home(String),
+    #[error("{0}")]
+    Guardrails(String),
 }

@@ -9,6 +9,7 @@ pub mod check;
 pub mod error;
 pub mod exit;
 pub mod format;
+pub mod guardrails;
 #[cfg(feature = "aws")]
 mod init;
 #[cfg(feature = "aws")]
@@ -31,6 +32,7 @@ pub use athena::athena_sql;
 pub use check::check;
 pub use error::CliError;
 pub use exit::Exit;
+pub use guardrails::{GuardrailsArgs, GuardrailsFormat, guardrails};
 pub use plan::plan_command;
 pub use read::read_limited;
 #[cfg(feature = "aws")]

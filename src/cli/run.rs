@@ -58,6 +58,23 @@ fn run(command: Command) -> Result<Exit, CliError> {
             current,
         } => super::plan::plan_command(&policies, &function, &current, &mut out),
         Command::Schema { log_line } => super::schema::schema(log_line, &mut out),
+        Command::Guardrails {
+            policies,
+            guard_role,
+            exempt_role,
+            max_policies,
+            output,
+            format,
+        } => {
+            let args = super::guardrails::GuardrailsArgs {
+                exempt_roles: exempt_role,
+                guard_role,
+                max_policies,
+                output,
+                format,
+            };
+            super::guardrails::guardrails(&policies, &args, &mut out, &mut err)
+        }
         Command::AthenaSql {
             policies,
             query,
