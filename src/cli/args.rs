@@ -165,7 +165,7 @@ pub enum Command {
         output: Option<PathBuf>,
         /// document: the minified SCP(s); json: a report with sizes and what was left out.
         #[arg(long, value_enum, default_value = "document")]
-        format: super::guardrails::GuardrailsFormat,
+        format: GuardrailsFormat,
     },
     /// Print the JSON Schema of the policies file.
     Schema {
@@ -173,6 +173,16 @@ pub enum Command {
         #[arg(long)]
         log_line: bool,
     },
+}
+
+/// What `guardrails` writes on stdout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GuardrailsFormat {
+    /// Each SCP document, minified, one per line (nothing with `--output`).
+    #[default]
+    Document,
+    /// One JSON report: the policies with their sizes and functions, what was left out, notes.
+    Json,
 }
 
 /// The home account and region a function name in the policies file means.

@@ -4,20 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::args::PoliciesArgs;
+use super::args::{GuardrailsFormat, PoliciesArgs};
 use super::error::CliError;
 use super::exit::Exit;
 use crate::guardrails::{Guardrails, MAX_SCP_CHARS, Options, check_exempt, generate};
-
-/// What stdout carries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum GuardrailsFormat {
-    /// Each SCP document, minified, one per line (nothing with `--output`).
-    #[default]
-    Document,
-    /// One JSON report: the policies with their sizes and functions, what was left out, notes.
-    Json,
-}
 
 /// The command's flags beyond the policies file.
 #[derive(Debug, Clone, Default)]

@@ -27,12 +27,13 @@ pub mod runtime;
 mod schema;
 mod validate;
 
+pub use args::GuardrailsFormat;
 pub use args::{Cli, Command, HomeArgs, PoliciesArgs};
 pub use athena::athena_sql;
 pub use check::check;
 pub use error::CliError;
 pub use exit::Exit;
-pub use guardrails::{GuardrailsArgs, GuardrailsFormat, guardrails};
+pub use guardrails::{GuardrailsArgs, guardrails};
 pub use plan::plan_command;
 pub use read::read_limited;
 #[cfg(feature = "aws")]

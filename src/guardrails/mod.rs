@@ -15,18 +15,17 @@
 //!
 //! `RemovePermission` and `DeleteResourcePolicy` only take grants away: never denied.
 
+mod model;
 mod scp;
 mod size;
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
-use serde_json::Value;
-
 use crate::allowlist::{Allowlist, Grant};
 use crate::aws::ids::FunctionKey;
 
-pub use size::MAX_SCP_CHARS;
+use model::Target;
+pub use model::{Guardrails, LeftOut, MAX_SCP_CHARS, Scp};
 
 /// At most this many SCPs can be attached to one root, OU or account (one of them usually
 /// `FullAWSAccess`).
@@ -42,41 +41,6 @@ pub struct Options {
     pub max_policies: usize,
 }
 
-/// The generated policies, what did not fit, and what the reader must know.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Guardrails {
-    pub policies: Vec<Scp>,
-    pub left_out: Vec<LeftOut>,
-    pub notes: Vec<String>,
-    pub limit: usize,
-}
-
-/// One service control policy document.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Scp {
-    /// The guarded functions (the policies file's keys) it covers.
-    pub functions: Vec<String>,
-    /// Characters of the minified document, which is what AWS counts.
-    pub size: usize,
-    pub content: Value,
-}
-
-impl Scp {
-    /// The document as it is to be uploaded: minified, so its size is the one reported.
-    pub fn minified(&self) -> String {
-        self.content.to_string()
-    }
-}
-
-/// A guarded function no generated policy covers, and why.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct LeftOut {
-    pub function: String,
-    pub reason: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuardrailsError {
     #[error(
@@ -85,17 +49,6 @@ pub enum GuardrailsError {
     ExemptArn { flag: &'static str, value: String },
     #[error("--max-policies {0}: expected 1 to {MAX_POLICIES} (SCPs attached to one target)")]
     MaxPolicies(usize),
-}
-
-/// One guarded function as the policy sees it.
-#[derive(Debug, Clone)]
-struct Target {
-    key: String,
-    /// Its unqualified ARN (or ARN pattern) and every qualifier's.
-    resources: [String; 2],
-    /// Exactly the `lambda:Principal` values the allowlist names.
-    principals: BTreeSet<String>,
-    public_url: bool,
 }
 
 /// Checks an exempt role ARN: an IAM role or user, wildcards allowed.

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
-use super::Target;
+use super::model::Target;
 
 pub const ADD_PERMISSION: &str = "lambda:AddPermission";
 pub const URL_ACTIONS: [&str; 2] = [

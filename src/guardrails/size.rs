@@ -1,11 +1,7 @@
 //! Fitting the functions into documents within the SCP size limit.
 
+use super::model::{LeftOut, MAX_SCP_CHARS, Scp, Target};
 use super::scp::document;
-use super::{LeftOut, Scp, Target};
-
-/// AWS Organizations' maximum size of a service control policy: 5,120 characters, every
-/// character counted, whitespace included ("Quotas for AWS Organizations"; "SCP syntax").
-pub const MAX_SCP_CHARS: usize = 5120;
 
 /// Fills documents in the policies file's order, opening a new one when the next function does
 /// not fit, up to `max` documents; what fits in none is left out, never cut short.
