@@ -86,6 +86,9 @@ fn request(
     }
 }
 
+/// (caller, action, function, lambda:Principal, lambda:FunctionUrlAuthType, decision)
+type Row<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>, Want);
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Want {
     Allowed,
@@ -124,7 +127,7 @@ const PUT_DOC: &str = "lambda:PutResourcePolicy";
 #[test]
 fn the_scp_denies_grants_outside_the_allowlist_and_lets_the_allowed_and_the_guard_through() {
     #[rustfmt::skip]
-    let table: &[(&str, &str, &str, Option<&str>, Option<&str>, Want)] = &[
+    let table: &[Row] = &[
         // (caller, action, function, lambda:Principal, lambda:FunctionUrlAuthType, decision)
         // AddPermission with a principal the allowlist names: anyone may.
         (DEVELOPER, ADD, "Api", Some("apigateway.amazonaws.com"), None, Allowed),
