@@ -87,7 +87,14 @@ fn request(
 }
 
 /// (caller, action, function, lambda:Principal, lambda:FunctionUrlAuthType, decision)
-type Row<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>, Want);
+type Row<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Want,
+);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Want {
