@@ -40,14 +40,14 @@ pub fn guardrails(
         max_policies: args.max_policies,
     };
     let result = generate(&allowlist, &options).map_err(bad)?;
-    let mut notes = result.notes.clone();
+    let mut warnings = result.warnings.clone();
     if args.guard_role.is_none() {
-        notes.insert(
+        warnings.insert(
             0,
             "no --guard-role: the guard's own document writes and re-added allowlisted grants are denied too".to_owned(),
         );
     }
-    report(&result, &notes, err);
+    report(&result, &warnings, err);
     if let Some(path) = &args.output {
         for (i, scp) in result.policies.iter().enumerate() {
             let file = numbered(path, i);
@@ -64,15 +64,15 @@ pub fn guardrails(
         GuardrailsFormat::Document => {}
         GuardrailsFormat::Json => {
             let mut json = serde_json::to_value(&result).map_err(|e| CliError::Output(e.into()))?;
-            json["notes"] = serde_json::json!(notes);
+            json["warnings"] = serde_json::json!(warnings);
             writeln!(out, "{json}").map_err(CliError::Output)?;
         }
     }
     Ok(Exit::of(false, !result.left_out.is_empty()))
 }
 
-/// Sizes, notes and what was left out, on stderr.
-fn report(result: &Guardrails, notes: &[String], err: &mut dyn Write) {
+/// Sizes, warnings, notes and what was left out, on stderr.
+fn report(result: &Guardrails, warnings: &[String], err: &mut dyn Write) {
     let total = result.policies.len();
     for (i, scp) in result.policies.iter().enumerate() {
         let _ = writeln!(
@@ -83,7 +83,10 @@ fn report(result: &Guardrails, notes: &[String], err: &mut dyn Write) {
             scp.functions.len()
         );
     }
-    for note in notes {
+    for warning in warnings {
+        let _ = writeln!(err, "invokeguard: warning: {warning}");
+    }
+    for note in &result.notes {
         let _ = writeln!(err, "invokeguard: note: {note}");
     }
     for left in &result.left_out {

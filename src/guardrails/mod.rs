@@ -82,9 +82,9 @@ pub fn generate(allowlist: &Allowlist, options: &Options) -> Result<Guardrails, 
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut notes = Vec::new();
+    let (mut warnings, mut notes) = (Vec::new(), Vec::new());
     if exempt.is_empty() {
-        notes.push(
+        warnings.push(
             "no exempt role: nobody in the accounts it is attached to (the guard included) may write a whole policy document or add an organization or public grant to a guarded function".to_owned(),
         );
     }
@@ -93,7 +93,7 @@ pub fn generate(allowlist: &Allowlist, options: &Options) -> Result<Guardrails, 
         .map(|(key, guarded)| target(allowlist, key, &guarded.allow, &mut notes))
         .collect();
     if allowlist.home().is_none() && targets.iter().any(|t| t.resources[0].contains('*')) {
-        notes.push(
+        warnings.push(
             "no --account/--region: a function named without its ARN is matched by name in every account and region the policy is attached to".to_owned(),
         );
     }
@@ -101,6 +101,7 @@ pub fn generate(allowlist: &Allowlist, options: &Options) -> Result<Guardrails, 
     Ok(Guardrails {
         policies,
         left_out,
+        warnings,
         notes,
         limit: MAX_SCP_CHARS,
     })

@@ -15,6 +15,9 @@ pub const MAX_SCP_CHARS: usize = 5120;
 pub struct Guardrails {
     pub policies: Vec<Scp>,
     pub left_out: Vec<LeftOut>,
+    /// What the policy leaves open because of how it was asked for (no home, no exempt role).
+    pub warnings: Vec<String>,
+    /// What no condition key can express, per function.
     pub notes: Vec<String>,
     pub limit: usize,
 }
