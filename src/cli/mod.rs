@@ -13,6 +13,7 @@ pub mod format;
 mod init;
 #[cfg(feature = "aws")]
 mod inputs;
+pub mod lines;
 mod plan;
 pub mod read;
 #[cfg(feature = "aws")]
