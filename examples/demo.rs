@@ -203,7 +203,7 @@ async fn main() {
     for (what, event) in events {
         let out = api.invoke(event).await;
         let result = match out.outcome {
-            Ok(v) => v.to_string(),
+            Ok(v) => view::response(&v),
             Err(e) => format!("ERROR {e}"),
         };
         println!("  - {what}\n      -> {result}");

@@ -186,3 +186,18 @@ fn the_recap_counts_grants_and_names_who_lost_and_who_kept_access() {
         "{kept_lines:#?}"
     );
 }
+
+#[test]
+fn the_lambdas_answer_reads_as_words() {
+    assert_eq!(
+        view::response(
+            &json!({"records": 1, "allowed": 0, "ignored": 0, "violations": 1,
+            "removed": 3, "added": 1, "unfixed": 0, "apiCalls": 5})
+        ),
+        "violation: 3 grants removed, 1 added, 0 left (5 AWS calls)"
+    );
+    assert_eq!(
+        view::response(&json!({"records": 1, "allowed": 1, "ignored": 0, "violations": 0})),
+        "1 allowed, 0 ignored"
+    );
+}

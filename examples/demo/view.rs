@@ -53,6 +53,21 @@ fn why(v: &Value, allowlist: &Value) -> String {
     }
 }
 
+/// The Lambda's answer for one record (its report), in words.
+pub fn response(v: &Value) -> String {
+    let n = |key: &str| v[key].as_u64().unwrap_or(0);
+    if n("violations") == 0 {
+        return format!("{} allowed, {} ignored", n("allowed"), n("ignored"));
+    }
+    format!(
+        "violation: {} grants removed, {} added, {} left ({} AWS calls)",
+        n("removed"),
+        n("added"),
+        n("unfixed"),
+        n("apiCalls")
+    )
+}
+
 /// Rows under a header, each column as wide as its widest cell (the last one left free).
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Vec<String> {
     if rows.is_empty() {

@@ -173,7 +173,7 @@ pub fn render(v: &Value, width: usize) -> Option<String> {
             };
             let mut detail = format!("statement {sid} for {principal}: {why}");
             if outcome == "skipped-report-mode" {
-                detail.push_str(" (report mode: not written)");
+                detail.push_str(" (report mode)");
             }
             if let Some(e) = s(v, "error") {
                 detail.push_str(&format!(" [{e}]"));
@@ -229,19 +229,28 @@ pub fn sink_for(format: LogFormat, allowlist: &Allowlist, clear_first: bool) -> 
     }
 }
 
+/// What a run's report counts in `unfixed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// `remediate`: records whose caller can still invoke.
+    Records,
+    /// `reconcile`: policies still granting invoke outside the allowlist.
+    Sweep,
+}
+
 /// The run's report, last: the JSON scripts read, or the recap in words.
-pub fn write_report(format: LogFormat, report: &EventReport, err: &mut dyn Write) {
+pub fn write_report(format: LogFormat, run: Run, report: &EventReport, err: &mut dyn Write) {
     let text = match format {
         LogFormat::Json => serde_json::to_string(report).unwrap_or_default(),
-        LogFormat::Table => recap(report),
+        LogFormat::Table => recap(run, report),
     };
     let _ = writeln!(err, "{text}");
 }
 
 /// The closing recap of a run, in words.
-pub fn recap(r: &EventReport) -> String {
+pub fn recap(run: Run, r: &EventReport) -> String {
     let mut parts = Vec::new();
-    if r.records > 0 {
+    if run == Run::Records {
         parts.push(format!(
             "{} records: {} allowed, {} violations, {} ignored",
             r.records, r.allowed, r.violations, r.ignored
@@ -251,11 +260,16 @@ pub fn recap(r: &EventReport) -> String {
         "{} grants removed, {} added, {} failed",
         r.removed, r.added, r.failed
     ));
-    parts.push(match r.unfixed {
-        0 => "nothing left outside the allowlist".to_owned(),
-        u => format!("{u} left outside the allowlist (report mode, a failure, or not fixable)"),
+    parts.push(match (r.unfixed, run) {
+        (0, _) => "nothing left outside the allowlist".to_owned(),
+        (u, Run::Records) => format!(
+            "{u} records whose caller can still invoke (report mode, a failure, or not fixable by a resource policy)"
+        ),
+        (u, Run::Sweep) => format!(
+            "{u} policies still grant invoke outside the allowlist (report mode or a failure)"
+        ),
     });
-    format!("{} ({} API calls).", parts.join("; "), r.api_calls)
+    format!("{}.", parts.join("; "))
 }
 
 #[cfg(test)]

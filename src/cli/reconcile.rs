@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::args::PoliciesArgs;
 use super::error::CliError;
 use super::exit::Exit;
-use super::lines::{LogFormat, sink_for, write_report};
+use super::lines::{LogFormat, Run, sink_for, write_report};
 use crate::guard::GuardError;
 use crate::sdk::env::cli_guard;
 
@@ -39,7 +39,7 @@ pub async fn reconcile(
     let result = guard.sweep("cli", None).await;
     match result {
         Ok(report) => {
-            write_report(format, &report, err);
+            write_report(format, Run::Sweep, &report, err);
             Ok(Exit::of(false, report.unfixed > 0))
         }
         Err(e @ GuardError::Incomplete { .. }) => {

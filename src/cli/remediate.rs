@@ -9,7 +9,7 @@ use super::args::PoliciesArgs;
 use super::error::CliError;
 use super::exit::Exit;
 use super::inputs::{Input, inputs_of};
-use super::lines::{LogFormat, sink_for, write_report};
+use super::lines::{LogFormat, Run, sink_for, write_report};
 use crate::guard::EventReport;
 use crate::sdk::env::cli_guard;
 
@@ -49,6 +49,6 @@ pub async fn remediate(
             failed = true;
         }
     }
-    write_report(format, &report, err);
+    write_report(format, Run::Records, &report, err);
     Ok(Exit::of(bad || failed, report.unfixed > 0))
 }
