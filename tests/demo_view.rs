@@ -128,7 +128,7 @@ fn actions_say_why_each_grant_goes_or_comes() {
         .find(|l| l.contains("invokeguard-service-fd3e"))
         .unwrap();
     assert!(
-        row.ends_with("allow entry 1 (order events topic) has no statement yet"),
+        row.ends_with("allow entry 1 (order events topic) has no covering statement"),
         "{row}"
     );
 }

@@ -47,7 +47,7 @@ fn why(v: &Value, allowlist: &Value) -> String {
     match v["action"].as_str() {
         Some("remove") => text(v, "why"),
         _ => format!(
-            "{} has no statement yet",
+            "{} has no covering statement",
             entry_reason(v, v["allowEntry"].as_u64().unwrap_or(0), allowlist)
         ),
     }
