@@ -7,6 +7,8 @@
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+#[path = "demo/view.rs"]
+mod view;
 
 use std::path::PathBuf;
 
@@ -41,7 +43,8 @@ fn role(account: &str) -> Value {
     json!({"type": "AssumedRole", "accountId": account, "arn": format!("arn:aws:sts::{account}:assumed-role/batch/job")})
 }
 
-async fn show(lambda: &aws_sdk_lambda::Client, function: &str) {
+/// Prints a function's policy, one statement a line, and returns each statement's (sid, principal).
+async fn show(lambda: &aws_sdk_lambda::Client, function: &str) -> Vec<(String, String)> {
     let policy = moto::stored_policy(lambda, function, None).await;
     let statements = policy
         .as_ref()
@@ -50,6 +53,7 @@ async fn show(lambda: &aws_sdk_lambda::Client, function: &str) {
     if statements.is_empty() {
         println!("    (no resource policy)");
     }
+    let mut grants = Vec::new();
     for s in statements {
         let mut conditions = Vec::new();
         for (_, keys) in s["Condition"].as_object().cloned().unwrap_or_default() {
@@ -66,12 +70,16 @@ async fn show(lambda: &aws_sdk_lambda::Client, function: &str) {
                 .join(","),
             other => other.to_string(),
         };
-        println!(
-            "    {:<44} {:<26} {}",
-            s["Sid"].as_str().unwrap_or("(no sid)"),
-            principal,
-            conditions.join(" ")
-        );
+        let sid = s["Sid"].as_str().unwrap_or("(no sid)").to_owned();
+        println!("    {sid:<44} {principal:<26} {}", conditions.join(" "));
+        grants.push((sid, principal));
+    }
+    grants
+}
+
+fn print_lines(lines: Vec<String>) {
+    for line in lines {
+        println!("{line}");
     }
 }
 
@@ -195,40 +203,65 @@ async fn main() {
     for (what, event) in events {
         let out = api.invoke(event).await;
         let result = match out.outcome {
-            Ok(v) => v.to_string(),
+            Ok(v) => view::response(&v),
             Err(e) => format!("ERROR {e}"),
         };
         println!("  - {what}\n      -> {result}");
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    println!("\n== the guard's log lines (CloudWatch Logs in AWS), decisions and actions");
-    for line in process.stdout_lines() {
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        match v["message"].as_str() {
-            Some("decision") => println!(
-                "  decision    {:<14} {:<10} {:<24} caller={}",
-                v["function"].as_str().unwrap_or("-"),
-                v["verdict"].as_str().unwrap_or("-"),
-                v["reason"].as_str().unwrap_or("-"),
-                v["caller"]["principal"].as_str().unwrap_or("-")
-            ),
-            Some("remediation") => println!(
-                "  remediation {:<14} {:<6} {:<44} {}",
-                v["function"].as_str().unwrap_or("-"),
-                v["action"].as_str().unwrap_or("-"),
-                v["sid"].as_str().unwrap_or("-"),
-                v["outcome"].as_str().unwrap_or("-")
-            ),
-            Some(_) | None => {}
-        }
-    }
+    let lines: Vec<Value> = process
+        .stdout_lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let allowlist: Value =
+        serde_json::from_str(&std::fs::read_to_string(&policies).unwrap()).unwrap();
+    println!("\n== what the guard decided, per Invoke record (its `decision` log lines)");
+    print_lines(view::decisions(&lines, &allowlist));
+    println!("\n== what the guard changed, and why (its `remediation` log lines: the plan's why)");
+    print_lines(view::actions(&lines, &allowlist));
     println!("\n== AFTER");
+    let mut after = Vec::new();
     for f in names {
         println!("  {f}");
-        show(&lambda, f).await;
+        after.push((f, show(&lambda, f).await));
     }
+    println!("\n== recap");
+    print_lines(view::recap(&lines, &after));
+    // What moto answers for the alias: its one policy per function, or nothing, never the
+    // alias's own as AWS keeps it.
+    let prod = moto::stored_policy(&lambda, "BlogFunction", Some("prod")).await;
+    let prod_sids: Vec<String> = prod
+        .as_ref()
+        .and_then(|p| p["Statement"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap_or("(no sid)").to_owned())
+        .collect();
+    println!("\n== a word on aliases");
+    println!(
+        "   In AWS, BlogFunction:prod has a resource policy of its own (so does each version). S3 invoked"
+    );
+    println!(
+        "   through the alias, so the guard judged and planned prod's policy, not the function's."
+    );
+    println!(
+        "   moto (the emulator) keeps one policy per function whatever the qualifier and cannot keep the"
+    );
+    println!(
+        "   alias's grants apart: asked for BlogFunction:prod it answered the function's statements ({}),",
+        prod_sids.join(", ")
+    );
+    println!(
+        "   whose Resource is the function, not the alias. The guard keeps such a statement as granting"
+    );
+    println!(
+        "   nothing on prod, so its plan for prod adds every allow entry (report mode: not written). In AWS"
+    );
+    println!(
+        "   the alias's own grants are listed and judged; the tests check that against the in-memory AWS"
+    );
+    println!("   and a proxy that keeps a policy per function and qualifier.");
     println!(
         "\n(one JSON line per decision and action is what the Lambda writes; rerun with INVOKEGUARD_DEMO_RAW=1 to see them)"
     );

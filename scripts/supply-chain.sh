@@ -10,13 +10,15 @@
 #
 # RustSec advisory database: the network copy (cargo-deny clones github.com/RustSec/advisory-db)
 # when it can be fetched, else the offline snapshot at $RUSTSEC_ADVISORY_DB_SNAPSHOT (default:
-# ../shared/rustsec-advisory-db next to the repository), plain files that the script turns into
+# ../shared/rustsec-advisory-db next to the repository, or next to its main worktree or local
+# origin; never a fixed folder of one machine), plain files that the script turns into
 # a throwaway git repository for cargo-deny. The output names the database used and, for the
 # snapshot, its commit and date: advisories published after that date are not checked. Neither
 # available is a failure, never a skip.
 #
 # npm audit: an audit endpoint that refuses the request is a network limit, not a finding; that
-# check is skipped with a SKIPPED line saying why. Set SUPPLY_CHAIN_STRICT=1 to fail on skips too.
+# check is skipped with a SKIPPED line saying why, and the last line counts passed, skipped (named)
+# and failed checks apart. Set SUPPLY_CHAIN_STRICT=1 to fail on skips too.
 set -uo pipefail
 
 CARGO_DENY_VERSION=0.20.2
@@ -26,6 +28,8 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 start=$SECONDS
 failed=()
 skipped=()
+skipped_names=()
+passed=()
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -43,25 +47,38 @@ deny() { # NAME MANIFEST CHECKS...
   if cargo deny --locked "${deny_global[@]}" --manifest-path "$manifest" --config "${deny_config:-$ROOT/deny.toml}" \
     check --hide-inclusion-graph "$@"; then
     echo "supply-chain: OK cargo deny $* ($name)"
+    passed+=("cargo deny $* ($name)")
   else
     failed+=("cargo deny $* ($name)")
   fi
 }
 
 # Advisories need the RustSec database, which cargo-deny clones from GitHub. Probe it once; where
-# GitHub is unreachable use the offline snapshot.
-# The snapshot sits beside the checkout (../shared); a fresh clone made elsewhere (CI) finds it
-# beside the repository it was cloned from.
+# GitHub is unreachable use the offline snapshot, found relative to the repository only:
+# ../shared/rustsec-advisory-db beside this checkout, beside the main checkout when this one is a
+# git worktree, or beside the origin a local clone was made from.
+snapshot_tried=()
 if [ -n "${RUSTSEC_ADVISORY_DB_SNAPSHOT:-}" ]; then
-  SNAPSHOT="$RUSTSEC_ADVISORY_DB_SNAPSHOT"
+  snapshot_tried=("$RUSTSEC_ADVISORY_DB_SNAPSHOT")
 else
-  SNAPSHOT="$ROOT/../shared/rustsec-advisory-db"
+  snapshot_tried=("$ROOT/../shared/rustsec-advisory-db")
+  common="$(git -C "$ROOT" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)"
+  [ -z "$common" ] || snapshot_tried+=("$(dirname "$common")/../shared/rustsec-advisory-db")
   origin="$(git -C "$ROOT" remote get-url origin 2>/dev/null || true)"
-  for candidate in "$ROOT/../shared/rustsec-advisory-db" \
-                   "${origin:+$(dirname "$origin")/shared/rustsec-advisory-db}" \
-                   /work/shared/rustsec-advisory-db; do
-    if [ -n "$candidate" ] && [ -d "$candidate/crates" ]; then SNAPSHOT="$candidate"; break; fi
-  done
+  case "$origin" in
+    /* | file://*) origin="${origin#file://}"; snapshot_tried+=("${origin%/}/../shared/rustsec-advisory-db") ;;
+  esac
+fi
+# Each folder once, by its canonical path (the checkout and the main worktree may share it).
+mapfile -t snapshot_tried < <(for c in "${snapshot_tried[@]}"; do realpath -m "$c"; done | awk '!seen[$0]++')
+SNAPSHOT=""
+for candidate in "${snapshot_tried[@]}"; do
+  if [ -d "$candidate/crates" ]; then SNAPSHOT="$candidate"; break; fi
+done
+if [ -n "${RUSTSEC_ADVISORY_DB_SNAPSHOT:-}" ] && [ -z "$SNAPSHOT" ]; then
+  # Asked for by name: a wrong path is a mistake to report whether or not the network answers.
+  echo "supply-chain: ERROR: RUSTSEC_ADVISORY_DB_SNAPSHOT=$RUSTSEC_ADVISORY_DB_SNAPSHOT holds no advisory database (no crates/ folder in it)"
+  failed+=("cargo deny advisories: RUSTSEC_ADVISORY_DB_SNAPSHOT=$RUSTSEC_ADVISORY_DB_SNAPSHOT holds no advisory database")
 fi
 db_dir="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
 advisory_db=""   # what the advisories were checked against, for the output and the summary
@@ -73,7 +90,7 @@ if cargo deny --locked --manifest-path "$ROOT/Cargo.toml" fetch db >"$work/fetch
 else
   reason="$(grep -m1 -oiE '(could not resolve host|failed to connect|connection refused|timed out|unable to access)[^"]*' "$work/fetch.log" \
     || grep -m1 -iE 'error|failed' "$work/fetch.log" | cut -c1-160)"
-  if [ -d "$SNAPSHOT/crates" ]; then
+  if [ -n "$SNAPSHOT" ]; then
     SNAPSHOT="$(cd "$SNAPSHOT" && pwd)"
     advisories=snapshot
     # The snapshot's identity: its own git history if it has one, else the note beside it
@@ -118,11 +135,15 @@ else
       echo "supply-chain: ERROR: could not set up the snapshot $SNAPSHOT as a git repository for cargo-deny"
       failed+=("cargo deny advisories: could not set up the snapshot $SNAPSHOT for cargo-deny (see above)")
     fi
+  elif [ -n "${RUSTSEC_ADVISORY_DB_SNAPSHOT:-}" ]; then
+    advisories=none # already reported: the snapshot asked for holds no database
   else
     advisories=none
+    tried="$(printf '%s, ' "${snapshot_tried[@]}")"
+    tried="${tried%, }"
     echo "supply-chain: ERROR: no RustSec advisory database: the network copy could not be fetched ($reason)" \
-      "and there is no snapshot at $SNAPSHOT (set RUSTSEC_ADVISORY_DB_SNAPSHOT to an advisory-db checkout or copy)"
-    failed+=("cargo deny advisories: no RustSec advisory database (network copy unreachable: $reason; no snapshot at $SNAPSHOT)")
+      "and no snapshot was found (looked in: $tried; set RUSTSEC_ADVISORY_DB_SNAPSHOT to an advisory-db checkout or copy)"
+    failed+=("cargo deny advisories: no RustSec advisory database (network copy unreachable: $reason; no snapshot in $tried)")
   fi
 fi
 
@@ -190,10 +211,12 @@ for mode in "--omit=dev" ""; do
   while IFS= read -r l; do echo "  $l"; done <<<"$result"
   if grep -q '^SKIP' <<<"$result"; then
     skipped+=("$label: the audit endpoint did not answer ($(sed -n 's/^SKIP //p' <<<"$result"))")
+    skipped_names+=("$label")
   elif ! grep -q '^UNEXPLAINED 0$' <<<"$result"; then
     failed+=("$label: high/critical findings not explained in scripts/supply-chain-exceptions.md")
   else
     echo "supply-chain: OK $label"
+    passed+=("$label")
   fi
 done
 
@@ -203,8 +226,20 @@ echo "supply-chain summary ($((SECONDS - start)) s):"
 [ -z "$advisory_db" ] || echo "  RustSec advisory DB: $advisory_db"
 for s in "${skipped[@]}"; do echo "  SKIPPED $s"; done
 for f in "${failed[@]}"; do echo "  FAILED  $f"; done
-[ "${#failed[@]}" -eq 0 ] && [ "${#skipped[@]}" -eq 0 ] && echo "  every check ran and passed"
-if [ "${#failed[@]}" -ne 0 ]; then exit 1; fi
-if [ "${#skipped[@]}" -ne 0 ] && [ "${SUPPLY_CHAIN_STRICT:-0}" = 1 ]; then exit 1; fi
-[ "${#skipped[@]}" -eq 0 ] || echo "  the checks that ran passed; the skipped ones need network access to their databases"
+# The last line counts each kind apart: a skipped check is never folded into "passed".
+line="supply-chain: ${#passed[@]} passed, ${#skipped[@]} skipped"
+if [ "${#skipped_names[@]}" -ne 0 ]; then
+  names="$(printf '%s; ' "${skipped_names[@]}")"
+  line="$line (${names%; }: need network access to their databases)"
+fi
+line="$line, ${#failed[@]} failed"
+if [ "${#failed[@]}" -ne 0 ]; then
+  echo "$line"
+  exit 1
+fi
+if [ "${#skipped[@]}" -ne 0 ] && [ "${SUPPLY_CHAIN_STRICT:-0}" = 1 ]; then
+  echo "$line (SUPPLY_CHAIN_STRICT=1: a skip fails)"
+  exit 1
+fi
+echo "$line"
 exit 0

@@ -87,6 +87,10 @@ pub enum Command {
         /// Report only: log and notify the plans, change nothing.
         #[arg(long)]
         report: bool,
+        /// table: one readable line per decision and action and a recap (a terminal's default);
+        /// json: the guard's JSON log lines and the run's JSON report (the default when piped).
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<super::lines::LogFormat>,
         events: Vec<PathBuf>,
     },
     /// What a reconcile of every guarded policy (functions, aliases, listed qualifiers) would
@@ -113,6 +117,10 @@ pub enum Command {
         /// Report only: log the plans, change nothing.
         #[arg(long)]
         report: bool,
+        /// table: one readable line per decision and action and a recap (a terminal's default);
+        /// json: the guard's JSON log lines and the sweep's JSON report (the default when piped).
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<super::lines::LogFormat>,
     },
     /// Write a starting policies file (report mode) from today's grants; public, foreign and
     /// unconstrained service grants are left out with a warning.

@@ -8,6 +8,7 @@ use super::args::PoliciesArgs;
 use super::error::CliError;
 use super::exit::Exit;
 use super::format::{Artifact, Finding, Format, Level, Rule, sarif, write_csv_row, write_sarif};
+use crate::allowlist::Mode;
 use crate::guard::discover::guarded_policies;
 use crate::guard::{ApiError, PolicyApi};
 use crate::plan::{Addition, Plan, plan};
@@ -31,18 +32,22 @@ pub async fn audit(
         );
     }
     let mut plans = Vec::new();
+    let mut modes = Vec::new();
     for t in &discovered.policies {
         match aws
             .get_policy(&t.api_function, t.qualifier.as_deref())
             .await
         {
-            Ok(current) => plans.push(plan(
-                t.key.as_str(),
-                t.qualifier.as_deref(),
-                &t.function.allow,
-                &current,
-                allowlist.apply_for(t.function),
-            )),
+            Ok(current) => {
+                plans.push(plan(
+                    t.key.as_str(),
+                    t.qualifier.as_deref(),
+                    &t.function.allow,
+                    &current,
+                    allowlist.apply_for(t.function),
+                ));
+                modes.push(allowlist.mode_for(t.function));
+            }
             Err(e) => {
                 failed = true;
                 let what = match &e {
@@ -67,7 +72,7 @@ pub async fn audit(
                 writeln!(out, "{line}").map_err(CliError::Output)?;
             }
         }
-        Format::Table => write_table(&plans, out).map_err(CliError::Output)?,
+        Format::Table => write_table(&plans, &modes, out).map_err(CliError::Output)?,
         Format::Csv => write_csv(&plans, out).map_err(CliError::Output)?,
         Format::Sarif => {
             let artifact = Artifact::of(&policies.policies);
@@ -213,14 +218,21 @@ pub(crate) fn write_csv(plans: &[Plan], out: &mut dyn Write) -> std::io::Result<
 }
 
 /// One row per statement a reconcile would remove or add; one row per policy already in line.
-pub(crate) fn write_table(plans: &[Plan], out: &mut dyn Write) -> std::io::Result<()> {
-    let mut rows: Vec<[String; 6]> = Vec::new();
-    for p in plans {
+/// `modes[i]` is the mode of `plans[i]`'s function: whether a reconcile would write it.
+pub(crate) fn write_table(
+    plans: &[Plan],
+    modes: &[Mode],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    for (i, p) in plans.iter().enumerate() {
+        let mode = modes.get(i).map_or("-", |m| m.as_str()).to_owned();
         let qualifier = p.qualifier.clone().unwrap_or_else(|| "-".into());
         if p.is_empty() {
             rows.push([
                 p.function.clone(),
                 qualifier,
+                mode,
                 "ok".into(),
                 String::new(),
                 String::new(),
@@ -233,6 +245,7 @@ pub(crate) fn write_table(plans: &[Plan], out: &mut dyn Write) -> std::io::Resul
             rows.push([
                 p.function.clone(),
                 qualifier.clone(),
+                mode.clone(),
                 "add".into(),
                 a.principal.clone(),
                 p.apply.as_str().into(),
@@ -247,6 +260,7 @@ pub(crate) fn write_table(plans: &[Plan], out: &mut dyn Write) -> std::io::Resul
             rows.push([
                 p.function.clone(),
                 qualifier.clone(),
+                mode.clone(),
                 format!("remove {sid}"),
                 r.principal.clone(),
                 p.apply.as_str().into(),
@@ -257,22 +271,24 @@ pub(crate) fn write_table(plans: &[Plan], out: &mut dyn Write) -> std::io::Resul
     let header = [
         "FUNCTION",
         "QUALIFIER",
+        "MODE",
         "CHANGE",
         "PRINCIPAL",
         "WRITE",
         "WHY",
     ]
     .map(String::from);
+    let last = header.len() - 1;
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row.iter()).take(5) {
+        for (w, cell) in widths.iter_mut().zip(row.iter()).take(last) {
             *w = (*w).max(cell.chars().count());
         }
     }
     for row in std::iter::once(&header).chain(rows.iter()) {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
-            if i < 5 {
+            if i < last {
                 line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
             } else {
                 line.push_str(cell);
@@ -281,10 +297,16 @@ pub(crate) fn write_table(plans: &[Plan], out: &mut dyn Write) -> std::io::Resul
         writeln!(out, "{}", line.trim_end())?;
     }
     let changing = plans.iter().filter(|p| !p.is_empty()).count();
+    let reported = plans
+        .iter()
+        .zip(modes)
+        .filter(|(p, m)| !p.is_empty() && **m == Mode::Report)
+        .count();
     writeln!(
         out,
-        "\n{} of {} policies would change.",
+        "\n{} of {} policies would change ({} of them in report mode: a reconcile only logs those).",
         changing,
-        plans.len()
+        plans.len(),
+        reported
     )
 }

@@ -14,6 +14,7 @@ pub mod guardrails;
 mod init;
 #[cfg(feature = "aws")]
 mod inputs;
+pub mod lines;
 mod plan;
 pub mod read;
 #[cfg(feature = "aws")]

@@ -1,23 +1,27 @@
 //! `invokeguard reconcile`: the sweep, from a shell: every guarded policy brought to the
 //! allowlist (in each function's mode; `--report` changes nothing), with a progress bar on a
-//! terminal. Log lines go to stdout, as the Lambda writes them.
+//! terminal. Log lines go to stdout, as the Lambda writes them, or one readable line each.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 
 use super::args::PoliciesArgs;
 use super::error::CliError;
 use super::exit::Exit;
+use super::lines::{LogFormat, Run, sink_for, write_report};
 use crate::guard::GuardError;
 use crate::sdk::env::cli_guard;
 
 pub async fn reconcile(
     policies: &PoliciesArgs,
     report_only: bool,
+    format: LogFormat,
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
     let (allowlist, _) = policies.load_online(report_only).await?;
-    let mut guard = cli_guard(allowlist);
     let bar = std::io::stderr().is_terminal();
+    let sink = sink_for(format, &allowlist, bar);
+    let mut guard = cli_guard(allowlist, Arc::clone(&sink));
     if bar {
         guard = guard.with_progress(Box::new(|done, total| {
             let width = 30;
@@ -35,11 +39,7 @@ pub async fn reconcile(
     let result = guard.sweep("cli", None).await;
     match result {
         Ok(report) => {
-            let _ = writeln!(
-                err,
-                "{}",
-                serde_json::to_string(&report).unwrap_or_default()
-            );
+            write_report(format, Run::Sweep, &report, err);
             Ok(Exit::of(false, report.unfixed > 0))
         }
         Err(e @ GuardError::Incomplete { .. }) => {

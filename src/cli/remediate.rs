@@ -9,19 +9,23 @@ use super::args::PoliciesArgs;
 use super::error::CliError;
 use super::exit::Exit;
 use super::inputs::{Input, inputs_of};
+use super::lines::{LogFormat, Run, sink_for, write_report};
 use crate::guard::EventReport;
 use crate::sdk::env::cli_guard;
 
 /// Judges every record and reconciles what it finds against AWS (or `AWS_ENDPOINT_URL`).
-/// Log lines go to stdout; a JSON report of the run goes to `err`'s stream last.
+/// Log lines go to stdout; a report of the run goes to `err`'s stream last (JSON, or a recap
+/// in words with [`LogFormat::Table`]).
 pub async fn remediate(
     policies: &PoliciesArgs,
     report_only: bool,
+    format: LogFormat,
     events: &[PathBuf],
     err: &mut dyn Write,
 ) -> Result<Exit, CliError> {
     let (allowlist, _) = policies.load_online(report_only).await?;
-    let guard = cli_guard(allowlist);
+    let sink = sink_for(format, &allowlist, false);
+    let guard = cli_guard(allowlist, sink);
     let mut bad = false;
     let mut failed = false;
     let mut report = EventReport::default();
@@ -45,10 +49,6 @@ pub async fn remediate(
             failed = true;
         }
     }
-    let _ = writeln!(
-        err,
-        "{}",
-        serde_json::to_string(&report).unwrap_or_default()
-    );
+    write_report(format, Run::Records, &report, err);
     Ok(Exit::of(bad || failed, report.unfixed > 0))
 }

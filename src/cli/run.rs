@@ -11,6 +11,7 @@ use super::check::CheckOptions;
 use super::error::CliError;
 use super::exit::Exit;
 use super::format::Format;
+use super::lines::LogFormat;
 use super::runtime::block_on;
 
 /// `invokeguard`'s `main`.
@@ -81,8 +82,15 @@ fn run(command: Command) -> Result<Exit, CliError> {
             database,
             table,
         } => super::athena::athena_sql(&policies, query, &database, &table, &mut out, &mut err),
-        Command::Reconcile { policies, report } => {
-            block_on(super::reconcile::reconcile(&policies, report, &mut err))?
+        Command::Reconcile {
+            policies,
+            report,
+            format,
+        } => {
+            let format = LogFormat::chosen(format, out.is_terminal());
+            block_on(super::reconcile::reconcile(
+                &policies, report, format, &mut err,
+            ))?
         }
         Command::Init {
             functions,
@@ -106,9 +114,13 @@ fn run(command: Command) -> Result<Exit, CliError> {
         Command::Remediate {
             policies,
             report,
+            format,
             events,
-        } => block_on(super::remediate::remediate(
-            &policies, report, &events, &mut err,
-        ))?,
+        } => {
+            let format = LogFormat::chosen(format, out.is_terminal());
+            block_on(super::remediate::remediate(
+                &policies, report, format, &events, &mut err,
+            ))?
+        }
     }
 }

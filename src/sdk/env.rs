@@ -9,7 +9,7 @@ use super::clients::LazyAws;
 use super::config;
 use crate::allowlist::{Allowlist, AllowlistError, Mode};
 use crate::aws::home::Home;
-use crate::guard::{Guard, Level, Settings, StdoutSink};
+use crate::guard::{Guard, Level, LogSink, Settings, StdoutSink};
 use crate::record::GuardIdentity;
 
 /// The role name the guard assumes in another account of the organization.
@@ -52,13 +52,14 @@ fn guard(allowlist: Allowlist, aws: LazyAws, settings: Settings) -> Guard<LazyAw
 }
 
 /// The guard as the CLI runs it: AWS from the environment (`AWS_ENDPOINT_URL` included),
-/// notifications to `INVOKEGUARD_EVENT_BUS` when set, log lines on stdout from INFO up.
-pub fn cli_guard(allowlist: Allowlist) -> Guard<LazyAws> {
+/// notifications to `INVOKEGUARD_EVENT_BUS` when set, log lines from INFO up to `sink` (the
+/// JSON lines on stdout, or a terminal's readable view of them).
+pub fn cli_guard(allowlist: Allowlist, sink: Arc<dyn LogSink>) -> Guard<LazyAws> {
     let settings = Settings {
         log_level: Level::Info,
         ..Settings::default()
     };
-    guard(allowlist, aws(var("INVOKEGUARD_EVENT_BUS")), settings)
+    Guard::new(allowlist, aws(var("INVOKEGUARD_EVENT_BUS")), sink, settings)
 }
 
 /// The home the stack gives the guard: `INVOKEGUARD_HOME_ACCOUNT` and `AWS_REGION`, with the

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::totals::CheckTotals;
 use crate::allowlist::Allowlist;
+use crate::aws::home::Home;
 use crate::cli::error::CliError;
 use crate::record::{
     FoundRecord, InputError, MAX_INPUT_BYTES, NotTyped, ReadOptions, invocation, read_records,
@@ -27,6 +28,8 @@ pub(super) struct FileResult {
     pub(super) bad: bool,
     pub(super) violating: bool,
     pub(super) records: u64,
+    /// Records about a function outside the home account and region.
+    pub(super) foreign: u64,
     /// The violations among them.
     pub(super) totals: CheckTotals,
     /// Whether the typed pass read it (else the reference path did).
@@ -42,8 +45,19 @@ impl FileResult {
         }
     }
 
-    fn judged(&mut self, lines: &mut Lines, verdict: &Verdict, event_time: Option<&str>) {
+    fn judged(
+        &mut self,
+        lines: &mut Lines,
+        verdict: &Verdict,
+        event_time: Option<&str>,
+        home: Option<&Home>,
+    ) {
         self.records += 1;
+        if let (Some(home), Some(arn)) = (home, verdict.function_arn.as_deref())
+            && !home.holds(arn)
+        {
+            self.foreign += 1;
+        }
         if let Err(e) = lines.verdict(verdict) {
             lines.error(self, format!("error: cannot write a verdict: {e}"));
         }
@@ -213,7 +227,7 @@ pub(super) fn judge(
         let typed = match source.open() {
             Ok(input) => read_typed(input, ReadOptions::default(), &mut |inv, time| {
                 let verdict = decide(allowlist, inv);
-                res.judged(lines, &verdict, time);
+                res.judged(lines, &verdict, time, allowlist.home());
             }),
             Err(_) => Err(NotTyped),
         };
@@ -269,7 +283,7 @@ pub(super) fn reference(
                 Ok(inv) => {
                     let verdict = decide(allowlist, &inv);
                     let time = rec.record.get("eventTime").and_then(Value::as_str);
-                    res.judged(lines, &verdict, time);
+                    res.judged(lines, &verdict, time, allowlist.home());
                 }
                 Err(e) => {
                     let at = if rec.path.is_empty() {

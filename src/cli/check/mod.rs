@@ -99,6 +99,7 @@ pub fn run(
             format: opts.format,
             artifact,
             stderr_terminal: opts.stderr_terminal,
+            home: allowlist.home().cloned(),
         };
         report::write_results(slot_rx, &to, out, err)
     })

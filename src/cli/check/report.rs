@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::judge::{FileResult, Piece};
 use super::pool::Slot;
 use super::totals::{CheckTotals, Counts};
+use crate::aws::home::Home;
 use crate::cli::error::CliError;
 use crate::cli::exit::Exit;
 use crate::cli::format::{Artifact, Format};
@@ -63,6 +64,9 @@ pub(super) struct Output<'a> {
     pub(super) format: Format,
     pub(super) artifact: &'a Artifact,
     pub(super) stderr_terminal: bool,
+    /// The home `--account`/`--region` gave, for the table's count of records about functions
+    /// elsewhere.
+    pub(super) home: Option<Home>,
 }
 
 /// Writes each file's lines as its slot comes up (verdict lines on `out` with JSON, else the
@@ -80,6 +84,8 @@ pub(super) fn write_results(
         files: 0,
         expected: 0,
         records: 0,
+        foreign: 0,
+        home: to.home.clone(),
         elapsed: Duration::ZERO,
     };
     let mut progress = Progress {
@@ -125,6 +131,7 @@ pub(super) fn write_results(
                 violating |= res.violating;
                 counts.files += 1;
                 counts.records += res.records;
+                counts.foreign += res.foreign;
                 violations.merge(res.totals);
             }
         }

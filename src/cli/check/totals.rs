@@ -1,12 +1,13 @@
 //! The violations of a `check` run per function and caller, and the table that shows them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::time::Duration;
 
+use crate::aws::home::Home;
 use crate::cli::format::{Artifact, Finding, Level, Rule, sarif, write_csv_row, write_sarif};
 use crate::record::{Caller, CallerKind};
-use crate::verdict::Verdict;
+use crate::verdict::{Reason, Verdict};
 
 /// The one kind of finding `check` reports: a record of an invocation no allow entry covers.
 const INVOKED_OUTSIDE: Rule = Rule {
@@ -35,6 +36,12 @@ pub(super) struct CheckTotals {
 #[derive(Debug, Clone)]
 pub(super) struct Row {
     kind: CallerKind,
+    /// The verdicts' reasons (a pair may be refused for more than one: another source ARN, then
+    /// another source account).
+    reasons: BTreeSet<String>,
+    /// Whether enforce mode takes the caller's access away (a grant to remove), false when no
+    /// resource policy change can (a same-account IAM caller, an unknown one).
+    fixable: bool,
     pub(super) count: u64,
     pub(super) first: Option<String>,
     pub(super) last: Option<String>,
@@ -73,11 +80,15 @@ impl CheckTotals {
         let time = time.map(str::to_owned);
         let row = self.rows.entry(key).or_insert_with(|| Row {
             kind: v.caller.kind,
+            reasons: BTreeSet::new(),
+            fixable: true,
             count: 0,
             first: None,
             last: None,
         });
         row.count += 1;
+        row.reasons.insert(reason_code(v.reason));
+        row.fixable &= v.fixable.unwrap_or(false);
         row.first = earlier(row.first.take(), time.clone());
         row.last = later(row.last.take(), time);
     }
@@ -87,6 +98,8 @@ impl CheckTotals {
             match self.rows.get_mut(&key) {
                 Some(row) => {
                     row.count += r.count;
+                    row.reasons.extend(r.reasons);
+                    row.fixable &= r.fixable;
                     row.first = earlier(row.first.take(), r.first);
                     row.last = later(row.last.take(), r.last);
                 }
@@ -172,18 +185,22 @@ impl CheckTotals {
             "FUNCTION",
             "CALLER",
             "KIND",
+            "REASON",
+            "FIXABLE",
             "COUNT",
             "FIRST SEEN",
             "LAST SEEN",
         ]
         .map(String::from);
-        let cells: Vec<[String; 6]> = rows
+        let cells: Vec<[String; 8]> = rows
             .iter()
             .map(|((function, caller), r)| {
                 [
                     function.clone(),
                     caller.clone(),
                     kind(r.kind).to_owned(),
+                    r.reason(),
+                    fixable(r.fixable).to_owned(),
                     r.count.to_string(),
                     r.first.clone().unwrap_or_else(|| "-".into()),
                     r.last.clone().unwrap_or_else(|| "-".into()),
@@ -200,7 +217,7 @@ impl CheckTotals {
             for row in std::iter::once(&header).chain(cells.iter()) {
                 let mut line = String::new();
                 for (i, cell) in row.iter().enumerate() {
-                    if i == 3 {
+                    if i == COUNT_COLUMN {
                         line.push_str(&format!("{cell:>width$}  ", width = widths[i]));
                     } else {
                         line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
@@ -209,6 +226,12 @@ impl CheckTotals {
                 writeln!(out, "{}", line.trim_end())?;
             }
             writeln!(out)?;
+            if self.rows.values().any(|r| !r.fixable) {
+                writeln!(
+                    out,
+                    "FIXABLE no: the caller is let in by an identity policy of the function's own account (or cannot be told), not by a grant of the resource policy; enforce mode reports it and cannot take it away.\n"
+                )?;
+            }
         }
         writeln!(
             out,
@@ -219,7 +242,30 @@ impl CheckTotals {
             counts.files,
             counts.elapsed.as_secs_f64(),
             counts.rate(),
-        )
+        )?;
+        writeln!(out, "{}", counts.foreign_line())
+    }
+}
+
+/// The right-aligned column of the table.
+const COUNT_COLUMN: usize = 5;
+
+/// What the FIXABLE column says: whether enforce mode would take the caller's access away.
+fn fixable(yes: bool) -> &'static str {
+    if yes { "yes" } else { "no" }
+}
+
+/// A reason's code as the verdict line spells it.
+fn reason_code(reason: Reason) -> String {
+    serde_json::to_value(reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{reason:?}"))
+}
+
+impl Row {
+    fn reason(&self) -> String {
+        self.reasons.iter().cloned().collect::<Vec<_>>().join(",")
     }
 }
 
@@ -228,10 +274,26 @@ pub(super) struct Counts {
     pub(super) files: usize,
     pub(super) expected: usize,
     pub(super) records: u64,
+    /// Records about a function outside the home account and region (so never guarded here).
+    pub(super) foreign: u64,
+    /// The home `--account`/`--region` gave, if any.
+    pub(super) home: Option<Home>,
     pub(super) elapsed: Duration,
 }
 
 impl Counts {
+    /// How many records were about functions elsewhere; without a home, that a name matched in
+    /// any account and region.
+    pub(super) fn foreign_line(&self) -> String {
+        match &self.home {
+            Some(home) => format!(
+                "{} of {} records were about functions outside the home account and region ({} {}): not guarded there.",
+                self.foreign, self.records, home.account, home.region
+            ),
+            None => "No home account and region given (--account and --region): a function name in the policies file matched in any account and region.".to_owned(),
+        }
+    }
+
     pub(super) fn rate(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {
