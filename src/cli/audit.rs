@@ -87,7 +87,7 @@ const GRANT_OUTSIDE: Rule = Rule {
     id: "IG0002",
     name: "GrantOutsideAllowlist",
     short: "A resource policy grants invoke outside the allowlist",
-    help: "A statement of this function's resource policy lets in a caller none of its allow entries covers. A reconcile (the guard in enforce mode, or `invokeguard reconcile`) removes its invoke grant; add an allow entry instead if the caller is expected. See the README's \"What a plan changes\".",
+    help: "A statement of this function's resource policy lets in a caller none of its allow entries covers. A reconcile (the guard in enforce mode, or `invokeguard reconcile`) removes its invoke grant; add an allow entry instead if the caller is expected. See docs/policies-file.md, \"What a plan changes\".",
     level: Level::Error,
 };
 

@@ -14,7 +14,7 @@ const INVOKED_OUTSIDE: Rule = Rule {
     id: "IG0001",
     name: "InvokedOutsideAllowlist",
     short: "A guarded function was invoked by a caller outside its allow list",
-    help: "CloudTrail recorded an Invoke of this function by a caller none of its allow entries lets in. Either add an allow entry for the caller (if the call is expected) or let the guard remove the grant that let it in: see the README's \"The policies file\" and \"What a plan changes\".",
+    help: "CloudTrail recorded an Invoke of this function by a caller none of its allow entries lets in. Either add an allow entry for the caller (if the call is expected) or let the guard remove the grant that let it in: see docs/policies-file.md (allow entries, and \"What a plan changes\").",
     level: Level::Error,
 };
 
