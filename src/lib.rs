@@ -17,6 +17,7 @@ pub mod resource_policy;
 pub mod athena;
 pub mod draft;
 pub mod plan;
+pub mod template;
 pub mod verdict;
 
 pub mod log;

@@ -13,6 +13,7 @@ pub mod format;
 mod init;
 #[cfg(feature = "aws")]
 mod inputs;
+mod lint;
 mod plan;
 pub mod read;
 #[cfg(feature = "aws")]
@@ -31,6 +32,7 @@ pub use athena::athena_sql;
 pub use check::check;
 pub use error::CliError;
 pub use exit::Exit;
+pub use lint::lint;
 pub use plan::plan_command;
 pub use read::read_limited;
 #[cfg(feature = "aws")]
