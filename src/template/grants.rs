@@ -391,45 +391,44 @@ fn to_json(
 /// a note (its source ARN is a resource the transform makes, unknown here).
 fn sam_function(logical_id: &str, props: Option<&Node>, out: &mut Template) {
     let Some(props) = props else { return };
-    if let Some(url) = props.entry("FunctionUrlConfig") {
-        if url.node.get("AuthType").and_then(Node::as_str) == Some("NONE") {
-            let addition = Addition {
-                sid: format!("{logical_id}UrlPublicPermissions"),
-                principal: "*".into(),
-                action: INVOKE_URL_ACTION,
-                source_arn: None,
-                source_account: None,
-                principal_org_id: None,
-                event_source_token: None,
-                function_url_auth_type: Some("NONE"),
-                invoked_via_function_url: None,
-                allow_entry: 0,
-            };
-            out.grants.push(TemplateGrant {
+    if let Some(url) = props.entry("FunctionUrlConfig")
+        && url.node.get("AuthType").and_then(Node::as_str) == Some("NONE")
+    {
+        let addition = Addition {
+            sid: format!("{logical_id}UrlPublicPermissions"),
+            principal: "*".into(),
+            action: INVOKE_URL_ACTION,
+            source_arn: None,
+            source_account: None,
+            principal_org_id: None,
+            event_source_token: None,
+            function_url_auth_type: Some("NONE"),
+            invoked_via_function_url: None,
+            allow_entry: 0,
+        };
+        out.grants.push(TemplateGrant {
+            logical_id: logical_id.to_owned(),
+            line: url.line,
+            target: Target::Function(FunctionRef {
                 logical_id: logical_id.to_owned(),
-                line: url.line,
-                target: Target::Function(FunctionRef {
-                    logical_id: logical_id.to_owned(),
-                    qualifier: None,
-                }),
-                statement: addition.statement(0, None).raw,
-                principal: "*".into(),
-                unresolved: Vec::new(),
-                implied_by: Some(
-                    "SAM FunctionUrlConfig AuthType NONE (the transform adds this permission)"
-                        .into(),
-                ),
-            });
-        }
+                qualifier: None,
+            }),
+            statement: addition.statement(0, None).raw,
+            principal: "*".into(),
+            unresolved: Vec::new(),
+            implied_by: Some(
+                "SAM FunctionUrlConfig AuthType NONE (the transform adds this permission)".into(),
+            ),
+        });
     }
     for event in props.get("Events").map(Node::entries).unwrap_or_default() {
         let kind = event.node.get("Type").and_then(Node::as_str).unwrap_or("?");
         let message = match sam_event_service(kind) {
             Some(service) => format!(
                 "SAM event source {kind} (event {}): the transform adds a permission for {service}, \
-                 with a source ARN of a resource it makes; it is not judged here: judge the \
-                 transformed template (sam build, then lint .aws-sam/build/template.yaml or the \
-                 processed template)",
+                 with a source ARN of a resource it makes, so it is not judged here; lint the \
+                 transformed template (CloudFormation's Processed stage, or aws-sam-translator \
+                 offline) to judge it",
                 event.key
             ),
             None => format!(

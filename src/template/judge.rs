@@ -66,6 +66,9 @@ pub struct Finding {
     pub message: String,
 }
 
+/// (guarded key, qualifier) → the grants on that policy, with the index of their template.
+type Policies<'a> = BTreeMap<(String, Option<String>), Vec<(usize, &'a TemplateGrant)>>;
+
 /// Judges the templates' grants. `names` maps a logical id to the function name it will have
 /// (`--function LOGICALID=NAME`), for functions without a literal `FunctionName`.
 pub fn judge(
@@ -74,9 +77,7 @@ pub fn judge(
     names: &HashMap<String, String>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    // (guarded key, qualifier) → the grants on that policy, in template order.
-    let mut policies: BTreeMap<(String, Option<String>), Vec<(usize, &TemplateGrant)>> =
-        BTreeMap::new();
+    let mut policies: Policies = BTreeMap::new();
     // (guarded key) → where a template defines it, for notes about entries without a grant.
     let mut defined: BTreeMap<String, (usize, String, usize)> = BTreeMap::new();
     for (t, template) in templates.iter().enumerate() {

@@ -81,14 +81,14 @@ pub enum ParseError {
 
 /// Reads a template's text.
 pub fn parse(text: &str) -> Result<Node, ParseError> {
-    if text.trim_start().starts_with(['{', '[']) {
-        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-            return Err(ParseError::Json {
-                line: e.line(),
-                column: e.column(),
-                message: strip_position(&e.to_string()),
-            });
-        }
+    if text.trim_start().starts_with(['{', '['])
+        && let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text)
+    {
+        return Err(ParseError::Json {
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        });
     }
     let mut builder = Builder::default();
     for event in Parser::new_from_str(text) {
