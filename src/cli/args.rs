@@ -159,7 +159,7 @@ pub enum Command {
         format: Option<super::format::Format>,
         /// The name a function without a literal FunctionName will have, so the policies file
         /// can name it (repeatable).
-        #[arg(long, value_name = "LOGICALID=NAME", value_parser = super::lint::parse_mapping)]
+        #[arg(long, value_name = "LOGICALID=NAME", value_parser = crate::template::function_mapping)]
         function: Vec<(String, String)>,
         /// Template files, `-` for stdin.
         #[arg(required = true, value_name = "TEMPLATE")]

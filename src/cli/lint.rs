@@ -49,18 +49,6 @@ const NOTE: Rule = Rule {
 
 const RULES: [Rule; 4] = [GRANT_OUTSIDE, NOT_JUDGED, ENTRY_WITHOUT_GRANT, NOTE];
 
-/// `--function LOGICALID=NAME`.
-pub fn parse_mapping(arg: &str) -> Result<(String, String), String> {
-    match arg.split_once('=') {
-        Some((id, name)) if !id.is_empty() && crate::aws::ids::is_function_name(name) => {
-            Ok((id.to_owned(), name.to_owned()))
-        }
-        _ => Err(format!(
-            "expected LOGICALID=NAME (a function name), got {arg:?}"
-        )),
-    }
-}
-
 pub fn lint(
     policies: &PoliciesArgs,
     functions: &[(String, String)],

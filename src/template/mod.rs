@@ -47,3 +47,16 @@ pub fn pseudo_parameters(account: Option<&str>, region: Option<&str>) -> HashMap
     }
     out
 }
+
+/// `LOGICALID=NAME` (`lint --function`): the name a function without a literal `FunctionName`
+/// will have.
+pub fn function_mapping(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((id, name)) if !id.is_empty() && crate::aws::ids::is_function_name(name) => {
+            Ok((id.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!(
+            "expected LOGICALID=NAME (a function name), got {arg:?}"
+        )),
+    }
+}
