@@ -117,13 +117,19 @@ fn write_report(
     let file = |f: &Finding| files.get(f.template).map_or("", String::as_str);
     match format {
         Format::Table => {
+            let place = |f: &Finding| format!("{}:{}", file(f), f.line);
+            let w_place = findings.iter().map(|f| place(f).len()).max().unwrap_or(0);
+            let w_id = findings
+                .iter()
+                .map(|f| f.logical_id.len())
+                .max()
+                .unwrap_or(0);
             for f in findings {
                 writeln!(
                     out,
-                    "{:<7}  {}:{}  {}  {}",
+                    "{:<7}  {:<w_place$}  {:<w_id$}  {}",
                     severity_word(f.severity),
-                    file(f),
-                    f.line,
+                    place(f),
                     f.logical_id,
                     f.message
                 )?;

@@ -417,7 +417,7 @@ fn sam_function(logical_id: &str, props: Option<&Node>, out: &mut Template) {
             principal: "*".into(),
             unresolved: Vec::new(),
             implied_by: Some(
-                "SAM FunctionUrlConfig AuthType NONE (the transform adds this permission)".into(),
+                "SAM's FunctionUrlConfig AuthType NONE: the transform adds this permission".into(),
             ),
         });
     }
