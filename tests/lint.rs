@@ -21,11 +21,14 @@ fn template(name: &str) -> PathBuf {
 }
 
 fn lint(args: &[&str], stdin: Option<&str>) -> Output {
-    let policies = template("policies.json");
+    lint_against(&template("policies.json"), args, stdin)
+}
+
+fn lint_against(policies: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_invokeguard"))
         .arg("lint")
         .arg("--policies")
-        .arg(&policies)
+        .arg(policies)
         .args(args)
         .current_dir(root())
         .stdin(if stdin.is_some() {
@@ -357,5 +360,41 @@ sys.exit(1 if errors else 0)
         "not valid SARIF 2.1.0:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cdks_public_function_url_pair_is_inside_a_public_url_entry_and_outside_any_other() {
+    let path = template("cdk_function_url.template.json");
+    let p = path.to_string_lossy();
+    let mut args = HOME.to_vec();
+    args.extend(["--format", "json", &p]);
+    let o = lint_against(&template("policies_public_url.json"), &args, None);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let findings = json_findings(&o);
+    assert!(
+        findings.iter().all(|f| f["severity"] == "note"),
+        "{findings:?}"
+    );
+
+    let o = lint(&args, None);
+    assert_eq!(o.status.code(), Some(1));
+    let mut errors: Vec<String> = json_findings(&o)
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| f["logicalId"].as_str().unwrap().to_owned())
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            "Ordersinvokefunction69A08120",
+            "OrdersinvokefunctionurlE26809DD"
+        ]
     );
 }
