@@ -124,6 +124,17 @@ fn a_sam_template_with_public_foreign_and_sourceless_grants_fails_naming_each() 
     assert_eq!(principal("OrdersFunction"), "*");
     assert_eq!(principal("ForeignAccountInvoke"), "999988887777");
     assert_eq!(principal("TopicInvoke"), "sns.amazonaws.com");
+    let foreign = findings
+        .iter()
+        .find(|f| f["logicalId"] == "ForeignAccountInvoke")
+        .unwrap();
+    assert!(
+        foreign["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(created only when condition IsProd is true)"),
+        "{foreign}"
+    );
     // The partner's grant is in the allowlist: not a finding.
     assert!(!findings.iter().any(|f| f["logicalId"] == "PartnerInvoke"));
     // An imported function is said, not guessed.

@@ -47,6 +47,8 @@ pub struct TemplateGrant {
     pub unresolved: Vec<String>,
     /// Set when the grant is implied, not written: what implies it.
     pub implied_by: Option<String>,
+    /// The template condition the resource is created under, if any.
+    pub condition: Option<String>,
 }
 
 /// Something the report says about a resource that is not a judged grant.
@@ -135,57 +137,65 @@ pub fn scan(
         }
     }
     for e in entries {
-        let path = format!("Resources.{}.Properties", e.key);
-        let props = e.node.get("Properties");
-        let kind = type_of(&e.node);
-        match kind {
-            FUNCTION | SAM_FUNCTION => {
-                let name = match props.and_then(|p| p.get("FunctionName")) {
-                    None => Err("it has no FunctionName: CloudFormation makes one up".into()),
-                    Some(n) => scope.text(n, &format!("{path}.FunctionName")),
-                };
-                out.functions.push(DefinedFunction {
-                    logical_id: e.key.clone(),
-                    line: e.line,
-                    name,
-                });
-                if kind == SAM_FUNCTION {
-                    sam_function(&e.key, props, &mut out);
-                }
-            }
-            "AWS::Lambda::Permission" => {
-                out.grants
-                    .push(permission(&scope, &e.key, e.line, props, &path));
-            }
-            "AWS::Lambda::ResourcePolicy" => {
-                resource_policy(&scope, &e.key, e.line, props, &path, &mut out)
-            }
-            "AWS::Lambda::Url" => {
-                let auth = props.and_then(|p| p.get("AuthType")).and_then(Node::as_str);
-                if auth == Some("NONE") {
-                    out.notes.push(Note {
-                        logical_id: e.key.clone(),
-                        line: e.line,
-                        message: "function URL with AuthType NONE: the URL itself grants nothing; \
-                                  the public grant is a permission (CDK's addFunctionUrl adds one), \
-                                  judged on its own"
-                            .into(),
-                    });
-                }
-            }
-            t if t.starts_with("AWS::Lambda::")
-                && props.is_some_and(|p| p.entries().iter().any(|x| x.key.contains("Policy"))) =>
-            {
-                out.notes.push(Note {
-                    logical_id: e.key.clone(),
-                    line: e.line,
-                    message: format!("{t} holds a policy invokeguard does not know: not judged"),
-                });
-            }
-            _ => {}
+        let first = out.grants.len();
+        scan_resource(&scope, e, &mut out);
+        let condition = e.node.get("Condition").and_then(Node::as_str);
+        for g in &mut out.grants[first..] {
+            g.condition = condition.map(str::to_owned);
         }
     }
     Ok(out)
+}
+
+/// The function, grants and notes of one resource.
+fn scan_resource(scope: &Scope, e: &super::parse::Entry, out: &mut Template) {
+    let path = format!("Resources.{}.Properties", e.key);
+    let props = e.node.get("Properties");
+    let kind = type_of(&e.node);
+    match kind {
+        FUNCTION | SAM_FUNCTION => {
+            let name = match props.and_then(|p| p.get("FunctionName")) {
+                None => Err("it has no FunctionName: CloudFormation makes one up".into()),
+                Some(n) => scope.text(n, &format!("{path}.FunctionName")),
+            };
+            out.functions.push(DefinedFunction {
+                logical_id: e.key.clone(),
+                line: e.line,
+                name,
+            });
+            if kind == SAM_FUNCTION {
+                sam_function(&e.key, props, out);
+            }
+        }
+        "AWS::Lambda::Permission" => {
+            out.grants
+                .push(permission(scope, &e.key, e.line, props, &path));
+        }
+        "AWS::Lambda::ResourcePolicy" => resource_policy(scope, &e.key, e.line, props, &path, out),
+        "AWS::Lambda::Url" => {
+            let auth = props.and_then(|p| p.get("AuthType")).and_then(Node::as_str);
+            if auth == Some("NONE") {
+                out.notes.push(Note {
+                    logical_id: e.key.clone(),
+                    line: e.line,
+                    message: "function URL with AuthType NONE: the URL itself grants nothing; \
+                              the public grant is a permission (CDK's addFunctionUrl adds one), \
+                              judged on its own"
+                        .into(),
+                });
+            }
+        }
+        t if t.starts_with("AWS::Lambda::")
+            && props.is_some_and(|p| p.entries().iter().any(|x| x.key.contains("Policy"))) =>
+        {
+            out.notes.push(Note {
+                logical_id: e.key.clone(),
+                line: e.line,
+                message: format!("{t} holds a policy invokeguard does not know: not judged"),
+            });
+        }
+        _ => {}
+    }
 }
 
 /// The statement `AddPermission` would store for an `AWS::Lambda::Permission`.
@@ -259,6 +269,7 @@ fn permission(
         principal,
         unresolved,
         implied_by: None,
+        condition: None,
     }
 }
 
@@ -322,6 +333,7 @@ fn resource_policy(
             principal,
             unresolved: unresolved.clone(),
             implied_by: None,
+            condition: None,
         });
     }
 }
@@ -419,6 +431,7 @@ fn sam_function(logical_id: &str, props: Option<&Node>, out: &mut Template) {
             implied_by: Some(
                 "SAM's FunctionUrlConfig AuthType NONE: the transform adds this permission".into(),
             ),
+            condition: None,
         });
     }
     for event in props.get("Events").map(Node::entries).unwrap_or_default() {
@@ -459,4 +472,74 @@ fn sam_event_service(kind: &str) -> Option<&'static str> {
         "Cognito" => "cognito-idp.amazonaws.com",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::parse::parse;
+    use super::*;
+
+    fn read(yaml: &str) -> Template {
+        scan(&parse(yaml).unwrap(), &std::collections::HashMap::new()).unwrap()
+    }
+
+    const FUNCTION_AND_ALIAS: &str = "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n      FunctionName: orders-api\n  Live:\n    Type: AWS::Lambda::Alias\n    Properties:\n      FunctionName: !Ref Fn\n      Name: live\n";
+
+    #[test]
+    fn a_permission_on_an_alias_is_on_the_functions_qualifier() {
+        let t = read(&format!(
+            "{FUNCTION_AND_ALIAS}  P:\n    Type: AWS::Lambda::Permission\n    Properties:\n      FunctionName: !Ref Live\n      Action: lambda:InvokeFunction\n      Principal: '999988887777'\n"
+        ));
+        assert_eq!(
+            t.grants[0].target,
+            Target::Function(FunctionRef {
+                logical_id: "Fn".into(),
+                qualifier: Some("live".into()),
+            })
+        );
+        assert_eq!(t.grants[0].line, 11);
+        assert_eq!(t.functions[0].name, Ok("orders-api".into()));
+    }
+
+    #[test]
+    fn a_permission_is_the_statement_add_permission_stores() {
+        let t = read(&format!(
+            "{FUNCTION_AND_ALIAS}  P:\n    Type: AWS::Lambda::Permission\n    Properties:\n      FunctionName: orders-api\n      Action: lambda:*\n      Principal: s3.amazonaws.com\n      SourceAccount: !Ref AWS::AccountId\n"
+        ));
+        let g = &t.grants[0];
+        assert_eq!(g.target, Target::Literal("orders-api".into()));
+        assert_eq!(
+            g.statement,
+            json!({
+                "Sid": "P", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "lambda:*",
+                "Condition": {"StringEquals": {"AWS:SourceAccount": UNRESOLVED}},
+            })
+        );
+        assert_eq!(
+            g.unresolved,
+            [
+                "cannot resolve Ref AWS::AccountId at Resources.P.Properties.SourceAccount (give --account)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_resource_policy_given_as_json_text_is_read_and_an_unknown_policy_resource_is_said() {
+        let t = read(&format!(
+            "{FUNCTION_AND_ALIAS}  RP:\n    Type: AWS::Lambda::ResourcePolicy\n    Properties:\n      ResourceArn: !GetAtt Fn.Arn\n      PolicyDocument: '{{\"Statement\": {{\"Effect\": \"Allow\", \"Principal\": \"*\", \"Action\": \"lambda:InvokeFunction\"}}}}'\n  Odd:\n    Type: AWS::Lambda::SomethingNew\n    Properties:\n      Policy: {{}}\n"
+        ));
+        assert_eq!(t.grants.len(), 1);
+        assert_eq!(t.grants[0].principal, "*");
+        assert!(t.grants[0].unresolved.is_empty());
+        assert_eq!(t.notes.len(), 1);
+        assert!(t.notes[0].message.contains("AWS::Lambda::SomethingNew"));
+    }
+
+    #[test]
+    fn a_document_without_resources_is_not_a_template() {
+        let doc = parse("Description: x\n").unwrap();
+        assert!(scan(&doc, &std::collections::HashMap::new()).is_err());
+    }
 }

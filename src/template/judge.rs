@@ -237,12 +237,15 @@ fn judge_policy(
             (
                 Kind::GrantOutside,
                 format!(
-                    "grants {at} to {}: {}; the guard would remove it{}",
+                    "grants {at} to {}: {}; the guard would remove it{}{}",
                     r.principal,
                     r.why,
                     g.implied_by
                         .as_ref()
-                        .map_or(String::new(), |by| format!(" (implied by {by})"))
+                        .map_or(String::new(), |by| format!(" (implied by {by})")),
+                    g.condition.as_ref().map_or(String::new(), |c| format!(
+                        " (created only when condition {c} is true)"
+                    ))
                 ),
             )
         } else {
