@@ -18,6 +18,7 @@ pub mod athena;
 pub mod draft;
 pub mod guardrails;
 pub mod plan;
+pub mod template;
 pub mod verdict;
 
 pub mod log;

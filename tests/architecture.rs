@@ -17,6 +17,7 @@ const LAYERS: &[&str] = &[
     "record",
     "verdict",
     "plan",
+    "template",
     "draft",
     "athena",
     "guardrails",

@@ -12,6 +12,9 @@ const OFFLINE_ACCOUNT: &str = "Home account id (12 digits); without it and --reg
      name in the policies file matches in any account and region";
 const OFFLINE_REGION: &str =
     "Home region; without it and --account, a function name matches in any account and region";
+const LINT_ACCOUNT: &str = "Home account id (12 digits): the stacks' AWS::AccountId; with --region, \
+     a function name in the policies file means the function there";
+const LINT_REGION: &str = "Home region: the stacks' AWS::Region (and AWS::Partition)";
 const ONLINE_ACCOUNT: &str =
     "Home account id (12 digits); without it, the credentials' account (STS GetCallerIdentity)";
 const ONLINE_REGION: &str =
@@ -174,6 +177,25 @@ pub enum Command {
         /// document: the minified SCP(s); json: a report with sizes and what was left out.
         #[arg(long, value_enum, default_value = "document")]
         format: GuardrailsFormat,
+    },
+    /// Judge CloudFormation templates (JSON or YAML: cdk.out, SAM, Serverless Framework) before
+    /// deploy: each grant on a guarded function the guard would remove is an error. Exit 1 when
+    /// any is, 2 when a template cannot be read.
+    #[command(mut_arg("account", |a| a.help(LINT_ACCOUNT)), mut_arg("region", |a| a.help(LINT_REGION)))]
+    Lint {
+        #[command(flatten)]
+        policies: PoliciesArgs,
+        /// table (a terminal's default); json: one finding per line (the default when piped);
+        /// csv; sarif: SARIF 2.1.0 at the templates' lines, for code scanning.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<super::format::Format>,
+        /// The name a function without a literal FunctionName will have, so the policies file
+        /// can name it (repeatable).
+        #[arg(long, value_name = "LOGICALID=NAME", value_parser = crate::template::function_mapping)]
+        function: Vec<(String, String)>,
+        /// Template files, `-` for stdin.
+        #[arg(required = true, value_name = "TEMPLATE")]
+        templates: Vec<PathBuf>,
     },
     /// Print the JSON Schema of the policies file.
     Schema {

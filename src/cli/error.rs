@@ -32,6 +32,8 @@ pub enum CliError {
     Output(std::io::Error),
     #[error("{0}")]
     Remediation(String),
+    #[error("{file}: {message}")]
+    Template { file: String, message: String },
     #[error("home account and region: {0}")]
     Home(String),
     #[error("{0}")]

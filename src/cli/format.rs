@@ -79,7 +79,7 @@ impl Artifact {
 
 /// The path relative to the working directory where it lies below it (code scanning resolves
 /// a relative URI against the checkout), with `/` separators and spaces escaped.
-fn uri_of(path: &Path) -> String {
+pub fn uri_of(path: &Path) -> String {
     let relative = std::env::current_dir()
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
@@ -132,6 +132,7 @@ pub struct Rule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Error,
+    Warning,
     Note,
 }
 
@@ -139,6 +140,7 @@ impl Level {
     fn as_str(self) -> &'static str {
         match self {
             Level::Error => "error",
+            Level::Warning => "warning",
             Level::Note => "note",
         }
     }

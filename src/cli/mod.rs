@@ -15,6 +15,7 @@ mod init;
 #[cfg(feature = "aws")]
 mod inputs;
 pub mod lines;
+mod lint;
 mod plan;
 pub mod read;
 #[cfg(feature = "aws")]
@@ -35,6 +36,7 @@ pub use check::check;
 pub use error::CliError;
 pub use exit::Exit;
 pub use guardrails::{GuardrailsArgs, guardrails};
+pub use lint::lint;
 pub use plan::plan_command;
 pub use read::read_limited;
 #[cfg(feature = "aws")]

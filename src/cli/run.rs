@@ -58,6 +58,15 @@ fn run(command: Command) -> Result<Exit, CliError> {
             function,
             current,
         } => super::plan::plan_command(&policies, &function, &current, &mut out),
+        Command::Lint {
+            policies,
+            format,
+            function,
+            templates,
+        } => {
+            let format = Format::chosen(format, false, out.is_terminal());
+            super::lint::lint(&policies, &function, &templates, format, &mut out, &mut err)
+        }
         Command::Schema { log_line } => super::schema::schema(log_line, &mut out),
         Command::Guardrails {
             policies,
