@@ -17,6 +17,7 @@ const LAYERS: &[&str] = &[
     "record",
     "verdict",
     "plan",
+    "finding",
     "draft",
     "athena",
     "log",
