@@ -16,8 +16,7 @@ use crate::verdict::Reason;
 pub const SCHEMA_VERSION: &str = "2018-10-08";
 pub const GENERATOR_ID: &str = "invokeguard/lambda-invoke-allowlist";
 /// ASFF type: namespace/category/classifier.
-pub const FINDING_TYPE: &str =
-    "Software and Configuration Checks/AWS Security Best Practices/Lambda invoked by a caller outside the allowlist";
+pub const FINDING_TYPE: &str = "Software and Configuration Checks/AWS Security Best Practices/Lambda invoked by a caller outside the allowlist";
 pub const RESOURCE_TYPE: &str = "AwsLambdaFunction";
 /// BatchImportFindings takes at most 100 findings per call.
 pub const IMPORT_BATCH: usize = 100;
@@ -284,7 +283,12 @@ mod tests {
         }
     }
 
-    fn violation<'a>(home: &'a Home, c: &'a Caller, sids: &'a [String], w: Workflow) -> Violation<'a> {
+    fn violation<'a>(
+        home: &'a Home,
+        c: &'a Caller,
+        sids: &'a [String],
+        w: Workflow,
+    ) -> Violation<'a> {
         Violation {
             home,
             function_arn: ARN,
@@ -318,7 +322,12 @@ mod tests {
         assert!(f.description.contains("999988887777"), "{}", f.description);
         assert!(f.description.contains("rogue"), "{}", f.description);
         assert!(f.recommendation_text.contains("README"));
-        let field = |k: &str| f.product_fields.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        let field = |k: &str| {
+            f.product_fields
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(field("invokeguard/FunctionAccount"), Some("444455556666"));
         assert_eq!(field("invokeguard/Statements"), Some("rogue"));
         assert_eq!(field("invokeguard/Qualifier"), Some("live"));
@@ -334,15 +343,15 @@ mod tests {
         later.event_id = Some("e-2");
         later.now = "2026-12-07T00:00:00Z";
         assert_eq!(a.id, build(&later).id);
-        assert_eq!(
-            a.id,
-            format!("invokeguard/{ARN}:live/999988887777")
-        );
+        assert_eq!(a.id, format!("invokeguard/{ARN}:live/999988887777"));
         let other = caller("222233334444");
         assert_ne!(a.id, build(&violation(&h, &other, &sids, Workflow::New)).id);
         let mut unqualified = violation(&h, &c, &sids, Workflow::New);
         unqualified.qualifier = None;
-        assert_eq!(build(&unqualified).id, format!("invokeguard/{ARN}/999988887777"));
+        assert_eq!(
+            build(&unqualified).id,
+            format!("invokeguard/{ARN}/999988887777")
+        );
     }
 
     #[test]
@@ -356,7 +365,10 @@ mod tests {
             let f = build(&violation(&h, &c, &sids, w));
             assert_eq!(f.workflow.as_str(), workflow);
             assert_eq!(f.compliance_status, compliance);
-            let got = f.product_fields.iter().find(|(k, _)| *k == "invokeguard/Outcome");
+            let got = f
+                .product_fields
+                .iter()
+                .find(|(k, _)| *k == "invokeguard/Outcome");
             assert_eq!(got.map(|(_, v)| v.as_str()), Some(outcome));
         }
     }

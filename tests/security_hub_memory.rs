@@ -69,7 +69,10 @@ fn field<'f>(f: &'f Finding, key: &str) -> Option<&'f str> {
 #[tokio::test]
 async fn without_security_hub_no_finding_is_built_or_sent() {
     let (g, _) = guard(json!({}), store(&["999999999999"]));
-    let report = g.handle_event(invoke("e1", "999999999999"), "req").await.unwrap();
+    let report = g
+        .handle_event(invoke("e1", "999999999999"), "req")
+        .await
+        .unwrap();
     assert_eq!((report.violations, report.removed), (1, 1));
     assert!(imports(g.aws()).is_empty(), "{:?}", g.aws().calls());
     assert!(g.aws().findings().is_empty());
@@ -78,7 +81,9 @@ async fn without_security_hub_no_finding_is_built_or_sent() {
 #[tokio::test]
 async fn a_removed_grant_is_a_resolved_finding_naming_caller_and_statement() {
     let (g, _) = guard(json!({}), store(&["999999999999"]).with_security_hub());
-    g.handle_event(invoke("e1", "999999999999"), "req").await.unwrap();
+    g.handle_event(invoke("e1", "999999999999"), "req")
+        .await
+        .unwrap();
     assert_eq!(imports(g.aws()), [1]);
     let found = g.aws().findings();
     let [f] = found.as_slice() else {
@@ -94,24 +99,38 @@ async fn a_removed_grant_is_a_resolved_finding_naming_caller_and_statement() {
     );
     assert_eq!(f.resource_id, ARN);
     assert_eq!(f.created_at, "2026-12-06T10:00:00Z");
-    assert_eq!(field(f, "invokeguard/Statements"), Some("rogue-999999999999"));
+    assert_eq!(
+        field(f, "invokeguard/Statements"),
+        Some("rogue-999999999999")
+    );
     assert_eq!(field(f, "invokeguard/Caller"), Some("999999999999"));
-    assert_eq!(field(f, "invokeguard/Reason"), Some("caller-not-allowlisted"));
+    assert_eq!(
+        field(f, "invokeguard/Reason"),
+        Some("caller-not-allowlisted")
+    );
 }
 
 #[tokio::test]
 async fn report_mode_is_notified_and_the_grant_stays() {
-    let (g, _) = guard(json!({"mode": "report"}), store(&["999999999999"]).with_security_hub());
-    g.handle_event(invoke("e1", "999999999999"), "req").await.unwrap();
+    let (g, _) = guard(
+        json!({"mode": "report"}),
+        store(&["999999999999"]).with_security_hub(),
+    );
+    g.handle_event(invoke("e1", "999999999999"), "req")
+        .await
+        .unwrap();
     let found = g.aws().findings();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].workflow, Workflow::Notified);
     assert_eq!(found[0].compliance_status, "FAILED");
-    assert_eq!(field(&found[0], "invokeguard/Statements"), Some("rogue-999999999999"));
+    assert_eq!(
+        field(&found[0], "invokeguard/Statements"),
+        Some("rogue-999999999999")
+    );
     assert_eq!(g.aws().policy("f", None).statements.len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_fix_is_new_never_resolved() {
     let aws = store(&["999999999999"]).with_security_hub();
     aws.fail_next(
@@ -143,9 +162,12 @@ async fn the_same_caller_twice_is_one_finding_and_one_call_per_event() {
     assert_eq!(field(&again[0], "invokeguard/EventId"), Some("e3"));
 }
 
-#[tokio::test]
+// Tokio's paused clock: 300 Lambda calls within the account's budget take no real time.
+#[tokio::test(start_paused = true)]
 async fn many_callers_in_one_event_are_imported_a_hundred_at_a_time() {
-    let accounts: Vec<String> = (0..150).map(|i| format!("{:012}", 200_000_000_000u64 + i)).collect();
+    let accounts: Vec<String> = (0..150)
+        .map(|i| format!("{:012}", 200_000_000_000u64 + i))
+        .collect();
     let refs: Vec<&str> = accounts.iter().map(String::as_str).collect();
     let (g, _) = guard(json!({}), store(&refs).with_security_hub());
     let records: Vec<Value> = refs
@@ -171,8 +193,11 @@ async fn a_failed_import_is_an_error_line_and_the_remediation_stands() {
     assert_eq!(report.removed, 1);
     assert!(g.aws().policy("f", None).statements.is_empty());
     let lines = sink.lines();
-    let error = lines
-        .iter()
-        .find(|l| l["message"] == "error" && l["error"].as_str().is_some_and(|e| e.contains("BatchImportFindings")));
+    let error = lines.iter().find(|l| {
+        l["message"] == "error"
+            && l["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("BatchImportFindings"))
+    });
     assert!(error.is_some(), "{lines:?}");
 }

@@ -34,8 +34,8 @@ async fn guard(name: &str, proxy: &Proxy, sink: &MemorySink) -> Guard<LazyAws> {
     policies
         .set_home(Home::new("aws", REGION, ACCOUNT).unwrap())
         .unwrap();
-    let aws = LazyAws::with_config(moto::sdk_config(&proxy.endpoint).await, None)
-        .with_security_hub(true);
+    let aws =
+        LazyAws::with_config(moto::sdk_config(&proxy.endpoint).await, None).with_security_hub(true);
     // Every record reaches AWS: no verification answers for a later one.
     let settings = Settings {
         verified_ttl: Duration::ZERO,
@@ -55,20 +55,38 @@ fn function_arn(name: &str) -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
 }
 
-/// The findings moto holds with this Id (moto's GetFindings ignores filters).
+/// The findings moto holds with this Id (moto's GetFindings ignores filters). The SDK's
+/// unoptimized deserializer of a finding list needs more stack than a test thread's 2 MiB, so
+/// the call runs on a thread of its own (the guard's import path runs on the test thread).
 async fn findings(id: &str) -> Vec<AwsSecurityFinding> {
-    let config = moto::sdk_config(&Moto::shared().endpoint).await;
-    let out = aws_sdk_securityhub::Client::new(&config)
-        .get_findings()
-        .max_results(100)
-        .send()
-        .await
+    let endpoint = Moto::shared().endpoint.clone();
+    let id = id.to_owned();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .stack_size(16 * 1024 * 1024)
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let found = rt.block_on(async {
+                let config = moto::sdk_config(&endpoint).await;
+                let out = aws_sdk_securityhub::Client::new(&config)
+                    .get_findings()
+                    .max_results(100)
+                    .send()
+                    .await
+                    .unwrap();
+                out.findings()
+                    .iter()
+                    .filter(|f| f.id() == Some(id.as_str()))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
+            let _ = tx.send(found);
+        })
         .unwrap();
-    out.findings()
-        .iter()
-        .filter(|f| f.id() == Some(id))
-        .cloned()
-        .collect()
+    rx.await.unwrap()
 }
 
 fn field<'f>(f: &'f AwsSecurityFinding, key: &str) -> Option<&'f str> {
@@ -112,27 +130,50 @@ async fn a_violation_is_imported_and_a_second_one_updates_the_same_finding() {
 
     // The grant is back (a drift), and the same caller invokes again.
     let lambda = moto::lambda_client(&moto.endpoint).await;
-    moto::grant(&lambda, "hub-found", "rogue-again", "444455556666", None, None).await;
+    moto::grant(
+        &lambda,
+        "hub-found",
+        "rogue-again",
+        "444455556666",
+        None,
+        None,
+    )
+    .await;
     g.handle_event(violation("hub-found", "ev-2"), "req-2")
         .await
         .expect("remediated");
     let again = findings(&id).await;
-    assert_eq!(again.len(), 1, "the same Id is updated, not added: {again:?}");
+    assert_eq!(
+        again.len(),
+        1,
+        "the same Id is updated, not added: {again:?}"
+    );
     assert_eq!(field(&again[0], "invokeguard/EventId"), Some("ev-2"));
-    assert_eq!(field(&again[0], "invokeguard/Statements"), Some("rogue-again"));
+    assert_eq!(
+        field(&again[0], "invokeguard/Statements"),
+        Some("rogue-again")
+    );
 }
 
 #[tokio::test]
 async fn a_refused_import_is_an_error_line_and_the_remediation_stands() {
     let moto = Moto::shared();
     let proxy = Proxy::start(&moto.endpoint).await;
-    proxy.inject(Fault::error(IMPORT, Hit::Nth(1), 401, "InvalidAccessException"));
+    proxy.inject(Fault::error(
+        IMPORT,
+        Hit::Nth(1),
+        401,
+        "InvalidAccessException",
+    ));
     let failed = json!({"FailedCount": 1, "SuccessCount": 0, "FailedFindings": [
         {"Id": "x", "ErrorCode": "InvalidAccess", "ErrorMessage": "Security Hub is not enabled"}]});
     proxy.inject(Fault::new(IMPORT, Hit::Nth(2), Action::Respond(failed)));
     let sink = MemorySink::default();
     let g = guard("hub-refused", &proxy, &sink).await;
-    for (i, expect) in [(1, "InvalidAccessException"), (2, "Security Hub is not enabled")] {
+    for (i, expect) in [
+        (1, "InvalidAccessException"),
+        (2, "Security Hub is not enabled"),
+    ] {
         let report = g
             .handle_event(violation("hub-refused", &format!("ev-r{i}")), "req")
             .await
@@ -147,10 +188,20 @@ async fn a_refused_import_is_an_error_line_and_the_remediation_stands() {
             .filter_map(|l| l["error"].as_str().map(str::to_owned))
             .collect();
         assert!(
-            errors.iter().any(|e| e.contains("BatchImportFindings") && e.contains(expect)),
+            errors
+                .iter()
+                .any(|e| e.contains("BatchImportFindings") && e.contains(expect)),
             "{errors:?}"
         );
     }
-    let policy = moto::stored_policy(&moto::lambda_client(&moto.endpoint).await, "hub-refused", None).await;
-    assert!(!format!("{policy:?}").contains("444455556666"), "{policy:?}");
+    let policy = moto::stored_policy(
+        &moto::lambda_client(&moto.endpoint).await,
+        "hub-refused",
+        None,
+    )
+    .await;
+    assert!(
+        !format!("{policy:?}").contains("444455556666"),
+        "{policy:?}"
+    );
 }

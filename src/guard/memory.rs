@@ -15,9 +15,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use super::api::{
-    ApiError, Dedup, Discovery, Findings, Notifier, ObjectBody, Objects, PolicyApi,
-};
+use super::api::{ApiError, Dedup, Discovery, Findings, Notifier, ObjectBody, Objects, PolicyApi};
 use super::budget::Budgets;
 use crate::aws::arn::FunctionArn;
 use crate::finding::Finding;

@@ -91,9 +91,8 @@ impl<A: Aws> State<A> {
     /// Imports the findings the event gathered, in calls of at most [`IMPORT_BATCH`]. A failed
     /// import is an `error` line: the remediation stands, and the event does not fail for it.
     pub(super) async fn flush_findings(&self, request_id: &str) {
-        let pending = std::mem::take(
-            &mut *self.findings.lock().unwrap_or_else(PoisonError::into_inner),
-        );
+        let pending =
+            std::mem::take(&mut *self.findings.lock().unwrap_or_else(PoisonError::into_inner));
         for chunk in pending.chunks(IMPORT_BATCH) {
             if let Err(e) = self.aws.import_findings(chunk).await {
                 let error = format!(

@@ -171,7 +171,10 @@ mod tests {
         assert!(!security_hub(Some("off")).expect("off"));
         assert!(security_hub(Some("on")).expect("on"));
         let e = security_hub(Some("true")).expect_err("not on/off");
-        assert!(e.to_string().contains("INVOKEGUARD_SECURITY_HUB=\"true\""), "{e}");
+        assert!(
+            e.to_string().contains("INVOKEGUARD_SECURITY_HUB=\"true\""),
+            "{e}"
+        );
     }
 
     #[test]

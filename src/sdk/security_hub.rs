@@ -4,8 +4,8 @@
 
 use aws_sdk_securityhub::types::{
     AwsSecurityFinding, Compliance, ComplianceStatus, FindingProviderFields,
-    FindingProviderSeverity, Partition, Recommendation, RecordState, Remediation, Resource, Severity,
-    SeverityLabel, Workflow, WorkflowStatus,
+    FindingProviderSeverity, Partition, Recommendation, RecordState, Remediation, Resource,
+    Severity, SeverityLabel, Workflow, WorkflowStatus,
 };
 
 use super::clients::LazyAws;
@@ -73,7 +73,11 @@ fn asff(f: &Finding) -> AwsSecurityFinding {
         .description(&f.description)
         .remediation(
             Remediation::builder()
-                .recommendation(Recommendation::builder().text(&f.recommendation_text).build())
+                .recommendation(
+                    Recommendation::builder()
+                        .text(&f.recommendation_text)
+                        .build(),
+                )
                 .build(),
         )
         .resources(
@@ -97,8 +101,8 @@ fn asff(f: &Finding) -> AwsSecurityFinding {
         .record_state(RecordState::from(f.record_state));
     // Severity and Types through FindingProviderFields too: the provider's way to change them
     // on a later import (the top-level ones are the analysts').
-    let mut provider =
-        FindingProviderFields::builder().severity(FindingProviderSeverity::builder().label(severity).build());
+    let mut provider = FindingProviderFields::builder()
+        .severity(FindingProviderSeverity::builder().label(severity).build());
     for t in &f.types {
         b = b.types(*t);
         provider = provider.types(*t);
