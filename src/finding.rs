@@ -98,9 +98,10 @@ pub struct Finding {
     pub generator_id: &'static str,
     pub aws_account_id: String,
     pub types: Vec<&'static str>,
+    /// The record's time: the guard keeps no memory of a finding, so a re-import carries the
+    /// latest record's (no `FirstObservedAt`: the first sighting is not known).
     pub created_at: String,
     pub updated_at: String,
-    pub first_observed_at: String,
     pub last_observed_at: String,
     pub severity_label: &'static str,
     pub title: String,
@@ -204,7 +205,6 @@ pub fn build(v: &Violation<'_>) -> Finding {
         types: vec![FINDING_TYPE],
         created_at: v.observed_at.to_owned(),
         updated_at: v.now.to_owned(),
-        first_observed_at: v.observed_at.to_owned(),
         last_observed_at: v.observed_at.to_owned(),
         severity_label: "HIGH",
         title: clip(

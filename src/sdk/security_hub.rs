@@ -66,7 +66,6 @@ fn asff(f: &Finding) -> AwsSecurityFinding {
         .aws_account_id(&f.aws_account_id)
         .created_at(&f.created_at)
         .updated_at(&f.updated_at)
-        .first_observed_at(&f.first_observed_at)
         .last_observed_at(&f.last_observed_at)
         .severity(Severity::builder().label(severity.clone()).build())
         .title(&f.title)
