@@ -16,6 +16,7 @@ pub mod resource_policy;
 
 pub mod athena;
 pub mod draft;
+pub mod finding;
 pub mod guardrails;
 pub mod plan;
 pub mod template;

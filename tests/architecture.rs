@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "verdict",
     "plan",
     "template",
+    "finding",
     "draft",
     "athena",
     "guardrails",

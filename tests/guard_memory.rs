@@ -66,6 +66,7 @@ fn ops(aws: &MemoryAws) -> Vec<&'static str> {
             Call::ListFunctions => "ListFunctions",
             Call::GetObject(..) => "GetObject",
             Call::PutItem(_) => "PutItem",
+            Call::BatchImportFindings(_) => "BatchImportFindings",
         })
         .collect()
 }

@@ -1,4 +1,5 @@
-//! The narrow boundary to AWS: Lambda's resource-policy calls and one notification call.
+//! The narrow boundary to AWS: Lambda's resource-policy calls, one notification call and one
+//! Security Hub import.
 
 use std::future::Future;
 
@@ -140,9 +141,22 @@ pub trait Dedup: Send + Sync {
 }
 
 /// Everything the guard calls.
-pub trait Aws: PolicyApi + Notifier + Discovery + Objects + Dedup {}
+pub trait Aws: PolicyApi + Notifier + Discovery + Objects + Dedup + Findings {}
 
-impl<T: PolicyApi + Notifier + Discovery + Objects + Dedup> Aws for T {}
+impl<T: PolicyApi + Notifier + Discovery + Objects + Dedup + Findings> Aws for T {}
+
+/// Security Hub, where the guard is the provider of its findings (opt-in).
+pub trait Findings: Send + Sync {
+    /// Whether findings are wanted at all: when false the guard builds none and makes no call.
+    fn findings_enabled(&self) -> bool;
+
+    /// BatchImportFindings (at most [`crate::finding::IMPORT_BATCH`] per call). A finding
+    /// Security Hub refuses (`FailedFindings`) is an error naming it.
+    fn import_findings(
+        &self,
+        findings: &[crate::finding::Finding],
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
 
 /// Publishes notifications; `entries` are (detail-type, detail) pairs.
 pub trait Notifier: Send + Sync {

@@ -13,8 +13,11 @@ use super::reconcile::{close, error_line, reconcile_for};
 use super::report::{EventReport, GuardError, Tally};
 use super::state::State;
 use crate::allowlist::{GuardedFunction, Mode};
+use crate::aws::arn::FunctionArn;
 use crate::aws::ids::FunctionKey;
+use crate::finding::{Violation, Workflow, build};
 use crate::log::line::{DetailType, Input, Message, Subject};
+use crate::log::writer::now_rfc3339;
 use crate::log::{Level, LogWriter};
 use crate::record::{Invocation, event_time, ran_version};
 use crate::verdict::{Outcome, Reason, Verdict, decide};
@@ -30,7 +33,11 @@ pub(super) async fn handle<A: Aws>(
     input: Input,
 ) -> Result<(), GuardError> {
     let started = Instant::now();
-    let judged = judge(g, inv, request_id, input);
+    let mut judged = judge(g, inv, request_id, input);
+    judged.event_time = record
+        .get("eventTime")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let mut tally = Tally::default();
     let result = match doubt(g, &judged) {
         Doubt::None => Ok(()),
@@ -79,6 +86,8 @@ struct Judged<'s> {
     lines: LogWriter<'s>,
     level: Level,
     decision: Map<String, Value>,
+    /// The record's `eventTime`, as it wrote it.
+    event_time: Option<String>,
 }
 
 /// What a judged record asks of the shell.
@@ -124,6 +133,7 @@ fn judge<'s, A>(g: &'s State<A>, inv: Invocation, request_id: &str, input: Input
         lines,
         level,
         decision,
+        event_time: None,
     }
 }
 
@@ -233,6 +243,12 @@ async fn account<A: Aws>(
         // Something failed before the policy could be read or written: nothing is proven fixed.
         tally.unfixed += 1;
     }
+    if let (Outcome::Violation, Some(guarded)) = (j.verdict.outcome, j.guarded)
+        && tally.coalesced == 0
+        && g.aws.findings_enabled()
+    {
+        queue_finding(g, &j, guarded, &tally, result.is_ok());
+    }
     tally.add_to(report);
     let outcome = Some(j.verdict.outcome);
     close(
@@ -262,4 +278,53 @@ async fn first_notice<A: Aws>(g: &State<A>, j: &Judged<'_>) -> bool {
             true
         }
     }
+}
+
+/// Queues the record's Security Hub finding for the end of the event: RESOLVED when the
+/// reconcile left no grant outside the allowlist, NOTIFIED in report mode, NEW when the grant
+/// may remain (a failure, or a caller no policy change can stop).
+fn queue_finding<A: Aws>(
+    g: &State<A>,
+    j: &Judged<'_>,
+    guarded: (&FunctionKey, &GuardedFunction),
+    tally: &Tally,
+    succeeded: bool,
+) {
+    let Some(home) = g.allowlist.home() else {
+        let error = "Security Hub finding not sent: the guard's home account is not known";
+        error_line(&j.lines, Level::Error, error);
+        return;
+    };
+    let seen = j.inv.function.as_ref().and_then(|f| f.arn.as_deref());
+    let function = PolicyRef::new(&g.allowlist, guarded, seen, None).api_function;
+    let function_arn = match FunctionArn::parse(&function) {
+        Some(arn) => FunctionArn {
+            qualifier: None,
+            ..arn
+        }
+        .to_string(),
+        None => home.function_arn(&function),
+    };
+    let workflow = if g.allowlist.mode_for(guarded.1) == Mode::Report {
+        Workflow::Notified
+    } else if succeeded && tally.unfixed == 0 {
+        Workflow::Resolved
+    } else {
+        Workflow::New
+    };
+    let now = now_rfc3339();
+    let finding = build(&Violation {
+        home,
+        function_arn: &function_arn,
+        qualifier: j.verdict.qualifier.as_deref(),
+        caller: &j.verdict.caller,
+        reason: j.verdict.reason,
+        statements: &tally.statements,
+        entries: guarded.1.allow.len(),
+        event_id: j.verdict.event_id.as_deref(),
+        observed_at: j.event_time.as_deref().unwrap_or(&now),
+        now: &now,
+        workflow,
+    });
+    g.queue_finding(finding);
 }

@@ -1,4 +1,5 @@
-//! An in-memory Lambda policy store behind [`PolicyApi`] and [`Notifier`], with Lambda's rules
+//! An in-memory Lambda policy store behind [`PolicyApi`] and [`Notifier`] (and a Security Hub
+//! behind [`Findings`]), with Lambda's rules
 //! (RevisionId checks, unique Sids, whole-document writes) and injectable faults: the shell's
 //! ordering, retries, report mode, storms and notifications are unit-tested against it in
 //! milliseconds. What the SDK and HTTP do is tested against moto.
@@ -14,9 +15,10 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use super::api::{ApiError, Dedup, Discovery, Notifier, ObjectBody, Objects, PolicyApi};
+use super::api::{ApiError, Dedup, Discovery, Findings, Notifier, ObjectBody, Objects, PolicyApi};
 use super::budget::Budgets;
 use crate::aws::arn::FunctionArn;
+use crate::finding::Finding;
 use crate::plan::Addition;
 use crate::resource_policy::ResourcePolicy;
 
@@ -38,6 +40,8 @@ pub enum Call {
     ListFunctions,
     GetObject(String, String),
     PutItem(String),
+    /// BatchImportFindings with this many findings.
+    BatchImportFindings(usize),
 }
 
 #[derive(Default)]
@@ -61,6 +65,9 @@ struct State {
     /// Errors to answer the next calls of an operation with, by operation name.
     faults: HashMap<&'static str, VecDeque<ApiError>>,
     published: Vec<(String, Value)>,
+    /// Security Hub turned on, and the findings it holds by Id (the last import of each).
+    security_hub: bool,
+    findings: Vec<Finding>,
     /// Member accounts whose role cannot be assumed: every call on their functions fails.
     unreachable: Vec<String>,
 }
@@ -140,6 +147,17 @@ impl MemoryAws {
     pub fn without_budget(mut self) -> Self {
         self.budgets = Budgets::unlimited();
         self
+    }
+
+    /// Turns Security Hub on: findings are imported and kept by Id.
+    pub fn with_security_hub(self) -> Self {
+        self.lock().security_hub = true;
+        self
+    }
+
+    /// The findings Security Hub holds, one per Id, as last imported.
+    pub fn findings(&self) -> Vec<Finding> {
+        self.lock().findings.clone()
     }
 
     /// Turns on the dedup table.
@@ -538,6 +556,31 @@ impl Dedup for MemoryAws {
         }
         st.record(Call::PutItem(event_id.to_owned()));
         Ok(first)
+    }
+}
+
+impl Findings for MemoryAws {
+    fn findings_enabled(&self) -> bool {
+        self.lock().security_hub
+    }
+
+    async fn import_findings(&self, findings: &[Finding]) -> Result<(), ApiError> {
+        let mut st = self.lock();
+        st.record(Call::BatchImportFindings(findings.len()));
+        if let Some(e) = st.fault("BatchImportFindings") {
+            return Err(e);
+        }
+        if findings.len() > crate::finding::IMPORT_BATCH {
+            return Err(ApiError::Other(format!(
+                "BatchImportFindings: {} findings, at most {} per call",
+                findings.len(),
+                crate::finding::IMPORT_BATCH
+            )));
+        }
+        for f in findings {
+            crate::finding::keep_latest(&mut st.findings, f.clone());
+        }
+        Ok(())
     }
 }
 

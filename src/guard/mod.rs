@@ -25,5 +25,5 @@ pub mod sweep;
 pub mod trail_file;
 
 pub use crate::log::{Level, LogSink, MemorySink, StdoutSink};
-pub use api::{ApiError, Aws, Dedup, Discovery, Notifier, Objects, PolicyApi};
+pub use api::{ApiError, Aws, Dedup, Discovery, Findings, Notifier, Objects, PolicyApi};
 pub use shell::{EventReport, Guard, GuardError, Progress, Settings};

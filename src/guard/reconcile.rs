@@ -132,6 +132,11 @@ async fn reconcile_now<A: Aws>(
         if attempt == 0 {
             tally.planned += planned.remove.len() + planned.add.len();
         }
+        for sid in planned.remove.iter().filter_map(|r| r.sid.as_ref()) {
+            if !tally.statements.contains(sid) {
+                tally.statements.push(sid.clone());
+            }
+        }
         // Deny statements and statements granting no invoke stay as they are; a reviewer may
         // want to know they are there.
         for u in &planned.unmanaged {

@@ -77,6 +77,9 @@ pub(super) struct Tally {
     /// violation no policy change can stop.
     pub(super) unfixed: usize,
     pub(super) notes: Vec<(String, Value)>,
+    /// Sids of the invoke grants outside the allowlist the plans found (removed, or left in
+    /// report mode): the statements a finding names.
+    pub(super) statements: Vec<String>,
 }
 
 impl Tally {

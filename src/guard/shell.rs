@@ -83,7 +83,7 @@ impl<A: Aws> Guard<A> {
             EventKind::Records => "records",
         };
         let span = tracing::info_span!("event", request_id, input);
-        match kind {
+        let result = match kind {
             EventKind::Scheduled => sweep::run(g, request_id, deadline).instrument(span).await,
             EventKind::ObjectsCreated(objects) => {
                 trail_file::handle(g, objects, request_id)
@@ -95,7 +95,10 @@ impl<A: Aws> Guard<A> {
                     .instrument(span)
                     .await
             }
-        }
+        };
+        // Whatever the event ended in, what it found reaches Security Hub in one call.
+        g.flush_findings(request_id).await;
+        result
     }
 
     /// Reconciles every guarded policy; `deadline` is when the invocation must have returned.
@@ -122,9 +125,14 @@ impl<A: Aws> Guard<A> {
         let mut report = EventReport::default();
         let mut first_error = None;
         for rec in records {
-            let result = self
-                .handle_record(&rec.record, request_id, &mut report)
-                .await;
+            let result = dispatch::record(
+                &self.state,
+                &rec.record,
+                request_id,
+                &mut report,
+                Arrival::EventBridge,
+            )
+            .await;
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
@@ -140,14 +148,16 @@ impl<A: Aws> Guard<A> {
         request_id: &str,
         report: &mut EventReport,
     ) -> Result<(), GuardError> {
-        dispatch::record(
+        let result = dispatch::record(
             &self.state,
             record,
             request_id,
             report,
             Arrival::EventBridge,
         )
-        .await
+        .await;
+        self.state.flush_findings(request_id).await;
+        result
     }
 
     /// The AWS boundary, for tests that inspect what it saw.

@@ -2,13 +2,14 @@
 //! the allowlist, the AWS boundary, where log lines go, the settings, and what the guard
 //! remembers between records (recent verifications, qualifiers Lambda said do not exist).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::api::Aws;
 use super::coalesce::Coalescer;
 use super::missing::Missing;
 use crate::allowlist::Allowlist;
+use crate::finding::{Finding, IMPORT_BATCH, keep_latest};
 use crate::log::line::{Message, Subject};
 use crate::log::{Level, LogSink, LogWriter};
 use crate::record::GuardIdentity;
@@ -57,6 +58,8 @@ pub(super) struct State<A> {
     /// Qualifiers Lambda said do not exist: records naming them again make no call.
     pub(super) missing: Missing,
     pub(super) progress: Option<Progress>,
+    /// Findings of the event so far, one per Id (the latest), imported when it ends.
+    findings: Mutex<Vec<Finding>>,
 }
 
 impl<A: Aws> State<A> {
@@ -81,6 +84,23 @@ impl<A: Aws> State<A> {
             settings,
             missing: Missing::default(),
             progress: None,
+            findings: Mutex::default(),
+        }
+    }
+
+    /// Imports the findings the event gathered, in calls of at most [`IMPORT_BATCH`]. A failed
+    /// import is an `error` line: the remediation stands, and the event does not fail for it.
+    pub(super) async fn flush_findings(&self, request_id: &str) {
+        let pending =
+            std::mem::take(&mut *self.findings.lock().unwrap_or_else(PoisonError::into_inner));
+        for chunk in pending.chunks(IMPORT_BATCH) {
+            if let Err(e) = self.aws.import_findings(chunk).await {
+                let error = format!(
+                    "Security Hub BatchImportFindings failed for {} finding(s): {e}",
+                    chunk.len()
+                );
+                self.bare_error(request_id, &error);
+            }
         }
     }
 }
@@ -94,6 +114,12 @@ impl<A> State<A> {
             request_id,
             subject,
         )
+    }
+
+    /// Keeps `finding` for the end of the event; a later one with the same Id replaces it.
+    pub(super) fn queue_finding(&self, finding: Finding) {
+        let mut pending = self.findings.lock().unwrap_or_else(PoisonError::into_inner);
+        keep_latest(&mut pending, finding);
     }
 
     /// An `error` line about no record: the event, or something read before any record.

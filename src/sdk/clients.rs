@@ -21,6 +21,7 @@ pub(super) struct Clients {
     pub(super) events: aws_sdk_eventbridge::Client,
     pub(super) s3: aws_sdk_s3::Client,
     pub(super) dynamodb: aws_sdk_dynamodb::Client,
+    pub(super) security_hub: aws_sdk_securityhub::Client,
 }
 
 /// AWS clients built on first use, once per container.
@@ -29,6 +30,8 @@ pub struct LazyAws {
     preset: Option<SdkConfig>,
     pub(super) event_bus: Option<String>,
     pub(super) dedup_table: Option<String>,
+    /// Violations become Security Hub findings (`INVOKEGUARD_SECURITY_HUB=on`).
+    pub(super) security_hub: bool,
     /// The role assumed in another account of the organization (`INVOKEGUARD_MEMBER_ROLE`).
     member_role: Option<String>,
     /// The guard's own account: a function of any other account is reached through its role.
@@ -58,6 +61,7 @@ impl LazyAws {
             preset: None,
             event_bus,
             dedup_table: None,
+            security_hub: false,
             member_role: None,
             home_account: OnceLock::new(),
             members: Mutex::new(HashMap::new()),
@@ -79,6 +83,12 @@ impl LazyAws {
         self
     }
 
+    /// Imports each violation into Security Hub as a finding (off: no Security Hub call).
+    pub fn with_security_hub(mut self, on: bool) -> Self {
+        self.security_hub = on;
+        self
+    }
+
     /// Deduplicates notifications through this DynamoDB table (`INVOKEGUARD_DEDUP_TABLE`).
     pub fn with_dedup_table(mut self, table: Option<String>) -> Self {
         self.dedup_table = table;
@@ -97,6 +107,7 @@ impl LazyAws {
                     events: aws_sdk_eventbridge::Client::new(&config),
                     s3: s3_client(&config),
                     dynamodb: aws_sdk_dynamodb::Client::new(&config),
+                    security_hub: aws_sdk_securityhub::Client::new(&config),
                     config,
                 }
             })

@@ -22,6 +22,8 @@ pub const PACKAGED_POLICIES: &str = "invokers.json";
 pub enum InitError {
     #[error("INVOKEGUARD_MODE={0:?}: expected \"enforce\" or \"report\"")]
     Mode(String),
+    #[error("INVOKEGUARD_SECURITY_HUB={0:?}: expected \"on\" or \"off\"")]
+    SecurityHub(String),
     #[error("cannot find the packaged policies file beside the binary: {0}")]
     Exe(std::io::Error),
     #[error("invalid policies file, no event will be judged: {0}")]
@@ -33,6 +35,16 @@ pub enum InitError {
 /// A variable of the environment; an empty one counts as unset.
 fn var(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+/// `INVOKEGUARD_SECURITY_HUB`: `on` imports violations as findings; `off` or unset makes no
+/// Security Hub call; anything else is a configuration error, not a silent off.
+fn security_hub(value: Option<&str>) -> Result<bool, InitError> {
+    match value {
+        None | Some("off") => Ok(false),
+        Some("on") => Ok(true),
+        Some(other) => Err(InitError::SecurityHub(other.to_owned())),
+    }
 }
 
 /// `INVOKEGUARD_MEMBER_ROLE`, or [`DEFAULT_MEMBER_ROLE`].
@@ -80,7 +92,7 @@ fn home_from_env(
 
 /// The Lambda's guard. Reads `INVOKEGUARD_POLICIES`, `INVOKEGUARD_MODE`,
 /// `INVOKEGUARD_EVENT_BUS`, `INVOKEGUARD_DEDUP_TABLE`, `INVOKEGUARD_MEMBER_ROLE`,
-/// `INVOKEGUARD_ROLE_ARN`, `INVOKEGUARD_HOME_ACCOUNT`, `AWS_REGION`, `AWS_LAMBDA_FUNCTION_NAME`
+/// `INVOKEGUARD_ROLE_ARN`, `INVOKEGUARD_HOME_ACCOUNT`, `INVOKEGUARD_SECURITY_HUB`, `AWS_REGION`, `AWS_LAMBDA_FUNCTION_NAME`
 /// and `AWS_LAMBDA_LOG_LEVEL`, and loads the policies file, validated against the home when the
 /// stack gives it (so its own ARN and name+ARN duplicates fail here).
 pub fn lambda_guard() -> Result<Guard<LazyAws>, InitError> {
@@ -90,6 +102,7 @@ pub fn lambda_guard() -> Result<Guard<LazyAws>, InitError> {
         Some("report") => Some(Mode::Report),
         Some(other) => return Err(InitError::Mode(other.to_owned())),
     };
+    let security_hub = security_hub(var("INVOKEGUARD_SECURITY_HUB").as_deref())?;
     let path = match var("INVOKEGUARD_POLICIES") {
         Some(p) => PathBuf::from(p),
         None => std::env::current_exe()
@@ -112,7 +125,9 @@ pub fn lambda_guard() -> Result<Guard<LazyAws>, InitError> {
         log_level: Level::from_lambda_env(var("AWS_LAMBDA_LOG_LEVEL").as_deref()),
         ..Settings::default()
     };
-    let aws = aws(var("INVOKEGUARD_EVENT_BUS")).with_dedup_table(var("INVOKEGUARD_DEDUP_TABLE"));
+    let aws = aws(var("INVOKEGUARD_EVENT_BUS"))
+        .with_dedup_table(var("INVOKEGUARD_DEDUP_TABLE"))
+        .with_security_hub(security_hub);
     Ok(guard(allowlist, aws, settings))
 }
 
@@ -150,6 +165,18 @@ pub async fn resolve_home(account: Option<&str>, region: Option<&str>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn security_hub_is_on_only_when_asked_and_anything_else_is_an_error() {
+        assert!(!security_hub(None).expect("unset"));
+        assert!(!security_hub(Some("off")).expect("off"));
+        assert!(security_hub(Some("on")).expect("on"));
+        let e = security_hub(Some("true")).expect_err("not on/off");
+        assert!(
+            e.to_string().contains("INVOKEGUARD_SECURITY_HUB=\"true\""),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_home_comes_from_the_account_and_the_region_with_its_partition() {

@@ -10,6 +10,7 @@ mod errors;
 mod notifications;
 mod policies;
 pub mod s3;
+mod security_hub;
 
 pub use clients::{LazyAws, s3_client};
 pub use errors::get_policy_not_found;
