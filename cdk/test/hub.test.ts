@@ -14,7 +14,7 @@ import { InvokeguardHubStack, InvokeguardHubStackProps } from '../lib/hub-stack'
 import { InvokeguardStack } from '../lib/invokeguard-stack';
 import { HOME_ACCOUNT_ENV, ROLE_ARN_ENV } from '../lib/invoke-guard';
 import { functionsByAccount, InvokeguardMemberStack, MEMBER_ROLE_ACTIONS } from '../lib/member-stack';
-import { REPO_ROOT } from './helpers';
+import { APP_ATHENA, REPO_ROOT } from './helpers';
 import { CLOUDTRAIL_COLUMNS } from '../lib/cloudtrail-columns';
 import { SAVED_QUERIES } from '../lib/trail-athena';
 import { FIXTURES, NO_BUNDLING, POLICIES, STUB_CLI, STUB_CODE } from './helpers';
@@ -30,6 +30,8 @@ function hubStack(props: Partial<InvokeguardHubStackProps> = {}, app = new App({
     guard: { policiesFile: ORG_POLICIES, code: STUB_CODE, cli: STUB_CLI },
     organizationId: ORG,
     memberOrganizationalUnits: OUS,
+    // The names the repository's app gives Athena (the library generates them).
+    athena: APP_ATHENA,
     ...props,
   });
 }
