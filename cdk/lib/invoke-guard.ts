@@ -311,8 +311,8 @@ export class InvokeGuard extends Construct {
       this.trailFileBackstop = new TrailFileBackstop(this, 'TrailFileBackstop', { bucket: this.trail.bucket, guard: this });
     }
     // createTrail: false: no backstop (and no dedup table). To add it for the existing trail, turn on EventBridge
-    // notifications on its bucket and create a TrailFileBackstop here with s3.Bucket.fromBucketName(...): the
-    // same rule, plus GetObject on its log files and the dedup table (see TrailFileBackstop).
+    // notifications on its bucket and create `new TrailFileBackstop(scope, id, { bucket: s3.Bucket.fromBucketName(...),
+    // guard })` beside the guard: the same rule, plus GetObject on its log files and the dedup table.
 
     acknowledgeGuardFindings({
       trailBucket: this.trail?.bucket,

@@ -14,7 +14,7 @@ import { InvokeguardHubStack, InvokeguardHubStackProps } from '../lib/hub-stack'
 import { InvokeguardStack } from '../lib/invokeguard-stack';
 import { HOME_ACCOUNT_ENV, ROLE_ARN_ENV } from '../lib/invoke-guard';
 import { functionsByAccount, InvokeguardMemberStack, MEMBER_ROLE_ACTIONS } from '../lib/member-stack';
-import { APP_ATHENA, REPO_ROOT } from './helpers';
+import { APP_ATHENA, REPO_ROOT, RUST_CLI } from './helpers';
 import { CLOUDTRAIL_COLUMNS } from '../lib/cloudtrail-columns';
 import { SAVED_QUERIES } from '../lib/trail-athena';
 import { FIXTURES, NO_BUNDLING, POLICIES, STUB_CLI, STUB_CODE } from './helpers';
@@ -413,7 +413,9 @@ test('no Athena without organizationTrail, or with athena: false', () => {
 // The real Rust CLI; scripts/cdk-test.sh builds it first and sets this variable.
 const rustCli = process.env.INVOKEGUARD_TEST_RUST_VALIDATOR === '1';
 test('with the real CLI, the hub\'s queries match each guarded function by its full ARN, account included', { skip: !rustCli && 'set INVOKEGUARD_TEST_RUST_VALIDATOR=1' }, () => {
-  const template = Template.fromStack(hubStack({ organizationTrail: ORG_TRAIL, athena: {} }));
+  const template = Template.fromStack(hubStack({
+    organizationTrail: ORG_TRAIL, athena: {}, guard: { policiesFile: ORG_POLICIES, code: STUB_CODE, cli: RUST_CLI },
+  }));
   const sql = Object.fromEntries(Object.values(template.findResources('AWS::Athena::NamedQuery'))
     .map((r) => [r.Properties.Name, r.Properties.QueryString as string]));
   for (const name of ['invokeguard/invocations-outside-allowlist', 'invokeguard/resource-policy-changes']) {
