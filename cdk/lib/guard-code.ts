@@ -78,11 +78,7 @@ class CargoGuardCode extends GuardCode {
     if (Stack.of(scope).bundlingRequired) {
       requireCargoLambda();
     }
-    // Loaded only here: a caller with a prebuilt bootstrap needs neither cargo-lambda-cdk nor cargo.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Bundling } = require('cargo-lambda-cdk/lib/bundling') as {
-      Bundling: { bundle(options: Record<string, unknown>): lambda.Code };
-    };
+    const Bundling = cargoLambdaBundling();
     return Bundling.bundle({
       manifestPath: this.manifestPath,
       binaryName: 'invokeguard-lambda',
@@ -96,6 +92,17 @@ class CargoGuardCode extends GuardCode {
         ],
       },
     });
+  }
+}
+
+/** cargo-lambda-cdk's bundler, loaded only here: a caller with a prebuilt bootstrap needs neither it nor cargo. */
+function cargoLambdaBundling(): { bundle(options: Record<string, unknown>): lambda.Code } {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('cargo-lambda-cdk/lib/bundling') as { Bundling: { bundle(options: Record<string, unknown>): lambda.Code } }).Bundling;
+  } catch (e) {
+    throw new Error('invokeguard: GuardCode.fromCargo needs the optional peer dependency cargo-lambda-cdk '
+      + `(npm install cargo-lambda-cdk@0.0.36), or use GuardCode.fromAsset with a built bootstrap: ${(e as Error).message}`);
   }
 }
 
