@@ -119,9 +119,9 @@ export interface InvokeguardHubProps {
 }
 
 /**
- * One hub guard, in a security account (place it in any stack of that account; InvokeguardHubStack is one), for the Lambda functions of many member accounts: the guard (Lambda, DLQ,
- * alarms, notifications, saved queries) with rules on a hub bus that only principals of the organization may put
- * events on, the right to assume the member role in member accounts of the organization only, and a
+ * One hub guard, in a security account (in any stack of that account; InvokeguardHubStack holds only this), for the
+ * Lambda functions of many member accounts: the guard (Lambda, DLQ, alarms, notifications, saved queries) with rules
+ * on a hub bus that only principals of the organization may put events on, the right to assume the member role in member accounts of the organization only, and a
  * service-managed StackSet deploying InvokeguardMemberStack to the member OUs. The member templates are stacks of a
  * Stage of their own beside the hub's stack (never deployed by `cdk deploy --all`): the hub synthesizes that Stage into
  * the app's cloud assembly to check CloudFormation's limits and upload each template as the StackSet's TemplateURL.

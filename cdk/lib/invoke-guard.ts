@@ -142,7 +142,7 @@ export interface InvokeGuardProps {
   readonly alertEmail?: string;
 
   /**
-   * Bus the Invoke and change rules listen on. A hub guard (InvokeguardHubStack) passes the hub bus that the
+   * Bus the Invoke and change rules listen on. A hub guard (InvokeguardHub) passes the hub bus that the
    * member accounts forward their events to; their functions are then expected in other accounts, so no
    * `invokeguard:foreignFunction` warning is given.
    * @default - the account's default bus
