@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Tests the CDK app end to end, offline and without credentials: tools, locked npm install, type-check,
-# unit tests, then the real synth (Rust validator + arm64 cargo-lambda build + cdk-nag) and cfn-lint.
+# Tests the CDK package and app end to end, without credentials: tools, locked npm install, type-check, unit tests,
+# the consumer test (the packed package in an app of its own), then the real synth (Rust validator, the arm64
+# cargo-lambda release build the app packages, cdk-nag) and cfn-lint.
 # Usage: scripts/cdk-test.sh        (non-interactive; exits non-zero on the first failure)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +15,9 @@ trap 'rc=$?; [ $rc -eq 0 ] || printf "\n==== cdk-test: FAILED (exit %s) after %s
 # Never prompt, never reach anything but the package registries, never look for credentials.
 export CI=true CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true AWS_EC2_METADATA_DISABLED=true
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
-unset INVOKEGUARD_VALIDATOR  # the real synth must run the Rust validator, not a stand-in
+unset INVOKEGUARD_VALIDATOR INVOKEGUARD_ATHENA_SQL  # the real synth must run the Rust CLI, not a stand-in
+target=${CARGO_TARGET_DIR:-$root/target}
+case $target in /*) ;; *) target=$root/$target ;; esac
 
 section "tools (scripts/bootstrap.sh)"
 "$root/scripts/bootstrap.sh"
@@ -46,7 +49,15 @@ section "unit tests (node:test + aws-cdk-lib/assertions, bundling skipped)"
 (cd "$cdk" && INVOKEGUARD_TEST_RUST_VALIDATOR=1 INVOKEGUARD_TEST_EVENT_PATTERNS=1 node --import tsx --test --test-reporter=spec test/*.test.ts)
 done_in "unit tests"
 
-section "cdk synth (real app: Rust validator, arm64 cargo-lambda build, cdk-nag)"
+section "consumer test (npm pack, installed into a fresh app outside cdk/, synthesized there)"
+"$root/scripts/cdk-consumer-test.sh" "$target/debug/invokeguard"
+done_in "consumer test"
+
+section "arm64 release build of the guard (cargo lambda build)"
+(cd "$root" && cargo lambda build --release --arm64 --bin invokeguard-lambda)
+done_in "lambda build"
+
+section "cdk synth (real app: Rust validator, the arm64 release bootstrap, cdk-nag)"
 rm -rf "$cdk/cdk.out"
 (cd "$cdk" && ./node_modules/.bin/cdk synth --no-notices --no-version-reporting -q -o cdk.out)
 template="$cdk/cdk.out/Invokeguard.template.json"
@@ -62,7 +73,7 @@ cmp "$asset/invokers.json" "$root/policies/invokers.json"
 done_in synth
 
 section "event patterns (synthesized Invoke rules against real records, LocalStack's rule engine)"
-python3 "$root/scripts/event-patterns-test.py" --invokeguard "$root/target/debug/invokeguard" "$template"
+python3 "$root/scripts/event-patterns-test.py" --invokeguard "$target/debug/invokeguard" "$template"
 done_in "event patterns"
 
 section "cfn-lint (synthesized template)"

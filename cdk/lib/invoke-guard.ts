@@ -1,5 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
 import { Annotations, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -8,9 +6,10 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
+import { InvokeguardCli } from './cli';
 import { GuardAlarms } from './guard-alarms';
+import { GuardCode, PACKAGED_POLICIES_PATH } from './guard-code';
 import {
   changeEventPattern, foreignArns, GUARD_LAMBDA_ACTIONS, guardedArns, invokeEventPatterns, memberInvokeEventPatterns, namesGuard, ownAccountArns,
   partId, policyResourceArns,
@@ -19,7 +18,7 @@ import { GuardQueries } from './insights-queries';
 import { InvokeTrail } from './invoke-trail';
 import { acknowledgeGuardFindings } from './nag-acknowledgements';
 import { GuardNotifications } from './notifications';
-import { defaultValidatorCommand, effectiveMode, GUARD_MODES, GuardMode, loadPolicies, LoadedPolicies, REPO_ROOT } from './policies';
+import { effectiveMode, GUARD_MODES, GuardMode, loadPolicies, LoadedPolicies } from './policies';
 import { DEFAULT_SWEEP_SCHEDULE, sweepSchedule, sweepScheduleError } from './sweep-schedule';
 import { TrailFileBackstop } from './trail-file-backstop';
 
@@ -29,31 +28,47 @@ export const HOME_ACCOUNT_ENV = 'INVOKEGUARD_HOME_ACCOUNT';
 /** The guard's environment variable holding its execution role's ARN. */
 export const ROLE_ARN_ENV = 'INVOKEGUARD_ROLE_ARN';
 
-/** Where the Lambda finds the packaged policies file: beside `bootstrap` in the deployment package. */
-export const PACKAGED_POLICIES_PATH = '/var/task/invokers.json';
+/** The guard's environment variable that turns on its Security Hub findings (`on`). */
+export const SECURITY_HUB_ENV = 'INVOKEGUARD_SECURITY_HUB';
+
+/** Logs Insights folder of the guard's saved queries unless `queryFolder` says otherwise. */
+export const DEFAULT_QUERY_FOLDER = 'invokeguard';
 
 export interface InvokeGuardProps {
-  /** Path of the policies file (invokers.json); validated with the Rust CLI, then packaged with the guard. */
+  /** Path of the policies file (invokers.json); validated with the CLI, then packaged with the guard. */
   readonly policiesFile: string;
 
   /**
-   * Command that validates the policies file; the file path is appended. Exit 0 valid, 2 invalid.
-   * @default - `$INVOKEGUARD_VALIDATOR` split on spaces, else
-   *   `cargo run --bin invokeguard -- validate --guard-function <functionName>`
+   * The guard's code: `GuardCode.fromAsset(dir)` (a directory holding a built arm64 `bootstrap`) or
+   * `GuardCode.fromCargo(manifest)` (built at synth with cargo lambda).
    */
-  readonly validatorCommand?: string[];
+  readonly code: GuardCode;
 
   /**
-   * Cargo.toml of the crate holding the `invokeguard-lambda` binary.
-   * @default - the repository's root Cargo.toml
+   * The `invokeguard` CLI that validates the policies file at synth (and, for TrailAthena, writes the saved queries).
+   * @default - `invokeguard` on PATH (`InvokeguardCli.onPath()`)
    */
-  readonly manifestPath?: string;
+  readonly cli?: InvokeguardCli;
 
   /**
-   * Name of the guard function; a policies file that guards this name is rejected.
-   * @default 'invokeguard'
+   * Name of the guard function; a policies file that guards this name is rejected. Its log group is then
+   * `/aws/lambda/<functionName>`.
+   * @default - a name CloudFormation generates (and a generated log group name)
    */
   readonly functionName?: string;
+
+  /**
+   * Logs Insights folder of the saved queries.
+   * @default 'invokeguard'
+   */
+  readonly queryFolder?: string;
+
+  /**
+   * Send each violation to AWS Security Hub as a finding of this account's custom integration
+   * (`INVOKEGUARD_SECURITY_HUB=on`); the role may then call `securityhub:BatchImportFindings` on that product only.
+   * @default false
+   */
+  readonly securityHub?: boolean;
 
   /**
    * Overrides the file's `defaults.mode` (INVOKEGUARD_MODE): `report` only logs and notifies.
@@ -110,7 +125,7 @@ export interface InvokeGuardProps {
 
   /**
    * Name of the event bus created for notifications. Not allowed with `existingEventBus`.
-   * @default 'invokeguard'
+   * @default - a name CloudFormation generates
    */
   readonly eventBusName?: string;
 
@@ -127,7 +142,7 @@ export interface InvokeGuardProps {
   readonly alertEmail?: string;
 
   /**
-   * Bus the Invoke and change rules listen on. A hub guard (InvokeguardHubStack) passes the hub bus that the
+   * Bus the Invoke and change rules listen on. A hub guard (InvokeguardHub) passes the hub bus that the
    * member accounts forward their events to; their functions are then expected in other accounts, so no
    * `invokeguard:foreignFunction` warning is given.
    * @default - the account's default bus
@@ -187,24 +202,29 @@ export class InvokeGuard extends Construct {
   public readonly alarms: GuardAlarms;
   /** New trail log files to the guard, and the notification dedup table; only with the trail this construct creates. */
   public readonly trailFileBackstop?: TrailFileBackstop;
-  /**
-   * The guard role's inline policy: the backstop (and a hub's AssumeRole statement) add their statements here
-   * (no separate AWS::IAM::Policy).
-   */
-  public rolePolicy!: iam.PolicyDocument;
-  /** A new target delivering to the guard like its rules do (same retries and dead-letter queue), for further rules. */
-  public readonly newTarget: () => events.IRuleTarget;
+  /** The CLI the policies file was validated with; TrailAthena generates its queries with the same one. */
+  public readonly cli: InvokeguardCli;
+  /** Logs Insights folder of the guard's saved queries (the backstop's too). */
+  public readonly queryFolder: string;
+  /** The guard role's inline policy (no separate AWS::IAM::Policy): see `addToRolePolicy`. */
+  private readonly rolePolicy: iam.PolicyDocument;
+  private readonly maxEventAge: Duration;
+  private readonly retryAttempts: number;
 
   constructor(scope: Construct, id: string, props: InvokeGuardProps) {
     super(scope, id);
     checkProps(props);
     const stack = Stack.of(this);
-    const functionName = props.functionName ?? 'invokeguard';
+    const functionName = props.functionName;
+    this.cli = props.cli ?? InvokeguardCli.onPath();
+    this.queryFolder = props.queryFolder ?? DEFAULT_QUERY_FOLDER;
+    this.maxEventAge = props.maxEventAge ?? Duration.hours(2);
+    this.retryAttempts = props.retryAttempts ?? 8;
 
     const home = Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region)
       ? undefined : { account: stack.account, region: stack.region };
-    this.policies = loadPolicies(props.policiesFile, props.validatorCommand ?? defaultValidatorCommand(props.manifestPath, functionName, home));
-    const self = this.policies.functions.find((f) => namesGuard(stack, f.key, functionName));
+    this.policies = loadPolicies(props.policiesFile, (file) => this.cli.validate(file, { guardFunction: functionName, home }));
+    const self = functionName === undefined ? undefined : this.policies.functions.find((f) => namesGuard(stack, f.key, functionName));
     if (self) {
       throw new Error(`invokeguard: ${this.policies.file} lists the guard's own function "${self.key}"; `
         + 'the guard must not guard itself (its own invocations would trigger it). Remove that entry or rename the guard.');
@@ -239,31 +259,26 @@ export class InvokeGuard extends Construct {
 
     const notifications = new GuardNotifications(this, 'Notifications', {
       existingEventBus: props.existingEventBus,
-      eventBusName: props.eventBusName ?? 'invokeguard',
+      eventBusName: props.eventBusName,
       alertEmail: props.alertEmail,
     });
     this.eventBus = notifications.eventBus;
     this.alertsTopic = notifications.topic;
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
-      logGroupName: `/aws/lambda/${functionName}`,
+      logGroupName: functionName === undefined ? undefined : `/aws/lambda/${functionName}`,
       retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
     });
 
-    this.function = this.createFunction(props, functionName);
+    this.rolePolicy = this.initialRolePolicy();
+    this.function = this.createFunction(props);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    // Every rule delivers to the guard the same way: retried, then parked in the dead-letter queue.
-    const guardTarget = () => new targets.LambdaFunction(this.function, {
-      deadLetterQueue: this.deadLetterQueue,
-      maxEventAge: props.maxEventAge ?? Duration.hours(2),
-      retryAttempts: props.retryAttempts ?? 8,
-    });
-    this.newTarget = guardTarget;
+    const guardTarget = () => this.newTarget();
     // On a source bus, the Invoke rules cover only the functions whose events arrive there (a hub's members'), by account.
     const sourceArns = props.sourceEventBus
       ? this.guardedFunctionArns.filter((arn) => !this.defaultBusFunctionArns.includes(arn)) : this.guardedFunctionArns;
@@ -291,16 +306,13 @@ export class InvokeGuard extends Construct {
       // The UnfixedGrants alarm would fire on every violation in report mode; see GuardAlarms.
       enforces: [...this.functionModes.values()].includes('enforce'),
     });
-    new GuardQueries(this, 'Queries', { logGroup: this.logGroup, folder: functionName });
+    new GuardQueries(this, 'Queries', { logGroup: this.logGroup, folder: this.queryFolder });
     if (this.trail) {
-      this.trailFileBackstop = new TrailFileBackstop(this, 'TrailFileBackstop', {
-        bucket: this.trail.bucket, guard: this.function, guardPolicy: this.rolePolicy, target: guardTarget(),
-        logGroup: this.logGroup, queryFolder: functionName,
-      });
+      this.trailFileBackstop = new TrailFileBackstop(this, 'TrailFileBackstop', { bucket: this.trail.bucket, guard: this });
     }
     // createTrail: false: no backstop (and no dedup table). To add it for the existing trail, turn on EventBridge
-    // notifications on its bucket and create a TrailFileBackstop here with s3.Bucket.fromBucketName(...): the
-    // same rule, plus GetObject on its log files and the dedup table (see TrailFileBackstop).
+    // notifications on its bucket and create `new TrailFileBackstop(scope, id, { bucket: s3.Bucket.fromBucketName(...),
+    // guard })` beside the guard: the same rule, plus GetObject on its log files and the dedup table.
 
     acknowledgeGuardFindings({
       trailBucket: this.trail?.bucket,
@@ -310,34 +322,55 @@ export class InvokeGuard extends Construct {
     });
   }
 
-  private createFunction(props: InvokeGuardProps, functionName: string): lambda.Function {
-    const manifestPath = props.manifestPath ?? path.join(REPO_ROOT, 'Cargo.toml');
-    if (Stack.of(this).bundlingRequired) {
-      requireCargoLambda();
+  /** Adds a statement to the guard role's inline policy (the backstop's reads, a hub's AssumeRole). */
+  public addToRolePolicy(statement: iam.PolicyStatement): void {
+    this.rolePolicy.addStatements(statement);
+  }
+
+  /** A new target delivering to the guard like its rules do (same retries and dead-letter queue), for further rules. */
+  public newTarget(): events.IRuleTarget {
+    // Every rule delivers to the guard the same way: retried, then parked in the dead-letter queue.
+    return new targets.LambdaFunction(this.function, {
+      deadLetterQueue: this.deadLetterQueue,
+      maxEventAge: this.maxEventAge,
+      retryAttempts: this.retryAttempts,
+    });
+  }
+
+  private initialRolePolicy(): iam.PolicyDocument {
+    return new iam.PolicyDocument({
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'WriteOwnLogs',
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [this.logGroup.logGroupArn],
+        }),
+        ...this.lambdaStatements(),
+        new iam.PolicyStatement({
+          sid: 'Notify',
+          actions: ['events:PutEvents'],
+          resources: [this.eventBus.eventBusArn],
+        }),
+      ],
+    });
+  }
+
+  private createFunction(props: InvokeGuardProps): lambda.Function {
+    const stack = Stack.of(this);
+    if (props.securityHub) {
+      this.addToRolePolicy(new iam.PolicyStatement({
+        sid: 'ImportSecurityHubFindings',
+        actions: ['securityhub:BatchImportFindings'],
+        // The custom-integration product of the guard's own account and region: findings go nowhere else.
+        resources: [stack.formatArn({ service: 'securityhub', resource: 'product', resourceName: `${stack.account}/default` })],
+      }));
     }
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'invokeguard: rewrites the resource policies of the guarded functions only',
-      inlinePolicies: {
-        invokeguard: this.rolePolicy = new iam.PolicyDocument({
-          statements: [
-            new iam.PolicyStatement({
-              sid: 'WriteOwnLogs',
-              actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-              resources: [this.logGroup.logGroupArn],
-            }),
-            ...this.lambdaStatements(),
-            new iam.PolicyStatement({
-              sid: 'Notify',
-              actions: ['events:PutEvents'],
-              resources: [this.eventBus.eventBusArn],
-            }),
-          ],
-        }),
-      },
+      inlinePolicies: { invokeguard: this.rolePolicy },
     });
 
-    const policiesFile = this.policies.file;
     const env: Record<string, string> = {
       INVOKEGUARD_POLICIES: PACKAGED_POLICIES_PATH,
       INVOKEGUARD_EVENT_BUS: this.eventBus.eventBusName,
@@ -350,22 +383,17 @@ export class InvokeGuard extends Construct {
     if (props.mode) {
       env.INVOKEGUARD_MODE = props.mode;
     }
-    const fn = new RustFunction(this, 'Function', {
-      functionName,
+    if (props.securityHub) {
+      env[SECURITY_HUB_ENV] = 'on';
+    }
+    const fn = new lambda.Function(this, 'Function', {
+      functionName: props.functionName,
       description: 'invokeguard: keeps Lambda resource policies to the allowlist in invokers.json',
-      manifestPath,
-      binaryName: 'invokeguard-lambda',
-      runtime: 'provided.al2023',
-      bundling: {
-        architecture: lambda.Architecture.ARM_64,
-        commandHooks: {
-          beforeBundling: () => [],
-          // The packaged copy is the file that was just validated, so the Lambda never loads an unchecked one.
-          afterBundling: (_inputDir: string, outputDir: string) => [
-            `cp ${shellQuote(policiesFile)} ${shellQuote(path.posix.join(outputDir, path.basename(PACKAGED_POLICIES_PATH)))}`,
-          ],
-        },
-      },
+      // The packaged policies file is the one just validated, so the Lambda never loads an unchecked one.
+      code: props.code.bind(this, this.policies.file),
+      handler: 'bootstrap',
+      runtime: lambda.Runtime.PROVIDED_AL2023,
+      architecture: lambda.Architecture.ARM_64,
       role,
       memorySize: props.memorySize ?? 128,
       timeout: props.timeout ?? Duration.minutes(5),
@@ -436,11 +464,17 @@ export class InvokeGuard extends Construct {
 /** Rejects combinations that would silently ignore one of the props (aws-solutions-constructs style). */
 function checkProps(props: InvokeGuardProps): void {
   const errors: string[] = [];
+  if (!(props.code instanceof GuardCode)) {
+    errors.push('Error - code must be GuardCode.fromAsset(dir) or GuardCode.fromCargo(manifest).');
+  }
   if (props.existingEventBus && props.eventBusName !== undefined) {
     errors.push('Error - Either provide existingEventBus or eventBusName, but not both.');
   }
   if (props.createTrail === false && props.trailLogExpiration !== undefined) {
     errors.push('Error - trailLogExpiration applies to the trail this construct creates; it cannot be set with createTrail: false.');
+  }
+  if (props.functionName !== undefined && !Token.isUnresolved(props.functionName) && !/^[A-Za-z0-9_-]{1,64}$/.test(props.functionName)) {
+    errors.push(`Error - functionName "${props.functionName}" is not a Lambda function name (1 to 64 letters, digits, - and _).`);
   }
   if (props.mode !== undefined && !GUARD_MODES.includes(props.mode)) {
     errors.push(`Error - mode must be one of ${GUARD_MODES.join(', ')}, got "${props.mode}".`);
@@ -459,17 +493,4 @@ function checkProps(props: InvokeGuardProps): void {
   if (errors.length > 0) {
     throw new Error(errors.join('\n'));
   }
-}
-
-/** Without cargo-lambda, cargo-lambda-cdk silently falls back to Docker, which this project does not use. */
-function requireCargoLambda(): void {
-  const probe = spawnSync('cargo', ['lambda', '--version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new Error('invokeguard: `cargo lambda` is not on PATH, so the guard cannot be built. '
-      + 'Run scripts/bootstrap.sh and put .venv/bin on PATH (scripts/cdk-test.sh does both).');
-  }
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }

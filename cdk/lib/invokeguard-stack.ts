@@ -11,7 +11,7 @@ export interface InvokeguardStackProps extends StackProps {
    * created with `createTrail: false`.
    * @default {}
    */
-  readonly athena?: Omit<TrailAthenaProps, 'trailBucket' | 'policiesFile'> | false;
+  readonly athena?: Omit<TrailAthenaProps, 'trailBucket' | 'policiesFile' | 'cli'> | false;
 }
 
 /** The deployable unit: one guard per account and region. */
@@ -24,8 +24,8 @@ export class InvokeguardStack extends Stack {
     this.guard = new InvokeGuard(this, 'InvokeGuard', props.guard);
     if (this.guard.trail && props.athena !== false) {
       this.athena = new TrailAthena(this, 'TrailAthena', {
-        manifestPath: props.guard.manifestPath,
         ...props.athena,
+        cli: this.guard.cli,
         trailBucket: this.guard.trail.bucket,
         policiesFile: this.guard.policies.file,
       });

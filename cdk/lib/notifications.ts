@@ -13,8 +13,11 @@ export const NOTIFICATION_DETAIL_TYPES = ['Invokeguard Violation', 'Invokeguard 
 export interface GuardNotificationsProps {
   /** Bus the guard puts its events on; created when absent. */
   readonly existingEventBus?: events.IEventBus;
-  /** Name of the bus created when `existingEventBus` is absent. */
-  readonly eventBusName: string;
+  /**
+   * Name of the bus created when `existingEventBus` is absent.
+   * @default - a name CloudFormation generates
+   */
+  readonly eventBusName?: string;
   /** Email address subscribed to the alerts topic; none when absent. */
   readonly alertEmail?: string;
 }

@@ -1,16 +1,12 @@
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { CLOUDTRAIL_COLUMNS } from './cloudtrail-columns';
-import { REPO_ROOT } from './policies';
+import { InvokeguardCli } from './cli';
 import { OrganizationTrailLogs, organizationTrailErrors, trailPartitions } from './trail-partitions';
-
-/** Environment variable naming the `invokeguard` command that prints the SQL (tests, pre-built binaries). */
-export const ATHENA_SQL_ENV = 'INVOKEGUARD_ATHENA_SQL';
 
 /** The saved queries: name in the Athena console, `invokeguard athena-sql --query` value, description. */
 export const SAVED_QUERIES: readonly { readonly name: string; readonly query: string; readonly description: string }[] = [
@@ -47,18 +43,16 @@ export interface TrailAthenaProps {
   readonly policiesFile: string;
 
   /**
-   * Command printing a query's SQL; `--policies FILE --query Q --database D --table T` (and `--account A --region R`
-   * when the stack's are known) are appended.
-   * @default - `$INVOKEGUARD_ATHENA_SQL` split on spaces, else `cargo run --bin invokeguard -- athena-sql`
+   * The CLI whose `athena-sql` writes the saved queries (`--policies FILE --query Q --database D --table T`, and
+   * `--account A --region R` when the stack's are known); pass the guard's (`guard.cli`).
+   * @default - `invokeguard` on PATH (`InvokeguardCli.onPath()`)
    */
-  readonly sqlCommand?: string[];
-  /** @default - the repository's root Cargo.toml */
-  readonly manifestPath?: string;
-  /** @default 'invokeguard' */
+  readonly cli?: InvokeguardCli;
+  /** @default - a generated name (lower-case letters, digits and '_') */
   readonly databaseName?: string;
   /** @default 'cloudtrail_logs' */
   readonly tableName?: string;
-  /** @default 'invokeguard' */
+  /** @default - a generated name */
   readonly workGroupName?: string;
   /** Folder of the saved queries in the Athena console. @default 'invokeguard' */
   readonly queryFolder?: string;
@@ -88,7 +82,8 @@ export class TrailAthena extends Construct {
   constructor(scope: Construct, id: string, props: TrailAthenaProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const databaseName = props.databaseName ?? 'invokeguard';
+    // Generated like CloudFormation's names (path and hash), in the characters Glue and Athena take.
+    const databaseName = props.databaseName ?? Names.uniqueResourceName(this, { maxLength: 255, separator: '_' }).toLowerCase();
     const tableName = props.tableName ?? 'cloudtrail_logs';
     const start = props.projectionStartDate ?? '2026/01/01';
     checkProps(props, databaseName, tableName, start);
@@ -144,7 +139,7 @@ export class TrailAthena extends Construct {
     });
 
     this.workGroup = new athena.CfnWorkGroup(this, 'WorkGroup', {
-      name: props.workGroupName ?? 'invokeguard',
+      name: props.workGroupName ?? Names.uniqueResourceName(this, { maxLength: 128 }),
       description: 'invokeguard: queries over the guard\'s CloudTrail trail',
       state: 'ENABLED',
       // Lets the stack delete the workgroup with its query history.
@@ -164,10 +159,10 @@ export class TrailAthena extends Construct {
 
     const home = Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region)
       ? [] : ['--account', stack.account, '--region', stack.region];
-    const command = props.sqlCommand ?? defaultAthenaSqlCommand(props.manifestPath);
+    const cli = props.cli ?? InvokeguardCli.onPath();
     const folder = props.queryFolder ?? 'invokeguard';
     for (const q of SAVED_QUERIES) {
-      const sql = athenaSql(command, [
+      const sql = cli.athenaSql([
         '--policies', path.resolve(props.policiesFile), '--query', q.query, '--database', databaseName, '--table', tableName, ...home,
       ]);
       const named = new athena.CfnNamedQuery(this, `Query-${q.name}`, {
@@ -181,45 +176,6 @@ export class TrailAthena extends Construct {
       this.namedQueries.push(named);
     }
   }
-}
-
-/** `$INVOKEGUARD_ATHENA_SQL` (split on whitespace), else the Rust CLI run by cargo, as the policies validator is. */
-export function defaultAthenaSqlCommand(manifestPath = path.join(REPO_ROOT, 'Cargo.toml')): string[] {
-  const fromEnv = process.env[ATHENA_SQL_ENV]?.trim();
-  if (fromEnv) {
-    return fromEnv.split(/\s+/);
-  }
-  return ['cargo', 'run', '--quiet', '--manifest-path', manifestPath, '--bin', 'invokeguard', '--', 'athena-sql'];
-}
-
-const generated = new Map<string, string>();
-
-/** Runs `command... args` and returns the SQL it prints; throws with its own message unless it exits 0. */
-export function athenaSql(command: readonly string[], args: readonly string[]): string {
-  if (command.length === 0) {
-    throw new Error('invokeguard: the athena-sql command is empty');
-  }
-  const key = JSON.stringify([command, args]);
-  const cached = generated.get(key);
-  if (cached !== undefined) {
-    return cached;
-  }
-  const [cmd, ...rest] = command;
-  const result = spawnSync(cmd, [...rest, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const shown = [cmd, ...rest, ...args].join(' ');
-  if (result.error) {
-    throw new Error(`invokeguard: could not run \`${shown}\`: ${result.error.message}`);
-  }
-  if (result.status !== 0) {
-    const why = result.signal ? `signal ${result.signal}` : `exit code ${result.status}`;
-    throw new Error(`invokeguard: \`${shown}\` failed (${why}); synth stops here:\n${(result.stderr ?? '').trim()}`);
-  }
-  const sql = result.stdout ?? '';
-  if (sql.trim() === '') {
-    throw new Error(`invokeguard: \`${shown}\` printed no SQL`);
-  }
-  generated.set(key, sql);
-  return sql;
 }
 
 function checkProps(props: TrailAthenaProps, database: string, table: string, start: string): void {

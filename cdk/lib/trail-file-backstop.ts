@@ -3,10 +3,10 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import type { InvokeGuard } from './invoke-guard';
 import { nagResourceId } from './nag-acknowledgements';
 
 /** The guard's environment variable naming the dedup table (unset: every violation is notified, per input). */
@@ -49,20 +49,29 @@ export interface TrailFileBackstopProps {
    */
   readonly encryptionKey?: kms.IKey;
 
-  /** The guard: it gets the dedup table's name in its environment. */
-  readonly guard: lambda.Function;
+  /**
+   * The guard: its function gets the dedup table's name, its role the reads, its log group the saved query (in its
+   * query folder); the rule delivers to it like its other rules (`newTarget()`).
+   */
+  readonly guard: InvokeGuard;
 
-  /** The guard role's inline policy document; the backstop's permissions are added to it. */
-  readonly guardPolicy: iam.PolicyDocument;
+  /**
+   * Bus the rule listens on: where the bucket's S3 events arrive (a hub's bus, to which the log archive account
+   * forwards them).
+   * @default - the account's default bus
+   */
+  readonly eventBus?: events.IEventBus;
 
-  /** How the rule delivers to the guard: the same retry policy and dead-letter queue as the other rules. */
-  readonly target: events.IRuleTarget;
+  /**
+   * Which log files' keys the rule matches, as wildcard patterns (`*` any characters), e.g. one per region of an
+   * organization trail: `AWSLogs/o-abc/*` + `/CloudTrail/eu-west-1/*`. The guard may read every file under
+   * `logFilePrefix` either way.
+   * @default - every key under `logFilePrefix`
+   */
+  readonly logFileKeyPatterns?: readonly string[];
 
-  /** The guard's log group, which the saved query reads. */
-  readonly logGroup: logs.ILogGroup;
-
-  /** Logs Insights folder of the saved query (the guard's other queries are there). */
-  readonly queryFolder: string;
+  /** @default - says it covers this account and region's log files */
+  readonly description?: string;
 }
 
 /**
@@ -94,7 +103,9 @@ export class TrailFileBackstop extends Construct {
 
   constructor(scope: Construct, id: string, props: TrailFileBackstopProps) {
     super(scope, id);
+    checkProps(props);
     const stack = Stack.of(this);
+    const guard = props.guard;
     this.logFilePrefix = props.logFilePrefix ?? `AWSLogs/${stack.account}/CloudTrail/${stack.region}/`;
 
     if (props.bucket instanceof s3.Bucket) {
@@ -124,54 +135,60 @@ export class TrailFileBackstop extends Construct {
       reason: 'The table only holds the eventIDs of violations notified in the last day, to notify each once; '
         + 'restoring them is worth nothing (a lost table means at most one repeated notification), so no point-in-time recovery.',
     });
-    props.guard.addEnvironment(DEDUP_TABLE_ENV, this.dedupTable.tableName);
+    guard.function.addEnvironment(DEDUP_TABLE_ENV, this.dedupTable.tableName);
 
     const logFiles = props.bucket.arnForObjects(`${this.logFilePrefix}*`);
-    props.guardPolicy.addStatements(new iam.PolicyStatement({
+    guard.addToRolePolicy(new iam.PolicyStatement({
       sid: 'ReadTrailLogFiles',
       actions: ['s3:GetObject'],
       resources: [logFiles],
     }));
     const key = props.encryptionKey ?? props.bucket.encryptionKey;
     if (key) {
-      props.guardPolicy.addStatements(new iam.PolicyStatement({
+      guard.addToRolePolicy(new iam.PolicyStatement({
         sid: 'DecryptTrailLogFiles',
         actions: ['kms:Decrypt'],
         resources: [key.keyArn],
         conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.${stack.urlSuffix}` } },
       }));
     }
-    props.guardPolicy.addStatements(new iam.PolicyStatement({
+    guard.addToRolePolicy(new iam.PolicyStatement({
       sid: 'ClaimNotifications',
       // A conditional PutItem only: nothing reads, updates or deletes items (TTL expires them).
       actions: ['dynamodb:PutItem'],
       resources: [this.dedupTable.tableArn],
     }));
-    Validations.of(props.guard.role!).acknowledge({
+    Validations.of(guard.function.role!).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagResourceId(stack, logFiles)}]`,
       reason: `The guard reads ${readScope(props.logFilePrefix)}; `
         + 'their names carry the date and a random part, so they cannot be listed ahead.',
     });
 
     this.rule = new events.Rule(this, 'Rule', {
-      description: 'New CloudTrail log files of this account and region: the guard reads the records EventBridge may not have delivered',
+      eventBus: props.eventBus,
+      description: props.description
+        ?? 'New CloudTrail log files of this account and region: the guard reads the records EventBridge may not have delivered',
       eventPattern: {
         source: ['aws.s3'],
         detailType: ['Object Created'],
         detail: {
           bucket: { name: [props.bucket.bucketName] },
           // Digest files are under CloudTrail-Digest/, which this prefix leaves out.
-          object: { key: [{ prefix: this.logFilePrefix }] },
+          object: {
+            key: props.logFileKeyPatterns
+              ? props.logFileKeyPatterns.map((wildcard) => ({ wildcard }))
+              : [{ prefix: this.logFilePrefix }],
+          },
         },
       },
-      targets: [props.target],
+      targets: [guard.newTarget()],
     });
 
     new logs.CfnQueryDefinition(this, 'CatchesQuery', {
-      name: `${props.queryFolder}/${TRAIL_FILE_QUERY_NAME}`,
+      name: `${guard.queryFolder}/${TRAIL_FILE_QUERY_NAME}`,
       // Raw text: logs.QueryString cannot place a filter after stats.
       queryString: TRAIL_FILE_QUERY,
-      logGroupNames: [props.logGroup.logGroupName],
+      logGroupNames: [guard.logGroup.logGroupName],
     });
   }
 }
@@ -192,4 +209,27 @@ function readScope(logFilePrefix: string | undefined): string {
       + 'log file of the member regions is sent to it, and it reads each one to find the records of the functions it guards';
   }
   return `only the trail log files under ${logFilePrefix}*`;
+}
+
+/** Rejects key patterns the guard could not read the files of, or an empty list (the rule would match nothing). */
+function checkProps(props: TrailFileBackstopProps): void {
+  const errors: string[] = [];
+  const patterns = props.logFileKeyPatterns;
+  if (patterns !== undefined && patterns.length === 0) {
+    errors.push('Error - logFileKeyPatterns lists no pattern; leave it out to match every log file under logFilePrefix.');
+  }
+  const prefix = props.logFilePrefix;
+  if (patterns && prefix !== undefined && !Token.isUnresolved(prefix)) {
+    for (const pattern of patterns) {
+      if (!Token.isUnresolved(pattern) && !pattern.startsWith(prefix)) {
+        errors.push(`Error - logFileKeyPatterns: "${pattern}" is not under logFilePrefix "${prefix}", whose files alone the guard may read.`);
+      }
+    }
+  }
+  if (patterns && prefix === undefined) {
+    errors.push('Error - logFileKeyPatterns needs logFilePrefix (the files the guard may read), which the patterns narrow.');
+  }
+  if (errors.length > 0) {
+    throw new Error(errors.join('\n'));
+  }
 }

@@ -8,8 +8,8 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { InvokeguardHubStack } from '../lib/hub-stack';
 import { InvokeguardStack } from '../lib/invokeguard-stack';
-import { REPO_ROOT } from '../lib/policies';
-import { ACCEPT_ALL, FIXTURES, guardStack, manyFunctions, NO_BUNDLING, POLICIES, STUB_ATHENA_SQL } from './helpers';
+import { REPO_ROOT } from './helpers';
+import { FIXTURES, guardStack, manyFunctions, NO_BUNDLING, POLICIES, STUB_CLI, STUB_CODE } from './helpers';
 
 // LocalStack's rule engine from .venv (scripts/bootstrap.sh) and the built CLI; scripts/cdk-test.sh sets this variable
 // after installing both, so a plain `npm test` stays fast.
@@ -19,15 +19,15 @@ const run = process.env.INVOKEGUARD_TEST_EVENT_PATTERNS === '1';
 function templates(dir: string): string[] {
   const hub = new InvokeguardHubStack(new App({ context: NO_BUNDLING }), 'Hub', {
     env: { account: '999999999999', region: 'eu-west-1' },
-    guard: { policiesFile: path.join(FIXTURES, 'org-invokers-hub-account.json'), validatorCommand: ACCEPT_ALL },
+    guard: { policiesFile: path.join(FIXTURES, 'org-invokers-hub-account.json'), code: STUB_CODE, cli: STUB_CLI },
     organizationId: 'o-a1b2c3d4e5',
     memberOrganizationalUnits: ['ou-ab12-abcdefgh'],
-    athena: { sqlCommand: STUB_ATHENA_SQL },
+   
   });
   const all: Record<string, unknown> = {
     single: Template.fromStack(guardStack()).toJSON(),
     agnostic: Template.fromStack(new InvokeguardStack(new App({ context: NO_BUNDLING }), 'Agnostic', {
-      guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+      guard: { policiesFile: POLICIES, code: STUB_CODE, cli: STUB_CLI }, athena: false,
     })).toJSON(),
     split: Template.fromStack(guardStack({ policiesFile: manyFunctions(60, 'a-function-with-a-rather-long-name-') })).toJSON(),
     hub: Template.fromStack(hub).toJSON(),
@@ -43,7 +43,7 @@ function templates(dir: string): string[] {
 test('the synthesized Invoke rules let guarded records through and drop refused and unguarded ones (LocalStack\'s engine)',
   { skip: !run && 'set INVOKEGUARD_TEST_EVENT_PATTERNS=1 (scripts/cdk-test.sh does)' }, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-patterns-'));
-    const cli = path.join(REPO_ROOT, 'target', 'debug', 'invokeguard');
+    const cli = path.join(process.env.CARGO_TARGET_DIR ? path.resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR) : path.join(REPO_ROOT, 'target'), 'debug', 'invokeguard');
     const result = spawnSync('python3', [
       path.join(REPO_ROOT, 'scripts', 'event-patterns-test.py'), '--invokeguard', cli, ...templates(dir),
     ], { encoding: 'utf8' });

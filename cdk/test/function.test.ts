@@ -4,7 +4,7 @@ import { App, CfnElement, Duration } from 'aws-cdk-lib';
 import { Annotations, Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { InvokeguardStack } from '../lib/invokeguard-stack';
-import { ACCEPT_ALL, BILLING_ARN, guardStack, guardTemplate, nameArn, NO_BUNDLING, POLICIES } from './helpers';
+import { BILLING_ARN, guardStack, guardTemplate, nameArn, NO_BUNDLING, POLICIES, STUB_CLI, STUB_CODE } from './helpers';
 
 test('guard is an arm64 provided.al2023 Rust function with the documented defaults', () => {
   const template = guardTemplate();
@@ -114,7 +114,7 @@ test('a function ARN of another region or account draws a synth warning', () => 
 
 test('an environment-agnostic stack gives the guard its account as deployed, and the role it runs as', () => {
   const stack = new InvokeguardStack(new App({ context: NO_BUNDLING }), 'Agnostic', {
-    guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+    guard: { policiesFile: POLICIES, code: STUB_CODE, cli: STUB_CLI }, athena: false,
   });
   const template = Template.fromStack(stack);
   const roleId = stack.getLogicalId(stack.guard.function.role!.node.defaultChild as CfnElement);

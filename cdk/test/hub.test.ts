@@ -7,18 +7,17 @@ import * as path from 'node:path';
 import { App, CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { addStackFromContext } from '../lib/app-config';
+import { addStackFromContext } from '../bin/app-config';
 import { ACCESS_DENIED_ERROR_CODES, EVENT_PATTERN_LIMIT, GUARD_LAMBDA_ACTIONS, notRefused } from '../lib/guarded-functions';
-import {
-  InvokeguardHubStack, InvokeguardHubStackProps, MEMBER_ROLE_ENV, TEMPLATE_RESOURCE_LIMIT, TEMPLATE_URL_LIMIT,
-} from '../lib/hub-stack';
+import { MEMBER_ROLE_ENV, TEMPLATE_RESOURCE_LIMIT, TEMPLATE_URL_LIMIT } from '../lib/hub';
+import { InvokeguardHubStack, InvokeguardHubStackProps } from '../lib/hub-stack';
 import { InvokeguardStack } from '../lib/invokeguard-stack';
 import { HOME_ACCOUNT_ENV, ROLE_ARN_ENV } from '../lib/invoke-guard';
 import { functionsByAccount, InvokeguardMemberStack, MEMBER_ROLE_ACTIONS } from '../lib/member-stack';
-import { REPO_ROOT } from '../lib/policies';
+import { APP_ATHENA, REPO_ROOT, RUST_CLI } from './helpers';
 import { CLOUDTRAIL_COLUMNS } from '../lib/cloudtrail-columns';
-import { ATHENA_SQL_ENV, SAVED_QUERIES } from '../lib/trail-athena';
-import { ACCEPT_ALL, FIXTURES, NO_BUNDLING, POLICIES, STUB_ATHENA_SQL } from './helpers';
+import { SAVED_QUERIES } from '../lib/trail-athena';
+import { FIXTURES, NO_BUNDLING, POLICIES, STUB_CLI, STUB_CODE } from './helpers';
 
 const ORG_POLICIES = path.join(FIXTURES, 'org-invokers.json');
 const ORG = 'o-a1b2c3d4e5';
@@ -28,11 +27,11 @@ const HUB_ENV = { account: '999999999999', region: 'eu-west-1' };
 function hubStack(props: Partial<InvokeguardHubStackProps> = {}, app = new App({ context: NO_BUNDLING })): InvokeguardHubStack {
   return new InvokeguardHubStack(app, 'Hub', {
     env: HUB_ENV,
-    guard: { policiesFile: ORG_POLICIES, validatorCommand: ACCEPT_ALL },
+    guard: { policiesFile: ORG_POLICIES, code: STUB_CODE, cli: STUB_CLI },
     organizationId: ORG,
     memberOrganizationalUnits: OUS,
-    // With organizationTrail, Athena's saved queries come from a stand-in, not a cargo build.
-    athena: { sqlCommand: STUB_ATHENA_SQL },
+    // The names the repository's app gives Athena (the library generates them).
+    athena: APP_ATHENA,
     ...props,
   });
 }
@@ -85,7 +84,7 @@ test('Invoke, change and trail-file rules are on the hub bus and target the guar
   });
   // The single-account stack's change pattern, unchanged.
   const single = Template.fromStack(new InvokeguardStack(new App({ context: NO_BUNDLING }), 'S', {
-    env: HUB_ENV, guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+    env: HUB_ENV, guard: { policiesFile: POLICIES, code: STUB_CODE, cli: STUB_CLI }, athena: false,
   }));
   const singleChange = Object.values(single.findResources('AWS::Events::Rule', {
     Properties: { EventPattern: Match.objectLike({ detail: Match.objectLike({ eventCategory: ['Management'] }) }) },
@@ -164,7 +163,7 @@ test('the hub guard\'s role has no Lambda grants on member accounts\' functions:
 });
 
 test('the hub guard\'s role may manage the functions of the hub\'s own account (any region), and only those', () => {
-  const stack = hubStack({ guard: { policiesFile: HUB_ACCOUNT_POLICIES, validatorCommand: ACCEPT_ALL } });
+  const stack = hubStack({ guard: { policiesFile: HUB_ACCOUNT_POLICIES, code: STUB_CODE, cli: STUB_CLI } });
   const statements = guardRoleStatements(stack);
   const audit = 'arn:aws:lambda:us-east-1:999999999999:function:Audit';
   assert.deepEqual(statements.ManageGuardedResourcePolicies.Resource, [audit, `${audit}:*`]);
@@ -175,7 +174,7 @@ test('the hub guard\'s role may manage the functions of the hub\'s own account (
   assert.deepEqual(stack.guard.guardedFunctionArns, ['arn:aws:lambda:eu-west-1:111111111111:function:Orders', audit]);
   // The single-account stack still grants every guarded function.
   const single = guardRoleStatements(new InvokeguardStack(new App({ context: NO_BUNDLING }), 'S', {
-    env: HUB_ENV, guard: { policiesFile: HUB_ACCOUNT_POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+    env: HUB_ENV, guard: { policiesFile: HUB_ACCOUNT_POLICIES, code: STUB_CODE, cli: STUB_CLI }, athena: false,
   }));
   const orders = 'arn:aws:lambda:eu-west-1:111111111111:function:Orders';
   assert.deepEqual(single.ManageGuardedResourcePolicies.Resource, [orders, `${orders}:*`, audit, `${audit}:*`]);
@@ -234,9 +233,9 @@ test('hub props are validated', () => {
   assert.throws(() => hubStack({ memberOrganizationalUnits: ['ou-ab12-abcdefgh', 'r-ab12'] }), /"r-ab12" is not an organizational unit id/);
   assert.throws(() => hubStack({ callAs: 'ADMIN' as never }), /callAs must be SELF or DELEGATED_ADMIN/);
   assert.throws(() => hubStack({ memberRegions: ['mars'] }), /"mars" is not a region/);
-  assert.throws(() => hubStack({ guard: { policiesFile: ORG_POLICIES, validatorCommand: ACCEPT_ALL, createTrail: true } }), /creates no trail/);
+  assert.throws(() => hubStack({ guard: { policiesFile: ORG_POLICIES, code: STUB_CODE, cli: STUB_CLI, createTrail: true } }), /creates no trail/);
   // A hub whose functions are all its own (a name key, and an ARN of its account) has no member to guard.
-  assert.throws(() => hubStack({ env: { account: '123456789012', region: 'eu-west-1' }, guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL } }),
+  assert.throws(() => hubStack({ env: { account: '123456789012', region: 'eu-west-1' }, guard: { policiesFile: POLICIES, code: STUB_CODE, cli: STUB_CLI } }),
     /every function of .*invokers\.json is in the hub's own account/);
 });
 
@@ -245,7 +244,7 @@ test('hub props are validated', () => {
 /** Reports (name key) and Audit (ARN, hub account, eu-west-1) are the hub's; Orders and Blog (us-east-1) its members'. */
 const HUB_NAMES_POLICIES = path.join(FIXTURES, 'org-invokers-hub-names.json');
 const hubWithOwnFunctions = (props: Partial<InvokeguardHubStackProps> = {}) => hubStack({
-  guard: { policiesFile: HUB_NAMES_POLICIES, validatorCommand: ACCEPT_ALL }, memberRegions: ['us-east-1'], ...props,
+  guard: { policiesFile: HUB_NAMES_POLICIES, code: STUB_CODE, cli: STUB_CLI }, memberRegions: ['us-east-1'], ...props,
 });
 const hubFn = (name: string, suffix = '') =>
   ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:lambda:eu-west-1:999999999999:function:${name}${suffix}`]] });
@@ -272,7 +271,7 @@ test('the hub\'s own functions get Invoke and change rules on its default bus, l
   });
   // The single-account stack's change pattern, unchanged.
   const single = Template.fromStack(new InvokeguardStack(new App({ context: NO_BUNDLING }), 'S', {
-    env: HUB_ENV, guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+    env: HUB_ENV, guard: { policiesFile: POLICIES, code: STUB_CODE, cli: STUB_CLI }, athena: false,
   }));
   const [singleChange] = lambdaRules(single).filter((r) => r.Properties.EventPattern.detail.eventCategory);
   const change = onDefault.find((r) => r.Properties.EventPattern.detail.eventCategory)!;
@@ -330,7 +329,7 @@ test('Athena and the trail-file backstop cover the hub\'s own account and the re
   assert.equal(backstopKeys(both).length, 2);
   // An ARN of the hub's account in another region: that region is covered too, and the guard warns that only the sweep
   // and the backstop see it (the default-bus rules are in the hub's region).
-  const elsewhere = hubStack({ guard: { policiesFile: HUB_ACCOUNT_POLICIES, validatorCommand: ACCEPT_ALL }, organizationTrail: ORG_TRAIL });
+  const elsewhere = hubStack({ guard: { policiesFile: HUB_ACCOUNT_POLICIES, code: STUB_CODE, cli: STUB_CLI }, organizationTrail: ORG_TRAIL });
   assert.equal(params(elsewhere)['projection.account.values'], '111111111111,999999999999');
   assert.equal(params(elsewhere)['projection.region.values'], 'eu-west-1,us-east-1');
   assert.deepEqual(backstopKeys(elsewhere)[1], { wildcard: `AWSLogs/${ORG}/999999999999/CloudTrail/us-east-1/*` });
@@ -414,7 +413,9 @@ test('no Athena without organizationTrail, or with athena: false', () => {
 // The real Rust CLI; scripts/cdk-test.sh builds it first and sets this variable.
 const rustCli = process.env.INVOKEGUARD_TEST_RUST_VALIDATOR === '1';
 test('with the real CLI, the hub\'s queries match each guarded function by its full ARN, account included', { skip: !rustCli && 'set INVOKEGUARD_TEST_RUST_VALIDATOR=1' }, () => {
-  const template = Template.fromStack(hubStack({ organizationTrail: ORG_TRAIL, athena: {} }));
+  const template = Template.fromStack(hubStack({
+    organizationTrail: ORG_TRAIL, athena: {}, guard: { policiesFile: ORG_POLICIES, code: STUB_CODE, cli: RUST_CLI },
+  }));
   const sql = Object.fromEntries(Object.values(template.findResources('AWS::Athena::NamedQuery'))
     .map((r) => [r.Properties.Name, r.Properties.QueryString as string]));
   for (const name of ['invokeguard/invocations-outside-allowlist', 'invokeguard/resource-policy-changes']) {
@@ -477,7 +478,7 @@ test('the log files acknowledgement says whose files the guard reads: the organi
   assert.match(orgReason, new RegExp(`organization trail's log files \\(AWSLogs/${ORG}/\\*\\), of every account of the organization`));
   assert.doesNotMatch(orgReason, /this account and region/);
   const single = acknowledgements(new InvokeguardStack(new App({ context: NO_BUNDLING }), 'S', {
-    env: HUB_ENV, guard: { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL }, athena: false,
+    env: HUB_ENV, guard: { policiesFile: POLICIES, code: STUB_CODE, cli: STUB_CLI }, athena: false,
   }));
   const [ownKey] = Object.keys(single).filter((k) => k.includes('/AWSLogs/999999999999/CloudTrail/eu-west-1/*'));
   assert.match(single[ownKey], /^The guard reads the trail log files of this account and region only/);
@@ -607,7 +608,7 @@ function orgPolicies(accounts: number, functions: number): string {
 }
 
 test('20 member accounts of 50 functions: each account forwards all its functions through rules within the pattern limit', () => {
-  const stack = hubStack({ guard: { policiesFile: orgPolicies(20, 50), validatorCommand: ACCEPT_ALL } });
+  const stack = hubStack({ guard: { policiesFile: orgPolicies(20, 50), code: STUB_CODE, cli: STUB_CLI } });
   const template = stack.memberTemplates[0] as { Resources: Record<string, { Type: string; Condition?: string; Properties: Record<string, any> }> };
   assert.ok(Buffer.byteLength(JSON.stringify(template)) <= TEMPLATE_URL_LIMIT);
   assert.ok(Object.keys(template.Resources).length <= TEMPLATE_RESOURCE_LIMIT);
@@ -631,7 +632,7 @@ test('20 member accounts of 50 functions: each account forwards all its function
 });
 
 test('an organization too large for one member template is spread over StackSets, each account in exactly one', () => {
-  const stack = hubStack({ guard: { policiesFile: orgPolicies(60, 100), validatorCommand: ACCEPT_ALL } });
+  const stack = hubStack({ guard: { policiesFile: orgPolicies(60, 100), code: STUB_CODE, cli: STUB_CLI } });
   assert.ok(stack.stackSets.length > 1, `${stack.stackSets.length} StackSet(s)`);
   const sets = Object.values(Template.fromStack(stack).findResources('AWS::CloudFormation::StackSet')).map((r) => r.Properties);
   assert.deepEqual(sets.map((p) => p.StackSetName), sets.map((_, i) => (i === 0 ? 'Hub-members' : `Hub-members-${i + 1}`)));
@@ -650,7 +651,7 @@ test('an organization too large for one member template is spread over StackSets
 });
 
 test('one account with more functions than a template holds is refused at synth, saying which limit', () => {
-  assert.throws(() => hubStack({ guard: { policiesFile: orgPolicies(1, 4000), validatorCommand: ACCEPT_ALL } }),
+  assert.throws(() => hubStack({ guard: { policiesFile: orgPolicies(1, 4000), code: STUB_CODE, cli: STUB_CLI } }),
     /the member template has \d+ bytes \(CloudFormation takes 1000000 from S3\): .*Split it across hubs/s);
 });
 
@@ -707,14 +708,7 @@ test('cfn-lint passes on the hub and the member template', { skip: !lintRequired
 
 function appWith(context: Record<string, string>) {
   const app = new App({ context: { ...NO_BUNDLING, ...context } });
-  // The single-account stack's Athena queries come from a stand-in, not a cargo build.
-  const saved = process.env[ATHENA_SQL_ENV];
-  process.env[ATHENA_SQL_ENV] = `${process.execPath} -e process.stdout.write('SELECT\\x201') --`;
-  try {
-    return addStackFromContext(app, { validatorCommand: ACCEPT_ALL });
-  } finally {
-    if (saved === undefined) delete process.env[ATHENA_SQL_ENV]; else process.env[ATHENA_SQL_ENV] = saved;
-  }
+  return addStackFromContext(app, { repoRoot: REPO_ROOT, code: STUB_CODE, cli: STUB_CLI });
 }
 
 test('-c hub=true selects the hub stack; without it, the single-account stack as before', () => {

@@ -8,7 +8,7 @@ import { Capture, Match } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
 import { Template } from 'aws-cdk-lib/assertions';
 import { InvokeGuard } from '../lib/invoke-guard';
-import { ACCEPT_ALL, guardStack, guardTemplate, NO_BUNDLING, POLICIES } from './helpers';
+import { guardStack, guardTemplate, NO_BUNDLING, POLICIES, STUB_CLI, STUB_CODE } from './helpers';
 
 test('an invokeguard bus routes violations and remediations to a KMS-encrypted, TLS-only topic', () => {
   const template = guardTemplate({ alertEmail: 'security@example.com' });
@@ -45,7 +45,7 @@ test('no email subscription unless alertEmail is set; bus name is configurable',
 test('existingEventBus is used as is, and conflicts with eventBusName', () => {
   const stack = new Stack(new App({ context: NO_BUNDLING }), 'Standalone');
   const bus = events.EventBus.fromEventBusName(stack, 'Bus', 'security-events');
-  new InvokeGuard(stack, 'Guard', { policiesFile: POLICIES, validatorCommand: ACCEPT_ALL, existingEventBus: bus });
+  new InvokeGuard(stack, 'Guard', { policiesFile: POLICIES, code: STUB_CODE, cli: STUB_CLI, existingEventBus: bus });
   const template = Template.fromStack(stack);
   template.resourceCountIs('AWS::Events::EventBus', 0);
   template.hasResourceProperties('AWS::Lambda::Function', {

@@ -3,17 +3,20 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { defaultValidatorCommand, effectiveMode, loadPolicies, VALIDATOR_ENV } from '../lib/policies';
+import { effectiveMode, loadPolicies } from '../lib/policies';
 import { App } from 'aws-cdk-lib';
+import { InvokeguardCli } from '../lib/cli';
 import { InvokeguardStack } from '../lib/invokeguard-stack';
-import { ACCEPT_ALL, FIXTURES, guardStack, guardTemplate, NO_BUNDLING, POLICIES } from './helpers';
+import { ACCEPT_ALL, FIXTURES, guardStack, guardTemplate, NO_BUNDLING, POLICIES, RUST_CLI, STUB_CODE, validatorCli } from './helpers';
 
 // Stand-in validators: `sh -c SCRIPT sh FILE` gets the policies file as $1, like the Rust CLI.
 const sh = (script: string) => ['sh', '-c', script, 'sh'];
+/** `loadPolicies`'s validation step with `command` as the CLI's `validate`. */
+const run = (command: readonly string[]) => (file: string) => validatorCli(command).validate(file);
 
 test('the validator runs on the policies file and the stack is derived only after it accepts it', () => {
   const seen = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'args');
-  const loaded = loadPolicies(POLICIES, sh(`printf '%s' "$1" > ${seen}`));
+  const loaded = loadPolicies(POLICIES, run(sh(`printf '%s' "$1" > ${seen}`)));
   assert.equal(fs.readFileSync(seen, 'utf8'), POLICIES);
   assert.deepEqual(loaded.functions.map((f) => f.key), ['BlogFunction', 'arn:aws:lambda:eu-west-1:123456789012:function:Billing']);
   assert.deepEqual(loaded.functions[0].qualifiers, ['prod']);
@@ -26,7 +29,7 @@ test('the validator runs on the policies file and the stack is derived only afte
 const POLICIES_2026 = path.join(FIXTURES, 'invokers-2026.json');
 
 test('a file with the new allow-entry fields and apply settings loads, and builds a stack', () => {
-  const loaded = loadPolicies(POLICIES_2026, ACCEPT_ALL);
+  const loaded = loadPolicies(POLICIES_2026, run(ACCEPT_ALL));
   assert.deepEqual(loaded.functions.map((f) => [f.key, f.qualifiers, f.mode, f.apply]), [
     ['BlogFunction', ['prod'], undefined, 'permissions'],
     ['OrdersHandler', [], 'report', 'document'],
@@ -37,7 +40,7 @@ test('a file with the new allow-entry fields and apply settings loads, and build
 });
 
 test('each function runs in the mode the Rust guard gives it: report overrides all, enforce only the default', () => {
-  const loaded = loadPolicies(POLICIES, ACCEPT_ALL);
+  const loaded = loadPolicies(POLICIES, run(ACCEPT_ALL));
   const [blog, billing] = loaded.functions;
   const modes = (override?: 'enforce' | 'report') => [blog, billing].map((f) => effectiveMode(loaded, f, override));
   assert.deepEqual(modes(), ['report', 'enforce']);
@@ -48,42 +51,38 @@ test('each function runs in the mode the Rust guard gives it: report overrides a
 
 test('an invalid file (exit 2) stops synth with the validator message', () => {
   const invalid = sh('echo "$1:7:15: functions.BlogFunction.allow[0]: unknown field \\"servce\\"" >&2; exit 2');
-  assert.throws(() => guardTemplate({ validatorCommand: invalid }),
+  assert.throws(() => guardTemplate({ cli: validatorCli(invalid) }),
     (e: Error) => /policies file .*invokers\.json is invalid/.test(e.message)
       && /invokers\.json:7:15: functions\.BlogFunction\.allow\[0\]: unknown field "servce"/.test(e.message));
 });
 
 test('a validator that cannot build or run fails synth clearly', () => {
-  assert.throws(() => loadPolicies(POLICIES, sh('echo "error[E0425]: cannot find value" >&2; exit 101')),
+  assert.throws(() => loadPolicies(POLICIES, run(sh('echo "error[E0425]: cannot find value" >&2; exit 101'))),
     /validator `sh -c .*` failed \(exit code 101\); synth stops here:\nerror\[E0425\]/);
-  assert.throws(() => loadPolicies(POLICIES, ['/nonexistent/invokeguard', 'validate']),
+  assert.throws(() => loadPolicies(POLICIES, run(['/nonexistent/invokeguard', 'validate'])),
     /could not run the policies validator `\/nonexistent\/invokeguard validate .*invokers\.json`: .*ENOENT/);
 });
 
-test('INVOKEGUARD_VALIDATOR replaces the Rust CLI; the default runs `invokeguard validate` of this crate', () => {
-  const saved = process.env[VALIDATOR_ENV];
-  try {
-    process.env[VALIDATOR_ENV] = ' /opt/bin/invokeguard  validate ';
-    assert.deepEqual(defaultValidatorCommand(), ['/opt/bin/invokeguard', 'validate']);
-    delete process.env[VALIDATOR_ENV];
-    assert.deepEqual(defaultValidatorCommand('/repo/Cargo.toml', 'invokeguard'), [
-      'cargo', 'run', '--quiet', '--manifest-path', '/repo/Cargo.toml', '--bin', 'invokeguard', '--',
-      'validate', '--guard-function', 'invokeguard',
-    ]);
-    // With the stack's account and region known at synth, the file is checked against that home.
-    assert.deepEqual(defaultValidatorCommand('/repo/Cargo.toml', 'invokeguard', { account: '123456789012', region: 'eu-west-1' }).slice(-7), [
-      'validate', '--guard-function', 'invokeguard', '--account', '123456789012', '--region', 'eu-west-1',
-    ]);
-  } finally {
-    if (saved === undefined) delete process.env[VALIDATOR_ENV]; else process.env[VALIDATOR_ENV] = saved;
-  }
+test('the CLI runs `invokeguard validate` with the guard function and, when known, its home, then the file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-cli-'));
+  const bin = path.join(dir, 'invokeguard');
+  fs.writeFileSync(bin, `#!/bin/sh\nprintf '%s ' "$@" > ${dir}/args\n`, { mode: 0o755 });
+  const cli = InvokeguardCli.fromBinary(bin);
+  cli.validate(POLICIES, { guardFunction: 'invokeguard', home: { account: '123456789012', region: 'eu-west-1' } });
+  assert.equal(fs.readFileSync(path.join(dir, 'args'), 'utf8'),
+    `validate --guard-function invokeguard --account 123456789012 --region eu-west-1 ${POLICIES} `);
+  cli.validate(POLICIES);
+  assert.equal(fs.readFileSync(path.join(dir, 'args'), 'utf8'), `validate ${POLICIES} `);
+  // A guard without a functionName (a generated one) is validated without --guard-function.
+  guardStack({ cli, functionName: undefined }, undefined, undefined, false);
+  assert.equal(fs.readFileSync(path.join(dir, 'args'), 'utf8'), `validate --account 123456789012 --region eu-west-1 ${POLICIES} `);
 });
 
 test('a missing policies file or one guarding nothing is rejected', () => {
-  assert.throws(() => loadPolicies(path.join(FIXTURES, 'absent.json'), ACCEPT_ALL), /absent\.json does not exist/);
+  assert.throws(() => loadPolicies(path.join(FIXTURES, 'absent.json'), run(ACCEPT_ALL)), /absent\.json does not exist/);
   const empty = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'invokers.json');
   fs.writeFileSync(empty, '{"version":1,"functions":{}}');
-  assert.throws(() => loadPolicies(empty, ACCEPT_ALL), /guards no function/);
+  assert.throws(() => loadPolicies(empty, run(ACCEPT_ALL)), /guards no function/);
 });
 
 test('a same-named function in another account or region is not the guard itself', () => {
@@ -92,7 +91,7 @@ test('a same-named function in another account or region is not the guard itself
 });
 
 test('a policies file listing the guard itself is rejected, by name or by ARN', () => {
-  assert.throws(() => guardTemplate({ policiesFile: path.join(FIXTURES, 'guards-itself.json') }),
+  assert.throws(() => guardTemplate({ policiesFile: path.join(FIXTURES, 'guards-itself.json'), functionName: 'invokeguard' }),
     /lists the guard's own function "invokeguard"; the guard must not guard itself/);
   assert.throws(() => guardTemplate({ functionName: 'BlogFunction' }), /lists the guard's own function "BlogFunction"/);
   assert.throws(() => guardTemplate({ functionName: 'Billing' }),
@@ -104,25 +103,21 @@ test('a policies file listing the guard itself is rejected, by name or by ARN', 
 // The real Rust CLI; scripts/cdk-test.sh builds it first and sets this variable, so a plain `npm test` stays fast.
 const rust = process.env.INVOKEGUARD_TEST_RUST_VALIDATOR === '1';
 test('the Rust validator accepts the fixtures and rejects an unknown field and the guard itself', { skip: !rust && 'set INVOKEGUARD_TEST_RUST_VALIDATOR=1' }, () => {
-  const saved = process.env[VALIDATOR_ENV];
-  delete process.env[VALIDATOR_ENV];
-  try {
-    guardTemplate({ validatorCommand: undefined });
-    guardTemplate({ policiesFile: POLICIES_2026, validatorCommand: undefined });
+  {
+    guardTemplate({ cli: RUST_CLI });
+    guardTemplate({ policiesFile: POLICIES_2026, cli: RUST_CLI });
     const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'invokers.json');
     fs.writeFileSync(bad, '{"version":1,"functions":{"A":{"allow":[{"servce":"x"}]}}}');
-    assert.throws(() => guardTemplate({ policiesFile: bad, validatorCommand: undefined }), /is invalid:\n.*invokers\.json:1:\d+: .*servce/);
-    assert.throws(() => guardTemplate({ functionName: 'BlogFunction', validatorCommand: undefined }),
+    assert.throws(() => guardTemplate({ policiesFile: bad, cli: RUST_CLI }), /is invalid:\n.*invokers\.json:1:\d+: .*servce/);
+    assert.throws(() => guardTemplate({ functionName: 'BlogFunction', cli: RUST_CLI }),
       /is invalid:\n.*"BlogFunction" is the guard function itself/);
     // One function keyed by its name and by its ARN in the stack's account and region: synth fails, with the place.
     const twice = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ig-')), 'invokers.json');
     fs.writeFileSync(twice, '{"version": 1, "functions": {"Blog": {"allow": []},\n "arn:aws:lambda:eu-west-1:123456789012:function:Blog": {"allow": []}}}');
-    assert.throws(() => guardTemplate({ policiesFile: twice, validatorCommand: undefined }),
+    assert.throws(() => guardTemplate({ policiesFile: twice, cli: RUST_CLI }),
       /is invalid:\n.*invokers\.json:2:2: at functions\.arn:aws:lambda:eu-west-1:123456789012:function:Blog: the function is keyed both by its name "Blog"/);
     // In another account the ARN is another function; with the environment unknown at synth, the guard's init checks it.
-    guardStack({ policiesFile: twice, validatorCommand: undefined }, new App({ context: NO_BUNDLING }), { account: '999999999999', region: 'eu-west-1' });
-    new InvokeguardStack(new App({ context: NO_BUNDLING }), 'Agnostic', { guard: { policiesFile: twice }, athena: false });
-  } finally {
-    if (saved !== undefined) process.env[VALIDATOR_ENV] = saved;
+    guardStack({ policiesFile: twice, cli: RUST_CLI }, new App({ context: NO_BUNDLING }), { account: '999999999999', region: 'eu-west-1' });
+    new InvokeguardStack(new App({ context: NO_BUNDLING }), 'Agnostic', { guard: { policiesFile: twice, code: STUB_CODE, cli: RUST_CLI }, athena: false });
   }
 });

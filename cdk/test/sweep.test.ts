@@ -71,7 +71,7 @@ async function synthApp(context: Record<string, unknown>): Promise<{ status: num
     env: {
       ...process.env,
       CDK_OUTDIR: outdir,
-      CDK_CONTEXT_JSON: JSON.stringify({ ...NO_BUNDLING, policiesFile: 'cdk/test/fixtures/invokers.json', ...context }),
+      CDK_CONTEXT_JSON: JSON.stringify({ ...NO_BUNDLING, policiesFile: 'cdk/test/fixtures/invokers.json', guardCodeDir: 'cdk/test/fixtures/lambda', ...context }),
       INVOKEGUARD_VALIDATOR: 'true',
     },
   });
