@@ -72,6 +72,13 @@ export function addStackFromContext(app: App, options: AppOptions): Stack {
     throw new Error(`invokeguard: context hub must be true or false, got "${hubValue}".`);
   }
   const hub = hubValue === 'true';
+  // -c securityHub=true: findings in Security Hub (off unless asked).
+  const flag = (key: string): boolean | undefined => {
+    const value = context(key);
+    if (value === undefined) return undefined;
+    if (value !== 'true' && value !== 'false') throw new Error(`invokeguard: context ${key} must be true or false, got "${value}".`);
+    return value === 'true';
+  };
   const given = (keys: readonly string[]) => keys.filter((key) => context(key) !== undefined);
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
   const guard: InvokeGuardProps = {
@@ -85,6 +92,7 @@ export function addStackFromContext(app: App, options: AppOptions): Stack {
     alertEmail: context('alertEmail'),
     eventBusName: context('eventBusName') ?? APP_NAMES.eventBusName,
     sweepSchedule: context('sweepSchedule'),
+    securityHub: flag('securityHub'),
   };
 
   if (!hub) {

@@ -736,3 +736,11 @@ test('conflicting or missing context is rejected with a clear error', () => {
   assert.throws(() => appWith({ policiesFile: POLICIES, organizationId: ORG }), /context organizationId only applies to a hub; add -c hub=true/);
   assert.throws(() => appWith({ policiesFile: POLICIES, memberOrganizationalUnits: OUS[0], callAs: 'SELF' }), /memberOrganizationalUnits, callAs only applies to a hub/);
 });
+
+test('-c securityHub=true turns findings on for the app\'s guard; any value but true or false stops synth', () => {
+  const securityHubGrant = (stack: Stack) => JSON.stringify(Template.fromStack(stack).toJSON()).includes('securityhub:BatchImportFindings');
+  assert.equal(securityHubGrant(appWith({ policiesFile: POLICIES })), false);
+  assert.equal(securityHubGrant(appWith({ policiesFile: POLICIES, securityHub: 'true' })), true);
+  assert.equal(securityHubGrant(appWith({ hub: 'true', policiesFile: ORG_POLICIES, organizationId: ORG, memberOrganizationalUnits: OUS.join(','), securityHub: 'true' })), true);
+  assert.throws(() => appWith({ policiesFile: POLICIES, securityHub: 'yes' }), /context securityHub must be true or false, got "yes"/);
+});
