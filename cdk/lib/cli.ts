@@ -12,6 +12,17 @@ export interface InvokeguardCliCommands {
   readonly validate?: readonly string[];
   /** Replaces `invokeguard athena-sql`: gets `--policies F --query Q --database D --table T [--account A --region R]`. */
   readonly athenaSql?: readonly string[];
+  /** Replaces `invokeguard guardrails`: gets `--policies F --format json [--exempt-role ARN]... [--max-policies N] [--account A --region R]`. */
+  readonly guardrails?: readonly string[];
+}
+
+/** What `invokeguard guardrails --format json` reports: the service control policies and what did not fit. */
+export interface GuardrailsReport {
+  readonly policies: readonly { readonly functions: readonly string[]; readonly size: number; readonly content: Record<string, unknown> }[];
+  readonly leftOut: readonly { readonly function: string; readonly reason: string }[];
+  readonly warnings: readonly string[];
+  readonly notes: readonly string[];
+  readonly limit: number;
 }
 
 /**
@@ -102,5 +113,37 @@ export class InvokeguardCli {
     }
     this.generated.set(key, sql);
     return sql;
+  }
+
+  /**
+   * The service control policies `guardrails` writes for `file` (exit 0, or 1 when a function was left out: both are
+   * reports); throws with its own message on anything else.
+   */
+  public guardrails(file: string, options: { readonly exemptRoles: readonly string[]; readonly maxPolicies?: number; readonly home?: ValidatorHome }): GuardrailsReport {
+    const command = this.standIns.guardrails ? [...this.standIns.guardrails] : [...this.prefix, 'guardrails'];
+    if (command.length === 0) {
+      throw new Error('invokeguard: the guardrails command is empty');
+    }
+    const args = [
+      '--policies', file, '--format', 'json',
+      ...options.exemptRoles.flatMap((role) => ['--exempt-role', role]),
+      ...(options.maxPolicies !== undefined ? ['--max-policies', String(options.maxPolicies)] : []),
+      ...(options.home ? ['--account', options.home.account, '--region', options.home.region] : []),
+    ];
+    const [cmd, ...rest] = command;
+    const result = spawnSync(cmd, [...rest, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const shown = [cmd, ...rest, ...args].join(' ');
+    if (result.error) {
+      throw new Error(`invokeguard: could not run \`${shown}\`: ${result.error.message}`);
+    }
+    if (result.status !== 0 && result.status !== 1) {
+      const why = result.signal ? `signal ${result.signal}` : `exit code ${result.status}`;
+      throw new Error(`invokeguard: \`${shown}\` failed (${why}); synth stops here:\n${(result.stderr ?? '').trim()}`);
+    }
+    try {
+      return JSON.parse(result.stdout ?? '') as GuardrailsReport;
+    } catch (e) {
+      throw new Error(`invokeguard: \`${shown}\` printed no report (${(e as Error).message})`);
+    }
   }
 }

@@ -5,6 +5,7 @@ import * as cloudformation from 'aws-cdk-lib/aws-cloudformation';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as organizations from 'aws-cdk-lib/aws-organizations';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
@@ -116,6 +117,34 @@ export interface InvokeguardHubProps {
    * @default false
    */
   readonly securityHub?: boolean;
+
+  /**
+   * Opt-in: service control policies, written from the policies file by `invokeguard guardrails`, that deny creating
+   * grants outside the allowlist on the guarded functions (AddPermission for a principal the allowlist does not name or
+   * for `*`, public function URLs where none is allowed, PutResourcePolicy) to everyone but the member role (the hub
+   * guard's hands in member accounts) and `exemptRoleArns`. Only the management account or a delegated administrator
+   * for Organizations policies can deploy them, the SCP policy type must be enabled, and SCPs never restrict the
+   * management account: the guard stays the backstop (see docs/guardrails.md).
+   * @default - none
+   */
+  readonly serviceControlPolicy?: HubServiceControlPolicy;
+}
+
+/** Where the hub attaches the grants policy, and who may still make any grant. */
+export interface HubServiceControlPolicy {
+  /** Deployer roles (or users) that may still make any grant, as ARNs; `*` and `?` allowed. */
+  readonly exemptRoleArns?: readonly string[];
+  /**
+   * Roots, OUs or accounts to attach the policies to.
+   * @default - the member OUs
+   */
+  readonly targetIds?: readonly string[];
+  /**
+   * How many SCPs the functions may be spread over (1 to 5; AWS attaches at most 5 to a target, one usually
+   * FullAWSAccess). A function that fits in none stops synth, naming it.
+   * @default 1
+   */
+  readonly maxPolicies?: number;
 }
 
 /**
@@ -140,6 +169,8 @@ export class InvokeguardHub extends Construct {
   public readonly trailFileBackstop?: TrailFileBackstop;
   /** Athena over the guarded accounts' log files in the organization trail's bucket; only with `organizationTrail`. */
   public readonly athena?: TrailAthena;
+  /** The grants policies (SERVICE_CONTROL_POLICY); only with `serviceControlPolicy`. */
+  public readonly serviceControlPolicies: organizations.CfnPolicy[] = [];
 
   constructor(scope: Construct, id: string, props: InvokeguardHubProps) {
     super(scope, id);
@@ -183,6 +214,10 @@ export class InvokeguardHub extends Construct {
     // Log files the backstop and Athena read: the member regions', and those of the hub's own functions.
     const ownRegions = own.regions.filter((region) => !regions.includes(region));
     this.guard.function.addEnvironment(MEMBER_ROLE_ENV, this.memberRoleName);
+
+    if (props.serviceControlPolicy) {
+      this.serviceControlPolicies = this.grantsPolicies(props.serviceControlPolicy, props.memberOrganizationalUnits);
+    }
 
     const memberRoles = stack.formatArn({ service: 'iam', region: '', account: '*', resource: 'role', resourceName: this.memberRoleName });
     this.guard.addToRolePolicy(new iam.PolicyStatement({
@@ -266,6 +301,33 @@ export class InvokeguardHub extends Construct {
         templateUrl: asset.httpUrl,
       });
     });
+  }
+
+  /**
+   * One AWS::Organizations::Policy per document `invokeguard guardrails` writes, attached to the targets. The member role
+   * is exempt in every partition and account (the hub guard acts through it); a function left out stops synth.
+   */
+  private grantsPolicies(scp: HubServiceControlPolicy, memberOus: readonly string[]): organizations.CfnPolicy[] {
+    const stack = Stack.of(this);
+    const home = Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region) ? undefined : { account: stack.account, region: stack.region };
+    const report = this.guard.cli.guardrails(this.guard.policies.file, {
+      exemptRoles: [`arn:*:iam::*:role/${this.memberRoleName}`, ...(scp.exemptRoleArns ?? [])],
+      maxPolicies: scp.maxPolicies,
+      home,
+    });
+    if (report.leftOut.length > 0) {
+      throw new Error(`invokeguard: the service control policy cannot hold ${report.leftOut.map((l) => `${l.function} (${l.reason})`).join(', ')}; `
+        + 'raise serviceControlPolicy.maxPolicies (up to 5) or split the policies file across hubs.');
+    }
+    const name = Names.uniqueResourceName(this, { maxLength: 100 });
+    return report.policies.map((policy, i) => new organizations.CfnPolicy(this, partId('GrantsPolicy', i), {
+      name: `${name}-grants-${i + 1}`,
+      type: 'SERVICE_CONTROL_POLICY',
+      description: `invokeguard: denies grants outside the allowlist on ${policy.functions.length} guarded function(s) (${policy.size} of ${report.limit} characters)`,
+      // An object, not a string: CloudFormation's drift detection compares it as a document.
+      content: policy.content,
+      targetIds: [...(scp.targetIds ?? memberOus)],
+    }));
   }
 
   /**
@@ -435,6 +497,15 @@ function checkHubProps(props: InvokeguardHubProps): void {
   }
   if (props.securityHub !== undefined && props.guard.securityHub !== undefined && props.securityHub !== props.guard.securityHub) {
     errors.push('Error - Either provide securityHub or guard.securityHub, but not both with different values.');
+  }
+  const max = props.serviceControlPolicy?.maxPolicies;
+  if (max !== undefined && (!Number.isInteger(max) || max < 1 || max > 5)) {
+    errors.push(`Error - serviceControlPolicy.maxPolicies must be 1 to 5, got ${max}.`);
+  }
+  for (const id of props.serviceControlPolicy?.targetIds ?? []) {
+    if (!/^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|\d{12})$/.test(id)) {
+      errors.push(`Error - serviceControlPolicy.targetIds: "${id}" is not a root, OU or account id.`);
+    }
   }
   if (props.organizationTrail && !/^\d{12}$/.test(props.organizationTrail.account)) {
     errors.push(`Error - organizationTrail.account "${props.organizationTrail.account}" is not a 12-digit account id.`);

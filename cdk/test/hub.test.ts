@@ -15,6 +15,7 @@ import { InvokeguardStack } from '../lib/invokeguard-stack';
 import { HOME_ACCOUNT_ENV, ROLE_ARN_ENV } from '../lib/invoke-guard';
 import { functionsByAccount, InvokeguardMemberStack, MEMBER_ROLE_ACTIONS } from '../lib/member-stack';
 import { APP_ATHENA, REPO_ROOT, RUST_CLI } from './helpers';
+import { InvokeguardCli } from '../lib/cli';
 import { CLOUDTRAIL_COLUMNS } from '../lib/cloudtrail-columns';
 import { SAVED_QUERIES } from '../lib/trail-athena';
 import { FIXTURES, NO_BUNDLING, POLICIES, STUB_CLI, STUB_CODE } from './helpers';
@@ -743,4 +744,51 @@ test('-c securityHub=true turns findings on for the app\'s guard; any value but 
   assert.equal(securityHubGrant(appWith({ policiesFile: POLICIES, securityHub: 'true' })), true);
   assert.equal(securityHubGrant(appWith({ hub: 'true', policiesFile: ORG_POLICIES, organizationId: ORG, memberOrganizationalUnits: OUS.join(','), securityHub: 'true' })), true);
   assert.throws(() => appWith({ policiesFile: POLICIES, securityHub: 'yes' }), /context securityHub must be true or false, got "yes"/);
+});
+
+// ---- the grants service control policy (opt-in) ----
+
+test('without serviceControlPolicy the hub attaches no service control policy', () => {
+  Template.fromStack(hubStack()).resourceCountIs('AWS::Organizations::Policy', 0);
+});
+
+test('serviceControlPolicy checks its props: maxPolicies 1 to 5, targets that are roots, OUs or accounts', () => {
+  assert.throws(() => hubStack({ serviceControlPolicy: { maxPolicies: 6 } }), /serviceControlPolicy.maxPolicies must be 1 to 5, got 6/);
+  assert.throws(() => hubStack({ serviceControlPolicy: { targetIds: ['o-a1b2c3d4e5'] } }), /"o-a1b2c3d4e5" is not a root, OU or account id/);
+});
+
+test('a function the generated policy cannot hold stops synth, naming it (never a silently partial policy)', () => {
+  const report = JSON.stringify({ policies: [], leftOut: [{ function: 'arn:aws:lambda:eu-west-1:111111111111:function:Orders', reason: 'does not fit' }], warnings: [], notes: [], limit: 5120 });
+  const cli = InvokeguardCli.fromCommands({ validate: ['true'], guardrails: [process.execPath, '-e', `process.stdout.write(${JSON.stringify(report)}); process.exit(1)`, '--'] });
+  assert.throws(() => hubStack({ guard: { policiesFile: ORG_POLICIES, code: STUB_CODE, cli }, serviceControlPolicy: {} }),
+    /cannot hold arn:aws:lambda:eu-west-1:111111111111:function:Orders \(does not fit\)/);
+});
+
+test('with the real CLI, serviceControlPolicy attaches the guardrails SCP to the member OUs, the member role exempt; cfn-lint passes', { skip: !rustCli && 'set INVOKEGUARD_TEST_RUST_VALIDATOR=1' }, () => {
+  const stack = hubStack({
+    guard: { policiesFile: ORG_POLICIES, code: STUB_CODE, cli: RUST_CLI },
+    serviceControlPolicy: { exemptRoleArns: ['arn:aws:iam::999999999999:role/deployer'] },
+  });
+  const template = Template.fromStack(stack);
+  const policies = Object.values(template.findResources('AWS::Organizations::Policy'));
+  assert.equal(policies.length, 1);
+  const p = policies[0].Properties;
+  assert.equal(p.Type, 'SERVICE_CONTROL_POLICY');
+  assert.deepEqual(p.TargetIds, OUS);
+  assert.ok(JSON.stringify(p.Content).length <= 5120);
+  const statements = p.Content.Statement as { Effect: string; Action: string | string[]; Resource: string[]; Condition: Record<string, Record<string, unknown>> }[];
+  assert.ok(statements.every((s) => s.Effect === 'Deny'));
+  for (const s of statements) {
+    assert.deepEqual(s.Condition.ArnNotLike['aws:PrincipalArn'], ['arn:*:iam::*:role/invokeguard-member', 'arn:aws:iam::999999999999:role/deployer']);
+  }
+  // The allowlist's principal for Orders, and every qualifier of it.
+  const orders = statements.find((s) => s.Action === 'lambda:AddPermission' && s.Resource.includes(ORDERS_ARN));
+  assert.deepEqual(orders?.Resource, [ORDERS_ARN, `${ORDERS_ARN}:*`]);
+  assert.ok(statements.some((s) => s.Action === 'lambda:PutResourcePolicy'));
+  // cfn-lint from .venv/bin (scripts/bootstrap.sh installs it; scripts/cdk-test.sh puts it on PATH).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-scp-'));
+  const file = path.join(dir, 'hub.template.json');
+  fs.writeFileSync(file, JSON.stringify(template.toJSON()));
+  const lint = spawnSync('cfn-lint', [file], { encoding: 'utf8' });
+  assert.equal(lint.status, 0, `cfn-lint on the hub template with the SCP (${lint.error?.message ?? 'ran'}):\n${lint.stdout}${lint.stderr}`);
 });
