@@ -45,8 +45,6 @@ pub enum Call {
     PutItem(String),
     /// BatchImportFindings with this many findings.
     BatchImportFindings(usize),
-    /// SendMessageBatch with this many entries.
-    SendMessageBatch(usize),
 }
 
 #[derive(Default)]
@@ -79,6 +77,8 @@ struct State {
     queue: Option<Vec<QueueEntry>>,
     /// Message groups whose entries SendMessageBatch refuses.
     refused_groups: Vec<String>,
+    /// The size of each SendMessageBatch call.
+    batches: Vec<usize>,
 }
 
 pub struct MemoryAws {
@@ -580,6 +580,11 @@ impl MemoryAws {
         self.lock().queue.clone().unwrap_or_default()
     }
 
+    /// The number of entries of each SendMessageBatch call, in order.
+    pub fn send_batches(&self) -> Vec<usize> {
+        self.lock().batches.clone()
+    }
+
     /// SendMessageBatch refuses every entry of message group `group_id` (`ACCOUNT/REGION`).
     pub fn refuse_group(&self, group_id: &str) {
         self.lock().refused_groups.push(group_id.to_owned());
@@ -596,7 +601,7 @@ impl SweepQueue for MemoryAws {
         entries: &[QueueEntry],
     ) -> Result<Vec<(String, String)>, ApiError> {
         let mut st = self.lock();
-        st.record(Call::SendMessageBatch(entries.len()));
+        st.batches.push(entries.len());
         if let Some(e) = st.fault("SendMessageBatch") {
             return Err(e);
         }

@@ -82,7 +82,11 @@ pub(super) async fn plan<A: Aws>(
         }
     }
     let failed = line.failed;
-    let level = if failed > 0 { Level::Error } else { Level::Info };
+    let level = if failed > 0 {
+        Level::Error
+    } else {
+        Level::Info
+    };
     let subject = Subject::new(
         Input::Sweep,
         Some(format!("sweep-plan-{request_id}")),

@@ -97,11 +97,11 @@ impl<A: Aws> Guard<A> {
                     .instrument(span)
                     .await
             }
-            EventKind::QueueMessages(messages) => Ok(plan_sweep::sweep_pairs(
-                g, messages, request_id, deadline,
-            )
-            .instrument(span)
-            .await),
+            EventKind::QueueMessages(messages) => {
+                Ok(plan_sweep::sweep_pairs(g, messages, request_id, deadline)
+                    .instrument(span)
+                    .await)
+            }
             EventKind::ObjectsCreated(objects) => {
                 trail_file::handle(g, objects, request_id)
                     .instrument(span)

@@ -44,7 +44,9 @@ impl SweepPair {
         if kind != Some(SWEEP_PAIR) {
             return Err(format!(
                 "body is not a sweep-pair message (its \"invokeguard\" is {})",
-                value.get("invokeguard").map_or("absent".into(), |v| v.to_string())
+                value
+                    .get("invokeguard")
+                    .map_or("absent".into(), |v| v.to_string())
             ));
         }
         let field = |name: &str| value.get(name).and_then(Value::as_str);
@@ -65,8 +67,7 @@ fn is_region(r: &str) -> bool {
     !r.is_empty()
         && r.len() <= 32
         && r.contains('-')
-        && r
-            .bytes()
+        && r.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
@@ -120,7 +121,10 @@ mod tests {
     fn a_body_that_is_not_a_sweep_pair_says_why() {
         for (body, says) in [
             ("not json", "not JSON"),
-            (r#"{"account":"111122223333","region":"eu-west-1"}"#, "absent"),
+            (
+                r#"{"account":"111122223333","region":"eu-west-1"}"#,
+                "absent",
+            ),
             (
                 r#"{"invokeguard":"sweep-pair","account":"1111","region":"eu-west-1"}"#,
                 "12-digit",
