@@ -67,6 +67,7 @@ fn the_schema_names_every_kind_of_line() {
         "remediation",
         "summary",
         "sweep",
+        "sweep-plan",
         "unmanaged",
     ];
     assert_eq!(kinds, expected.into_iter().collect());

@@ -141,9 +141,32 @@ pub trait Dedup: Send + Sync {
 }
 
 /// Everything the guard calls.
-pub trait Aws: PolicyApi + Notifier + Discovery + Objects + Dedup + Findings {}
+pub trait Aws: PolicyApi + Notifier + Discovery + Objects + Dedup + Findings + SweepQueue {}
 
-impl<T: PolicyApi + Notifier + Discovery + Objects + Dedup + Findings> Aws for T {}
+impl<T: PolicyApi + Notifier + Discovery + Objects + Dedup + Findings + SweepQueue> Aws for T {}
+
+/// One message of a SendMessageBatch to the sweep queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    /// Unique within its batch.
+    pub id: String,
+    pub group_id: String,
+    pub dedup_id: String,
+    pub body: String,
+}
+
+/// The sweep queue (`INVOKEGUARD_SWEEP_QUEUE_URL`): the scheduled sweep fans out over it.
+pub trait SweepQueue: Send + Sync {
+    /// Whether a queue is configured: when false the scheduled event sweeps in process.
+    fn sweep_queue_configured(&self) -> bool;
+
+    /// SendMessageBatch (at most [`crate::record::sweep_pair::SEND_BATCH`] entries). Returns the
+    /// entries the queue refused, as (entry id, why); an error means none may have been sent.
+    fn send_sweep_batch(
+        &self,
+        entries: &[QueueEntry],
+    ) -> impl Future<Output = Result<Vec<(String, String)>, ApiError>> + Send;
+}
 
 /// Security Hub, where the guard is the provider of its findings (opt-in).
 pub trait Findings: Send + Sync {

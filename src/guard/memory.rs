@@ -15,7 +15,10 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use super::api::{ApiError, Dedup, Discovery, Findings, Notifier, ObjectBody, Objects, PolicyApi};
+use super::api::{
+    ApiError, Dedup, Discovery, Findings, Notifier, ObjectBody, Objects, PolicyApi, QueueEntry,
+    SweepQueue,
+};
 use super::budget::Budgets;
 use crate::aws::arn::FunctionArn;
 use crate::finding::Finding;
@@ -70,6 +73,12 @@ struct State {
     findings: Vec<Finding>,
     /// Member accounts whose role cannot be assumed: every call on their functions fails.
     unreachable: Vec<String>,
+    /// `Some`: a sweep queue is configured, holding the messages sent to it.
+    queue: Option<Vec<QueueEntry>>,
+    /// Message groups whose entries SendMessageBatch refuses.
+    refused_groups: Vec<String>,
+    /// The size of each SendMessageBatch call.
+    batches: Vec<usize>,
 }
 
 pub struct MemoryAws {
@@ -556,6 +565,63 @@ impl Dedup for MemoryAws {
         }
         st.record(Call::PutItem(event_id.to_owned()));
         Ok(first)
+    }
+}
+
+impl MemoryAws {
+    /// A sweep queue is configured: the scheduled event plans instead of sweeping.
+    pub fn with_sweep_queue(self) -> Self {
+        self.lock().queue = Some(Vec::new());
+        self
+    }
+
+    /// The messages the sweep queue accepted, in order.
+    pub fn queued(&self) -> Vec<QueueEntry> {
+        self.lock().queue.clone().unwrap_or_default()
+    }
+
+    /// The number of entries of each SendMessageBatch call, in order.
+    pub fn send_batches(&self) -> Vec<usize> {
+        self.lock().batches.clone()
+    }
+
+    /// SendMessageBatch refuses every entry of message group `group_id` (`ACCOUNT/REGION`).
+    pub fn refuse_group(&self, group_id: &str) {
+        self.lock().refused_groups.push(group_id.to_owned());
+    }
+}
+
+impl SweepQueue for MemoryAws {
+    fn sweep_queue_configured(&self) -> bool {
+        self.lock().queue.is_some()
+    }
+
+    async fn send_sweep_batch(
+        &self,
+        entries: &[QueueEntry],
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        let mut st = self.lock();
+        st.batches.push(entries.len());
+        if let Some(e) = st.fault("SendMessageBatch") {
+            return Err(e);
+        }
+        if entries.len() > crate::record::sweep_pair::SEND_BATCH {
+            return Err(ApiError::Other(format!(
+                "TooManyEntriesInBatchRequest: {} entries",
+                entries.len()
+            )));
+        }
+        let (refused, accepted): (Vec<_>, Vec<_>) = entries
+            .iter()
+            .partition(|e| st.refused_groups.contains(&e.group_id));
+        let Some(queue) = st.queue.as_mut() else {
+            return Err(ApiError::Other("no sweep queue configured".into()));
+        };
+        queue.extend(accepted.into_iter().cloned());
+        Ok(refused
+            .into_iter()
+            .map(|e| (e.id.clone(), "refused by the test".to_owned()))
+            .collect())
     }
 }
 

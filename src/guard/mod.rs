@@ -17,6 +17,7 @@ mod dispatch;
 mod invoke;
 pub mod memory;
 pub mod missing;
+mod plan_sweep;
 mod reconcile;
 mod report;
 pub mod shell;
@@ -25,5 +26,7 @@ pub mod sweep;
 pub mod trail_file;
 
 pub use crate::log::{Level, LogSink, MemorySink, StdoutSink};
-pub use api::{ApiError, Aws, Dedup, Discovery, Findings, Notifier, Objects, PolicyApi};
-pub use shell::{EventReport, Guard, GuardError, Progress, Settings};
+pub use api::{
+    ApiError, Aws, Dedup, Discovery, Findings, Notifier, Objects, PolicyApi, QueueEntry, SweepQueue,
+};
+pub use shell::{BatchItemFailure, EventReport, Guard, GuardError, Progress, Settings};

@@ -34,6 +34,17 @@ pub struct EventReport {
     pub added: usize,
     pub failed: usize,
     pub api_calls: usize,
+    /// For an SQS event only: the messages to redeliver (the event source's
+    /// `ReportBatchItemFailures`); absent for any other event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_item_failures: Option<Vec<BatchItemFailure>>,
+}
+
+/// One message of an SQS batch that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemFailure {
+    pub item_identifier: String,
 }
 
 impl EventReport {
@@ -50,6 +61,7 @@ impl EventReport {
             added,
             failed,
             api_calls,
+            batch_item_failures: _,
         } = other;
         self.records += records;
         self.allowed += allowed;
@@ -115,6 +127,7 @@ mod tests {
             added: 8,
             failed: 9,
             api_calls: 10,
+            batch_item_failures: None,
         };
         let mut sum = one.clone();
         sum.add(&one);

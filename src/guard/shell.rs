@@ -1,5 +1,6 @@
 //! The front door of the shell: [`Guard`] takes one Lambda event, says what it is
-//! (`record::event::classify`) and sends it down its path: the sweep, the trail files, or each
+//! (`record::event::classify`) and sends it down its path: the sweep (or its plan over the
+//! sweep queue, and that queue's messages), the trail files, or each
 //! record through the one dispatch (change or Invoke?). Every path ends in the one reconcile
 //! of a policy (`reconcile.rs`). The event runs inside an `event` span carrying the request id
 //! and the input.
@@ -13,13 +14,13 @@ use tracing::Instrument;
 use super::api::Aws;
 use super::dispatch::{self, Arrival};
 use super::state::State;
-use super::{sweep, trail_file};
+use super::{plan_sweep, sweep, trail_file};
 use crate::allowlist::Allowlist;
 use crate::log::LogSink;
 use crate::record::event::{EventKind, classify};
 use crate::record::records_in_value;
 
-pub use super::report::{EventReport, GuardError};
+pub use super::report::{BatchItemFailure, EventReport, GuardError};
 pub use super::state::{Progress, Settings};
 
 pub struct Guard<A> {
@@ -80,11 +81,27 @@ impl<A: Aws> Guard<A> {
         let input = match &kind {
             EventKind::Scheduled => "sweep",
             EventKind::ObjectsCreated(_) => "trail-file",
+            EventKind::QueueMessages(_) => "sweep",
             EventKind::Records => "records",
         };
         let span = tracing::info_span!("event", request_id, input);
         let result = match kind {
-            EventKind::Scheduled => sweep::run(g, request_id, deadline).instrument(span).await,
+            // With a sweep queue the schedule only plans; the queue's consumers sweep.
+            EventKind::Scheduled if g.aws.sweep_queue_configured() => {
+                plan_sweep::plan(g, &event, request_id)
+                    .instrument(span)
+                    .await
+            }
+            EventKind::Scheduled => {
+                sweep::run(g, request_id, deadline, None)
+                    .instrument(span)
+                    .await
+            }
+            EventKind::QueueMessages(messages) => {
+                Ok(plan_sweep::sweep_pairs(g, messages, request_id, deadline)
+                    .instrument(span)
+                    .await)
+            }
             EventKind::ObjectsCreated(objects) => {
                 trail_file::handle(g, objects, request_id)
                     .instrument(span)
@@ -108,7 +125,7 @@ impl<A: Aws> Guard<A> {
         deadline: Option<Instant>,
     ) -> Result<EventReport, GuardError> {
         let span = tracing::info_span!("event", request_id, input = "sweep");
-        sweep::run(&self.state, request_id, deadline)
+        sweep::run(&self.state, request_id, deadline, None)
             .instrument(span)
             .await
     }

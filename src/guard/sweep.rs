@@ -20,6 +20,7 @@ use crate::aws::arn::FunctionArn;
 use crate::aws::ids::FunctionKey;
 use crate::log::Level;
 use crate::log::line::{Input, Message, Subject, SweepLine};
+use crate::record::sweep_pair::SweepPair;
 
 /// Time kept in hand when the Lambda timeout nears: one reconcile at most, and the last lines.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
@@ -199,15 +200,47 @@ async fn sweep_one<A: Aws>(
     })
 }
 
-/// Reconciles every guarded policy; `deadline` is when the invocation must have returned.
+/// The guarded functions grouped by account and region, in the policies file's order (a name
+/// is the home's pair once the home is known).
+fn groups_of<A>(g: &State<A>) -> Vec<((String, String), Group<'_>)> {
+    let mut groups: Vec<((String, String), Group<'_>)> = Vec::new();
+    for (key, function) in g.allowlist.functions() {
+        let api_function = g.allowlist.api_function(key);
+        let (account, region) = account_region(&api_function);
+        let place = (account.to_owned(), region.to_owned());
+        match groups.iter_mut().find(|(p, _)| *p == place) {
+            Some((_, list)) => list.push((key, function)),
+            None => groups.push((place, vec![(key, function)])),
+        }
+    }
+    groups
+}
+
+/// The accounts and regions of the policies file, each once, in the file's order; a name
+/// without a known home has none, `("", "")`.
+pub(super) fn pairs_of<A>(g: &State<A>) -> Vec<(String, String)> {
+    groups_of(g).into_iter().map(|(place, _)| place).collect()
+}
+
+/// Reconciles every guarded policy, or (`only`) those of one account and region; `deadline` is
+/// when the invocation must have returned.
 pub(super) async fn run<A: Aws>(
     g: &State<A>,
     request_id: &str,
     deadline: Option<Instant>,
+    only: Option<&SweepPair>,
 ) -> Result<EventReport, GuardError> {
     let started = Instant::now();
-    let sweep_id = format!("sweep-{request_id}");
-    let functions = g.allowlist.functions().count();
+    let pair = only.map(SweepPair::name);
+    let sweep_id = match &pair {
+        Some(p) => format!("sweep-{request_id}/{p}"),
+        None => format!("sweep-{request_id}"),
+    };
+    let mut groups = groups_of(g);
+    if let Some(only) = only {
+        groups.retain(|((account, region), _)| *account == only.account && *region == only.region);
+    }
+    let functions = groups.iter().map(|(_, list)| list.len()).sum();
     let mut line = SweepLine {
         functions,
         policies_read: 0,
@@ -219,21 +252,12 @@ pub(super) async fn run<A: Aws>(
         elapsed_ms: 0,
         incomplete: false,
         remaining: 0,
+        pair: pair.clone(),
     };
     let mut report = EventReport::default();
     // Each account and region has its own control-plane quota: they are swept side by
     // side (a bounded number at a time), each within its own budget (the clients' one for
     // that account and region, shared with the event paths), listings included.
-    let mut groups: Vec<((String, String), Group<'_>)> = Vec::new();
-    for (key, function) in g.allowlist.functions() {
-        let api_function = g.allowlist.api_function(key);
-        let (account, region) = account_region(&api_function);
-        let place = (account.to_owned(), region.to_owned());
-        match groups.iter_mut().find(|(p, _)| *p == place) {
-            Some((_, list)) => list.push((key, function)),
-            None => groups.push((place, vec![(key, function)])),
-        }
-    }
     // A sweep cut short by the deadline must not leave the same accounts out every time.
     let first = first_group(groups.len(), std::time::SystemTime::now());
     groups.rotate_left(first);
@@ -302,21 +326,26 @@ pub(super) async fn run<A: Aws>(
         None,
         None,
         Mode::Enforce,
-        g.account_or_home(None),
+        g.account_or_home(only.map(|p| p.account.as_str())),
     );
     g.lines(request_id, Some(subject))
         .emit(level, Message::Sweep(line));
     match incomplete {
         Some(detail) => Err(GuardError::Incomplete {
-            function: "(sweep)".into(),
+            function: sweep_name(pair.as_deref()),
             detail,
         }),
         None if failed > 0 => Err(GuardError::Incomplete {
-            function: "(sweep)".into(),
+            function: sweep_name(pair.as_deref()),
             detail: format!("{failed} policies could not be read or reconciled"),
         }),
         None => Ok(report),
     }
+}
+
+/// What a failed sweep's error names.
+fn sweep_name(pair: Option<&str>) -> String {
+    pair.map_or("(sweep)".into(), |p| format!("(sweep of {p})"))
 }
 
 #[cfg(test)]

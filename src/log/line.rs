@@ -106,6 +106,9 @@ pub enum Message {
     ChangeDecision(ChangeDecision),
     /// One sweep of every guarded policy, written when it ends (`input: sweep`).
     Sweep(SweepLine),
+    /// The scheduled sweep planned over the sweep queue (`input: sweep`).
+    #[serde(rename = "sweep-plan")]
+    SweepPlan(SweepPlanLine),
     /// One statement removed from or added to a resource policy (or not, and why).
     Remediation(Remediation),
     /// What one record led to, written last for it.
@@ -255,6 +258,22 @@ pub struct SweepLine {
     /// one), and the invocation fails so that it shows.
     pub incomplete: bool,
     pub remaining: usize,
+    /// `ACCOUNT/REGION` when the sweep was of one pair (a message of the sweep queue); null for
+    /// the in-process sweep of every pair.
+    pub pair: Option<String>,
+}
+
+/// The `sweep-plan` line: the scheduled event fanned out over the sweep queue, one message per
+/// account and region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepPlanLine {
+    /// Accounts and regions of the policies file.
+    pub pairs: usize,
+    /// Messages the queue accepted.
+    pub sent: usize,
+    /// Messages SendMessageBatch refused or never sent (a call error): the invocation fails.
+    pub failed: usize,
 }
 
 /// A `summary` line: the counts of one record, or of one policy a sweep reconciled.

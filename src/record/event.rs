@@ -2,13 +2,16 @@
 
 use serde_json::Value;
 
-/// The three shapes of event the guard is sent.
+/// The shapes of event the guard is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     /// EventBridge's scheduled event: sweep.
     Scheduled,
     /// S3 objects were created (through EventBridge or an S3 notification): trail log files.
     ObjectsCreated(Vec<CreatedObject>),
+    /// Messages of the sweep queue (`Records[].eventSource: aws:sqs`): one account and region
+    /// each.
+    QueueMessages(Vec<super::sweep_pair::QueueMessage>),
     /// Anything else: CloudTrail records, one (EventBridge) or many (`{"Records":[...]}`).
     Records,
 }
@@ -19,6 +22,8 @@ pub fn classify(event: &Value) -> EventKind {
         EventKind::Scheduled
     } else if let Some(objects) = created_objects(event) {
         EventKind::ObjectsCreated(objects)
+    } else if let Some(messages) = super::sweep_pair::queue_messages(event) {
+        EventKind::QueueMessages(messages)
     } else {
         EventKind::Records
     }
@@ -149,6 +154,8 @@ mod tests {
         let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event"});
         assert_eq!(classify(&scheduled), EventKind::Scheduled);
         assert_eq!(classify(&json!({"detail": {}})), EventKind::Records);
+        let sqs = json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m", "body": "b"}]});
+        assert!(matches!(classify(&sqs), EventKind::QueueMessages(m) if m.len() == 1));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod input;
 mod invocation;
 mod read;
 mod stream;
+pub mod sweep_pair;
 
 pub use change::{
     ADD_PERMISSION, ALIAS_EVENTS, CREATE_ALIAS, CREATE_FUNCTION_URL_CONFIG, DELETE_RESOURCE_POLICY,

@@ -22,6 +22,7 @@ pub(super) struct Clients {
     pub(super) s3: aws_sdk_s3::Client,
     pub(super) dynamodb: aws_sdk_dynamodb::Client,
     pub(super) security_hub: aws_sdk_securityhub::Client,
+    pub(super) sqs: aws_sdk_sqs::Client,
 }
 
 /// AWS clients built on first use, once per container.
@@ -32,6 +33,8 @@ pub struct LazyAws {
     pub(super) dedup_table: Option<String>,
     /// Violations become Security Hub findings (`INVOKEGUARD_SECURITY_HUB=on`).
     pub(super) security_hub: bool,
+    /// The sweep queue (`INVOKEGUARD_SWEEP_QUEUE_URL`): the scheduled sweep fans out over it.
+    pub(super) sweep_queue: Option<String>,
     /// The role assumed in another account of the organization (`INVOKEGUARD_MEMBER_ROLE`).
     member_role: Option<String>,
     /// The guard's own account: a function of any other account is reached through its role.
@@ -62,6 +65,7 @@ impl LazyAws {
             event_bus,
             dedup_table: None,
             security_hub: false,
+            sweep_queue: None,
             member_role: None,
             home_account: OnceLock::new(),
             members: Mutex::new(HashMap::new()),
@@ -89,6 +93,12 @@ impl LazyAws {
         self
     }
 
+    /// Plans the scheduled sweep over this SQS FIFO queue instead of sweeping in process.
+    pub fn with_sweep_queue(mut self, queue_url: Option<String>) -> Self {
+        self.sweep_queue = queue_url;
+        self
+    }
+
     /// Deduplicates notifications through this DynamoDB table (`INVOKEGUARD_DEDUP_TABLE`).
     pub fn with_dedup_table(mut self, table: Option<String>) -> Self {
         self.dedup_table = table;
@@ -108,6 +118,7 @@ impl LazyAws {
                     s3: s3_client(&config),
                     dynamodb: aws_sdk_dynamodb::Client::new(&config),
                     security_hub: aws_sdk_securityhub::Client::new(&config),
+                    sqs: aws_sdk_sqs::Client::new(&config),
                     config,
                 }
             })

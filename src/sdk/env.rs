@@ -92,7 +92,8 @@ fn home_from_env(
 
 /// The Lambda's guard. Reads `INVOKEGUARD_POLICIES`, `INVOKEGUARD_MODE`,
 /// `INVOKEGUARD_EVENT_BUS`, `INVOKEGUARD_DEDUP_TABLE`, `INVOKEGUARD_MEMBER_ROLE`,
-/// `INVOKEGUARD_ROLE_ARN`, `INVOKEGUARD_HOME_ACCOUNT`, `INVOKEGUARD_SECURITY_HUB`, `AWS_REGION`, `AWS_LAMBDA_FUNCTION_NAME`
+/// `INVOKEGUARD_ROLE_ARN`, `INVOKEGUARD_HOME_ACCOUNT`, `INVOKEGUARD_SECURITY_HUB`,
+/// `INVOKEGUARD_SWEEP_QUEUE_URL`, `AWS_REGION`, `AWS_LAMBDA_FUNCTION_NAME`
 /// and `AWS_LAMBDA_LOG_LEVEL`, and loads the policies file, validated against the home when the
 /// stack gives it (so its own ARN and name+ARN duplicates fail here).
 pub fn lambda_guard() -> Result<Guard<LazyAws>, InitError> {
@@ -127,7 +128,8 @@ pub fn lambda_guard() -> Result<Guard<LazyAws>, InitError> {
     };
     let aws = aws(var("INVOKEGUARD_EVENT_BUS"))
         .with_dedup_table(var("INVOKEGUARD_DEDUP_TABLE"))
-        .with_security_hub(security_hub);
+        .with_security_hub(security_hub)
+        .with_sweep_queue(var("INVOKEGUARD_SWEEP_QUEUE_URL"));
     Ok(guard(allowlist, aws, settings))
 }
 

@@ -11,6 +11,7 @@ mod notifications;
 mod policies;
 pub mod s3;
 mod security_hub;
+mod sqs;
 
 pub use clients::{LazyAws, s3_client};
 pub use errors::get_policy_not_found;
