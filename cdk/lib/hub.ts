@@ -201,6 +201,8 @@ export class InvokeguardHub extends Construct {
       // No member stack forwards the hub account's own events, so its functions get rules on its default bus.
       ownAccountOnDefaultBus: true,
       securityHub: props.securityHub ?? props.guard.securityHub,
+      // One invocation sweeps about 140 accounts of 100 functions within 15 minutes; a queue of pairs sweeps thousands.
+      sweepFanOut: props.guard.sweepFanOut ?? true,
     });
     const keys = this.guard.policies.functions.map((f) => f.key);
     const own = hubOwnFunctions(stack, this.guard.policies.file, keys);
