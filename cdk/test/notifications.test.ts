@@ -143,7 +143,7 @@ test('in report mode the UnfixedGrants metric stays but its alarm does not exist
 
 test('saved Logs Insights queries use the log-line field names', () => {
   const template = guardTemplate();
-  template.resourceCountIs('AWS::Logs::QueryDefinition', 7);
+  template.resourceCountIs('AWS::Logs::QueryDefinition', 8);
   const queries = Object.values(template.findResources('AWS::Logs::QueryDefinition'))
     .map((r) => [r.Properties.Name, r.Properties.QueryString] as [string, string]);
   const byName = new Map(queries);
