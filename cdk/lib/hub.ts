@@ -54,7 +54,7 @@ export interface InvokeguardHubProps {
    * account is the member account guarding it; a name key means a function of the hub's own account and region. The
    * hub's own functions (name keys and ARN keys of its account) get rules on its default bus, not the member template.
    * `createTrail` must be unset or false: a hub relies on an organization trail (see the README, "Guarding an AWS
-   * Organization").
+   * Organization"). `sweepFanOut` defaults to on here: the sweep plans one message per account and region on a queue.
    */
   readonly guard: InvokeGuardProps;
 
