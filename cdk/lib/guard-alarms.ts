@@ -17,8 +17,9 @@ export const FAILED_REMEDIATION_PATTERN = '{ $.message = "remediation" && $.outc
  */
 export const UNFIXED_GRANTS_PATTERN = '{ $.message = "summary" && $.unfixed > 0 }';
 /**
- * Matches the guard's `sweep` log lines (one per sweep) that did not read or reconcile every guarded policy,
- * e.g. because the sweep stopped early as the timeout neared (log-line contract: `incomplete`).
+ * Matches the guard's `sweep` log lines (one per sweep, or with the sweep fanning out one per account/region pair and
+ * attempt) that did not read or reconcile every guarded policy, e.g. because the sweep stopped early as the timeout
+ * neared (log-line contract: `incomplete`). No `pair` dimension: a metric per pair would cost one per account and region.
  */
 export const INCOMPLETE_SWEEPS_PATTERN = '{ $.message = "sweep" && $.incomplete IS TRUE }';
 

@@ -54,7 +54,7 @@ export interface InvokeguardHubProps {
    * account is the member account guarding it; a name key means a function of the hub's own account and region. The
    * hub's own functions (name keys and ARN keys of its account) get rules on its default bus, not the member template.
    * `createTrail` must be unset or false: a hub relies on an organization trail (see the README, "Guarding an AWS
-   * Organization").
+   * Organization"). `sweepFanOut` defaults to on here: the sweep plans one message per account and region on a queue.
    */
   readonly guard: InvokeGuardProps;
 
@@ -201,6 +201,8 @@ export class InvokeguardHub extends Construct {
       // No member stack forwards the hub account's own events, so its functions get rules on its default bus.
       ownAccountOnDefaultBus: true,
       securityHub: props.securityHub ?? props.guard.securityHub,
+      // One invocation sweeps about 140 accounts of 100 functions within 15 minutes; a queue of pairs sweeps thousands.
+      sweepFanOut: props.guard.sweepFanOut ?? true,
     });
     const keys = this.guard.policies.functions.map((f) => f.key);
     const own = hubOwnFunctions(stack, this.guard.policies.file, keys);

@@ -15,5 +15,6 @@ export * from './guard-alarms';
 export * from './notifications';
 export * from './insights-queries';
 export * from './sweep-schedule';
+export * from './sweep-fan-out';
 export { effectiveMode, GUARD_MODES, APPLY_WITH } from './policies';
 export type { GuardMode, ApplyWith, GuardedFunctionEntry, LoadedPolicies } from './policies';

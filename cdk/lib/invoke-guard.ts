@@ -19,6 +19,9 @@ import { InvokeTrail } from './invoke-trail';
 import { acknowledgeGuardFindings } from './nag-acknowledgements';
 import { GuardNotifications } from './notifications';
 import { effectiveMode, GUARD_MODES, GuardMode, loadPolicies, LoadedPolicies } from './policies';
+import {
+  fanOutReservedConcurrency, SweepFanOut, sweepFanOutErrors, SweepFanOutOptions, sweepFanOutOptions,
+} from './sweep-fan-out';
 import { DEFAULT_SWEEP_SCHEDULE, sweepSchedule, sweepScheduleError } from './sweep-schedule';
 import { TrailFileBackstop } from './trail-file-backstop';
 
@@ -86,8 +89,9 @@ export interface InvokeGuardProps {
   readonly timeout?: Duration;
 
   /**
-   * Keeps the guard's control-plane calls under Lambda's 15 requests/s per account and region.
-   * @default 2
+   * Keeps the guard's control-plane calls under Lambda's 15 requests/s per account and region. With `sweepFanOut` it
+   * must exceed the sweep's `maxConcurrency`: each sweep consumer works on a pair of its own (its own quota).
+   * @default 2; with `sweepFanOut`, its `maxConcurrency` + 2
    */
   readonly reservedConcurrentExecutions?: number;
 
@@ -100,6 +104,14 @@ export interface InvokeGuardProps {
    * @default 'rate(1 hour)'
    */
   readonly sweepSchedule?: string;
+
+  /**
+   * Fan the sweep out over SQS: the scheduled sweep only plans, one message per (account, region) pair of the policies
+   * file on a FIFO queue (a message group per pair), and the guard consumes it, one pair per invocation, with at most
+   * `maxConcurrency` at once; pairs that keep failing go to a dead-letter queue with an alarm. `true` for the defaults.
+   * @default false (the sweep runs in one invocation); InvokeguardHub turns it on
+   */
+  readonly sweepFanOut?: SweepFanOutOptions | boolean;
 
   /**
    * How long EventBridge retries delivering an event (Invoke, change or sweep) before it goes to the dead-letter queue.
@@ -194,6 +206,8 @@ export class InvokeGuard extends Construct {
   public readonly ownAccountRules?: { readonly invokeRules: events.Rule[]; readonly changeRule: events.Rule };
   /** The periodic sweep; absent with `sweepSchedule: 'off'`. */
   public readonly sweepRule?: events.Rule;
+  /** The sweep queue the scheduled sweep plans onto and the guard consumes; only with `sweepFanOut`. */
+  public readonly sweepFanOut?: SweepFanOut;
   public readonly eventBus: events.IEventBus;
   public readonly alertsTopic: sns.ITopic;
   public readonly trail?: InvokeTrail;
@@ -306,6 +320,18 @@ export class InvokeGuard extends Construct {
       // The UnfixedGrants alarm would fire on every violation in report mode; see GuardAlarms.
       enforces: [...this.functionModes.values()].includes('enforce'),
     });
+    const fanOut = sweepFanOutOptions(props.sweepFanOut, false);
+    if (fanOut) {
+      this.sweepFanOut = new SweepFanOut(this, 'SweepFanOut', {
+        guard: this.function,
+        guardTimeout: this.function.timeout!,
+        logGroup: this.logGroup,
+        topic: this.alertsTopic,
+        addToRolePolicy: (statement) => this.addToRolePolicy(statement),
+        options: fanOut,
+      });
+      this.alarms.alarms.push(...this.sweepFanOut.alarms);
+    }
     new GuardQueries(this, 'Queries', { logGroup: this.logGroup, folder: this.queryFolder });
     if (this.trail) {
       this.trailFileBackstop = new TrailFileBackstop(this, 'TrailFileBackstop', { bucket: this.trail.bucket, guard: this });
@@ -397,7 +423,7 @@ export class InvokeGuard extends Construct {
       role,
       memorySize: props.memorySize ?? 128,
       timeout: props.timeout ?? Duration.minutes(5),
-      reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 2,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? reservedByDefault(props),
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
@@ -486,6 +512,10 @@ function checkProps(props: InvokeGuardProps): void {
   if (props.alertEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(props.alertEmail)) {
     errors.push(`Error - alertEmail "${props.alertEmail}" is not an email address.`);
   }
+  const fanOut = sweepFanOutOptions(props.sweepFanOut, false);
+  if (fanOut) {
+    errors.push(...sweepFanOutErrors(fanOut, props.timeout ?? Duration.minutes(5), props.reservedConcurrentExecutions));
+  }
   const sweepError = props.sweepSchedule === undefined ? undefined : sweepScheduleError(props.sweepSchedule);
   if (sweepError) {
     errors.push(`Error - ${sweepError}`);
@@ -493,4 +523,10 @@ function checkProps(props: InvokeGuardProps): void {
   if (errors.length > 0) {
     throw new Error(errors.join('\n'));
   }
+}
+
+/** 2 keeps the events' calls under the account's Lambda quota; sweep consumers, each on a pair of its own, come on top. */
+function reservedByDefault(props: InvokeGuardProps): number {
+  const fanOut = sweepFanOutOptions(props.sweepFanOut, false);
+  return fanOut ? fanOutReservedConcurrency(fanOut) : 2;
 }

@@ -110,6 +110,8 @@ interface FieldUse {
 
 interface Reader {
   readonly name: string;
+  /** Logs Insights (which reads a JSON boolean as 1 or 0) rather than a metric filter pattern (which says IS TRUE). */
+  readonly insights?: boolean;
   /** The `message` kinds it filters on; empty when it reads every line. */
   readonly kinds: string[];
   readonly uses: FieldUse[];
@@ -152,7 +154,7 @@ function insightsReader(name: string, query: string): Reader {
     });
   }
   const kinds = uses.filter((u) => u.field === 'message' && u.op === '=').map((u) => String(u.value));
-  return { name, kinds, uses };
+  return { name, kinds, uses, insights: true };
 }
 
 /** The fields a metric filter pattern (and its metric value and dimensions) reads: each `$.name`. */
@@ -188,6 +190,8 @@ function problems(schema: LogLineSchema, reader: Reader): string[] {
       }
       if (use.value === undefined || use.field === 'message') continue;
       const types = schema.types(schemas);
+      // Logs Insights reads a JSON boolean as 1 or 0, so `incomplete = 0` is how a query compares one.
+      if (reader.insights && types.has('boolean') && ['=', '!='].includes(use.op ?? '') && (use.value === 0 || use.value === 1)) continue;
       const numeric = ['>', '<', '>=', '<='].includes(use.op ?? '') || typeof use.value === 'number';
       if (numeric && !types.has('integer') && !types.has('number')) {
         out.push(`${reader.name}: \`${use.field}\` on ${where} is not a number (${[...types].join('|')})`);
@@ -205,7 +209,11 @@ function problems(schema: LogLineSchema, reader: Reader): string[] {
 }
 
 function readersOfTheStack(): Reader[] {
-  const template = guardTemplate();
+  // With the sweep fanning out (a hub's default) too: the planner's metric filter exists only then.
+  return [...new Map([guardTemplate(), guardTemplate({ sweepFanOut: true })].flatMap(readersOf).map((r) => [r.name, r])).values()];
+}
+
+function readersOf(template: ReturnType<typeof guardTemplate>): Reader[] {
   const queries = Object.values(template.findResources('AWS::Logs::QueryDefinition'))
     .map((r) => insightsReader(String(r.Properties.Name), String(r.Properties.QueryString)));
   const filters = Object.entries(template.findResources('AWS::Logs::MetricFilter')).map(([id, r]) => {
@@ -222,6 +230,8 @@ test('every field the saved queries and metric filters read is in the log-line s
   const readers = readersOfTheStack();
   assert.ok(readers.filter((r) => !r.name.startsWith('metric filter')).length >= 4, 'the stack saves the queries');
   assert.ok(readers.filter((r) => r.name.startsWith('metric filter')).length >= 2, 'the stack has the metric filters');
+  assert.ok(readers.some((r) => r.kinds.includes('sweep-plan')), 'the sweep planner\'s metric filter is read');
+  assert.ok(readers.some((r) => r.uses.some((u) => u.field === 'pair')), 'the per-pair sweep lines are read');
   for (const r of readers) assert.ok(r.uses.length > 0, `${r.name}: read no field at all`);
   assert.deepEqual(readers.flatMap((r) => problems(schema, r)), []);
 });
@@ -265,6 +275,14 @@ test('the check reports unknown kinds, fields and values', () => {
   assert.deepEqual(problems(schema, metricFilterReader('pattern', '{ $.message = "summary" && $.verdict > 0 && $.unfixd > 0 }')), [
     'pattern: `verdict` on "summary" lines is not a number (string|null)',
     'pattern: `unfixd` is not a field of "summary" lines',
+  ]);
+  // A JSON boolean is 1 or 0 to Logs Insights, but not to a metric filter, and no other number is a boolean.
+  assert.deepEqual(problems(schema, insightsReader('bool', 'filter message = "sweep" and incomplete = 0')), []);
+  assert.deepEqual(problems(schema, insightsReader('bool2', 'filter message = "sweep" and incomplete = 2')), [
+    'bool2: `incomplete` on "sweep" lines is not a number (boolean)',
+  ]);
+  assert.deepEqual(problems(schema, metricFilterReader('bool3', '{ $.message = "sweep" && $.incomplete = 0 }')), [
+    'bool3: `incomplete` on "sweep" lines is not a number (boolean)',
   ]);
   assert.deepEqual(problems(schema, metricFilterReader('kind', '{ $.message = "nothing" && $.error = "x" }')), [
     'kind: no log line has message "nothing" (the schema has decision, decision, sweep, remediation, summary, unmanaged, coalesced, error)',

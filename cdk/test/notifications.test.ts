@@ -143,7 +143,7 @@ test('in report mode the UnfixedGrants metric stays but its alarm does not exist
 
 test('saved Logs Insights queries use the log-line field names', () => {
   const template = guardTemplate();
-  template.resourceCountIs('AWS::Logs::QueryDefinition', 7);
+  template.resourceCountIs('AWS::Logs::QueryDefinition', 8);
   const queries = Object.values(template.findResources('AWS::Logs::QueryDefinition'))
     .map((r) => [r.Properties.Name, r.Properties.QueryString] as [string, string]);
   const byName = new Map(queries);
@@ -169,10 +169,17 @@ test('saved Logs Insights queries use the log-line field names', () => {
   assert.match(decisions, /sort decisions desc/);
   const sweeps = byName.get('invokeguard/sweeps') ?? '';
   assert.match(sweeps, /filter message = "sweep"/);
-  assert.match(sweeps, /fields @timestamp, functions, policiesRead, drift, fixed, unfixed, apiCalls, elapsedMs, incomplete, requestId/);
+  assert.match(sweeps, /fields @timestamp, pair, functions, policiesRead, drift, fixed, unfixed, apiCalls, elapsedMs, incomplete, requestId/);
   assert.match(sweeps, /sort @timestamp desc/);
+  const perPair = byName.get('invokeguard/last-complete-sweep-per-pair') ?? '';
+  assert.match(perPair, /filter message = "sweep"/);
+  // Logs Insights reads the JSON boolean `incomplete` as 1 or 0.
+  assert.match(perPair, /filter incomplete = 0/);
+  assert.match(perPair, /stats latest\(@timestamp\) as lastComplete, .* by pair$/m);
+  assert.match(perPair, /sort lastComplete asc/);
   assert.deepEqual(queries.map(([name]) => name).sort(), [
-    'invokeguard/actions-per-function', 'invokeguard/decisions-by-input', 'invokeguard/remediations-in-time-order',
+    'invokeguard/actions-per-function', 'invokeguard/decisions-by-input', 'invokeguard/last-complete-sweep-per-pair',
+    'invokeguard/remediations-in-time-order',
     'invokeguard/sweeps', 'invokeguard/trail-file-catches', 'invokeguard/unfixed-grants', 'invokeguard/violations-by-caller',
   ]);
   template.hasResourceProperties('AWS::Logs::QueryDefinition', {
