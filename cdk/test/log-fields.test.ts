@@ -257,7 +257,7 @@ test('the check reports unknown kinds, fields and values', () => {
   const schema = LogLineSchema.load();
   // Two kinds of `decision` line (a record's verdict, a policy change's) share the message.
   assert.deepEqual([...new Set(schema.kinds())].sort(),
-    ['coalesced', 'decision', 'error', 'remediation', 'summary', 'sweep', 'unmanaged']);
+    ['coalesced', 'decision', 'error', 'remediation', 'summary', 'sweep', 'sweep-plan', 'unmanaged']);
   // Fields a line of every kind has, and fields of one kind only.
   assert.equal(schema.field('error', 'requestId').length > 0, true);
   assert.equal(schema.field('decision', 'caller.sourceArn').length > 0, true);
@@ -285,6 +285,6 @@ test('the check reports unknown kinds, fields and values', () => {
     'bool3: `incomplete` on "sweep" lines is not a number (boolean)',
   ]);
   assert.deepEqual(problems(schema, metricFilterReader('kind', '{ $.message = "nothing" && $.error = "x" }')), [
-    'kind: no log line has message "nothing" (the schema has decision, decision, sweep, remediation, summary, unmanaged, coalesced, error)',
+    'kind: no log line has message "nothing" (the schema has decision, decision, sweep, sweep-plan, remediation, summary, unmanaged, coalesced, error)',
   ]);
 });
