@@ -23,6 +23,23 @@ export const UNFIXED_GRANTS_PATTERN = '{ $.message = "summary" && $.unfixed > 0 
  */
 export const INCOMPLETE_SWEEPS_PATTERN = '{ $.message = "sweep" && $.incomplete IS TRUE }';
 
+/**
+ * The guard's one kind of alarm: the metric reached 1 in a period, to the alerts topic. No data means no invocations
+ * or no failures, which is the healthy state.
+ */
+export function alertOn(scope: Construct, id: string, description: string, metric: cloudwatch.IMetric, topic: sns.ITopic): cloudwatch.Alarm {
+  const alarm = new cloudwatch.Alarm(scope, id, {
+    alarmDescription: description,
+    metric,
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  alarm.addAlarmAction(new actions.SnsAction(topic));
+  return alarm;
+}
+
 export interface GuardAlarmsProps {
   readonly guard: lambda.IFunction;
   readonly logGroup: logs.ILogGroup;
@@ -77,15 +94,7 @@ export class GuardAlarms extends Construct {
     });
 
     const alarmOn = (name: string, description: string, metric: cloudwatch.IMetric) =>
-      new cloudwatch.Alarm(this, name, {
-        alarmDescription: description,
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        // No data means no invocations or no failures, which is the healthy state.
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
+      alertOn(this, name, description, metric, props.topic);
 
     this.alarms = [
       alarmOn('Errors', 'The invokeguard function failed; Invoke events may be retried or land in the DLQ',
@@ -106,9 +115,6 @@ export class GuardAlarms extends Construct {
         'In enforce mode the guard left invoke grants outside the allowlist in place (failures, or a same-account IAM caller no policy change stops)',
         this.unfixedGrants.metric({ period, statistic: 'Sum', dimensionsMap: { mode: 'enforce' } }));
       this.alarms.push(this.unfixedGrantsAlarm);
-    }
-    for (const alarm of this.alarms) {
-      alarm.addAlarmAction(new actions.SnsAction(props.topic));
     }
   }
 }

@@ -1,13 +1,12 @@
 import { Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC_NAMESPACE } from './guard-alarms';
+import { alertOn, METRIC_NAMESPACE } from './guard-alarms';
 
 /** The guard's environment variable holding the sweep queue's URL: the scheduled sweep then plans, and the queue sweeps. */
 export const SWEEP_QUEUE_URL_ENV = 'INVOKEGUARD_SWEEP_QUEUE_URL';
@@ -137,18 +136,8 @@ export class SweepFanOut extends Construct {
       metricName: 'SweepPlanFailures',
       metricValue: '$.failed',
     });
-    const alarmOn = (name: string, description: string, metric: cloudwatch.IMetric) => {
-      const alarm = new cloudwatch.Alarm(this, name, {
-        alarmDescription: description,
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      alarm.addAlarmAction(new actions.SnsAction(props.topic));
-      return alarm;
-    };
+    const alarmOn = (name: string, description: string, metric: cloudwatch.IMetric) =>
+      alertOn(this, name, description, metric, props.topic);
     this.alarms = [
       alarmOn('SweepDeadLetters', 'Account/region pairs the guard failed to sweep on every receive are waiting in the sweep dead-letter queue',
         this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' })),
