@@ -23,12 +23,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use invokeguard::guard::budget::SWEEP_REQUESTS_PER_SECOND;
 use serde_json::{Value, json};
-use support::http;
+use support::calls::{assume_role_account, lambda_account, peak_in_window};
 use support::moto::{self, ACCOUNT, Moto, REGION};
-use support::org::{self, Org, OrgFunction, OrgSpec};
+use support::org::{self, OrgSpec};
 use support::proxy::{Call, Proxy};
 use support::runtime_api::{LambdaProcess, RuntimeApi, peak_rss_kib, spawn_lambda};
 
@@ -80,34 +79,6 @@ fn options() -> Options {
         deadline: Duration::from_secs(num("--deadline-secs", "BENCH_DEADLINE_SECS", "900") as u64),
         setup_concurrency: num("--setup-concurrency", "BENCH_SETUP_CONCURRENCY", "16"),
     }
-}
-
-/// The account an STS AssumeRole call assumes a role in (from its RoleArn), if it is one.
-fn assume_role_account(call: &Call) -> Option<String> {
-    if call.operation != "POST /" || http::query_param(&call.body, "Action")? != "AssumeRole" {
-        return None;
-    }
-    let role = http::query_param(&call.body, "RoleArn")?;
-    role.split(':').nth(4).map(str::to_owned)
-}
-
-/// The member account a Lambda call is about (from the function ARN in its path).
-fn lambda_account(call: &Call) -> Option<&str> {
-    org::account_of_arn(call.function.as_deref()?)
-}
-
-/// The most calls within any window of `window` (times in any order).
-fn peak_in_window(mut times: Vec<Instant>, window: Duration) -> usize {
-    times.sort();
-    let mut best = 0;
-    let mut lo = 0;
-    for hi in 0..times.len() {
-        while times[hi] - times[lo] >= window {
-            lo += 1;
-        }
-        best = best.max(hi - lo + 1);
-    }
-    best
 }
 
 fn seconds_between(calls: &[&Call]) -> f64 {
@@ -287,57 +258,6 @@ async fn sweep(
 }
 
 /// Every function's statements, read through `endpoint` as each member account.
-async fn statements(
-    moto_endpoint: &str,
-    endpoint: &str,
-    org: &Org,
-    width: usize,
-) -> BTreeMap<String, Vec<Value>> {
-    let mut clients = BTreeMap::new();
-    for m in &org.members {
-        let client = org::member_lambda_via(moto_endpoint, endpoint, &m.account).await;
-        clients.insert(m.account.clone(), client);
-    }
-    let clients = &clients;
-    futures_util::stream::iter(&org.functions)
-        .map(|f| async move {
-            let doc = moto::stored_policy(&clients[&f.account], &f.name, None).await;
-            let statements = doc
-                .map(|d| d["Statement"].as_array().cloned().unwrap_or_default())
-                .unwrap_or_default();
-            (f.arn.clone(), statements)
-        })
-        .buffer_unordered(width)
-        .collect()
-        .await
-}
-
-/// (fixed drifted policies, untouched clean policies, problems).
-fn check(
-    functions: &[OrgFunction],
-    before: &BTreeMap<String, Vec<Value>>,
-    after: &BTreeMap<String, Vec<Value>>,
-) -> (usize, usize, Vec<String>) {
-    let (mut fixed, mut untouched, mut problems) = (0, 0, Vec::new());
-    for f in functions {
-        let was = &before[&f.arn];
-        let now = &after[&f.arn];
-        let expected: Vec<Value> = was
-            .iter()
-            .filter(|s| !(f.drifted && s["Sid"] == org::DRIFT_SID))
-            .cloned()
-            .collect();
-        if *now != expected {
-            problems.push(format!("{}: was {was:?}, now {now:?}", f.arn));
-        } else if f.drifted {
-            fixed += 1;
-        } else {
-            untouched += 1;
-        }
-    }
-    (fixed, untouched, problems)
-}
-
 fn print_sweep(title: &str, s: &SweepFigures, rss: u64) {
     println!("\n{title}");
     println!(
@@ -425,7 +345,7 @@ async fn main() {
         o.functions,
         setup.as_secs_f64()
     );
-    let before = statements(
+    let before = org::statements(
         &moto.endpoint,
         &moto.endpoint,
         &organization,
@@ -492,7 +412,7 @@ async fn main() {
         first.wall.as_secs_f64() / floor_bounded
     );
 
-    let after = statements(
+    let after = org::statements(
         &moto.endpoint,
         &proxy.endpoint,
         &organization,
@@ -500,7 +420,7 @@ async fn main() {
     )
     .await;
     proxy.clear();
-    let (fixed, untouched, problems) = check(&organization.functions, &before, &after);
+    let (fixed, untouched, problems) = org::check(&organization.functions, &before, &after);
     println!(
         "  read back: {fixed} of {n_drifted} drifted policies fixed (public grant gone, allowed grant kept), {untouched} of {} clean policies unchanged, {} problems",
         n_functions - n_drifted,

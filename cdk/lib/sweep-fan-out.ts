@@ -12,12 +12,15 @@ import { alertOn, METRIC_NAMESPACE } from './guard-alarms';
 export const SWEEP_QUEUE_URL_ENV = 'INVOKEGUARD_SWEEP_QUEUE_URL';
 
 /**
- * Pairs swept at once unless `maxConcurrency` says otherwise. Measured: a pair of 100 functions takes ~30 s at its budget
- * of 7 requests/s (issue 20). 1,000 pairs x 30 s / 20 consumers = 1,500 s = 25 min; even at twice that per pair (60 s,
- * a cold start, an AssumeRole, retries) 50 min, within the hourly schedule. Each pair is another account or region, with
- * its own Lambda quota, so 20 at once put no more than one pair's load on any account and region.
+ * Pairs swept at once unless `maxConcurrency` says otherwise. Measured (`scripts/bench-org.sh --fan-out`, 200 accounts x
+ * 20 functions in moto): a pair takes its budget's pace, 3.1 Lambda calls per function at 7 requests/s, so 44 s for 100
+ * functions, 56 s with the emulator saturated by 40 consumers. 1,000 pairs of 100 functions / 40 consumers = 25 rounds
+ * of 44 to 56 s: 18 to 23 minutes, and under 40 minutes at twice the measured pace per pair (cold starts, AssumeRole,
+ * retries), well within the hourly schedule. 20 would take 37 to 47 minutes. Each pair is another account or region,
+ * with its own Lambda quota, so more at once put no more than one pair's load on any account and region; the cost is
+ * the hub's own concurrency (reserved: this + 2).
  */
-export const DEFAULT_SWEEP_MAX_CONCURRENCY = 20;
+export const DEFAULT_SWEEP_MAX_CONCURRENCY = 40;
 
 /** How often a pair is received before it goes to the sweep dead-letter queue unless `maxReceiveCount` says otherwise. */
 export const DEFAULT_SWEEP_MAX_RECEIVE_COUNT = 3;
@@ -37,7 +40,7 @@ export interface SweepFanOutOptions {
   /**
    * Pairs swept at once: the queue's event source `maxConcurrency` (2 to 1,000). The guard's reserved concurrency must
    * exceed it (its default does), so the Invoke and change events are never throttled by a sweep.
-   * @default 20 (1,000 pairs of 100 functions in about 25 minutes)
+   * @default 40 (1,000 pairs of 100 functions in 18 to 23 minutes, measured pace)
    */
   readonly maxConcurrency?: number;
 

@@ -80,11 +80,11 @@ test('the guard consumes the queue one pair per invocation, reporting partial fa
   assert.equal(m.BatchSize, 1);
   assert.deepEqual(m.FunctionResponseTypes, ['ReportBatchItemFailures']);
   assert.deepEqual(m.ScalingConfig, { MaximumConcurrency: DEFAULT_SWEEP_MAX_CONCURRENCY });
-  assert.equal(DEFAULT_SWEEP_MAX_CONCURRENCY, 20);
+  assert.equal(DEFAULT_SWEEP_MAX_CONCURRENCY, 40);
   const fn = guardFunction(t);
   assert.deepEqual(fn.Properties.Environment.Variables[SWEEP_QUEUE_URL_ENV], { Ref: queueId });
   // The consumers on top of the 2 the events have.
-  assert.equal(fn.Properties.ReservedConcurrentExecutions, 22);
+  assert.equal(fn.Properties.ReservedConcurrentExecutions, 42);
 
   const custom = hubTemplate({ sweepFanOut: { maxConcurrency: 50, visibilityTimeout: Duration.minutes(20), maxReceiveCount: 5 } });
   const [, q] = sweepQueue(custom);
@@ -145,7 +145,7 @@ test('sweepFanOut options out of range fail synth saying which and why', () => {
     [{ sweepFanOut: { visibilityTimeout: Duration.minutes(4) } }, /visibilityTimeout \(240 s\) must be at least the guard's timeout \(300 s\)/],
     [{ sweepFanOut: { visibilityTimeout: Duration.hours(13) } }, /visibilityTimeout \(46800 s\) must be at most 12 hours/],
     [{ sweepFanOut: { maxReceiveCount: 0 } }, /maxReceiveCount must be an integer from 1 to 1000, got 0/],
-    [{ sweepFanOut: true, reservedConcurrentExecutions: 20 }, /reservedConcurrentExecutions \(20\) must exceed sweepFanOut\.maxConcurrency \(20\)/],
+    [{ sweepFanOut: true, reservedConcurrentExecutions: 40 }, /reservedConcurrentExecutions \(40\) must exceed sweepFanOut\.maxConcurrency \(40\)/],
   ];
   for (const [props, message] of cases) {
     assert.throws(() => guardStack(props), (e: Error) => message.test(e.message) && /^Error - /m.test(e.message), JSON.stringify(props));

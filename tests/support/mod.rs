@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod calls;
+pub mod event_source;
 pub mod http;
 pub mod moto;
 pub mod org;

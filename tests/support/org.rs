@@ -4,9 +4,11 @@
 //! for some, a drifted public one. Accounts are set up side by side (a bounded number at a
 //! time), so an organization of a thousand functions takes seconds, not minutes.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_lambda::config::{Credentials, SharedCredentialsProvider};
 use futures_util::StreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::http;
 use super::moto::{self, REGION};
@@ -252,4 +254,58 @@ pub async fn sids(client: &aws_sdk_lambda::Client, function: &str) -> Vec<String
         .iter()
         .filter_map(|s| s["Sid"].as_str().map(str::to_owned))
         .collect()
+}
+
+/// Every function's unqualified policy statements (none: no policy), read through `endpoint`
+/// as each member account, `width` reads at a time.
+pub async fn statements(
+    moto_endpoint: &str,
+    endpoint: &str,
+    org: &Org,
+    width: usize,
+) -> BTreeMap<String, Vec<Value>> {
+    let mut clients = BTreeMap::new();
+    for m in &org.members {
+        let client = member_lambda_via(moto_endpoint, endpoint, &m.account).await;
+        clients.insert(m.account.clone(), client);
+    }
+    let clients = &clients;
+    futures_util::stream::iter(&org.functions)
+        .map(|f| async move {
+            let doc = moto::stored_policy(&clients[&f.account], &f.name, None).await;
+            let statements = doc
+                .map(|d| d["Statement"].as_array().cloned().unwrap_or_default())
+                .unwrap_or_default();
+            (f.arn.clone(), statements)
+        })
+        .buffer_unordered(width)
+        .collect()
+        .await
+}
+
+/// Against `before` (see `statements`): (drifted policies fixed, with their allowed grant kept;
+/// clean policies unchanged; problems, one line per policy that is neither).
+pub fn check(
+    functions: &[OrgFunction],
+    before: &BTreeMap<String, Vec<Value>>,
+    after: &BTreeMap<String, Vec<Value>>,
+) -> (usize, usize, Vec<String>) {
+    let (mut fixed, mut untouched, mut problems) = (0, 0, Vec::new());
+    for f in functions {
+        let was = &before[&f.arn];
+        let now = &after[&f.arn];
+        let expected: Vec<Value> = was
+            .iter()
+            .filter(|s| !(f.drifted && s["Sid"] == DRIFT_SID))
+            .cloned()
+            .collect();
+        if *now != expected {
+            problems.push(format!("{}: was {was:?}, now {now:?}", f.arn));
+        } else if f.drifted {
+            fixed += 1;
+        } else {
+            untouched += 1;
+        }
+    }
+    (fixed, untouched, problems)
 }

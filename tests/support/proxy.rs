@@ -111,6 +111,8 @@ pub struct Fault {
     pub operation: String,
     pub hit: Hit,
     pub action: Action,
+    /// Only calls whose body contains this are counted and hit (e.g. one account's role ARN).
+    pub body_contains: Option<String>,
 }
 
 impl Fault {
@@ -119,7 +121,13 @@ impl Fault {
             operation: operation.to_string(),
             hit,
             action,
+            body_contains: None,
         }
+    }
+    /// The same fault, for calls whose body contains `text` only.
+    pub fn when_body_contains(mut self, text: &str) -> Fault {
+        self.body_contains = Some(text.to_owned());
+        self
     }
     pub fn error(operation: &str, hit: Hit, status: u16, error_type: &str) -> Fault {
         let message = format!("injected {error_type} for {operation}");
@@ -257,6 +265,12 @@ async fn handle(state: Arc<Mutex<State>>, upstream: String, req: Request) -> Opt
             .rules
             .iter_mut()
             .filter(|r| r.fault.operation == call.operation)
+            .filter(|r| {
+                r.fault
+                    .body_contains
+                    .as_deref()
+                    .is_none_or(|text| call.body.contains(text))
+            })
         {
             rule.seen += 1;
             let hit = match rule.fault.hit {
