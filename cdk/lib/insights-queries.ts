@@ -33,16 +33,19 @@ export const QUERIES: Record<string, logs.QueryStringProps> = {
   // fanning out over SQS, one line per account/region pair (`pair`, "ACCOUNT/REGION"); null for a sweep in one invocation.
   sweeps: {
     fields: [
-      '@timestamp', 'pair', 'functions', 'policiesRead', 'drift', 'fixed', 'unfixed', 'apiCalls', 'elapsedMs', 'incomplete', 'requestId',
+      '@timestamp', 'pair', 'functions', 'policiesRead', 'drift', 'fixed', 'unfixed', 'failed', 'apiCalls', 'elapsedMs', 'incomplete',
+      'requestId',
     ],
     filterStatements: ['message = "sweep"'],
     sort: '@timestamp desc',
   },
   // When each account/region pair was last swept to the end, stalest first: a pair that keeps failing stands out here
-  // before its messages reach the dead-letter queue. Logs Insights reads a JSON boolean as 1 or 0. An in-process sweep
-  // (no fan-out) has no pair: its lines make one row with an empty pair.
+  // before its messages reach the dead-letter queue. To the end means every policy read and none failed: a pair whose
+  // member role refused AssumeRole writes a line with `incomplete: false` and `failed` = its functions, and is not
+  // complete. Logs Insights reads a JSON boolean as 1 or 0. An in-process sweep (no fan-out) has no pair: its lines
+  // make one row with an empty pair.
   'last-complete-sweep-per-pair': {
-    filterStatements: ['message = "sweep"', 'incomplete = 0'],
+    filterStatements: ['message = "sweep"', 'incomplete = 0', 'failed = 0'],
     statsStatements: [
       'latest(@timestamp) as lastComplete, latest(functions) as lastFunctions, latest(drift) as lastDrift, '
         + 'latest(fixed) as lastFixed, latest(unfixed) as lastUnfixed, count(*) as completeSweeps by pair',

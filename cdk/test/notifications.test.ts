@@ -169,12 +169,14 @@ test('saved Logs Insights queries use the log-line field names', () => {
   assert.match(decisions, /sort decisions desc/);
   const sweeps = byName.get('invokeguard/sweeps') ?? '';
   assert.match(sweeps, /filter message = "sweep"/);
-  assert.match(sweeps, /fields @timestamp, pair, functions, policiesRead, drift, fixed, unfixed, apiCalls, elapsedMs, incomplete, requestId/);
+  assert.match(sweeps, /fields @timestamp, pair, functions, policiesRead, drift, fixed, unfixed, failed, apiCalls, elapsedMs, incomplete, requestId/);
   assert.match(sweeps, /sort @timestamp desc/);
   const perPair = byName.get('invokeguard/last-complete-sweep-per-pair') ?? '';
   assert.match(perPair, /filter message = "sweep"/);
   // Logs Insights reads the JSON boolean `incomplete` as 1 or 0.
   assert.match(perPair, /filter incomplete = 0/);
+  // A pair whose role refused AssumeRole ends with `incomplete: false` and every function failed: not complete.
+  assert.match(perPair, /filter failed = 0/);
   assert.match(perPair, /stats latest\(@timestamp\) as lastComplete, .* by pair$/m);
   assert.match(perPair, /sort lastComplete asc/);
   assert.deepEqual(queries.map(([name]) => name).sort(), [
