@@ -363,3 +363,76 @@ async fn a_message_that_is_not_a_sweep_pair_fails_alone() {
             .any(|l| l["message"] == "sweep" && l["pair"] == "210000000001/us-east-1")
     );
 }
+
+/// A pair too big for one invocation: each delivery is cut short by the deadline, and each
+/// starts at another of its functions, so redeliveries reach all of them rather than the same
+/// first few every time. Real time (the deadline is wall-clock), about 0.7 s per delivery.
+#[tokio::test]
+async fn a_pair_too_big_for_one_invocation_has_every_function_reached_over_its_deliveries() {
+    const ACCOUNT: &str = "210000000009";
+    const FUNCTIONS: usize = 8;
+    let names: Vec<String> = (0..FUNCTIONS).map(|i| format!("big-{i}")).collect();
+    let mut functions = serde_json::Map::new();
+    for n in &names {
+        functions.insert(
+            format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{n}"),
+            json!({"allow": []}),
+        );
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let aws = MemoryAws::with_functions(&refs);
+    for n in &names {
+        aws.set_statements(
+            n,
+            None,
+            json!([{"Sid": "open", "Effect": "Allow", "Principal": "*",
+                "Action": "lambda:InvokeFunction"}]),
+        );
+    }
+    let text = json!({"version": 1, "functions": functions}).to_string();
+    let policies = Allowlist::from_json(&text, "test", None).unwrap();
+    policies
+        .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
+        .unwrap();
+    let sink = MemorySink::default();
+    let g = Guard::new(policies, aws, Arc::new(sink.clone()), Settings::default());
+    let drifted = |g: &Guard<MemoryAws>| {
+        names
+            .iter()
+            .filter(|n| {
+                g.aws()
+                    .policy(n, None)
+                    .statements
+                    .iter()
+                    .any(|s| s.sid.as_deref() == Some("open"))
+            })
+            .count()
+    };
+    let margin = invokeguard::guard::sweep::DEADLINE_MARGIN;
+    let mut deliveries = 0;
+    let mut cut_short = 0;
+    while drifted(&g) > 0 && deliveries < 40 {
+        deliveries += 1;
+        // Each delivery is a new invocation: a new request id, and time for about one function
+        // (4 calls at the budget's 7 a second) before the margin.
+        let deadline = Instant::now() + margin + std::time::Duration::from_millis(700);
+        let report = g
+            .handle_event_until(
+                sqs_event(&[("big", pair_body(ACCOUNT, "us-east-1"))]),
+                &format!("delivery-{deliveries}"),
+                Some(deadline),
+            )
+            .await
+            .unwrap();
+        if failures(&report) == json!([{"itemIdentifier": "big"}]) {
+            cut_short += 1;
+        }
+    }
+    assert_eq!(drifted(&g), 0, "after {deliveries} deliveries");
+    // The pair did not fit one invocation: most deliveries stopped incomplete and asked for
+    // redelivery (without the scattered start they would all stop at the same function).
+    assert!(cut_short >= 3, "{cut_short} of {deliveries} cut short");
+    assert!(sink.lines().iter().any(|l| l["message"] == "sweep"
+        && l["incomplete"] == true
+        && l["pair"] == format!("{ACCOUNT}/us-east-1")));
+}

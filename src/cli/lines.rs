@@ -183,7 +183,8 @@ pub fn render(v: &Value, width: usize) -> Option<String> {
         "sweep" => (
             "sweep".to_owned(),
             format!(
-                "{} functions, {} policies read: {} drifted, {} fixed, {} grants left, {} failed ({} API calls, {} ms){}",
+                "{}{} functions, {} policies read: {} drifted, {} fixed, {} grants left, {} failed ({} API calls, {} ms){}",
+                s(v, "pair").map_or(String::new(), |p| format!("{p}: ")),
                 n(v, "functions"),
                 n(v, "policiesRead"),
                 n(v, "drift"),
@@ -196,6 +197,19 @@ pub fn render(v: &Value, width: usize) -> Option<String> {
                     format!("; stopped early, {} not looked at", n(v, "remaining"))
                 } else {
                     String::new()
+                }
+            ),
+        ),
+        "sweep-plan" => (
+            "sweep".to_owned(),
+            format!(
+                "{} account and region pairs queued, {} not{}",
+                n(v, "sent"),
+                n(v, "failed"),
+                if n(v, "failed") > 0 {
+                    " (not swept this round)"
+                } else {
+                    ""
                 }
             ),
         ),
@@ -304,6 +318,24 @@ mod tests {
             render(&line, 16)
                 .unwrap()
                 .ends_with("no resource policy change can stop it")
+        );
+    }
+
+    #[test]
+    fn a_fanned_out_sweep_names_its_pair_and_the_plan_its_messages() {
+        let line = json!({"message": "sweep", "pair": "111122223333/eu-west-1", "functions": 3,
+            "policiesRead": 3, "drift": 1, "fixed": 1, "unfixed": 0, "failed": 0, "apiCalls": 10,
+            "elapsedMs": 1300, "incomplete": false, "remaining": 0});
+        let text = render(&line, 4).unwrap();
+        assert!(
+            text.ends_with("111122223333/eu-west-1: 3 functions, 3 policies read: 1 drifted, 1 fixed, 0 grants left, 0 failed (10 API calls, 1300 ms)"),
+            "{text}"
+        );
+        let plan = json!({"message": "sweep-plan", "pairs": 12, "sent": 10, "failed": 2});
+        assert!(
+            render(&plan, 4)
+                .unwrap()
+                .ends_with("10 account and region pairs queued, 2 not (not swept this round)")
         );
     }
 

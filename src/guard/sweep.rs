@@ -43,7 +43,8 @@ struct SweptPolicy {
     failed_policy: bool,
 }
 
-/// The guarded functions of one account and region, in the policies file's order.
+/// The guarded functions of one account and region, in the policies file's order (a sweep
+/// starts at a scattered one of them, `first_function`).
 type Group<'a> = Vec<(&'a FunctionKey, &'a GuardedFunction)>;
 
 /// The sweep of one account and region.
@@ -67,12 +68,31 @@ fn first_group(groups: usize, now: std::time::SystemTime) -> usize {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() / 3600)
         .unwrap_or(0);
-    // SplitMix64's finalizer: consecutive hours land far apart.
-    let mut z = hour.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    (scatter(hour) % groups as u64) as usize
+}
+
+/// Where the sweep of one account and region starts in its functions: a scattered place per
+/// invocation. A pair too big for one invocation (or made so by a member account that publishes
+/// thousands of versions of one function) is delivered again after the visibility timeout, and
+/// each delivery is a new invocation: it reaches another part of the list each time instead of
+/// stopping at the same function every time and never reaching the ones after it.
+fn first_function(functions: usize, request_id: &str) -> usize {
+    if functions == 0 {
+        return 0;
+    }
+    // FNV-1a over the request id, then scattered.
+    let hash = request_id.bytes().fold(0xCBF2_9CE4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    });
+    (scatter(hash) % functions as u64) as usize
+}
+
+/// SplitMix64's finalizer: consecutive inputs land far apart.
+fn scatter(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z % groups as u64) as usize
+    z ^ (z >> 31)
 }
 
 /// (account, region) of a function ARN; a name is the home's, `("", "")`.
@@ -264,7 +284,9 @@ pub(super) async fn run<A: Aws>(
     let done = AtomicUsize::new(0);
     // A loop, not a closure: the futures must stay `Send` for any lifetime (tokio::spawn).
     let mut sweeps = Vec::new();
-    for (_, list) in groups {
+    for (_, mut list) in groups {
+        let start = first_function(list.len(), request_id);
+        list.rotate_left(start);
         sweeps.push(sweep_group(
             g, list, deadline, &done, functions, request_id, &sweep_id,
         ));
@@ -368,5 +390,19 @@ mod tests {
         assert!(starts.iter().all(|s| *s < 40));
         assert_eq!(first_group(1, at(7)), 0);
         assert_eq!(first_group(0, at(7)), 0);
+    }
+
+    #[test]
+    fn each_delivery_of_a_pair_starts_at_another_function() {
+        // A redelivered pair is a new invocation with a new request id: over 60 of them, the
+        // start has visited every one of 12 functions, so no function is always left behind.
+        let starts: std::collections::BTreeSet<usize> = (0..60)
+            .map(|i| first_function(12, &format!("0b9f5e3c-1d2a-4e8b-9c7f-{i:012}")))
+            .collect();
+        assert_eq!(starts.len(), 12, "{starts:?}");
+        // The same invocation starts in the same place.
+        assert_eq!(first_function(12, "req-a"), first_function(12, "req-a"));
+        assert_eq!(first_function(1, "req-a"), 0);
+        assert_eq!(first_function(0, "req-a"), 0);
     }
 }
