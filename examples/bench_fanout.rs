@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use invokeguard::guard::budget::SWEEP_REQUESTS_PER_SECOND;
 use invokeguard::guard::sweep::DEADLINE_MARGIN;
 use serde_json::{Value, json};
+use support::bench_args::BenchArgs;
 use support::calls::{assume_role_account, lambda_account, peak_in_window};
 use support::event_source::{self, Delivery, Mapping};
 use support::moto::{self, ACCOUNT, Moto, REGION};
@@ -54,32 +55,17 @@ struct Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |flag: &str, var: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1).cloned())
-            .or_else(|| std::env::var(var).ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| default.to_owned())
-    };
-    let num = |flag: &str, var: &str, default: &str| -> usize {
-        let v = get(flag, var, default);
-        v.parse()
-            .unwrap_or_else(|_| panic!("{flag} / {var}: not a number: {v}"))
-    };
-    let size = get("--extrapolate", "BENCH_EXTRAPOLATE", "1000x100");
-    let extrapolate = size
-        .split_once('x')
-        .and_then(|(a, f)| Some((a.parse().ok()?, f.parse().ok()?)))
-        .unwrap_or_else(|| panic!("--extrapolate: expected AxF, got {size}"));
+    let args = BenchArgs::from_env();
     Options {
-        accounts: num("--accounts", "BENCH_ACCOUNTS", "200"),
-        functions: num("--functions", "BENCH_FUNCTIONS", "20"),
-        drift_every: num("--drift-every", "BENCH_DRIFT_EVERY", "10"),
-        consumers: num("--consumers", "BENCH_CONSUMERS", "20").max(1),
-        timeout: Duration::from_secs(num("--timeout-secs", "BENCH_TIMEOUT_SECS", "300") as u64),
-        extrapolate,
-        setup_concurrency: num("--setup-concurrency", "BENCH_SETUP_CONCURRENCY", "16"),
+        accounts: args.number("--accounts", "BENCH_ACCOUNTS", "200"),
+        functions: args.number("--functions", "BENCH_FUNCTIONS", "20"),
+        drift_every: args.number("--drift-every", "BENCH_DRIFT_EVERY", "10"),
+        consumers: args.number("--consumers", "BENCH_CONSUMERS", "20").max(1),
+        timeout: Duration::from_secs(
+            args.number("--timeout-secs", "BENCH_TIMEOUT_SECS", "300") as u64
+        ),
+        extrapolate: args.size("--extrapolate", "BENCH_EXTRAPOLATE", "1000x100"),
+        setup_concurrency: args.number("--setup-concurrency", "BENCH_SETUP_CONCURRENCY", "16"),
     }
 }
 
@@ -176,11 +162,7 @@ async fn main() {
         organization.policies_json(ALLOWED).to_string(),
     )
     .unwrap();
-    let mut env = moto::env_for_child(&proxy.endpoint);
-    env.push((
-        "INVOKEGUARD_POLICIES".into(),
-        policies.path().display().to_string(),
-    ));
+    let mut env = moto::guard_env(&proxy.endpoint, policies.path());
     env.push(("INVOKEGUARD_MEMBER_ROLE".into(), MEMBER_ROLE.into()));
     env.push(("INVOKEGUARD_SWEEP_QUEUE_URL".into(), queue.clone()));
     let (planner, planner_process) = start_lambda(&bin, &env).await;

@@ -101,11 +101,7 @@ async fn main() {
         json!({"version": 1, "functions": {"benched": {"allow": [{"account": "111122223333"}, {"account": "222233334444"}]}}}).to_string(),
     )
     .unwrap();
-    let mut env = moto::env_for_child(&proxy.endpoint);
-    env.push((
-        "INVOKEGUARD_POLICIES".into(),
-        policies.path().display().to_string(),
-    ));
+    let env = moto::guard_env(&proxy.endpoint, policies.path());
 
     println!(
         "Lambda binaries under a local Runtime API, {RUNS} cold starts each (host build, release profile):"

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use invokeguard::guard::budget::SWEEP_REQUESTS_PER_SECOND;
 use serde_json::{Value, json};
+use support::bench_args::BenchArgs;
 use support::calls::{assume_role_account, lambda_account, peak_in_window};
 use support::moto::{self, ACCOUNT, Moto, REGION};
 use support::org::{self, OrgSpec};
@@ -52,32 +53,17 @@ struct Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |flag: &str, var: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1).cloned())
-            .or_else(|| std::env::var(var).ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| default.to_owned())
-    };
-    let num = |flag: &str, var: &str, default: &str| -> usize {
-        let v = get(flag, var, default);
-        v.parse()
-            .unwrap_or_else(|_| panic!("{flag} / {var}: not a number: {v}"))
-    };
-    let size = get("--extrapolate", "BENCH_EXTRAPOLATE", "100x100");
-    let extrapolate = size
-        .split_once('x')
-        .and_then(|(a, f)| Some((a.parse().ok()?, f.parse().ok()?)))
-        .unwrap_or_else(|| panic!("--extrapolate: expected AxF, got {size}"));
+    let args = BenchArgs::from_env();
     Options {
-        accounts: num("--accounts", "BENCH_ACCOUNTS", "20"),
-        functions: num("--functions", "BENCH_FUNCTIONS", "50"),
-        drift_every: num("--drift-every", "BENCH_DRIFT_EVERY", "10"),
-        second_sweep: num("--second-sweep", "BENCH_SECOND_SWEEP", "1") != 0,
-        extrapolate,
-        deadline: Duration::from_secs(num("--deadline-secs", "BENCH_DEADLINE_SECS", "900") as u64),
-        setup_concurrency: num("--setup-concurrency", "BENCH_SETUP_CONCURRENCY", "16"),
+        accounts: args.number("--accounts", "BENCH_ACCOUNTS", "20"),
+        functions: args.number("--functions", "BENCH_FUNCTIONS", "50"),
+        drift_every: args.number("--drift-every", "BENCH_DRIFT_EVERY", "10"),
+        second_sweep: args.number("--second-sweep", "BENCH_SECOND_SWEEP", "1") != 0,
+        extrapolate: args.size("--extrapolate", "BENCH_EXTRAPOLATE", "100x100"),
+        deadline: Duration::from_secs(
+            args.number("--deadline-secs", "BENCH_DEADLINE_SECS", "900") as u64
+        ),
+        setup_concurrency: args.number("--setup-concurrency", "BENCH_SETUP_CONCURRENCY", "16"),
     }
 }
 
@@ -361,11 +347,7 @@ async fn main() {
         organization.policies_json(ALLOWED).to_string(),
     )
     .unwrap();
-    let mut env = moto::env_for_child(&proxy.endpoint);
-    env.push((
-        "INVOKEGUARD_POLICIES".into(),
-        policies.path().display().to_string(),
-    ));
+    let mut env = moto::guard_env(&proxy.endpoint, policies.path());
     env.push(("INVOKEGUARD_MEMBER_ROLE".into(), MEMBER_ROLE.into()));
     let api = RuntimeApi::start().await;
     let process = spawn_lambda(&guard_bin, &api, &env);
@@ -470,7 +452,7 @@ async fn main() {
     println!(
         "  calls: {x_lambda:.0} Lambda + {x_assume:.0} AssumeRole = {:.0} (minimum {:.0})",
         x_lambda + x_assume,
-        x_functions * (2.0 + n_drifted as f64 / n_functions as f64) + xa as f64
+        x_functions * (3.0 + n_drifted as f64 / n_functions as f64) + xa as f64
     );
     println!(
         "  time, {parallel} accounts at a time: {x_rounds} rounds × {x_parallel:.1} s = {x_bounded:.0} s at the budget's pace; × the measured overhead over the floor: {x_scaled:.0} s; {} within one invocation (CDK timeout {CDK_TIMEOUT_SECS:.0} s, the sweep stops {margin:.0} s before)",

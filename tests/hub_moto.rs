@@ -357,11 +357,7 @@ async fn the_hub_binary_fixes_forwarded_events_through_the_member_roles_under_a_
     )
     .unwrap();
     let api = RuntimeApi::start().await;
-    let mut env = moto::env_for_child(&proxy.endpoint);
-    env.push((
-        "INVOKEGUARD_POLICIES".into(),
-        policies.path().display().to_string(),
-    ));
+    let mut env = moto::guard_env(&proxy.endpoint, policies.path());
     env.push(("INVOKEGUARD_MEMBER_ROLE".into(), "org-guard-member".into()));
     let process = spawn_lambda(
         std::path::Path::new(env!("CARGO_BIN_EXE_invokeguard-lambda")),

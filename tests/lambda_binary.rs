@@ -58,11 +58,7 @@ async fn the_binary_judges_and_remediates_under_a_runtime_api() {
         r#"{"version": 1, "functions": {"guarded-bin": {"allow": [{"account": "111122223333"}, {"account": "222233334444"}]}}}"#,
     );
     let api = RuntimeApi::start().await;
-    let mut env = moto::env_for_child(&proxy.endpoint);
-    env.push((
-        "INVOKEGUARD_POLICIES".into(),
-        policies.path().display().to_string(),
-    ));
+    let mut env = moto::guard_env(&proxy.endpoint, policies.path());
     env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
     let process = spawn_lambda(binary(), &api, &env);
 
@@ -293,11 +289,7 @@ async fn the_binary_sweeps_on_a_scheduled_event_within_its_deadline() {
         r#"{"version": 1, "functions": {"swept-bin": {"allow": [{"account": "222233334444"}]}}}"#,
     );
     let api = RuntimeApi::start().await;
-    let mut env = moto::env_for_child(&proxy.endpoint);
-    env.push((
-        "INVOKEGUARD_POLICIES".into(),
-        policies.path().display().to_string(),
-    ));
+    let env = moto::guard_env(&proxy.endpoint, policies.path());
     let process = spawn_lambda(binary(), &api, &env);
     // The standard scheduled event; the Runtime API gives the invocation a 30 s deadline.
     let scheduled = json!({"version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.events",

@@ -24,11 +24,7 @@ async fn the_binary_answers_an_sqs_batch_with_the_items_to_redeliver() {
         .write_all(br#"{"version": 1, "functions": {"fanout-bin": {"allow": [{"account": "111122223333"}]}}}"#)
         .unwrap();
     let api = RuntimeApi::start().await;
-    let mut env = moto::env_for_child(&proxy.endpoint);
-    env.push((
-        "INVOKEGUARD_POLICIES".into(),
-        policies.path().display().to_string(),
-    ));
+    let env = moto::guard_env(&proxy.endpoint, policies.path());
     let _process = spawn_lambda(
         Path::new(env!("CARGO_BIN_EXE_invokeguard-lambda")),
         &api,

@@ -66,6 +66,14 @@ fn org(queue: bool) -> (Guard<MemoryAws>, MemorySink) {
             }
         }
     }
+    guard_of(functions, aws)
+}
+
+/// The guard of these policies file entries (home account `HOME`, us-east-1) over `aws`.
+fn guard_of(
+    functions: serde_json::Map<String, Value>,
+    aws: MemoryAws,
+) -> (Guard<MemoryAws>, MemorySink) {
     let text = json!({"version": 1, "functions": functions}).to_string();
     let policies = Allowlist::from_json(&text, "test", None).unwrap();
     policies
@@ -389,13 +397,7 @@ async fn a_pair_too_big_for_one_invocation_has_every_function_reached_over_its_d
                 "Action": "lambda:InvokeFunction"}]),
         );
     }
-    let text = json!({"version": 1, "functions": functions}).to_string();
-    let policies = Allowlist::from_json(&text, "test", None).unwrap();
-    policies
-        .set_home(Home::new("aws", "us-east-1", HOME).unwrap())
-        .unwrap();
-    let sink = MemorySink::default();
-    let g = Guard::new(policies, aws, Arc::new(sink.clone()), Settings::default());
+    let (g, sink) = guard_of(functions, aws);
     let drifted = |g: &Guard<MemoryAws>| {
         names
             .iter()

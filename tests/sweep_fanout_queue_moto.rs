@@ -60,11 +60,7 @@ async fn fixture(name: &str, base: u64, accounts: usize, visibility_secs: u32) -
     let proxy = Proxy::start(&moto.endpoint).await;
     let policies = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(policies.path(), org.policies_json(ALLOWED).to_string()).unwrap();
-    let mut env = moto::env_for_child(&proxy.endpoint);
-    env.push((
-        "INVOKEGUARD_POLICIES".into(),
-        policies.path().display().to_string(),
-    ));
+    let mut env = moto::guard_env(&proxy.endpoint, policies.path());
     env.push(("INVOKEGUARD_MEMBER_ROLE".into(), MEMBER_ROLE.into()));
     env.push(("INVOKEGUARD_SWEEP_QUEUE_URL".into(), queue.clone()));
     Fixture {

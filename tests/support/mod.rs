@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod bench_args;
 pub mod calls;
 pub mod event_source;
 pub mod http;

@@ -154,6 +154,16 @@ pub fn env_for_child(endpoint: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// `env_for_child`, plus the policies file the guard binary reads (`INVOKEGUARD_POLICIES`).
+pub fn guard_env(endpoint: &str, policies: &std::path::Path) -> Vec<(String, String)> {
+    let mut env = env_for_child(endpoint);
+    env.push((
+        "INVOKEGUARD_POLICIES".into(),
+        policies.display().to_string(),
+    ));
+    env
+}
+
 /// Moto's CreateFunction insists the role exists in its IAM. There is no IAM SDK dependency, so
 /// this speaks the Query API directly; moto routes by the SigV4 credential scope and does not
 /// check the signature.
