@@ -15,8 +15,8 @@ export const SWEEP_QUEUE_URL_ENV = 'INVOKEGUARD_SWEEP_QUEUE_URL';
  * Pairs swept at once unless `maxConcurrency` says otherwise. Measured (`scripts/bench-org.sh --fan-out`, 200 accounts x
  * 20 functions in moto): a pair takes its budget's pace, 3.1 Lambda calls per function at 7 requests/s, so 44 s for 100
  * functions, 56 s with the emulator saturated by 40 consumers. 1,000 pairs of 100 functions / 40 consumers = 25 rounds
- * of 44 to 56 s: 18 to 23 minutes, and under 40 minutes at twice the measured pace per pair (cold starts, AssumeRole,
- * retries), well within the hourly schedule. 20 would take 37 to 47 minutes. Each pair is another account or region,
+ * of 44 to 56 s: 18 to 23 minutes; even at twice that per pair (cold starts, AssumeRole, retries) 37 to 47 minutes,
+ * within the hourly schedule. 20 would take 37 to 47 minutes at the measured pace. Each pair is another account or region,
  * with its own Lambda quota, so more at once put no more than one pair's load on any account and region; the cost is
  * the hub's own concurrency (reserved: this + 2).
  */
