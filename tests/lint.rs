@@ -25,6 +25,16 @@ fn lint(args: &[&str], stdin: Option<&str>) -> Output {
     lint_against(&template("policies.json"), args, stdin)
 }
 
+/// `lint` with the home, in `format`, of the fixture template `name`: (its path, the run).
+fn lint_fixture(name: &str, format: &str) -> (PathBuf, Output) {
+    let path = template(name);
+    let p = path.to_string_lossy().into_owned();
+    let mut args = HOME.to_vec();
+    args.extend(["--format", format, &p]);
+    let o = lint(&args, None);
+    (path, o)
+}
+
 fn lint_against(policies: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_invokeguard"))
         .arg("lint")
@@ -81,11 +91,7 @@ fn located(findings: &[Value]) -> Vec<(String, String, u64)> {
 
 #[test]
 fn a_sam_template_with_public_foreign_and_sourceless_grants_fails_naming_each() {
-    let path = template("sam_grants_outside.yaml");
-    let mut args = HOME.to_vec();
-    let p = path.to_string_lossy();
-    args.extend(["--format", "json", &p]);
-    let o = lint(&args, None);
+    let (path, o) = lint_fixture("sam_grants_outside.yaml", "json");
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -166,11 +172,7 @@ fn a_sam_template_with_public_foreign_and_sourceless_grants_fails_naming_each() 
 
 #[test]
 fn a_template_whose_grants_match_the_allowlist_passes() {
-    let p = template("sam_grants_allowed.yaml");
-    let p = p.to_string_lossy();
-    let mut args = HOME.to_vec();
-    args.extend(["--format", "json", &p]);
-    let o = lint(&args, None);
+    let (_, o) = lint_fixture("sam_grants_allowed.yaml", "json");
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -203,11 +205,7 @@ fn without_the_home_a_pseudo_parameter_is_said_and_the_grant_not_judged() {
 
 #[test]
 fn a_serverless_framework_template_in_json_names_its_public_grant_and_what_it_cannot_resolve() {
-    let path = template("serverless_framework.json");
-    let p = path.to_string_lossy();
-    let mut args = HOME.to_vec();
-    args.extend(["--format", "json", &p]);
-    let o = lint(&args, None);
+    let (path, o) = lint_fixture("serverless_framework.json", "json");
     assert_eq!(o.status.code(), Some(1));
     let findings = json_findings(&o);
     let got = located(&findings);
@@ -237,11 +235,7 @@ fn a_serverless_framework_template_in_json_names_its_public_grant_and_what_it_ca
 
 #[test]
 fn a_whole_document_resource_policy_is_judged_statement_by_statement() {
-    let path = template("cfn_resource_policy.yaml");
-    let p = path.to_string_lossy();
-    let mut args = HOME.to_vec();
-    args.extend(["--format", "json", &p]);
-    let o = lint(&args, None);
+    let (path, o) = lint_fixture("cfn_resource_policy.yaml", "json");
     assert_eq!(o.status.code(), Some(1));
     let findings = json_findings(&o);
     let errors: Vec<_> = findings
@@ -261,7 +255,9 @@ fn a_whole_document_resource_policy_is_judged_statement_by_statement() {
                 .unwrap()
                 .contains("--function Site=NAME")
     }));
-    args.extend(["--function", "Site=orders-api"]);
+    let p = path.to_string_lossy();
+    let mut args = HOME.to_vec();
+    args.extend(["--format", "json", "--function", "Site=orders-api", &p]);
     let o = lint(&args, None);
     let findings = json_findings(&o);
     assert!(findings.iter().any(|f| f["logicalId"] == "SitePublic"
@@ -271,11 +267,7 @@ fn a_whole_document_resource_policy_is_judged_statement_by_statement() {
 
 #[test]
 fn sarif_validates_and_points_at_the_templates_lines() {
-    let path = template("sam_grants_outside.yaml");
-    let p = path.to_string_lossy();
-    let mut args = HOME.to_vec();
-    args.extend(["--format", "sarif", &p]);
-    let o = lint(&args, None);
+    let (path, o) = lint_fixture("sam_grants_outside.yaml", "sarif");
     assert_eq!(o.status.code(), Some(1));
     let log: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_valid_sarif(&log);
