@@ -132,23 +132,9 @@ async fn main() {
         name_prefix: "fn-".to_owned(),
         concurrency: o.setup_concurrency,
     };
-    let t = Instant::now();
-    let organization = org::create_org(&moto.endpoint, &spec).await;
+    let (organization, before, _) = org::create_org_for_bench(&moto.endpoint, &spec).await;
     let n_functions = organization.functions.len();
     let n_drifted = organization.drifted().count();
-    println!(
-        "Simulated organization in moto: {} accounts × {} functions = {n_functions} functions, {n_drifted} drifted (a public grant); set up in {:.1} s",
-        o.accounts,
-        o.functions,
-        t.elapsed().as_secs_f64()
-    );
-    let before = org::statements(
-        &moto.endpoint,
-        &moto.endpoint,
-        &organization,
-        o.setup_concurrency,
-    )
-    .await;
 
     let sqs = aws_sdk_sqs::Client::new(&moto::sdk_config(&moto.endpoint).await);
     let visibility = VISIBILITY_PER_TIMEOUT * o.timeout.as_secs() as u32;
@@ -156,12 +142,7 @@ async fn main() {
         event_source::fifo_queue_with_dlq(&sqs, "invokeguard-sweep", visibility, MAX_RECEIVES)
             .await;
     let proxy = Proxy::start(&moto.endpoint).await;
-    let policies = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        policies.path(),
-        organization.policies_json(ALLOWED).to_string(),
-    )
-    .unwrap();
+    let policies = organization.policies_file(ALLOWED);
     let mut env = moto::guard_env(&proxy.endpoint, policies.path());
     env.push(("INVOKEGUARD_MEMBER_ROLE".into(), MEMBER_ROLE.into()));
     env.push(("INVOKEGUARD_SWEEP_QUEUE_URL".into(), queue.clone()));

@@ -320,33 +320,13 @@ async fn main() {
         name_prefix: "fn-".to_owned(),
         concurrency: o.setup_concurrency,
     };
-    let t = Instant::now();
-    let organization = org::create_org(&moto.endpoint, &spec).await;
-    let setup = t.elapsed();
+    let (organization, before, setup) = org::create_org_for_bench(&moto.endpoint, &spec).await;
     let n_functions = organization.functions.len();
     let n_drifted = organization.drifted().count();
-    println!(
-        "Simulated organization in moto: {} accounts × {} functions = {n_functions} functions, {n_drifted} drifted (a public grant); set up in {:.1} s",
-        o.accounts,
-        o.functions,
-        setup.as_secs_f64()
-    );
-    let before = org::statements(
-        &moto.endpoint,
-        &moto.endpoint,
-        &organization,
-        o.setup_concurrency,
-    )
-    .await;
 
     let proxy = Proxy::start(&moto.endpoint).await;
     // moto's ListAliases does not decode a function ARN in its path; Lambda's does.
-    let policies = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        policies.path(),
-        organization.policies_json(ALLOWED).to_string(),
-    )
-    .unwrap();
+    let policies = organization.policies_file(ALLOWED);
     let mut env = moto::guard_env(&proxy.endpoint, policies.path());
     env.push(("INVOKEGUARD_MEMBER_ROLE".into(), MEMBER_ROLE.into()));
     let api = RuntimeApi::start().await;

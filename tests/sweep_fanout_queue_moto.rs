@@ -58,8 +58,7 @@ async fn fixture(name: &str, base: u64, accounts: usize, visibility_secs: u32) -
     let (queue, dead_letters) =
         event_source::fifo_queue_with_dlq(&sqs, &unique, visibility_secs, 3).await;
     let proxy = Proxy::start(&moto.endpoint).await;
-    let policies = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policies.path(), org.policies_json(ALLOWED).to_string()).unwrap();
+    let policies = org.policies_file(ALLOWED);
     let mut env = moto::guard_env(&proxy.endpoint, policies.path());
     env.push(("INVOKEGUARD_MEMBER_ROLE".into(), MEMBER_ROLE.into()));
     env.push(("INVOKEGUARD_SWEEP_QUEUE_URL".into(), queue.clone()));

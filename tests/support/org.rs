@@ -188,6 +188,14 @@ impl Org {
         self.functions.iter().filter(|f| f.drifted)
     }
 
+    /// `policies_json` written to a temporary file.
+    pub fn policies_file(&self, allowed_account: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().expect("a temporary file");
+        std::fs::write(file.path(), self.policies_json(allowed_account).to_string())
+            .expect("the policies file written");
+        file
+    }
+
     /// A policies file keying every function by its ARN, each allowing `allowed_account` only.
     pub fn policies_json(&self, allowed_account: &str) -> serde_json::Value {
         let functions: serde_json::Map<String, serde_json::Value> = self
@@ -202,6 +210,27 @@ impl Org {
             .collect();
         json!({"version": 1, "functions": functions})
     }
+}
+
+/// A benchmark's organization: created, announced on stdout with its setup time, and every
+/// policy read (`statements`) for the check after the sweep. Returns the setup time too.
+pub async fn create_org_for_bench(
+    endpoint: &str,
+    spec: &OrgSpec,
+) -> (Org, BTreeMap<String, Vec<Value>>, std::time::Duration) {
+    let t = std::time::Instant::now();
+    let org = create_org(endpoint, spec).await;
+    let setup = t.elapsed();
+    println!(
+        "Simulated organization in moto: {} accounts × {} functions = {} functions, {} drifted (a public grant); set up in {:.1} s",
+        spec.accounts.len(),
+        spec.functions_per_account,
+        org.functions.len(),
+        org.drifted().count(),
+        setup.as_secs_f64()
+    );
+    let before = statements(endpoint, endpoint, &org, spec.concurrency).await;
+    (org, before, setup)
 }
 
 /// Creates the organization in moto (accounts, roles, functions, grants); at most
