@@ -374,8 +374,9 @@ async fn a_message_that_is_not_a_sweep_pair_fails_alone() {
 
 /// A pair too big for one invocation: each delivery is cut short by the deadline, and each
 /// starts at another of its functions, so redeliveries reach all of them rather than the same
-/// first few every time. Real time (the deadline is wall-clock), about 0.7 s per delivery.
-#[tokio::test]
+/// first few every time. Paused time: each delivery has 0.7 s of the runtime's clock, which the
+/// budget's waits advance.
+#[tokio::test(start_paused = true)]
 async fn a_pair_too_big_for_one_invocation_has_every_function_reached_over_its_deliveries() {
     const ACCOUNT: &str = "210000000009";
     const FUNCTIONS: usize = 8;
@@ -417,7 +418,8 @@ async fn a_pair_too_big_for_one_invocation_has_every_function_reached_over_its_d
         deliveries += 1;
         // Each delivery is a new invocation: a new request id, and time for about one function
         // (4 calls at the budget's 7 a second) before the margin.
-        let deadline = Instant::now() + margin + std::time::Duration::from_millis(700);
+        let deadline =
+            tokio::time::Instant::now().into_std() + margin + std::time::Duration::from_millis(700);
         let report = g
             .handle_event_until(
                 sqs_event(&[("big", pair_body(ACCOUNT, "us-east-1"))]),

@@ -112,8 +112,13 @@ async fn sweep_group<A: Aws>(
     request_id: &str,
     sweep_id: &str,
 ) -> GroupSwept {
-    let near_deadline =
-        || deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN);
+    // The runtime's clock, not the wall's: the same in a Lambda, and in a test with paused time
+    // it moves with the budget's waits, so a deadline cuts a sweep short there too.
+    let near_deadline = || {
+        deadline.is_some_and(|d| {
+            d.saturating_duration_since(tokio::time::Instant::now().into_std()) < DEADLINE_MARGIN
+        })
+    };
     let advance = |swept: usize| {
         let n = done.fetch_add(swept, Ordering::Relaxed) + swept;
         if let Some(progress) = &g.progress {
